@@ -1,0 +1,197 @@
+"""The recipe: one pydantic model, the single source of truth for what a run does.
+
+Every section forbids unknown keys, so a typo is an error rather than a silently ignored
+setting. `engineforge schema` prints `Recipe.model_json_schema()` for editors.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+RUNTIMES = ("transformers", "trtllm", "trtllm-engine")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+def _positive_int_or_auto(value: Any) -> int | str:
+    if value == "auto":
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError('must be a positive integer or "auto"')
+    return value
+
+
+ParallelSize = Annotated[
+    int | Literal["auto"],
+    BeforeValidator(_positive_int_or_auto),
+    Field(json_schema_extra={"anyOf": [{"type": "integer", "minimum": 1}, {"const": "auto"}]}),
+]
+
+Dtype = Literal["auto", "float32", "float16", "bfloat16"]
+
+
+class SyntheticModel(Section):
+    """Shape of a `synthetic:` model: a Llama (or Mixtral, with experts) with random weights."""
+
+    architecture: Literal["llama", "mixtral"] = "llama"
+    hidden_size: int = Field(64, ge=8)
+    intermediate_size: int = Field(128, ge=8)
+    num_hidden_layers: int = Field(2, ge=1)
+    num_attention_heads: int = Field(4, ge=1)
+    num_key_value_heads: int = Field(2, ge=1)
+    vocab_size: int = Field(512, ge=300, description="At least 300 so the trained tokenizer has room for bytes and merges.")
+    max_position_embeddings: int = Field(512, ge=16)
+    tie_word_embeddings: bool = False
+    num_local_experts: int = Field(4, ge=1, description="mixtral only")
+    num_experts_per_tok: int = Field(2, ge=1, description="mixtral only")
+    seed: int = 0
+    max_shard_size: str | None = Field(None, description='Split the checkpoint into files of this size, e.g. "2GB".')
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> "SyntheticModel":
+        if self.hidden_size % self.num_attention_heads:
+            raise ValueError("hidden_size must be divisible by num_attention_heads")
+        if self.num_attention_heads % self.num_key_value_heads:
+            raise ValueError("num_attention_heads must be divisible by num_key_value_heads")
+        return self
+
+
+class ModelSpec(Section):
+    source: str = Field(
+        ...,
+        description="hf://ORG/NAME[@REVISION], a local directory, or synthetic:NAME (shape from `synthetic`).",
+    )
+    dtype: Dtype = "auto"
+    synthetic: SyntheticModel = Field(default_factory=SyntheticModel)
+    trust_remote_code: bool = False
+
+    @field_validator("source")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if value.startswith("hf://"):
+            repo = value[len("hf://"):].split("@", 1)
+            if not re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", repo[0]) or (len(repo) == 2 and not repo[1]):
+                raise ValueError('must look like "hf://ORG/NAME" or "hf://ORG/NAME@REVISION"')
+        elif value.startswith("synthetic:"):
+            if not re.fullmatch(NAME_PATTERN, value[len("synthetic:"):]):
+                raise ValueError('synthetic models are named "synthetic:NAME" (lowercase letters, digits, . _ -)')
+        elif not value or "://" in value:
+            raise ValueError('must be "hf://ORG/NAME[@REVISION]", a local directory, or "synthetic:NAME"')
+        return value
+
+
+class ParallelSpec(Section):
+    tensor: ParallelSize = 1
+    pipeline: ParallelSize = 1
+    expert: ParallelSize = 1
+    gpus_per_node: int = Field(8, ge=1)
+
+
+def _parallel_shorthand(value: Any) -> Any:
+    # `parallel: auto` means every size is planned.
+    if value == "auto":
+        return {"tensor": "auto", "pipeline": "auto", "expert": "auto"}
+    return value
+
+
+class BuildSpec(Section):
+    max_batch_size: int = Field(8, ge=1)
+    max_input_len: int = Field(256, ge=1)
+    max_seq_len: int = Field(512, ge=1)
+    max_num_tokens: int | None = Field(None, ge=1)
+    kv_cache_dtype: Literal["auto", "float16", "bfloat16", "fp8", "int8"] = "auto"
+    gemm_plugin: str | None = "auto"
+    gpt_attention_plugin: str | None = "auto"
+    use_paged_context_fmha: bool = True
+    multiple_profiles: bool = False
+    timeout_s: int = Field(3600, ge=1, description="Wall-clock limit of the build stage.")
+
+    @model_validator(mode="after")
+    def _limits_consistent(self) -> "BuildSpec":
+        if self.max_input_len > self.max_seq_len:
+            raise ValueError("max_input_len must not exceed max_seq_len")
+        return self
+
+
+class ServeSpec(Section):
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    continuous_batching: bool = Field(
+        True, description="Serve concurrent requests together (transformers serve --continuous-batching)."
+    )
+    kv_cache_free_gpu_memory_fraction: float = Field(0.9, gt=0, le=1)
+    port: int = Field(8000, ge=1, le=65535, description="Port inside the serving container.")
+    startup_timeout_s: int = Field(600, ge=1)
+
+
+class Gates(Section):
+    """Targets the validation figures must reach before packaging and promotion."""
+
+    min_output_tokens_per_s: float | None = Field(None, ge=0)
+    max_ttft_ms_p99: float | None = Field(None, gt=0)
+    max_tpot_ms_p50: float | None = Field(None, gt=0)
+    max_error_rate: float | None = Field(None, ge=0, le=1)
+    min_token_agreement: float | None = Field(None, ge=0, le=1)
+
+
+class ValidateSpec(Section):
+    enabled: bool = True
+    api: Literal["completions", "chat"] = "completions"
+    requests: int = Field(8, ge=1)
+    concurrency: int = Field(2, ge=1)
+    warmup_requests: int = Field(1, ge=0)
+    max_tokens: int = Field(16, ge=1)
+    prompts: list[str] = Field(
+        default_factory=lambda: ["The capital of France is", "Once upon a time", "def fibonacci(n):"],
+        min_length=1,
+    )
+    timeout_s: int = Field(1800, ge=1, description="Wall-clock limit of the validate stage.")
+    gates: Gates = Field(default_factory=Gates)
+
+
+class PackageSpec(Section):
+    enabled: bool = True
+    base: str | None = Field(None, description="Base image reference; default depends on the runtime.")
+    image: str | None = Field(None, description="Image repository; default engineforge/<recipe name>.")
+    registry: str | None = Field(None, description="Registry host[:port] to push to; no push when unset.")
+
+    @field_validator("image", "registry", "base")
+    @classmethod
+    def _reference_chars(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:/@-]*", value):
+            raise ValueError("may contain only letters, digits and . _ : / @ -")
+        return value
+
+
+class TrackingSpec(Section):
+    uri: str | None = Field(None, description="MLflow tracking URI; default $MLFLOW_TRACKING_URI or sqlite:///mlflow.db.")
+    experiment: str | None = Field(None, description="MLflow experiment; default engineforge/<recipe name>.")
+    register_model: bool = Field(True, description="Register the built artifact as an MLflow model version (alias candidate).")
+
+
+class Recipe(Section):
+    """A recipe: which model, which runtime, how to parallelise, build, validate and package it."""
+
+    name: str = Field(..., pattern=NAME_PATTERN, description="Lowercase id; names the MLflow run and registered model.")
+    model: ModelSpec
+    runtime: Literal["transformers", "trtllm", "trtllm-engine"] = "transformers"
+    parallel: Annotated[ParallelSpec, BeforeValidator(_parallel_shorthand)] = Field(default_factory=ParallelSpec)
+    build: BuildSpec = Field(default_factory=BuildSpec)
+    serve: ServeSpec = Field(default_factory=ServeSpec)
+    validate_: ValidateSpec = Field(default_factory=ValidateSpec, alias="validate")
+    package: PackageSpec = Field(default_factory=PackageSpec)
+    tracking: TrackingSpec = Field(default_factory=TrackingSpec)
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, populate_by_name=True)
+
+    def section(self, name: str) -> dict[str, Any]:
+        """One section as plain data (what a stage's cache key hashes)."""
+        return self.model_dump(mode="json", by_alias=True)[name]
+
+    def to_data(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
