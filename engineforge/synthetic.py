@@ -55,9 +55,12 @@ def transformers_config(spec: SyntheticModel, dtype: str = "float32"):
     )
     if spec.architecture == "mixtral":
         return MixtralConfig(
-            num_local_experts=spec.num_local_experts, num_experts_per_tok=spec.num_experts_per_tok, **common
+            architectures=["MixtralForCausalLM"],
+            num_local_experts=spec.num_local_experts,
+            num_experts_per_tok=spec.num_experts_per_tok,
+            **common,
         )
-    return LlamaConfig(**common)
+    return LlamaConfig(architectures=["LlamaForCausalLM"], **common)
 
 
 def write_synthetic_model(spec: SyntheticModel, out_dir: Path, dtype: str = "float32") -> Path:
