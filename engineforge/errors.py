@@ -12,7 +12,11 @@ class StageFailed(Exception):
 
     exit_code = 1
 
-    def __init__(self, stage: str, cause: str):
+    def __init__(self, stage: str, cause: str, user_error: bool = False):
         super().__init__(f"stage {stage} failed: {cause}")
         self.stage = stage
         self.cause = cause
+        self.user_error = user_error  # bad input: retrying will not help
+
+    def __reduce__(self):  # keep the fields when Prefect pickles the exception into a state
+        return (type(self), (self.stage, self.cause, self.user_error))

@@ -1,0 +1,49 @@
+"""The lock file: what a run actually used, enough to reproduce it.
+
+`core` (model revision and file hashes, recipe hash, stage keys, tool versions, GPU) is known
+before packaging and its hash is stamped on the image; the image section is added after.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from engineforge.recipe import Recipe
+from engineforge.recipe_file import recipe_hash
+from engineforge.stage import StageResult
+from engineforge.versions import tool_versions
+
+LOCK_FILE = "engineforge.lock.json"
+
+
+def lock_core(recipe: Recipe, results: dict[str, StageResult]) -> dict[str, Any]:
+    download = results.get("download")
+    model = download.outputs if download else {}
+    return {
+        "recipe": {"name": recipe.name, "sha256": recipe_hash(recipe), "resolved": recipe.to_data()},
+        "model": {
+            "source": recipe.model.source,
+            "revision": model.get("revision"),
+            "files": model.get("files", {}),
+        },
+        "runtime": recipe.runtime,
+        "stages": {name: result.key for name, result in results.items() if result.key},
+        "tools": tool_versions(),
+    }
+
+
+def digest(data: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def complete_lock(core: dict[str, Any], package: StageResult | None) -> dict[str, Any]:
+    image = {}
+    if package is not None and package.status != "skipped":
+        image = {key: package.outputs.get(key) for key in ("image_tag", "image_id", "digest", "pushed_ref", "base_image")}
+    return {"version": 1, **core, "core_sha256": digest(core), "image": image}
+
+
+def dumps(lock: dict[str, Any]) -> str:
+    return json.dumps(lock, indent=2, sort_keys=True, default=str) + "\n"

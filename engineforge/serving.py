@@ -1,0 +1,105 @@
+"""Starting a model server as a child process and always stopping it.
+
+The server runs in its own process group so that stopping it also stops whatever it spawned
+(MPI ranks, worker processes); its output goes to a log file kept with the stage output.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+
+from engineforge.errors import StageFailed
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def resolve_executable(argv: list[str]) -> list[str]:
+    """Prefer the executable beside this Python (the venv's), then PATH."""
+    beside = Path(sys.executable).parent / argv[0]
+    if beside.exists():
+        return [str(beside), *argv[1:]]
+    found = shutil.which(argv[0])
+    if found is None:
+        raise StageFailed("validate", f"{argv[0]} not found on PATH; install it on this worker")
+    return [found, *argv[1:]]
+
+
+@contextmanager
+def running_server(
+    argv: list[str],
+    base_url: str,
+    log_path: Path,
+    startup_timeout_s: float,
+    health_path: str = "/health",
+    env: dict[str, str] | None = None,
+) -> Iterator[str]:
+    """Start `argv`, wait until `base_url + health_path` answers 200, yield base_url, then stop it."""
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            resolve_executable(argv),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
+        try:
+            _wait_healthy(process, base_url + health_path, log_path, startup_timeout_s)
+            yield base_url
+        finally:
+            stop_process_group(process)
+
+
+def stop_process_group(process: subprocess.Popen, grace_s: float = 10.0) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
+def _wait_healthy(process: subprocess.Popen, url: str, log_path: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    with httpx.Client(timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise StageFailed(
+                    "validate", f"server exited with code {process.returncode} before it was healthy: {_tail(log_path)}"
+                )
+            try:
+                if client.get(url).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.25)
+    raise StageFailed("validate", f"server not healthy at {url} after {timeout_s:.0f} s (serve.startup_timeout_s): {_tail(log_path)}")
+
+
+def _tail(log_path: Path, lines: int = 3) -> str:
+    try:
+        text = log_path.read_text(errors="replace").strip().splitlines()
+    except FileNotFoundError:
+        return "(no log)"
+    return " | ".join(text[-lines:]) or "(empty log)"

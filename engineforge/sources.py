@@ -1,0 +1,93 @@
+"""Model sources: where a recipe's checkpoint comes from, and which exact revision it is.
+
+`hf://ORG/NAME[@REVISION]` resolves REVISION to a commit sha before downloading, so the run
+records the sha and a rerun against a moved branch is a different key. Local directories and
+`synthetic:` models are identified by the hashes of their contents and spec.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from engineforge.errors import UserError
+from engineforge.recipe import ModelSpec
+from engineforge.store import content_key, file_digests
+
+REQUIRED_FILES = ("config.json",)
+
+
+@dataclass(frozen=True)
+class HubSource:
+    repo: str
+    revision: str  # as written: a branch, tag or sha
+
+    @property
+    def ref(self) -> str:
+        return f"hf://{self.repo}@{self.revision}"
+
+
+@dataclass(frozen=True)
+class LocalSource:
+    path: Path
+
+
+@dataclass(frozen=True)
+class SyntheticSource:
+    name: str
+
+
+def parse_source(spec: ModelSpec, base_dir: Path | None = None) -> HubSource | LocalSource | SyntheticSource:
+    source = spec.source
+    if source.startswith("hf://"):
+        repo, _, revision = source[len("hf://"):].partition("@")
+        return HubSource(repo, revision or "main")
+    if source.startswith("synthetic:"):
+        return SyntheticSource(source[len("synthetic:"):])
+    path = Path(source).expanduser()
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    return LocalSource(path.resolve())
+
+
+def hf_token() -> str | None:
+    return os.environ.get("HF_TOKEN") or None
+
+
+def resolve_hub_revision(source: HubSource) -> str:
+    """The commit sha that `source.revision` points at now (network; retried by the task)."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        info = HfApi().model_info(source.repo, revision=source.revision, token=hf_token())
+    except GatedRepoError:
+        raise UserError(f"model.source {source.ref}: the repository is gated; accept its terms and set HF_TOKEN") from None
+    except RepositoryNotFoundError:
+        raise UserError(
+            f"model.source {source.ref}: no such repository (or it is private: set HF_TOKEN)"
+        ) from None
+    except RevisionNotFoundError:
+        raise UserError(f"model.source {source.ref}: no revision {source.revision!r}; use a branch, tag or commit sha") from None
+    return info.sha
+
+
+def download_hub_model(source: HubSource, sha: str) -> Path:
+    from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(source.repo, revision=sha, token=hf_token()))
+
+
+def local_model_digests(source: LocalSource) -> dict[str, str]:
+    if not source.path.is_dir():
+        raise UserError(f"model.source {source.path}: not a directory; give a Hugging Face model directory")
+    missing = [name for name in REQUIRED_FILES if not (source.path / name).is_file()]
+    if missing:
+        raise UserError(f"model.source {source.path}: missing {', '.join(missing)}; is it a Hugging Face model directory?")
+    return file_digests(source.path)
+
+
+def digest_revision(digests: dict[str, str]) -> str:
+    """A revision id for content without a commit: the hash of its file hashes."""
+    return "sha256:" + content_key(digests)

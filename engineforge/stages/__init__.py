@@ -1,0 +1,1 @@
+"""What each pipeline stage does, as plain functions over typed values (tasks/ wraps them)."""

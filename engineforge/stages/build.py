@@ -1,0 +1,19 @@
+"""build: turn the downloaded (or sharded) checkpoint into what the runtime serves."""
+
+from __future__ import annotations
+
+from engineforge.recipe import Recipe
+from engineforge.runtimes import get_runtime
+from engineforge.stage import StageResult, run_stage
+from engineforge.store import Store, content_key
+
+STAGE = "build"
+
+
+def build(recipe: Recipe, model: StageResult, store: Store, refresh: bool = False) -> StageResult:
+    runtime = get_runtime(recipe.runtime)
+    key = content_key(
+        STAGE, runtime.name, model.key, recipe.section("build"), recipe.section("parallel"),
+        recipe.model.dtype, runtime.key_versions(),
+    )
+    return run_stage(store, STAGE, key, lambda workdir: runtime.build(recipe, model.file("model_dir"), workdir), refresh)

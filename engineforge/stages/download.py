@@ -1,0 +1,67 @@
+"""download: make the recipe's checkpoint available locally and pin its exact revision."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engineforge import synthetic
+from engineforge.recipe import Recipe
+from engineforge.sources import (
+    HubSource,
+    LocalSource,
+    SyntheticSource,
+    digest_revision,
+    download_hub_model,
+    local_model_digests,
+    parse_source,
+    resolve_hub_revision,
+)
+from engineforge.stage import StageOutput, StageResult, run_stage
+from engineforge.store import Store, content_key, file_digests
+from engineforge.versions import package_version
+
+STAGE = "download"
+
+
+def download(recipe: Recipe, store: Store, base_dir: Path | None = None, refresh: bool = False) -> StageResult:
+    source = parse_source(recipe.model, base_dir)
+    if isinstance(source, HubSource):
+        sha = resolve_hub_revision(source)
+        key = content_key(STAGE, "hf", source.repo, sha)
+        return run_stage(store, STAGE, key, lambda workdir: _hub(source, sha), refresh)
+    if isinstance(source, LocalSource):
+        digests = local_model_digests(source)
+        key = content_key(STAGE, "local", digests)
+        output = StageOutput(
+            summary=f"local {source.path} ({len(digests)} files)",
+            outputs={"model_dir": str(source.path), "revision": digest_revision(digests), "files": digests},
+        )
+        return run_stage(store, STAGE, key, lambda workdir: output, refresh)
+    return _synthetic(recipe, source, store, refresh)
+
+
+def _hub(source: HubSource, sha: str) -> StageOutput:
+    model_dir = download_hub_model(source, sha)
+    digests = file_digests(model_dir)
+    return StageOutput(
+        summary=f"{source.repo}@{sha[:12]} ({len(digests)} files)",
+        outputs={"model_dir": str(model_dir), "revision": sha, "files": digests, "repo": source.repo},
+    )
+
+
+def _synthetic(recipe: Recipe, source: SyntheticSource, store: Store, refresh: bool) -> StageResult:
+    spec = recipe.model.synthetic
+    dtype = recipe.model.dtype
+    # The generator's output depends on its own code and on transformers' config serialisation.
+    key = content_key(STAGE, "synthetic", spec.model_dump(mode="json"), dtype, package_version("engineforge"),
+                      package_version("transformers"))
+
+    def produce(workdir: Path) -> StageOutput:
+        synthetic.write_synthetic_model(spec, workdir / "model", dtype)
+        digests = file_digests(workdir / "model")
+        return StageOutput(
+            summary=f"synthetic {source.name} ({spec.architecture}, {spec.num_hidden_layers} layers)",
+            outputs={"model_dir": "model", "revision": digest_revision(digests), "files": digests},
+        )
+
+    return run_stage(store, STAGE, key, produce, refresh)

@@ -1,0 +1,83 @@
+"""validate: serve the built model on loopback and measure it under a short streamed load."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from engineforge.errors import StageFailed
+from engineforge.recipe import Recipe
+from engineforge.runtimes import get_runtime
+from engineforge.serving import LOOPBACK, free_port, running_server
+from engineforge.stage import StageOutput, StageResult, run_stage
+from engineforge.store import Store, content_key
+from engineforge.versions import gpu_info
+
+STAGE = "validate"
+RESULTS_FILE = "validation.json"
+SERVER_LOG = "server.log"
+
+
+def serving_device(recipe: Recipe) -> str:
+    if recipe.serve.device != "auto":
+        return recipe.serve.device
+    return "cuda" if gpu_info()["gpu_count"] else "cpu"
+
+
+def validate(recipe: Recipe, built: StageResult, store: Store, refresh: bool = False) -> StageResult:
+    device = serving_device(recipe)
+    key = content_key(
+        STAGE, built.key, recipe.section("validate"), recipe.section("serve"), recipe.model.dtype, device,
+        gpu_info()["gpu_name"],
+    )
+    return run_stage(store, STAGE, key, lambda workdir: _measure(recipe, built, device, workdir, store), refresh)
+
+
+def failure_log(store: Store) -> Path:
+    """Where a failed validation's server log is kept (the stage's own directory is discarded)."""
+    path = store.root / "logs" / f"{STAGE}-server.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _measure(recipe: Recipe, built: StageResult, device: str, workdir: Path, store: Store) -> StageOutput:
+    from engineforge.loadgen import BenchConfig, run_benchmark
+
+    runtime = get_runtime(recipe.runtime)
+    served_dir = built.file("served_dir")
+    port = free_port()
+    log_path = workdir / SERVER_LOG
+    argv = runtime.serve_argv(recipe, served_dir, LOOPBACK, port, device)
+    spec = recipe.validate_
+    try:
+        with running_server(argv, f"http://{LOOPBACK}:{port}", log_path, recipe.serve.startup_timeout_s) as url:
+            result = run_benchmark(
+                BenchConfig(
+                    endpoint=url,
+                    model=str(served_dir),
+                    api=spec.api,
+                    prompts=spec.prompts,
+                    requests=spec.requests,
+                    concurrency=spec.concurrency,
+                    warmup_requests=spec.warmup_requests,
+                    max_tokens=spec.max_tokens,
+                    timeout_s=float(spec.timeout_s),
+                )
+            )
+    except BaseException:
+        if log_path.exists():
+            shutil.copyfile(log_path, failure_log(store))
+        raise
+    result.write_json(workdir / RESULTS_FILE)
+    figures = result.summary
+    if figures["completed"] == 0:
+        first_error = next((r.error for r in result.records if r.error), "unknown error")
+        raise StageFailed(STAGE, f"all {int(figures['requests'])} requests failed; first: {first_error}")
+    return StageOutput(
+        summary=(
+            f"{figures['output_tokens_per_s']:.1f} tok/s, TTFT p50 {figures['ttft_ms_p50']:.0f} ms, "
+            f"{int(figures['errors'])} errors ({device})"
+        ),
+        outputs={"results": RESULTS_FILE, "server_log": SERVER_LOG, "figures": figures, "device": device,
+                 "server_argv": argv},
+    )

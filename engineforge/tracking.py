@@ -1,0 +1,149 @@
+"""MLflow, wrapped: one run per recipe execution, addressed by run id.
+
+Everything goes through an explicit `MlflowClient` and run id, never MLflow's active run,
+which is thread-local and so invisible to Prefect's task threads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from engineforge.recipe import Recipe
+
+DEFAULT_URI = "sqlite:///mlflow.db"
+CANDIDATE_ALIAS = "candidate"
+CONTENT_KEY_TAG = "engineforge.content_key"
+
+
+def tracking_uri(recipe: Recipe) -> str:
+    return recipe.tracking.uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+
+
+def experiment_name(recipe: Recipe) -> str:
+    return recipe.tracking.experiment or recipe.name
+
+
+def client(uri: str):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, str]:
+    """Nested recipe data as MLflow params: dotted keys; lists as JSON."""
+    if isinstance(data, dict):
+        flat: dict[str, str] = {}
+        for key, value in data.items():
+            flat.update(flatten(value, f"{prefix}{key}."))
+        return flat
+    value = json.dumps(data) if isinstance(data, list) else str(data)
+    return {prefix.rstrip("."): value}
+
+
+def start_run(recipe: Recipe, recipe_text: str) -> tuple[str, str]:
+    """Create the run (named after the recipe) with params and the recipe; return (uri, run id)."""
+    from mlflow.entities import Param, RunTag
+
+    uri = tracking_uri(recipe)
+    mlflow_client = client(uri)
+    run = mlflow_client.create_run(
+        _experiment_id(mlflow_client, uri, experiment_name(recipe)),
+        run_name=recipe.name,
+        tags={"engineforge.recipe": recipe.name, "engineforge.runtime": recipe.runtime},
+    )
+    run_id = run.info.run_id
+    params = [Param(key, value[:6000]) for key, value in flatten(recipe.to_data()).items()]
+    for start in range(0, len(params), 100):  # MLflow accepts at most 100 params per batch
+        mlflow_client.log_batch(run_id, params=params[start : start + 100])
+    mlflow_client.log_batch(run_id, tags=[RunTag("engineforge.parallel", _layout(recipe))])
+    log_text(uri, run_id, recipe_text, "recipe.yaml")
+    return uri, run_id
+
+
+def log_metrics(uri: str, run_id: str, figures: dict[str, float]) -> None:
+    from mlflow.entities import Metric
+    import time
+
+    now = int(time.time() * 1000)
+    metrics = [Metric(key, float(value), now, 0) for key, value in figures.items() if _is_number(value)]
+    for start in range(0, len(metrics), 1000):
+        client(uri).log_batch(run_id, metrics=metrics[start : start + 1000])
+
+
+def set_tags(uri: str, run_id: str, tags: dict[str, str]) -> None:
+    from mlflow.entities import RunTag
+
+    client(uri).log_batch(run_id, tags=[RunTag(key, str(value)) for key, value in tags.items()])
+
+
+def log_file(uri: str, run_id: str, path: Path, artifact_dir: str | None = None) -> None:
+    client(uri).log_artifact(run_id, str(path), artifact_dir)
+
+
+def log_text(uri: str, run_id: str, text: str, name: str) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / name
+        path.write_text(text)
+        client(uri).log_artifact(run_id, str(path))
+
+
+def finish_run(uri: str, run_id: str, succeeded: bool) -> None:
+    client(uri).set_terminated(run_id, "FINISHED" if succeeded else "FAILED")
+
+
+def register_version(uri: str, run_id: str, name: str, source: str, content_key: str, tags: dict[str, str]) -> tuple[str, bool]:
+    """A model version for the built artifact (by reference) with alias `candidate`.
+
+    Returns (version, reused): an existing version with the same content key is reused rather
+    than registering the same bytes twice.
+    """
+    from mlflow.exceptions import MlflowException
+
+    mlflow_client = client(uri)
+    try:
+        mlflow_client.create_registered_model(name, tags={"engineforge.recipe": name})
+    except MlflowException as error:
+        if error.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    existing = [
+        version
+        for version in mlflow_client.search_model_versions(f"name = '{name}'")
+        if version.tags.get(CONTENT_KEY_TAG) == content_key
+    ]
+    if existing:
+        version, reused = existing[0].version, True
+    else:
+        created = mlflow_client.create_model_version(
+            name, source=source, run_id=run_id, tags={CONTENT_KEY_TAG: content_key, **tags}
+        )
+        version, reused = created.version, False
+    mlflow_client.set_registered_model_alias(name, CANDIDATE_ALIAS, version)
+    return str(version), reused
+
+
+def _experiment_id(mlflow_client, uri: str, name: str) -> str:
+    experiment = mlflow_client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    return mlflow_client.create_experiment(name, artifact_location=_artifact_location(uri, name))
+
+
+def _artifact_location(uri: str, name: str) -> str | None:
+    # With a SQLite store, keep artifacts beside the database rather than in the current directory.
+    if not uri.startswith("sqlite:///"):
+        return None
+    database = Path(uri[len("sqlite:///"):]).resolve()
+    return (database.parent / "mlartifacts" / name.replace("/", "_")).as_uri()
+
+
+def _layout(recipe: Recipe) -> str:
+    p = recipe.parallel
+    return f"tp{p.tensor}-pp{p.pipeline}-ep{p.expert}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -1,0 +1,13 @@
+from engineforge.recipe import Recipe
+from engineforge.run_context import RunContext
+from engineforge.stage import StageResult
+from engineforge.stages.build import build
+from engineforge.stages.record import record_stage
+from tasks.common import stage_task
+
+
+@stage_task("build")
+def build_task(recipe: Recipe, model: StageResult, ctx: RunContext) -> StageResult:
+    result = build(recipe, model, ctx.store, ctx.refreshes("build"))
+    record_stage(ctx, result)
+    return result

@@ -1,0 +1,16 @@
+from pathlib import Path
+
+from engineforge.recipe import Recipe
+from engineforge.run_context import RunContext
+from engineforge.stage import StageResult
+from engineforge.stages.download import download
+from engineforge.stages.record import record_stage
+from tasks.common import stage_task
+
+
+@stage_task("download", retries=3, retry_delay_seconds=[5, 30, 120])  # the hub and mirrors fail transiently
+def download_task(recipe: Recipe, ctx: RunContext) -> StageResult:
+    base_dir = Path(ctx.base_dir) if ctx.base_dir else None
+    result = download(recipe, ctx.store, base_dir, ctx.refreshes("download"))
+    record_stage(ctx, result)
+    return result
