@@ -8,12 +8,13 @@ layers do not split evenly, as TensorRT-LLM's `torch.tensor_split` does).
   Decoder-layer weights use the quantized width when the checkpoint is FP8.
 - KV cache: 2 (K and V) * ceil(layers / pp) * ceil(kv_heads / tp) * head_dim * max_batch_size *
   max_seq_len * KV bytes. When tp exceeds the KV heads each rank holds one duplicated head, hence ceil.
-- Activations (an allowance, not a measurement): TensorRT-LLM's docs say activation memory is about
-  max input tokens * a per-network factor, for one decoder block at a time, with max input tokens =
-  max_num_tokens or max_batch_size * max_input_len. The factor used here counts the tensors alive in
-  one block per token (residual and normed hidden state, q/k/v and attention output, gate/up/product
-  of the MLP for each expert a token reaches on the rank), plus fp32 logits for max_batch_size rows, plus a fixed 1 GiB for
-  the CUDA context and cuBLAS/NCCL workspaces.
+- Activations (an allowance, not a measurement): TensorRT-LLM's docs (reference/memory.md) say
+  activation memory is about max input tokens * a per-network factor, one decoder block at a time.
+  Max input tokens = min(build.max_num_tokens or TensorRT-LLM's default 8192, max_batch_size *
+  max_input_len). The factor counts the tensors alive in one block per token: residual and normed
+  hidden state, q/k/v and attention output, gate/up/product of the MLP for each expert a token
+  reaches on the rank. Plus fp32 logits for max_batch_size rows, plus a fixed 1 GiB for the CUDA
+  context and cuBLAS/NCCL workspaces.
 - Serving fraction: TensorRT-LLM gives the KV cache `free_gpu_memory_fraction` (recipe
   `serve.kv_cache_free_gpu_memory_fraction`, 0.9 by default) of the memory left after weights and
   activations. Headroom is that KV budget minus the KV cache the limits need.
@@ -32,6 +33,9 @@ GIB = 2**30
 RUNTIME_RESERVE_BYTES = 1 * GIB
 LOGITS_BYTES = 4  # fp32 logits
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "fp8": 1, "int8": 1}
+# TensorRT-LLM's default when build.max_num_tokens is unset (BuildConfig and the PyTorch backend's
+# KV cache managers default to 8192).
+DEFAULT_MAX_NUM_TOKENS = 8192
 QUANTIZED_WEIGHT_BYTES = {"fp8": 1}  # quantization_config.quant_method -> bytes per decoder weight
 
 
@@ -69,7 +73,9 @@ class ServingLimits(BaseModel):
 
     @property
     def forward_tokens(self) -> int:
-        return self.max_num_tokens or self.max_batch_size * self.max_input_len
+        """Tokens one forward pass can hold: the scheduler packs at most max_num_tokens, and never more
+        than max_batch_size prompts of max_input_len."""
+        return min(self.max_num_tokens or DEFAULT_MAX_NUM_TOKENS, self.max_batch_size * self.max_input_len)
 
 
 class Precision(BaseModel):
