@@ -1,5 +1,4 @@
 import json
-from enum import Enum
 from pathlib import Path
 
 import typer
@@ -8,17 +7,13 @@ from rich.console import Console
 from engineforge.errors import UserError
 
 
-class Objective(str, Enum):
-    throughput = "throughput"
-    latency = "latency"
-
-
 def command(
     recipe: Path = typer.Argument(..., help="Recipe YAML file."),
     gpu: str | None = typer.Option(None, "--gpu", help="GPU model (H100-SXM, H100-PCIe, H200, A100-40GB, A100-80GB, L40S, B200); default: detected through NVML, else H100-SXM."),
-    gpus: int | None = typer.Option(None, "--gpus", min=1, help="GPUs in the pool; default: detected, else one node."),
-    gpus_per_node: int | None = typer.Option(None, "--gpus-per-node", min=1, help="Default: the recipe's parallel.gpus_per_node."),
-    objective: Objective = typer.Option(Objective.throughput, "--objective", help="throughput: fewest GPUs per replica first; latency: most tensor parallelism inside a node first."),
+    gpus: int | None = typer.Option(None, "--gpus", help="GPUs in the pool; default: detected, else one node."),
+    gpus_per_node: int | None = typer.Option(None, "--gpus-per-node", help="Default: the recipe's parallel.gpus_per_node."),
+    # A plain string checked by the planner: a bad value is then a one-line UserError (exit 2).
+    objective: str = typer.Option("throughput", "--objective", help="throughput: fewest GPUs per replica first; latency: lowest decode floor (most tensor parallelism inside a node) first."),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
 ) -> int:
     """Plan tensor/pipeline/expert parallel sizes for a recipe: every layout, its memory per GPU, and the choice."""
@@ -28,7 +23,7 @@ def command(
 
     loaded = load_recipe(recipe)
     result = plan(
-        loaded, load_model_config(loaded), gpu=gpu, gpus=gpus, gpus_per_node=gpus_per_node, objective=objective.value
+        loaded, load_model_config(loaded), gpu=gpu, gpus=gpus, gpus_per_node=gpus_per_node, objective=objective
     )
     if as_json:
         print(json.dumps(to_json(result), indent=2))
