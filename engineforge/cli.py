@@ -20,6 +20,7 @@ COMMANDS = {
     # "run": "run",  (added with the flow)
     "validate": "validate",
     "schema": "schema",
+    "plan": "plan",
 }
 
 app = typer.Typer(
