@@ -1,0 +1,6 @@
+"""TensorRT-LLM formats: streamed checkpoint sharding (`shard_checkpoint`) and its verification
+(`verify_checkpoint`). The contract is ../shared/trtllm-facts.md."""
+
+from engineforge.trtllm.checkpoint import ShardReport, shard_checkpoint
+
+__all__ = ["ShardReport", "shard_checkpoint"]

@@ -1,0 +1,204 @@
+"""shard_checkpoint: a Hugging Face checkpoint in, a TensorRT-LLM checkpoint out, streamed.
+
+Every check (architecture, parallel sizes, shard files and headers, free disk) runs before
+anything is written; the output is written into a hidden sibling of `out_dir` and renamed into
+place only once every file is complete and fsynced, so a failure never leaves partial output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+import uuid
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any, Callable
+
+from pydantic import BaseModel
+
+from engineforge.errors import UserError
+from engineforge.trtllm.checkpoint_config import checkpoint_config
+from engineforge.trtllm.hf_reader import HFCheckpoint
+from engineforge.trtllm.mapping import ParallelLayout, check_layout
+from engineforge.trtllm.model_shape import read_model_shape
+from engineforge.trtllm.names import OutputTensor, rank_plan
+from engineforge.trtllm.rank_writer import ShardFile, rank_file_size, write_rank_file
+from engineforge.trtllm.rss import PeakRss
+from engineforge.trtllm.safetensors_format import CODE_OF_DTYPE, DTYPES
+
+OUTPUT_DTYPES = ("float32", "float16", "bfloat16")
+DEFAULT_CHUNK_BYTES = 64 << 20
+MIN_CHUNK_BYTES = 1 << 20
+# Per worker: the read buffer, the column cut of it and a dtype-widened copy (up to 2x).
+BUFFERS_PER_WORKER = 4
+
+
+class ShardReport(BaseModel):
+    out_dir: Path
+    architecture: str
+    tp: int
+    pp: int
+    ep: int
+    dtype: str
+    files: list[ShardFile]
+    config: dict[str, Any]
+    source_bytes: int
+    output_bytes: int
+    workers: int
+    wall_s: float
+    peak_rss_bytes: int | None = None
+
+
+def shard_checkpoint(
+    hf_dir: Path,
+    out_dir: Path,
+    tp: int,
+    pp: int = 1,
+    ep: int = 1,
+    dtype: str | None = None,
+    workers: int = 1,
+    memory_budget_bytes: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ShardReport:
+    """Write `out_dir/config.json` and `out_dir/rank{N}.safetensors` for every global rank N.
+
+    `dtype` (float32/float16/bfloat16; None or "auto" keeps the checkpoint's) applies to every
+    tensor but the MoE router. `workers` rank files are written at a time; `memory_budget_bytes`
+    bounds the tensor bytes they hold at once. `progress` is called with bytes written.
+    """
+    started = time.perf_counter()
+    hf_dir, out_dir = Path(hf_dir), Path(out_dir)
+    layout = _layout(tp, pp, ep)
+    shape = read_model_shape(hf_dir)
+    check_layout(shape, layout)
+    checkpoint = HFCheckpoint.open(hf_dir, shape)
+    dtype_name = _output_dtype(dtype, checkpoint)
+    plans = {c.rank: rank_plan(shape, layout, c, CODE_OF_DTYPE[dtype_name]) for c in layout.ranks()}
+    config = checkpoint_config(shape, layout, dtype_name)
+    config_bytes = (json.dumps(config, indent=2) + "\n").encode()
+    output_bytes = sum(rank_file_size(plan) for plan in plans.values()) + len(config_bytes)
+    _check_out_dir(out_dir, output_bytes)
+    workers, chunk_bytes = _concurrency(workers, memory_budget_bytes, layout.world_size)
+
+    tmp = out_dir.parent / f".{out_dir.name}.partial-{uuid.uuid4().hex[:8]}"
+    with PeakRss() as rss, checkpoint:
+        try:
+            tmp.mkdir(parents=True)
+            (tmp / "config.json").write_bytes(config_bytes)
+            files = _write_ranks(plans, checkpoint, tmp, workers, chunk_bytes, progress or (lambda n: None))
+            _fsync_dir(tmp)
+            if out_dir.is_dir():
+                out_dir.rmdir()  # checked empty above
+            os.rename(tmp, out_dir)
+            _fsync_dir(out_dir.parent)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return ShardReport(
+        out_dir=out_dir,
+        architecture=shape.architecture,
+        tp=tp,
+        pp=pp,
+        ep=ep,
+        dtype=dtype_name,
+        files=files,
+        config=config,
+        source_bytes=sum(t.nbytes for t in checkpoint.stored.values()),
+        output_bytes=output_bytes,
+        workers=workers,
+        wall_s=time.perf_counter() - started,
+        peak_rss_bytes=rss.peak,
+    )
+
+
+def free_disk_bytes(path: Path) -> int:
+    """Free bytes on the filesystem that holds `path` (or its nearest existing parent)."""
+    path = Path(path).absolute()
+    while not path.exists():
+        path = path.parent
+    return shutil.disk_usage(path).free
+
+
+def _layout(tp: int, pp: int, ep: int) -> ParallelLayout:
+    for flag, value in (("--tp", tp), ("--pp", pp), ("--ep", ep)):
+        if not isinstance(value, int) or value < 1:
+            raise UserError(f"{flag} {value}: must be a positive integer")
+    return ParallelLayout(tp=tp, pp=pp, ep=ep)
+
+
+def _output_dtype(dtype: str | None, checkpoint: HFCheckpoint) -> str:
+    if dtype is None or dtype == "auto":
+        return DTYPES[checkpoint.tensors["model.embed_tokens.weight"].stored.dtype][0]
+    if dtype not in OUTPUT_DTYPES:
+        raise UserError(f"--dtype {dtype}: not supported; use one of auto, {', '.join(OUTPUT_DTYPES)}")
+    return dtype
+
+
+def _check_out_dir(out_dir: Path, output_bytes: int) -> None:
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise UserError(f"--out {out_dir}: already exists and is not an empty directory; remove it or choose another path")
+    free = free_disk_bytes(out_dir.parent)
+    if free < output_bytes:
+        raise UserError(
+            f"--out {out_dir}: the checkpoint needs {output_bytes / 1e9:.2f} GB, only {free / 1e9:.2f} GB are free there; "
+            "free some space or choose another --out"
+        )
+
+
+def _concurrency(workers: int, budget: int | None, world_size: int) -> tuple[int, int]:
+    """(workers, chunk bytes) so that workers * BUFFERS_PER_WORKER * chunk stays within budget."""
+    if not isinstance(workers, int) or workers < 1:
+        raise UserError(f"--workers {workers}: must be a positive integer")
+    workers = min(workers, world_size)
+    if budget is None:
+        return workers, DEFAULT_CHUNK_BYTES
+    if budget < BUFFERS_PER_WORKER * MIN_CHUNK_BYTES:
+        raise UserError(f"--memory-budget {budget}: too small; give at least {BUFFERS_PER_WORKER * MIN_CHUNK_BYTES >> 20} MiB")
+    workers = min(workers, budget // (BUFFERS_PER_WORKER * MIN_CHUNK_BYTES))
+    return workers, min(DEFAULT_CHUNK_BYTES, budget // (BUFFERS_PER_WORKER * workers))
+
+
+def _write_ranks(
+    plans: dict[int, list[OutputTensor]],
+    checkpoint: HFCheckpoint,
+    tmp: Path,
+    workers: int,
+    chunk_bytes: int,
+    progress: Callable[[int], None],
+) -> list[ShardFile]:
+    failed = threading.Event()
+
+    def on_bytes(count: int) -> None:
+        if failed.is_set():  # another rank failed: stop early rather than finish doomed work
+            raise _Aborted()
+        progress(count)
+
+    def one(rank: int) -> ShardFile:
+        return write_rank_file(plans[rank], checkpoint, tmp / f"rank{rank}.safetensors", chunk_bytes, on_bytes)
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="shard") as pool:
+        futures = [pool.submit(one, rank) for rank in sorted(plans)]
+        wait(futures, return_when=FIRST_EXCEPTION)
+        if any(f.done() and f.exception() for f in futures):
+            failed.set()
+            for future in futures:
+                future.cancel()
+    errors = [f.exception() for f in futures if not f.cancelled() and f.exception()]
+    for error in sorted(errors, key=lambda e: isinstance(e, _Aborted)):
+        raise error
+    return [f.result() for f in futures]
+
+
+class _Aborted(Exception):
+    """Raised in a rank writer when another rank already failed."""
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
