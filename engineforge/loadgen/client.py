@@ -1,21 +1,24 @@
 """Send one streaming request and time it: first text, every text chunk, last byte.
 
-The clock starts when the request reaches the network (aiohttp's trace of the connection being
-opened or reused), so time the harness spends before that is not charged to the server; it
-shows as the record's send lag (start_s - scheduled_s). A failure (HTTP status, connection,
-timeout, an error event in the stream) becomes the record's `error`; it never escapes, so one
-bad request cannot stop a run.
+The clock starts when the request is written to an open connection (connecting is left out:
+a new connection costs the first wave of a run, not the server); time the harness spends
+before that shows as the record's send lag (start_s - scheduled_s). Arrival times come from
+the connection (see http1.py); the stream is parsed after it ends. A failure (HTTP status,
+connection, timeout, an error event in the stream) becomes the record's `error`; it never
+escapes, so one bad request cannot stop a run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
-import aiohttp
+import h11
 
 from engineforge.loadgen.body import request_body
 from engineforge.loadgen.config import BenchConfig
+from engineforge.loadgen.connections import Slot
 from engineforge.loadgen.records import RequestRecord
 from engineforge.loadgen.sse import SSEDecoder, read_chunk
 
@@ -23,34 +26,32 @@ ERROR_BODY_BYTES = 300
 
 
 async def send_request(
-    session: aiohttp.ClientSession,
-    config: BenchConfig,
-    index: int,
-    prompt_index: int,
-    clock_zero: float,
-    scheduled_s: float,
+    slot: Slot, config: BenchConfig, index: int, prompt_index: int, clock_zero: float, scheduled_s: float
 ) -> RequestRecord:
     record = RequestRecord(index=index, prompt_index=prompt_index, scheduled_s=scheduled_s, start_s=0.0)
-    stream = _StreamState(record, config.api)
-    stamps: dict[str, float] = {}
-    body = request_body(config, config.sample(prompt_index))
-    fallback_start = time.perf_counter()
+    body = json.dumps(request_body(config, config.sample(prompt_index))).encode()
+    arrivals: list[tuple[float, bytes]] = []
+    start = time.perf_counter()
+    status = 0
     try:
         async with asyncio.timeout(config.timeout_s):
-            await _stream(session, config, body, stamps, stream, fallback_start)
+            status, start = await slot.post(config.url(), body, config.headers, lambda t, data: arrivals.append((t, data)))
     except TimeoutError:
         record.error = f"timeout after {config.timeout_s:g} s"
-    except aiohttp.ClientError as error:
+    except (OSError, h11.ProtocolError) as error:
         record.error = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-    start = stamps.get("start", fallback_start)
+    end = arrivals[-1][0] if arrivals and record.error is None else time.perf_counter()
     record.start_s = start - clock_zero
-    record.e2e_s = time.perf_counter() - start
-    stream.finish()
+    record.e2e_s = end - start
+    if record.error is None and status != 200:
+        detail = b"".join(data for _, data in arrivals)[:ERROR_BODY_BYTES].decode("utf-8", "replace").strip()
+        record.error = f"HTTP {status}: {detail}"
+    _StreamState(record, config.api).read(arrivals, start)
     return record
 
 
 class _StreamState:
-    """Collects the chunks of one response into its record."""
+    """Reads the streamed events of one response into its record."""
 
     def __init__(self, record: RequestRecord, api: str):
         self.record = record
@@ -58,7 +59,19 @@ class _StreamState:
         self.texts: list[str] = []
         self.usage: dict | None = None
 
+    def read(self, arrivals: list[tuple[float, bytes]], start: float) -> None:
+        if self.record.error is None:
+            decoder = SSEDecoder()
+            for arrived, data in arrivals:
+                for payload in decoder.feed(data):
+                    self.take(payload, arrived - start)
+            for payload in decoder.flush():
+                self.take(payload, arrivals[-1][0] - start)
+        self.finish()
+
     def take(self, payload: str, arrived_s: float) -> None:
+        if self.record.error is not None:
+            return
         chunk = read_chunk(payload, self.api)
         if chunk.error is not None:
             self.record.error = chunk.error
@@ -78,39 +91,3 @@ class _StreamState:
             record.output_tokens = int(self.usage.get("completion_tokens") or record.output_tokens)
             if self.usage.get("prompt_tokens") is not None:
                 record.prompt_tokens = int(self.usage["prompt_tokens"])
-
-
-async def _stream(
-    session: aiohttp.ClientSession,
-    config: BenchConfig,
-    body: dict,
-    stamps: dict[str, float],
-    stream: _StreamState,
-    fallback_start: float,
-) -> None:
-    # The loop only stamps and keeps the bytes; parsing waits until the response has ended,
-    # so a burst of chunks from many streams is stamped when it arrives, not after the parsing.
-    arrivals: list[tuple[float, bytes]] = []
-    clock = time.perf_counter
-    async with session.post(config.url(), json=body, headers=config.headers, trace_request_ctx=stamps) as response:
-        start = stamps.get("start", fallback_start)
-        if response.status != 200:
-            detail = (await response.content.read(ERROR_BODY_BYTES)).decode("utf-8", "replace").strip()
-            stream.record.error = f"HTTP {response.status}: {detail}"
-            return
-        try:
-            async for data in response.content.iter_any():
-                arrivals.append((clock() - start, data))
-        finally:
-            _parse(arrivals, stream)
-
-
-def _parse(arrivals: list[tuple[float, bytes]], stream: _StreamState) -> None:
-    decoder = SSEDecoder()
-    for arrived, data in arrivals:
-        for payload in decoder.feed(data):
-            stream.take(payload, arrived)
-            if stream.record.error is not None:
-                return
-    for payload in decoder.flush():
-        stream.take(payload, arrivals[-1][0])

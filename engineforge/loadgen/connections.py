@@ -1,63 +1,79 @@
-"""The HTTP session of a run: aiohttp, one kept-alive connection per concurrency slot.
+"""The connections of a run: one kept-alive HTTP/1.1 connection per concurrency slot.
 
-Why aiohttp and not httpx: measured on this 2-core machine against the mock server (TTFT
-50 ms, ITL 10 ms, 32 streams), httpx added about 3 ms to TTFT p50 (per-chunk cost of its
-pure-Python stack; its shared pool also queued bursts behind responses in flight, +40 ms),
-aiohttp about 0.5 ms (C HTTP parser). See docs/notes/issue-6.md.
-
-A slot is taken before a request is built and given back when its response ends, so the
-slots cap the requests in flight and a request never waits inside the connection pool.
+A slot is taken before a request is sent and given back when its response has ended, so the
+slots cap the requests in flight and no request ever queues behind another on a connection
+(httpx's shared pool did that to bursts, adding tens of milliseconds to TTFT).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
+import ssl
 from collections.abc import AsyncIterator
-from types import SimpleNamespace
+from urllib.parse import urlsplit
 
-import aiohttp
+from engineforge.loadgen.http1 import Connection, Deliver
 
 
-class WireClock:
-    """When each request is about to go out: its connection is open (new) or taken for reuse.
+class Slot:
+    def __init__(self, origin: str, ssl_context: ssl.SSLContext | None):
+        self._origin = origin
+        self._ssl = ssl_context
+        self.connection: Connection | None = None
 
-    Connecting is left out: a new connection costs the first wave of a run (DNS, handshake),
-    not the server, and steady-state clients keep their connections alive.
-    """
+    async def post(self, url: str, body: bytes, headers: dict[str, str], deliver: Deliver) -> tuple[int, float]:
+        """POST on this slot's connection, opening it if needed; (status, send time).
 
-    def __init__(self) -> None:
-        self.trace = aiohttp.TraceConfig()
-        self.trace.on_connection_create_end.append(self._stamp)
-        self.trace.on_connection_reuseconn.append(self._stamp)
+        A kept-alive connection the server closed while idle is replaced once, when nothing
+        of the response had arrived yet.
+        """
+        parts = urlsplit(url)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        while True:
+            fresh = self.connection is None or not self.connection.reusable
+            if fresh:
+                self.close()
+                self.connection = await Connection.open(self._origin, self._ssl)
+            try:
+                return await self.connection.post(target, body, headers, deliver)
+            except ConnectionError:
+                started = self.connection.response_started
+                self.close()
+                if fresh or started:
+                    raise
+            except BaseException:
+                self.close()
+                raise
 
-    @staticmethod
-    async def _stamp(session: aiohttp.ClientSession, context: SimpleNamespace, params: object) -> None:
-        stamps = context.trace_request_ctx
-        if stamps is not None and "start" not in stamps:
-            stamps["start"] = time.perf_counter()
+    def close(self) -> None:
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
 
 
 class ConnectionSlots:
-    def __init__(self, slots: int, timeout_s: float):
-        self._free = asyncio.Semaphore(slots)
-        self.clock = WireClock()
-        self.session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=slots, limit_per_host=0, ttl_dns_cache=300),
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=timeout_s, sock_read=timeout_s),
-            trace_configs=[self.clock.trace],
-            auto_decompress=False,
-        )
+    def __init__(self, slots: int, url: str):
+        parts = urlsplit(url)
+        context = ssl.create_default_context() if parts.scheme == "https" else None
+        origin = f"{parts.scheme}://{parts.netloc}"
+        self._slots = [Slot(origin, context) for _ in range(slots)]
+        self._free: asyncio.Queue[Slot] = asyncio.Queue()
+        for slot in self._slots:
+            self._free.put_nowait(slot)
 
     @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[aiohttp.ClientSession]:
-        """Wait for a free slot; send one request on the session inside the block."""
-        async with self._free:
-            yield self.session
+    async def slot(self) -> AsyncIterator[Slot]:
+        """Wait for a free slot; it is yours until the block ends."""
+        slot = await self._free.get()
+        try:
+            yield slot
+        finally:
+            self._free.put_nowait(slot)
 
     async def __aenter__(self) -> "ConnectionSlots":
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        await self.session.close()
+        for slot in self._slots:
+            slot.close()

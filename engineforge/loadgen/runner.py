@@ -44,7 +44,7 @@ def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
 
 
 async def benchmark(config: BenchConfig, on_record: OnRecord | None = None) -> BenchResult:
-    async with ConnectionSlots(config.concurrency, config.timeout_s) as slots:
+    async with ConnectionSlots(config.concurrency, config.url()) as slots:
         if config.warmup_requests:
             await closed_loop(slots, config, config.warmup_requests, time.perf_counter())
         started_at = datetime.now(UTC).isoformat()
@@ -59,8 +59,8 @@ async def benchmark(config: BenchConfig, on_record: OnRecord | None = None) -> B
 async def _send(
     slots: ConnectionSlots, config: BenchConfig, index: int, clock_zero: float, scheduled: float, on_record: OnRecord | None
 ) -> RequestRecord:
-    async with slots.slot() as client:
-        record = await send_request(client, config, index, index, clock_zero, scheduled)
+    async with slots.slot() as slot:
+        record = await send_request(slot, config, index, index, clock_zero, scheduled)
     if on_record:
         on_record(record)
     return record
