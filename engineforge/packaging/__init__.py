@@ -1,0 +1,15 @@
+"""Serving containers: Dockerfile, build context with a wheelhouse, build, smoke test, push.
+
+    from engineforge.packaging import PackageInputs, package_model
+    result = package_model(PackageInputs(...), out_dir)
+
+Modules: spec (inputs/results), dockerfile (template rendering), context (build context),
+wheelhouse (host-built wheels), base_image (defaults; engineforge's own debootstrap base),
+daemon (Docker SDK client), build, smoke, audit (user/labels/secret scan), push, compose
+(disaggregated deployments), package (the stage's sequence).
+"""
+
+from engineforge.packaging.package import PackagingFailed, package_model
+from engineforge.packaging.spec import MODEL_DIR_IN_IMAGE, PackageInputs, PackageResult, SmokeResult
+
+__all__ = ["MODEL_DIR_IN_IMAGE", "PackageInputs", "PackageResult", "PackagingFailed", "SmokeResult", "package_model"]

@@ -1,0 +1,54 @@
+"""The build context: Dockerfile, .dockerignore, requirements + wheelhouse, model files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from engineforge.errors import UserError
+from engineforge.packaging.dockerfile import render_dockerfile
+from engineforge.packaging.spec import PackageInputs
+from engineforge.packaging.wheelhouse import link_tree
+
+# Kept out of every image even when a model directory carries them (hub downloads leave .cache/,
+# checkouts leave .git/, people leave tokens in .env files).
+DOCKERIGNORE = """\
+# Written by engineforge: VCS data, caches and credential files never reach an image layer.
+**/.git
+**/.cache
+**/.huggingface
+**/__pycache__
+**/.ipynb_checkpoints
+**/.DS_Store
+**/.env
+**/.netrc
+**/.npmrc
+**/.pypirc
+**/.docker
+**/*.pem
+**/id_rsa*
+**/id_ed25519*
+"""
+
+
+def check_model_dir(model_dir: Path) -> None:
+    if not model_dir.is_dir() or not any(model_dir.iterdir()):
+        raise UserError(f"model directory {model_dir}: missing or empty; run the build stage first")
+
+
+def write_context(inputs: PackageInputs, base_image: str, context_dir: Path, wheelhouse: Path | None) -> Path:
+    """(Re)create context_dir and return the Dockerfile's path. Model and wheels are hard links."""
+    model_dir = Path(inputs.model_dir)
+    check_model_dir(model_dir)
+    if context_dir.exists():
+        shutil.rmtree(context_dir)
+    context_dir.mkdir(parents=True)
+    dockerfile = context_dir / "Dockerfile"
+    dockerfile.write_text(render_dockerfile(inputs, base_image))
+    (context_dir / ".dockerignore").write_text(DOCKERIGNORE)
+    if inputs.python_requirements:
+        (context_dir / "requirements.txt").write_text("".join(f"{r}\n" for r in inputs.python_requirements))
+        if wheelhouse is not None:
+            link_tree(wheelhouse, context_dir / "wheelhouse")
+    link_tree(model_dir, context_dir / "model", world_readable=True)
+    return dockerfile
