@@ -124,7 +124,7 @@ def plan(
     per_node = gpus_per_node or recipe.parallel.gpus_per_node
     pool = gpus or detected or per_node
     if not (gpus or detected):
-        notes.append(f"--gpus not given: planning for one node of {pool} GPUs (parallel.gpus_per_node)")
+        notes.append(f"--gpus not given and no GPU detected: planning for one node of {pool} GPUs")
     precision = Precision.resolve(shape, recipe.model.dtype, recipe.build.kv_cache_dtype)
     limits = ServingLimits.from_recipe(recipe)
     context = _Context(shape, spec, precision, limits, pool, per_node)
