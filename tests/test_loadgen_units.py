@@ -51,7 +51,7 @@ def test_request_body_variants():
     field = request_body(_config(ignore_eos=True), Sample(prompt="p", output_tokens=9))
     assert field["ignore_eos"] is True and field["min_tokens"] == 9
     gen = request_body(_config(ignore_eos=True, ignore_eos_style="generation_config", temperature=0), Sample(prompt="p"))
-    assert json.loads(gen["generation_config"]) == {"max_new_tokens": 16, "min_new_tokens": 16, "do_sample": False}
+    assert json.loads(gen["generation_config"]) == {"max_new_tokens": 16, "eos_token_id": -1, "do_sample": False}
     assert "ignore_eos" not in gen and gen["temperature"] == 0
 
 

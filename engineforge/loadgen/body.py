@@ -24,8 +24,10 @@ def request_body(config: BenchConfig, sample: Sample) -> dict[str, Any]:
             body["ignore_eos"] = True
             body["min_tokens"] = max_tokens
         else:
-            # transformers serve replaces the model's generation config with this one
-            generation = {"max_new_tokens": max_tokens, "min_new_tokens": max_tokens}
+            # transformers serve replaces the model's generation config with this one. An end-of-
+            # sequence id that never occurs makes generate() run to max_new_tokens; min_new_tokens
+            # is ignored under --continuous-batching (checked with transformers 5.24).
+            generation = {"max_new_tokens": max_tokens, "eos_token_id": -1}
             if config.temperature == 0:
                 generation["do_sample"] = False
             body["generation_config"] = json.dumps(generation)

@@ -51,7 +51,7 @@ class BenchConfig(BaseModel):
     ignore_eos_style: Literal["field", "generation_config"] = Field(
         "field",
         description='"field": send ignore_eos/min_tokens (TensorRT-LLM, vLLM); '
-        '"generation_config": send min_new_tokens in generation_config (transformers serve).',
+        '"generation_config": send a generation_config that never stops at end-of-sequence (transformers serve).',
     )
     include_usage: bool = Field(True, description="Send stream_options.include_usage to get exact token counts.")
     extra_body: dict = Field(default_factory=dict, description="Extra fields merged into every request body.")
