@@ -21,6 +21,8 @@ COMMANDS = {
     "validate": "validate",
     "schema": "schema",
     "plan": "plan",
+    "shard": "shard",
+    "verify-checkpoint": "verify_checkpoint",
 }
 
 app = typer.Typer(

@@ -1,0 +1,36 @@
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+
+def command(
+    ckpt_dir: Path = typer.Argument(..., help="TensorRT-LLM checkpoint directory (config.json + rank{N}.safetensors)."),
+    against: Path = typer.Option(..., "--against", help="The Hugging Face model directory it was made from."),
+    rtol: float = typer.Option(1e-5, "--rtol", help="Largest relative error allowed for the logits."),
+    tokens: int = typer.Option(16, "--tokens", help="Length of the test sequence for the forward pass."),
+    device: str = typer.Option("auto", "--device", help="auto (cuda when present), cpu or cuda."),
+    forward: bool = typer.Option(True, "--forward/--no-forward", help="Also compare logits of an emulated TP/PP forward pass."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> int:
+    """Check a TensorRT-LLM checkpoint against its Hugging Face source: every weight rebuilt from the rank
+    files must equal the source, and an emulated TP/PP forward pass must match transformers' logits (exit 1 if not)."""
+    from engineforge.trtllm.verify import verify_checkpoint
+
+    report = verify_checkpoint(ckpt_dir, against, rtol=rtol, tokens=tokens, device=None if device == "auto" else device, forward=forward)
+    if as_json:
+        print(report.model_dump_json(indent=2))
+        return 0 if report.ok else 1
+    table = Table("check", "max rel. error", "result", box=None, highlight=False)
+    rows = report.checks + ([report.logits] if report.logits else [])
+    for check in rows:
+        error = "" if check.max_rel_error is None else f"{check.max_rel_error:.3g}"
+        result = "ok" if check.ok else f"MISMATCH {check.problem or ''}".strip()
+        table.add_row(check.name, error, result)
+    console = Console(highlight=False)
+    console.print(table)
+    failed = sum(not c.ok for c in rows)
+    logits = f"logits max rel. error {report.logits.max_rel_error:.3g} (rtol {rtol:g}, {report.device})" if report.logits else "logits not compared"
+    console.print(f"{len(rows) - failed}/{len(rows)} checks ok; {logits}", markup=False)
+    return 0 if report.ok else 1
