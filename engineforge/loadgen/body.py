@@ -17,6 +17,8 @@ def request_body(config: BenchConfig, sample: Sample) -> dict[str, Any]:
         body["prompt"] = sample.prompt
     if config.include_usage:
         body["stream_options"] = {"include_usage": True}
+    if config.logprobs:
+        body["logprobs"] = True if config.api == "chat" else 1
     if config.temperature is not None:
         body["temperature"] = config.temperature
     if config.ignore_eos:

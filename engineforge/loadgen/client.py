@@ -79,6 +79,8 @@ class _StreamState:
         if chunk.text:
             self.texts.append(chunk.text)
             self.record.token_times_s.append(arrived_s)
+        if chunk.logprobs:
+            self.record.token_logprobs = (self.record.token_logprobs or []) + chunk.logprobs
         self.usage = chunk.usage or self.usage
         self.record.finish_reason = chunk.finish_reason or self.record.finish_reason
 

@@ -53,6 +53,7 @@ class BenchConfig(BaseModel):
         description='"field": send ignore_eos/min_tokens (TensorRT-LLM, vLLM); '
         '"generation_config": send a generation_config that never stops at end-of-sequence (transformers serve).',
     )
+    logprobs: bool = Field(False, description="Ask for the chosen tokens' logprobs (the accuracy check compares them).")
     include_usage: bool = Field(True, description="Send stream_options.include_usage to get exact token counts.")
     extra_body: dict = Field(default_factory=dict, description="Extra fields merged into every request body.")
     headers: dict[str, str] = Field(default_factory=dict, description="Extra HTTP headers (e.g. authorization).")

@@ -26,6 +26,7 @@ class RequestRecord(BaseModel):
     output_text: str = ""
     output_tokens: int = 0
     prompt_tokens: int | None = None
+    token_logprobs: list[float] | None = Field(None, description="Chosen-token logprobs, when asked for and sent.")
     finish_reason: str | None = None
     error: str | None = None
 

@@ -47,6 +47,7 @@ class Chunk:
     usage: dict[str, Any] | None = None
     error: str | None = None
     finish_reason: str | None = None
+    logprobs: list[float] | None = None
     done: bool = False
 
 
@@ -64,6 +65,7 @@ def read_chunk(payload: str, api: Literal["completions", "chat"]) -> Chunk:
         return Chunk(error=str(error.get("message", error) if isinstance(error, dict) else error))
     text_parts = []
     finish_reason = None
+    logprobs: list[float] | None = None
     for choice in data.get("choices") or ():
         finish_reason = choice.get("finish_reason") or finish_reason
         if api == "chat":
@@ -72,4 +74,14 @@ def read_chunk(payload: str, api: Literal["completions", "chat"]) -> Chunk:
             text_parts.append(delta.get("reasoning_content") or "")
         else:
             text_parts.append(choice.get("text") or "")
-    return Chunk(text="".join(text_parts), usage=data.get("usage") or None, finish_reason=finish_reason)
+        logprobs = _logprobs(choice.get("logprobs"), api) or logprobs
+    return Chunk(text="".join(text_parts), usage=data.get("usage") or None, finish_reason=finish_reason, logprobs=logprobs)
+
+
+def _logprobs(value: Any, api: str) -> list[float] | None:
+    """Chosen-token logprobs: completions `token_logprobs`, chat `content[].logprob`."""
+    if not isinstance(value, dict):
+        return None
+    if api == "chat":
+        return [float(item["logprob"]) for item in value.get("content") or () if item.get("logprob") is not None]
+    return [float(v) for v in value.get("token_logprobs") or () if v is not None]
