@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 import sys
 
-import click
 import typer
 from rich.console import Console
 
@@ -17,7 +16,7 @@ from engineforge.errors import StageFailed, UserError
 
 # command name -> module under engineforge.commands exposing `command`
 COMMANDS = {
-    # "run": "run",  (added with the flow)
+    "run": "run",
     "validate": "validate",
     "schema": "schema",
     "plan": "plan",
@@ -48,13 +47,14 @@ def main(argv: list[str] | None = None) -> int:
         for line in str(error).splitlines():
             err_console.print(f"error: {line}", markup=False)
         return error.exit_code
-    except click.exceptions.Exit as done:
+    except typer.Exit as done:
         return done.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         err_console.print("aborted", markup=False)
         return 130
-    except click.ClickException as error:
-        error.show()
+    except typer.TyperException as error:  # usage errors: missing argument, bad option value
+        show = getattr(error, "show", None)
+        show() if show else err_console.print(f"error: {error}", markup=False)
         return 2
     return result if isinstance(result, int) else 0
 

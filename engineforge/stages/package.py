@@ -1,0 +1,64 @@
+"""package: the serving image for the built model (Dockerfile always; image when a daemon answers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from engineforge.recipe import Recipe
+from engineforge.runtimes import get_runtime
+from engineforge.stage import StageOutput, StageResult, run_stage, skipped
+from engineforge.store import Store, content_key
+
+STAGE = "package"
+
+
+def package(
+    recipe: Recipe, built: StageResult, model: StageResult, lock_sha256: str, store: Store, refresh: bool = False
+) -> StageResult:
+    if not recipe.package.enabled:
+        return skipped(STAGE, "package.enabled is false")
+    from engineforge.packaging import MODEL_DIR_IN_IMAGE, PackageInputs, package_model
+    from engineforge.packaging.daemon import daemon_address
+
+    runtime = get_runtime(recipe.runtime)
+    endpoint = daemon_address()
+    # The daemon's reachability is part of the key: a run without Docker must not pin "skipped" forever.
+    key = content_key(STAGE, built.key, recipe.section("package"), recipe.section("serve"), runtime.name,
+                      runtime.image_requirements(), endpoint)
+    inputs = PackageInputs(
+        recipe_name=recipe.name,
+        runtime=runtime.name,
+        key=key,
+        model_dir=built.file("served_dir"),
+        serve_argv=runtime.serve_argv(recipe, Path(MODEL_DIR_IN_IMAGE), "0.0.0.0", recipe.serve.port, recipe.serve.device),
+        port=recipe.serve.port,
+        base_image=recipe.package.base,
+        image_repo=recipe.package.image,
+        registry=recipe.package.registry,
+        python_requirements=runtime.image_requirements(),
+        labels=_labels(recipe, model, lock_sha256),
+    )
+
+    def produce(workdir: Path) -> StageOutput:
+        result = package_model(inputs, workdir)
+        outputs: dict[str, Any] = result.model_dump(mode="json")
+        outputs["dockerfile"] = str(Path(result.dockerfile).relative_to(workdir))
+        if result.status == "skipped":
+            return StageOutput(summary=f"skipped: {result.reason}", outputs=outputs)
+        return StageOutput(summary=f"{result.image_tag} {result.digest or result.image_id}", outputs=outputs)
+
+    result = run_stage(store, STAGE, key, produce, refresh)
+    if result.outputs.get("status") == "skipped":
+        result = result.model_copy(update={"status": "skipped"})
+    return result
+
+
+def _labels(recipe: Recipe, model: StageResult, lock_sha256: str) -> dict[str, str]:
+    return {
+        "ai.engineforge.recipe": recipe.name,
+        "ai.engineforge.runtime": recipe.runtime,
+        "ai.engineforge.lock-sha256": lock_sha256,
+        "ai.engineforge.model-source": recipe.model.source,
+        "ai.engineforge.model-revision": str(model.outputs.get("revision")),
+    }

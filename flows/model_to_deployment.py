@@ -1,0 +1,86 @@
+"""One recipe: download -> shard -> build -> validate -> package -> register, recorded in MLflow.
+
+The recipe arrives as YAML text, so a worker needs no copy of the file.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prefect import flow
+
+from engineforge import lockfile, tracking
+from engineforge.errors import StageFailed
+from engineforge.recipe_file import parse_recipe
+from engineforge.run_context import RunContext
+from engineforge.runtimes import get_runtime
+from engineforge.stage import StageResult
+from engineforge.store import default_root
+from tasks.build import build_task
+from tasks.download import download_task
+from tasks.package import package_task
+from tasks.register import register_task
+from tasks.shard import shard_task
+from tasks.validate import validate_task
+
+
+@flow(name="model-to-deployment", log_prints=True)
+def model_to_deployment(
+    recipe_yaml: str,
+    recipe_origin: str = "<recipe>",
+    base_dir: str | None = None,
+    refresh: list[str] | None = None,
+    store_root: str | None = None,
+) -> dict[str, Any]:
+    """Build, validate, package and register the model a recipe describes; return the run summary."""
+    started = time.perf_counter()
+    recipe = parse_recipe(recipe_yaml, recipe_origin)
+    get_runtime(recipe.runtime).check_available()  # fail before any work, never fall back
+    uri, run_id = tracking.start_run(recipe, recipe_yaml)
+    ctx = RunContext(
+        store_root=str(store_root or default_root()), tracking_uri=uri, run_id=run_id,
+        base_dir=base_dir, refresh=list(refresh or []),
+    )
+    results: dict[str, StageResult] = {}
+    try:
+        model = results["download"] = download_task(recipe, ctx)
+        checkpoint = results["shard"] = shard_task(recipe, model, ctx)
+        built = results["build"] = build_task.with_options(timeout_seconds=recipe.build.timeout_s)(
+            recipe, checkpoint if checkpoint.status != "skipped" else model, ctx
+        )
+        results["validate"] = validate_task.with_options(timeout_seconds=recipe.validate_.timeout_s)(recipe, built, ctx)
+        core = lockfile.lock_core(recipe, results)
+        packaged = results["package"] = package_task(recipe, built, model, lockfile.digest(core), ctx)
+        results["register"] = register_task(recipe, built, packaged, model, ctx)
+    except StageFailed as failure:
+        _finish(ctx, recipe, results, succeeded=False)
+        failure.summary = _summary(recipe, ctx, results, started, failed=failure)
+        raise
+    lock = _finish(ctx, recipe, results, succeeded=True)
+    return _summary(recipe, ctx, results, started, lock=lock)
+
+
+def _finish(ctx: RunContext, recipe, results: dict[str, StageResult], succeeded: bool) -> dict[str, Any]:
+    """Write the lock file and close the MLflow run; what was recorded before a failure stays."""
+    lock = lockfile.complete_lock(lockfile.lock_core(recipe, results), results.get("package"))
+    tracking.log_text(ctx.tracking_uri, ctx.run_id, lockfile.dumps(lock), lockfile.LOCK_FILE)
+    tags = {"engineforge.model_revision": str(lock["model"]["revision"]), "engineforge.lock_sha256": lock["core_sha256"]}
+    tracking.set_tags(ctx.tracking_uri, ctx.run_id, tags)
+    tracking.finish_run(ctx.tracking_uri, ctx.run_id, succeeded)
+    return lock
+
+
+def _summary(recipe, ctx: RunContext, results: dict[str, StageResult], started: float, lock=None, failed=None) -> dict[str, Any]:
+    validate = results.get("validate")
+    return {
+        "recipe": recipe.name,
+        "status": "failed" if failed else "completed",
+        "failed_stage": failed.stage if failed else None,
+        "error": failed.cause if failed else None,
+        "mlflow": {"tracking_uri": ctx.tracking_uri, "run_id": ctx.run_id, "experiment": tracking.experiment_name(recipe)},
+        "stages": [result.model_dump(mode="json") for result in results.values()],
+        "figures": validate.outputs.get("figures", {}) if validate else {},
+        "lock_sha256": lock["core_sha256"] if lock else None,
+        "duration_s": round(time.perf_counter() - started, 3),
+    }

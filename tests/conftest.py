@@ -1,0 +1,69 @@
+"""Shared fixtures: one Prefect test harness per session, one tiny synthetic model, temporary MLflow stores."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from engineforge.recipe import SyntheticModel
+from engineforge.recipe_file import parse_recipe
+
+REPO = Path(__file__).resolve().parent.parent
+TINY_SPEC = SyntheticModel()  # the tiny-llama shape: 2 layers, hidden 64, GQA 4/2, vocab 512
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A synthetic Llama checkpoint with tokenizer, written once per session."""
+    from engineforge.synthetic import write_synthetic_model
+
+    return write_synthetic_model(TINY_SPEC, tmp_path_factory.mktemp("tiny-model") / "model")
+
+
+@pytest.fixture(scope="session")
+def prefect_api():
+    """A real Prefect API (temporary SQLite database) for every flow run in the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def mlflow_uri(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+
+@pytest.fixture
+def no_docker(monkeypatch, tmp_path) -> str:
+    """Point the Docker SDK at a socket nobody listens on (the package stage must say it skipped)."""
+    address = f"unix://{tmp_path / 'no-docker.sock'}"
+    monkeypatch.setenv("DOCKER_HOST", address)
+    return address
+
+
+def recipe_text(model_source: str, name: str = "spine-test", **sections: str) -> str:
+    """A small recipe for tests; extra sections are given as YAML snippets."""
+    body = {
+        "validate": "validate:\n  requests: 4\n  concurrency: 2\n  warmup_requests: 1\n  max_tokens: 8\n",
+        "serve": "serve:\n  device: cpu\n  startup_timeout_s: 180\n",
+    }
+    body.update(sections)
+    return f"name: {name}\nmodel:\n  source: {model_source}\n  dtype: float32\nruntime: transformers\n" + "".join(body.values())
+
+
+@pytest.fixture
+def make_recipe():
+    def make(model_source: str, **sections: str):
+        text = recipe_text(model_source, **sections)
+        return text, parse_recipe(text)
+
+    return make
+
+
+def pytest_configure(config):
+    # Tests must never reach the public hub; the hub client fails fast instead of hanging.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

@@ -1,0 +1,91 @@
+"""The spine end to end: a real Prefect API, a real MLflow store, real `transformers serve`."""
+
+import json
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from engineforge.errors import StageFailed
+from flows.model_to_deployment import model_to_deployment
+
+pytestmark = pytest.mark.integration
+
+
+def run_flow(text: str, store: Path, **kwargs) -> dict:
+    return model_to_deployment(recipe_yaml=text, recipe_origin="test.yaml", store_root=str(store), **kwargs)
+
+
+def statuses(summary: dict) -> dict[str, str]:
+    return {stage["stage"]: stage["status"] for stage in summary["stages"]}
+
+
+def artifact_names(client: MlflowClient, run_id: str) -> set[str]:
+    names = set()
+    for item in client.list_artifacts(run_id):
+        names |= {child.path for child in client.list_artifacts(run_id, item.path)} if item.is_dir else {item.path}
+    return names
+
+
+def test_flow_records_validates_registers_then_reuses_everything(
+    prefect_api, tiny_model_dir, mlflow_uri, monkeypatch, no_docker, tmp_path, make_recipe
+):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
+    text, _ = make_recipe(str(tiny_model_dir))
+    store = tmp_path / "store"
+
+    first = run_flow(text, store)
+
+    assert statuses(first) == {"download": "ran", "shard": "skipped", "build": "ran", "validate": "ran",
+                               "package": "skipped", "register": "ran"}
+    package = next(stage for stage in first["stages"] if stage["stage"] == "package")
+    assert package["summary"].startswith(f"skipped: no Docker daemon at {no_docker}")
+    client = MlflowClient(mlflow_uri)
+    run = client.get_run(first["mlflow"]["run_id"])
+    assert run.info.run_name == "spine-test" and run.info.status == "FINISHED"
+    assert run.data.metrics["output_tokens_per_s"] > 0 and run.data.metrics["ttft_ms_p50"] > 0
+    assert run.data.metrics["errors"] == 0
+    assert run.data.params["validate.requests"] == "4" and run.data.params["runtime"] == "transformers"
+    assert run.data.tags["engineforge.runtime"] == "transformers"
+    assert run.data.tags["engineforge.parallel"] == "tp1-pp1-ep1"
+    assert run.data.tags["engineforge.model_revision"].startswith("sha256:")
+    assert run.data.tags["engineforge.stage.build.key"] == next(s["key"] for s in first["stages"] if s["stage"] == "build")
+    assert {"recipe.yaml", "engineforge.lock.json", "validate/validation.json", "package/Dockerfile"} <= artifact_names(
+        client, run.info.run_id
+    )
+    lock = json.loads(Path(client.download_artifacts(run.info.run_id, "engineforge.lock.json", str(tmp_path))).read_text())
+    assert lock["model"]["revision"] == run.data.tags["engineforge.model_revision"]
+    assert set(lock["stages"]) == {"download", "build", "validate", "package", "register"}
+    version = client.get_model_version_by_alias("spine-test", "candidate")
+    assert version.run_id == run.info.run_id and version.source.startswith("file://")
+
+    second = run_flow(text, store)
+
+    assert statuses(second) == {"download": "cached", "shard": "skipped", "build": "cached", "validate": "cached",
+                                "package": "skipped", "register": "cached"}
+    assert second["figures"] == first["figures"]
+    assert client.get_model_version_by_alias("spine-test", "candidate").version == version.version
+    rerun = client.get_run(second["mlflow"]["run_id"])
+    assert rerun.data.metrics["output_tokens_per_s"] == run.data.metrics["output_tokens_per_s"]
+
+    refreshed = run_flow(text, store, refresh=["validate"])
+    assert statuses(refreshed)["validate"] == "ran" and statuses(refreshed)["build"] == "cached"
+
+
+def test_failed_stage_fails_the_flow_and_keeps_what_was_recorded(
+    prefect_api, mlflow_uri, monkeypatch, tmp_path, make_recipe
+):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
+    model_dir = tmp_path / "not-a-model"
+    model_dir.mkdir()
+    text, _ = make_recipe(str(model_dir))
+
+    with pytest.raises(StageFailed) as failure:
+        run_flow(text, tmp_path / "store")
+
+    assert failure.value.stage == "download" and "missing config.json" in failure.value.cause
+    client = MlflowClient(mlflow_uri)
+    run = client.get_run(failure.value.summary["mlflow"]["run_id"])
+    assert run.info.status == "FAILED"
+    assert {"recipe.yaml", "engineforge.lock.json"} <= artifact_names(client, run.info.run_id)
+    assert not (tmp_path / "store" / "download").exists() or not any((tmp_path / "store" / "download").iterdir())

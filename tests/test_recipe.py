@@ -1,0 +1,88 @@
+import json
+
+import pytest
+
+from engineforge.cli import main
+from engineforge.recipe_file import RecipeError, load_recipe, parse_recipe
+from tests.conftest import REPO
+
+BAD_TYPE = """name: tiny
+model:
+  source: synthetic:tiny
+parallel:
+  tensor: two
+"""
+UNKNOWN_KEY = """name: tiny
+model:
+  source: synthetic:tiny
+build:
+  max_batch_size: 4
+  max_batch: 8
+"""
+BROKEN_YAML = """name: tiny
+model:
+  source: [synthetic:tiny
+"""
+
+
+def test_embedded_default_recipe_loads():
+    recipe = load_recipe(REPO / "recipes" / "tiny-llama.yaml")
+    assert (recipe.name, recipe.runtime, recipe.model.source) == ("tiny-llama", "transformers", "synthetic:tiny-llama")
+    assert recipe.parallel.tensor == 1 and recipe.validate_.requests == 8
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (BAD_TYPE, 'x.yaml:5: parallel.tensor: must be a positive integer or "auto"'),
+        (UNKNOWN_KEY, "x.yaml:6: build.max_batch: unknown key"),
+        (BROKEN_YAML, "x.yaml:4: invalid YAML"),
+    ],
+)
+def test_errors_name_file_line_and_field(text, expected):
+    with pytest.raises(RecipeError) as error:
+        parse_recipe(text, origin="x.yaml")
+    assert len(error.value.problems) == 1
+    assert error.value.problems[0].startswith(expected)
+
+
+def test_parallel_auto_shorthand_and_defaults():
+    recipe = parse_recipe("name: a\nmodel: {source: synthetic:a}\nparallel: auto\n")
+    assert (recipe.parallel.tensor, recipe.parallel.pipeline, recipe.parallel.expert) == ("auto", "auto", "auto")
+
+
+@pytest.mark.parametrize(
+    "source, ok",
+    [("hf://meta-llama/Llama-3.1-8B@main", True), ("hf://org/name", True), ("hf://noslash", False),
+     ("s3://bucket/model", False), ("synthetic:Bad Name", False), ("./models/llama", True)],
+)
+def test_model_source_forms(source, ok):
+    text = f"name: a\nmodel:\n  source: '{source}'\n"
+    if ok:
+        assert parse_recipe(text).model.source == source
+    else:
+        with pytest.raises(RecipeError, match=r"<recipe>:3: model.source"):
+            parse_recipe(text)
+
+
+def test_validate_command_reports_every_problem_without_traceback(tmp_path, capsys):
+    paths = []
+    for name, text in (("bad-type", BAD_TYPE), ("unknown-key", UNKNOWN_KEY), ("broken", BROKEN_YAML)):
+        paths.append(tmp_path / f"{name}.yaml")
+        paths[-1].write_text(text)
+    assert main(["validate", *map(str, paths)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all(line.startswith(f"error: {tmp_path}") for line in err)
+    assert "Traceback" not in "".join(err)
+
+
+def test_validate_command_accepts_the_examples(capsys):
+    assert main(["validate", str(REPO / "recipes" / "tiny-llama.yaml")]) == 0
+    assert "ok (tiny-llama" in capsys.readouterr().out
+
+
+def test_schema_command_prints_strict_json_schema(capsys):
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["additionalProperties"] is False
+    assert set(schema["properties"]) >= {"name", "model", "runtime", "parallel", "build", "serve", "validate", "package", "tracking"}

@@ -1,0 +1,38 @@
+import pytest
+
+from engineforge.stage import StageOutput, run_stage
+from engineforge.store import Store, content_key
+
+
+def test_content_key_ignores_dict_order_and_sees_values():
+    assert content_key({"a": 1, "b": 2}) == content_key({"b": 2, "a": 1})
+    assert content_key({"a": 1}) != content_key({"a": 2})
+
+
+def test_stage_runs_once_then_is_cached(tmp_path):
+    store, calls = Store(tmp_path), []
+
+    def produce(workdir):
+        calls.append(workdir)
+        (workdir / "out.txt").write_text("hello")
+        return StageOutput(summary="wrote", outputs={"file": "out.txt"})
+
+    first = run_stage(store, "demo", "k1", produce)
+    second = run_stage(store, "demo", "k1", produce)
+    assert (first.status, second.status, len(calls)) == ("ran", "cached", 1)
+    assert second.file("file").read_text() == "hello"
+    assert run_stage(store, "demo", "k1", produce, refresh=True).status == "ran" and len(calls) == 2
+
+
+def test_failed_stage_leaves_no_entry_and_keeps_earlier_ones(tmp_path):
+    store = Store(tmp_path)
+    run_stage(store, "demo", "good", lambda w: StageOutput(summary="ok"))
+
+    def crash(workdir):
+        (workdir / "half.bin").write_bytes(b"x" * 10)
+        raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError):
+        run_stage(store, "demo", "bad", crash)
+    assert store.manifest("demo", "bad") is None
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == ["good"]
