@@ -1,0 +1,85 @@
+"""SLO gates: compare the validation figures with the targets in the recipe's `validate.gates`.
+
+A gate left unset is not checked. A figure that was not measured (missing or NaN) fails its
+gate: a build may not ship on a number nobody saw.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel
+
+from engineforge.recipe import Gates
+
+# gate field -> (figure it reads, how the figure must compare with the target)
+GATE_FIGURES: dict[str, tuple[str, Literal[">=", "<="]]] = {
+    "min_output_tokens_per_s": ("output_tokens_per_s", ">="),
+    "max_ttft_ms_p99": ("ttft_ms_p99", "<="),
+    "max_tpot_ms_p50": ("tpot_ms_p50", "<="),
+    "max_error_rate": ("error_rate", "<="),
+    "min_token_agreement": ("token_agreement", ">="),
+}
+
+
+class GateResult(BaseModel):
+    gate: str
+    figure: str
+    op: Literal[">=", "<="]
+    target: float
+    measured: float | None
+    passed: bool
+
+
+class GateReport(BaseModel):
+    results: list[GateResult]
+
+    @property
+    def passed(self) -> bool:
+        return all(result.passed for result in self.results)
+
+    @property
+    def failed(self) -> list[GateResult]:
+        return [result for result in self.results if not result.passed]
+
+    def rows(self) -> list[tuple[str, str, str, str]]:
+        return [
+            (r.gate, f"{r.op} {_number(r.target)}", "not measured" if r.measured is None else _number(r.measured),
+             "pass" if r.passed else "FAIL")
+            for r in self.results
+        ]
+
+    def to_text(self) -> str:
+        """A plain table, for logs and error messages."""
+        header = ("gate", "target", "measured", "result")
+        rows = [header, *self.rows()]
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows)
+
+    def to_rich(self):
+        from rich.table import Table
+
+        table = Table(title=f"gates: {'passed' if self.passed else 'failed'}", title_justify="left")
+        for column, justify in (("gate", "left"), ("target", "right"), ("measured", "right"), ("result", "left")):
+            table.add_column(column, justify=justify)
+        for (gate, target, measured, result), r in zip(self.rows(), self.results):
+            table.add_row(gate, target, measured, result, style=None if r.passed else "bold red")
+        return table
+
+
+def _number(value: float) -> str:
+    return f"{value:.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+
+
+def evaluate_gates(gates: Gates, figures: dict[str, float]) -> GateReport:
+    results = []
+    for gate, (figure, op) in GATE_FIGURES.items():
+        target = getattr(gates, gate)
+        if target is None:
+            continue
+        value = figures.get(figure)
+        measured = None if value is None or not math.isfinite(value) else float(value)
+        passed = measured is not None and (measured >= target if op == ">=" else measured <= target)
+        results.append(GateResult(gate=gate, figure=figure, op=op, target=target, measured=measured, passed=passed))
+    return GateReport(results=results)
