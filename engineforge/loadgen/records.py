@@ -48,6 +48,7 @@ class BenchResult(BaseModel):
     summary: dict[str, float] = Field(..., description="Flat figures; NaN where nothing was measured.")
     records: list[RequestRecord]
     started_at: str = Field(..., description="UTC ISO time of the first measured request.")
+    gpus: list[str] = Field(default_factory=list, description="NVML names of the GPUs sampled during the run.")
 
     def to_json(self) -> dict:
         """Plain JSON data (figures that are NaN become null)."""

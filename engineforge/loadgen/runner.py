@@ -8,6 +8,7 @@ at most `concurrency` in flight; `scheduled_s` against `start_s` shows any lag o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,7 @@ from engineforge.loadgen.connections import ConnectionSlots
 from engineforge.loadgen.metrics import summarize
 from engineforge.loadgen.records import BenchResult, RequestRecord
 from engineforge.loadgen.schedule import arrival_times
+from engineforge.loadgen.telemetry import GpuSampler
 
 OnRecord = Callable[[RequestRecord], None]
 T = TypeVar("T")
@@ -48,12 +50,15 @@ async def benchmark(config: BenchConfig, on_record: OnRecord | None = None) -> B
         if config.warmup_requests:
             await closed_loop(slots, config, config.warmup_requests, time.perf_counter())
         started_at = datetime.now(UTC).isoformat()
-        clock_zero = time.perf_counter()
-        if config.request_rate is None:
-            records = await closed_loop(slots, config, config.requests, clock_zero, on_record)
-        else:
-            records = await open_loop(slots, config, clock_zero, on_record)
-    return BenchResult(config=config, summary=summarize(records), records=records, started_at=started_at)
+        with GpuSampler() if config.gpu_telemetry else contextlib.nullcontext() as gpus:
+            clock_zero = time.perf_counter()
+            if config.request_rate is None:
+                records = await closed_loop(slots, config, config.requests, clock_zero, on_record)
+            else:
+                records = await open_loop(slots, config, clock_zero, on_record)
+    summary = summarize(records) | (gpus.figures() if gpus else {})
+    return BenchResult(config=config, summary=summary, records=records, started_at=started_at,
+                       gpus=gpus.names if gpus else [])
 
 
 async def _send(
