@@ -1,0 +1,65 @@
+"""Plots of a run or a sweep as PNG (matplotlib's Agg canvas: no display needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from engineforge.loadgen.metrics import latencies
+from engineforge.loadgen.records import BenchResult
+from engineforge.loadgen.sweep import SweepResult
+
+CDF_PANELS = (("ttft", "TTFT"), ("tpot", "TPOT"), ("itl", "inter-token latency"), ("e2e", "end-to-end latency"))
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def latency_cdf(results: dict[str, BenchResult], path: str | Path) -> Path:
+    """Empirical CDFs of TTFT, TPOT, ITL and E2E latency; one line per labelled result."""
+    figure = _figure(11, 7.5)
+    axes = figure.subplots(2, 2).ravel()
+    for axis, (name, title) in zip(axes, CDF_PANELS):
+        for label, result in results.items():
+            values = np.sort(latencies(result.records)[name]) * 1e3
+            if values.size:
+                axis.step(values, np.arange(1, values.size + 1) / values.size, where="post", label=label)
+        axis.set(title=title, xlabel="ms", ylabel="fraction of requests" if name != "itl" else "fraction of gaps")
+        axis.set_ylim(0, 1.02)
+        axis.grid(alpha=0.3)
+        if len(results) > 1:
+            axis.legend(fontsize="small")
+    return _save(figure, path)
+
+
+def sweep_plot(sweep: SweepResult, path: str | Path) -> Path:
+    """Throughput and p99 latencies against concurrency."""
+    figure = _figure(11, 4.5)
+    left, right = figure.subplots(1, 2)
+    levels = sweep.levels
+    left.plot(levels, sweep.figure("output_tokens_per_s"), "o-", label="output tokens/s")
+    left.set(title="throughput", xlabel="concurrency", ylabel="output tokens/s", xscale="log", xticks=levels)
+    left.set_xticklabels([str(level) for level in levels])
+    requests = left.twinx()
+    requests.plot(levels, sweep.figure("request_throughput"), "s--", color="tab:orange", label="requests/s")
+    requests.set_ylabel("requests/s")
+    left.legend(handles=left.lines + requests.lines, fontsize="small", loc="upper left")
+    for name, label in (("ttft_ms_p99", "TTFT p99"), ("tpot_ms_p99", "TPOT p99"), ("e2e_ms_p99", "E2E p99")):
+        right.plot(levels, sweep.figure(name), "o-", label=label)
+    right.set(title="p99 latency", xlabel="concurrency", ylabel="ms", xscale="log", yscale="log", xticks=levels)
+    right.set_xticklabels([str(level) for level in levels])
+    right.legend(fontsize="small")
+    for axis in (left, right):
+        axis.grid(alpha=0.3)
+    return _save(figure, path)
+
+
+def _save(figure, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    return path

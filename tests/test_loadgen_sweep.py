@@ -1,0 +1,51 @@
+"""Concurrency sweep and the PNG plots."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from engineforge.errors import UserError
+from engineforge.loadgen import BenchConfig, run_benchmark
+from engineforge.loadgen.mock_server import mock_server
+from engineforge.loadgen.plots import latency_cdf, sweep_plot
+from engineforge.loadgen.sweep import parse_levels, run_sweep
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def server():
+    with mock_server(2.0, 1.0) as url:
+        yield url
+
+
+def test_sweep_runs_each_level(server, tmp_path):
+    config = BenchConfig(endpoint=server, model="m", prompts=["a"], requests=2, max_tokens=3, request_rate=5.0)
+    sweep = run_sweep(config, [1, 3])
+    assert sweep.levels == [1, 3]
+    assert [p.summary["requests"] for p in sweep.points] == [4, 12]  # at least 4 per slot
+    assert all(p.config.request_rate is None for p in sweep.points)
+    rows = sweep.table()
+    assert [row["concurrency"] for row in rows] == [1, 3] and all(row["error_rate"] == 0 for row in rows)
+    data = json.loads(sweep.write_json(tmp_path / "sweep.json").read_text())
+    assert [point["config"]["concurrency"] for point in data["points"]] == [1, 3]
+    png = sweep_plot(sweep, tmp_path / "plots" / "sweep.png")
+    assert png.read_bytes().startswith(PNG_MAGIC)
+
+
+def test_latency_cdf_png(server, tmp_path):
+    result = run_benchmark(BenchConfig(endpoint=server, model="m", prompts=["a"], requests=4, max_tokens=3))
+    png = latency_cdf({"c=1": result}, tmp_path / "cdf.png")
+    assert png.read_bytes().startswith(PNG_MAGIC) and png.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("text", ["", "0,2", "1,1", "a,b"])
+def test_bad_levels(text):
+    with pytest.raises(UserError, match="--sweep"):
+        parse_levels(text)
+
+
+def test_levels():
+    assert parse_levels("1, 4,16") == [1, 4, 16]
