@@ -18,7 +18,7 @@ from engineforge.versions import tool_versions
 LOCK_FILE = "engineforge.lock.json"
 
 
-def lock_core(recipe: Recipe, results: dict[str, StageResult]) -> dict[str, Any]:
+def lock_core(recipe: Recipe, results: dict[str, StageResult], parallel_plan: dict[str, Any]) -> dict[str, Any]:
     download = results.get("download")
     model = download.outputs if download else {}
     return {
@@ -29,6 +29,7 @@ def lock_core(recipe: Recipe, results: dict[str, StageResult]) -> dict[str, Any]
             "files": model.get("files", {}),
         },
         "runtime": recipe.runtime,
+        "parallel": parallel_plan,
         "stages": {name: result.key for name, result in results.items() if result.key},
         "tools": tool_versions(),
     }

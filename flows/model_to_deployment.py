@@ -5,13 +5,17 @@ The recipe arrives as YAML text, so a worker needs no copy of the file.
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 from typing import Any
 
 from prefect import flow
 
 from engineforge import lockfile, tracking
 from engineforge.errors import StageFailed
+from engineforge.planner import load_model_config, resolve_parallel
+from engineforge.planner.report import to_json as plan_json
 from engineforge.recipe_file import parse_recipe
 from engineforge.run_context import RunContext
 from engineforge.runtimes import get_runtime
@@ -37,7 +41,11 @@ def model_to_deployment(
     started = time.perf_counter()
     recipe = parse_recipe(recipe_yaml, recipe_origin)
     get_runtime(recipe.runtime).check_available()  # fail before any work, never fall back
+    plan = resolve_parallel(recipe, load_model_config(recipe, Path(base_dir) if base_dir else None))
+    recipe = plan.apply(recipe)  # "auto" sizes resolved, so stage keys hash the real layout
     uri, run_id = tracking.start_run(recipe, recipe_yaml)
+    tracking.set_tags(uri, run_id, {"engineforge.parallel.reason": plan.reason[:5000]})
+    tracking.log_text(uri, run_id, json.dumps(plan_json(plan), indent=2, default=str), "plan.json")
     ctx = RunContext(
         store_root=str(store_root or default_root()), tracking_uri=uri, run_id=run_id,
         base_dir=base_dir, refresh=list(refresh or []),
@@ -50,20 +58,20 @@ def model_to_deployment(
             recipe, checkpoint if checkpoint.status != "skipped" else model, ctx
         )
         results["validate"] = validate_task.with_options(timeout_seconds=recipe.validate_.timeout_s)(recipe, built, ctx)
-        core = lockfile.lock_core(recipe, results)
+        core = lockfile.lock_core(recipe, results, plan.record())
         packaged = results["package"] = package_task(recipe, built, model, lockfile.digest(core), ctx)
         results["register"] = register_task(recipe, built, packaged, model, ctx)
     except StageFailed as failure:
-        _finish(ctx, recipe, results, succeeded=False)
+        _finish(ctx, recipe, results, plan.record(), succeeded=False)
         failure.summary = _summary(recipe, ctx, results, started, failed=failure)
         raise
-    lock = _finish(ctx, recipe, results, succeeded=True)
+    lock = _finish(ctx, recipe, results, plan.record(), succeeded=True)
     return _summary(recipe, ctx, results, started, lock=lock)
 
 
-def _finish(ctx: RunContext, recipe, results: dict[str, StageResult], succeeded: bool) -> dict[str, Any]:
+def _finish(ctx: RunContext, recipe, results: dict[str, StageResult], plan: dict, succeeded: bool) -> dict[str, Any]:
     """Write the lock file and close the MLflow run; what was recorded before a failure stays."""
-    lock = lockfile.complete_lock(lockfile.lock_core(recipe, results), results.get("package"))
+    lock = lockfile.complete_lock(lockfile.lock_core(recipe, results, plan), results.get("package"))
     tracking.log_text(ctx.tracking_uri, ctx.run_id, lockfile.dumps(lock), lockfile.LOCK_FILE)
     tags = {"engineforge.model_revision": str(lock["model"]["revision"]), "engineforge.lock_sha256": lock["core_sha256"]}
     tracking.set_tags(ctx.tracking_uri, ctx.run_id, tags)

@@ -1,12 +1,13 @@
 """The spine end to end: a real Prefect API, a real MLflow store, real `transformers serve`."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from engineforge.errors import StageFailed
+from engineforge.errors import StageFailed, UserError
 from flows.model_to_deployment import model_to_deployment
 
 pytestmark = pytest.mark.integration
@@ -50,12 +51,13 @@ def test_flow_records_validates_registers_then_reuses_everything(
     assert run.data.tags["engineforge.parallel"] == "tp1-pp1-ep1"
     assert run.data.tags["engineforge.model_revision"].startswith("sha256:")
     assert run.data.tags["engineforge.stage.build.key"] == next(s["key"] for s in first["stages"] if s["stage"] == "build")
-    assert {"recipe.yaml", "engineforge.lock.json", "validate/validation.json", "package/Dockerfile"} <= artifact_names(
+    assert {"recipe.yaml", "engineforge.lock.json", "plan.json", "validate/validation.json", "package/Dockerfile"} <= artifact_names(
         client, run.info.run_id
     )
     lock = json.loads(Path(client.download_artifacts(run.info.run_id, "engineforge.lock.json", str(tmp_path))).read_text())
     assert lock["model"]["revision"] == run.data.tags["engineforge.model_revision"]
     assert set(lock["stages"]) == {"download", "build", "validate", "package", "register"}
+    assert (lock["parallel"]["tp"], lock["parallel"]["pp"]) == (1, 1) and lock["tools"]["transformers"]
     version = client.get_model_version_by_alias("spine-test", "candidate")
     assert version.run_id == run.info.run_id and version.source.startswith("file://")
 
@@ -73,19 +75,31 @@ def test_flow_records_validates_registers_then_reuses_everything(
 
 
 def test_failed_stage_fails_the_flow_and_keeps_what_was_recorded(
-    prefect_api, mlflow_uri, monkeypatch, tmp_path, make_recipe
+    prefect_api, tiny_model_dir, mlflow_uri, monkeypatch, tmp_path, make_recipe
 ):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
-    model_dir = tmp_path / "not-a-model"
-    model_dir.mkdir()
+    model_dir = tmp_path / "no-tokenizer"
+    shutil.copytree(tiny_model_dir, model_dir, ignore=shutil.ignore_patterns("tokenizer*", "chat_template*"))
     text, _ = make_recipe(str(model_dir))
+    store = tmp_path / "store"
 
     with pytest.raises(StageFailed) as failure:
-        run_flow(text, tmp_path / "store")
+        run_flow(text, store)
 
-    assert failure.value.stage == "download" and "missing config.json" in failure.value.cause
+    assert failure.value.stage == "build" and "no tokenizer files" in failure.value.cause
+    summary = failure.value.summary
+    assert [stage["stage"] for stage in summary["stages"]] == ["download", "shard"]
     client = MlflowClient(mlflow_uri)
-    run = client.get_run(failure.value.summary["mlflow"]["run_id"])
+    run = client.get_run(summary["mlflow"]["run_id"])
     assert run.info.status == "FAILED"
     assert {"recipe.yaml", "engineforge.lock.json"} <= artifact_names(client, run.info.run_id)
-    assert not (tmp_path / "store" / "download").exists() or not any((tmp_path / "store" / "download").iterdir())
+    assert len(list((store / "download").iterdir())) == 1  # the finished stage stays reusable
+    assert not (store / "build").exists() or not list((store / "build").iterdir())
+
+
+def test_bad_model_source_is_a_user_error_before_any_run(prefect_api, mlflow_uri, monkeypatch, tmp_path, make_recipe):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
+    text, _ = make_recipe(str(tmp_path / "missing"))
+    with pytest.raises(UserError, match="no config.json"):
+        run_flow(text, tmp_path / "store")
+    assert MlflowClient(mlflow_uri).search_experiments(filter_string="name = 'spine-test'") == []

@@ -9,16 +9,18 @@ from typing import Any
 from engineforge.errors import UserError
 
 
-def load_model_config(recipe) -> dict[str, Any]:
-    """config.json for `recipe.model.source`: fetched alone from the hub, read from a local directory,
-    or built from the `synthetic:` spec."""
+def load_model_config(recipe, base_dir: Path | None = None) -> dict[str, Any]:
+    """config.json for `recipe.model.source`: fetched alone from the hub, read from a local directory
+    (relative to `base_dir`, the recipe's directory), or built from the `synthetic:` spec."""
     source = recipe.model.source
     if source.startswith("hf://"):
         repo, _, revision = source[len("hf://"):].partition("@")
         return _from_hub(source, repo, revision or None)
     if source.startswith("synthetic:"):
         return _from_synthetic(recipe)
-    return _read_json(Path(source).expanduser() / "config.json", source)
+    from engineforge.sources import parse_source
+
+    return _read_json(parse_source(recipe.model, base_dir).path / "config.json", source)
 
 
 def _from_hub(source: str, repo: str, revision: str | None) -> dict[str, Any]:
