@@ -85,28 +85,14 @@ class HFCheckpoint:
         self.shape = shape
         self.stored = stored
         self.tensors = _canonical_view(shape, stored)
-        self._fds: dict[Path, int] = {}
-        self._lock = threading.Lock()
+        self.handles = FileHandles()
 
     @classmethod
     def open(cls, hf_dir: Path, shape: ModelShape) -> "HFCheckpoint":
         return cls(hf_dir, shape, read_stored_tensors(Path(hf_dir)))
 
-    @property
-    def files(self) -> list[Path]:
-        return sorted({t.file for t in self.stored.values()})
-
-    def fd(self, path: Path) -> int:
-        with self._lock:
-            if path not in self._fds:
-                self._fds[path] = os.open(path, os.O_RDONLY)
-            return self._fds[path]
-
     def close(self) -> None:
-        with self._lock:
-            for fd in self._fds.values():
-                os.close(fd)
-            self._fds.clear()
+        self.handles.close()
 
     def __enter__(self) -> "HFCheckpoint":
         return self
@@ -120,7 +106,7 @@ class HFCheckpoint:
 
         tensor = self.tensors[name]
         data = bytearray()
-        for piece in BoxReader(self).chunks(tensor.stored, tensor.source_box()):
+        for piece in BoxReader(self.handles).chunks(tensor.stored, tensor.source_box()):
             data += piece
         dtype = getattr(torch, DTYPES[tensor.stored.dtype][0])
         return torch.frombuffer(data, dtype=dtype).reshape(tensor.shape) if data else torch.empty(tensor.shape, dtype=dtype)
@@ -208,11 +194,31 @@ def _fused(name: str, shape: ModelShape, stored: dict[str, StoredTensor]) -> Log
     return LogicalTensor(name, tensor, box, (rows[1] - rows[0], tensor.shape[2]))
 
 
+class FileHandles:
+    """Read-only descriptors opened on first use and shared by threads (pread needs no seek)."""
+
+    def __init__(self):
+        self._fds: dict[Path, int] = {}
+        self._lock = threading.Lock()
+
+    def fd(self, path: Path) -> int:
+        with self._lock:
+            if path not in self._fds:
+                self._fds[path] = os.open(path, os.O_RDONLY)
+            return self._fds[path]
+
+    def close(self) -> None:
+        with self._lock:
+            for fd in self._fds.values():
+                os.close(fd)
+            self._fds.clear()
+
+
 class BoxReader:
     """Streams the C-order bytes of a box of a stored tensor in bounded chunks (one per thread)."""
 
-    def __init__(self, checkpoint: HFCheckpoint, chunk_bytes: int = 64 << 20):
-        self.checkpoint = checkpoint
+    def __init__(self, handles: FileHandles, chunk_bytes: int = 64 << 20):
+        self.handles = handles
         self.chunk_bytes = chunk_bytes
         self._buffer = bytearray()
 
@@ -223,7 +229,7 @@ class BoxReader:
         """
         import numpy as np
 
-        fd = self.checkpoint.fd(stored.file)
+        fd = self.handles.fd(stored.file)
         item = stored.itemsize
         dims, (p_box, r_box, c_box) = _as_3d(stored.shape, box)
         _, rows_total, cols = dims

@@ -36,7 +36,7 @@ def write_rank_file(
     on_bytes: Callable[[int], None] = lambda n: None,
 ) -> ShardFile:
     """Write `path` from `plan`, fsync it, and return its size and sha256."""
-    reader = BoxReader(checkpoint, chunk_bytes)
+    reader = BoxReader(checkpoint.handles, chunk_bytes)
     digest = hashlib.sha256()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
