@@ -84,7 +84,7 @@ def trtllm_version_of(base_image: str) -> str | None:
 def missing_base_hint(base_image: str) -> str:
     if base_image.startswith(f"{BASE_REPOSITORY}:"):
         return f"build it with `{BUILD_HINT}`"
-    return f"`docker pull {base_image}` (or load it with `docker load`), or set package.base to an image the daemon has"
+    return f"pull it from a reachable registry (`docker pull {base_image}`) or load it (`docker load -i FILE.tar`), or set package.base to an image the daemon has"
 
 
 def ensure_base_image(client, spec: BaseImageSpec = DEFAULT_BASE, workdir: Path | None = None) -> str:

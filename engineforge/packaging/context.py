@@ -36,7 +36,9 @@ def check_model_dir(model_dir: Path) -> None:
         raise UserError(f"model directory {model_dir}: missing or empty; run the build stage first")
 
 
-def write_context(inputs: PackageInputs, base_image: str, context_dir: Path, wheelhouse: Path | None) -> Path:
+def write_context(
+    inputs: PackageInputs, base_image: str, context_dir: Path, wheelhouse: Path | None, created: str | None = None
+) -> Path:
     """(Re)create context_dir and return the Dockerfile's path. Model and wheels are hard links."""
     model_dir = Path(inputs.model_dir)
     check_model_dir(model_dir)
@@ -44,7 +46,7 @@ def write_context(inputs: PackageInputs, base_image: str, context_dir: Path, whe
         shutil.rmtree(context_dir)
     context_dir.mkdir(parents=True)
     dockerfile = context_dir / "Dockerfile"
-    dockerfile.write_text(render_dockerfile(inputs, base_image))
+    dockerfile.write_text(render_dockerfile(inputs, base_image, created))
     (context_dir / ".dockerignore").write_text(DOCKERIGNORE)
     if inputs.python_requirements:
         (context_dir / "requirements.txt").write_text("".join(f"{r}\n" for r in inputs.python_requirements))

@@ -30,8 +30,12 @@ def created_timestamp() -> str:
     return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def image_labels(inputs: PackageInputs, base_image: str) -> dict[str, str]:
-    """OCI and engineforge labels; the caller's labels win over these defaults."""
+def image_labels(inputs: PackageInputs, base_image: str, created: str | None = None) -> dict[str, str]:
+    """OCI and engineforge labels; the caller's labels win over these defaults.
+
+    `created` is kept from an earlier image of the same stage key, so unchanged inputs rebuild
+    the identical image (same id) instead of a copy that differs only in its timestamp.
+    """
     labels = {
         "org.opencontainers.image.source": SOURCE_URL,
         "org.opencontainers.image.revision": "unknown",
@@ -46,11 +50,11 @@ def image_labels(inputs: PackageInputs, base_image: str) -> dict[str, str]:
     if trtllm:
         labels["ai.engineforge.tensorrt-llm-version"] = trtllm
     labels.update(inputs.labels)
-    labels.setdefault("org.opencontainers.image.created", created_timestamp())
+    labels.setdefault("org.opencontainers.image.created", created or created_timestamp())
     return dict(sorted(labels.items()))
 
 
-def render_dockerfile(inputs: PackageInputs, base_image: str) -> str:
+def render_dockerfile(inputs: PackageInputs, base_image: str, created: str | None = None) -> str:
     import jinja2
 
     env = jinja2.Environment(
@@ -75,6 +79,6 @@ def render_dockerfile(inputs: PackageInputs, base_image: str) -> str:
         model_dir=MODEL_DIR_IN_IMAGE,
         port=inputs.port,
         start_period_s=inputs.smoke_timeout_s,
-        labels=image_labels(inputs, base_image),
+        labels=image_labels(inputs, base_image, created),
         entrypoint=list(inputs.serve_argv),
     )

@@ -49,7 +49,7 @@ def package_model(inputs: PackageInputs, out_dir: Path, on_step: ProgressCallbac
 
     require_base_image(client, base)
     wheelhouse = ensure_wheelhouse(inputs.python_requirements, image_python(base, inputs.runtime)) if inputs.python_requirements else None
-    dockerfile = write_context(inputs, base, context_dir, wheelhouse)
+    dockerfile = write_context(inputs, base, context_dir, wheelhouse, created=_earlier_created(client, inputs))
     build_log = out_dir / "logs" / "build.log"
     image_id = build_image(client, context_dir, inputs.image_tag, build_log, on_step)
     built = dict(dockerfile=dockerfile, image_id=image_id, build_log=build_log,
@@ -92,6 +92,17 @@ def require_base_image(client, base: str) -> None:
     except docker.errors.APIError as error:
         detail = (error.explanation or str(error)).splitlines()[0][:160]
         raise UserError(f"base image {base} is not available to the daemon at {daemon_address()} and could not be pulled ({detail}): {missing_base_hint(base)}") from None
+
+
+def _earlier_created(client, inputs: PackageInputs) -> str | None:
+    """The created label of an existing image built for the same stage key, if any."""
+    import docker.errors
+
+    try:
+        labels = client.images.get(inputs.image_tag).attrs["Config"].get("Labels") or {}
+    except docker.errors.ImageNotFound:
+        return None
+    return labels.get("org.opencontainers.image.created") if labels.get("ai.engineforge.stage-key") == inputs.key else None
 
 
 def _record(out_dir: Path, result: PackageResult) -> PackageResult:

@@ -36,6 +36,8 @@ def _prefect_secret(name: str) -> str | None:
 
 def classify_push_error(registry: str, message: str) -> Exception:
     lower = message.lower()
+    if "no basic auth credentials" in lower:
+        return UserError(f"registry {registry} asks for credentials and none were given: {FIX}")
     if any(s in lower for s in ("unauthorized", "authentication required", "denied", "401", "403")):
         return UserError(f"registry {registry} refused the credentials ({message.strip()[:160]}): {FIX}")
     if any(s in lower for s in ("connection refused", "no such host", "i/o timeout", "dial tcp")):
