@@ -22,6 +22,7 @@ COMMANDS = {
     "plan": "plan",
     "shard": "shard",
     "verify-checkpoint": "verify_checkpoint",
+    "bench": "bench",
 }
 
 app = typer.Typer(

@@ -135,3 +135,39 @@ def synthetic_samples(
             text = tokenizer.decode(encoded[:input_len])
         samples.append(Sample(prompt=text, output_tokens=output_len, task_id=index))
     return samples
+
+
+def load_tokenizer(name_or_path: str) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(name_or_path)
+    except (OSError, ValueError) as error:
+        raise UserError(f"--tokenizer {name_or_path}: cannot load a tokenizer ({error}); give the model directory") from None
+
+
+def choose_samples(
+    dataset: Path | None = None,
+    input_len: int | None = None,
+    output_len: int | None = None,
+    input_stdev: float = 0.0,
+    output_stdev: float = 0.0,
+    tokenizer: str | None = None,
+    prompts: list[str] | None = None,
+    count: int = 1,
+    seed: int = 0,
+) -> list[Sample]:
+    """The prompts of a command-line run: a dataset file, else synthetic prompts of --input-len
+    tokens (the tokenizer is needed), else the prompts given."""
+    if dataset is not None:
+        if input_len is not None:
+            raise UserError("--dataset and --input-len both given; a dataset brings its own prompts, drop one")
+        return load_dataset(dataset)
+    if input_len is not None:
+        if tokenizer is None:
+            raise UserError("--input-len needs the model's tokenizer: pass --tokenizer DIR (or a --model directory)")
+        return synthetic_samples(load_tokenizer(tokenizer), count, input_len, output_len or 16, input_stdev,
+                                 output_stdev, seed)
+    if not prompts:
+        raise UserError("no prompts: give --dataset FILE, --input-len N or --prompt TEXT")
+    return [Sample(prompt=prompt) for prompt in prompts]
