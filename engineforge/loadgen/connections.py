@@ -58,7 +58,9 @@ class ConnectionSlots:
         context = ssl.create_default_context() if parts.scheme == "https" else None
         origin = f"{parts.scheme}://{parts.netloc}"
         self._slots = [Slot(origin, context) for _ in range(slots)]
-        self._free: asyncio.Queue[Slot] = asyncio.Queue()
+        # last in, first out: a request takes the slot freed most recently, whose connection is
+        # open, so an open loop at low concurrency does not open a connection per slot
+        self._free: asyncio.LifoQueue[Slot] = asyncio.LifoQueue()
         for slot in self._slots:
             self._free.put_nowait(slot)
 
