@@ -1,4 +1,9 @@
+import tempfile
+from pathlib import Path
+
 from engineforge import tracking
+from engineforge.errors import StageFailed
+from engineforge.gates import evaluate_gates
 from engineforge.recipe import Recipe
 from engineforge.run_context import RunContext
 from engineforge.stage import StageResult, skipped
@@ -20,6 +25,21 @@ def validate_task(recipe: Recipe, built: StageResult, ctx: RunContext) -> StageR
         raise
     record_stage(ctx, result)
     tracking.log_metrics(ctx.tracking_uri, ctx.run_id, result.outputs["figures"])
-    for name in ("results", "server_log"):
-        tracking.log_file(ctx.tracking_uri, ctx.run_id, result.file(name), "validate")
+    for name in ("results", "server_log", "accuracy"):
+        if name in result.outputs:
+            tracking.log_file(ctx.tracking_uri, ctx.run_id, result.file(name), "validate")
+    _check_gates(recipe, result, ctx)
     return result
+
+
+def _check_gates(recipe: Recipe, result: StageResult, ctx: RunContext) -> None:
+    """Tag the run gates=passed|failed; a failed gate fails the stage with the gate table."""
+    report = evaluate_gates(recipe.validate_.gates, result.outputs["figures"])
+    tracking.set_tags(ctx.tracking_uri, ctx.run_id, {"gates": "passed" if report.passed else "failed"})
+    if report.results:
+        with tempfile.TemporaryDirectory() as directory:
+            table = Path(directory) / "gates.txt"
+            table.write_text(report.to_text() + "\n")
+            tracking.log_file(ctx.tracking_uri, ctx.run_id, table, "validate")
+    if not report.passed:
+        raise StageFailed("validate", "gates failed\n" + report.to_text())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from rich.console import Console
 
 from engineforge.gates import GATE_FIGURES, evaluate_gates
@@ -53,3 +55,56 @@ def test_tables_show_every_gate():
     console.print(report.to_rich())
     rendered = console.export_text()
     assert "gates: failed" in rendered and "min_output_tokens_per_s" in rendered and "FAIL" in rendered
+
+
+# -- end to end: the flow with the reference runtime (real Prefect, MLflow, transformers serve) --
+
+GATED = "  gates:\n{gates}"
+
+
+def _gated_flow(tmp_path, tiny_model_dir, make_recipe, gates: str):
+    from flows.model_to_deployment import model_to_deployment
+
+    validate = ("validate:\n  requests: 4\n  concurrency: 2\n  warmup_requests: 1\n  max_tokens: 8\n"
+                + GATED.format(gates=gates))
+    text, _ = make_recipe(str(tiny_model_dir), name="gated", validate=validate)
+    return lambda: model_to_deployment(recipe_yaml=text, recipe_origin="gated.yaml", store_root=str(tmp_path / "store"))
+
+
+@pytest.mark.integration
+def test_flow_passes_gates_and_goes_on(prefect_api, tiny_model_dir, mlflow_uri, monkeypatch, no_docker, tmp_path,
+                                       make_recipe):
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
+    run = _gated_flow(tmp_path, tiny_model_dir, make_recipe, "    max_error_rate: 0\n    min_token_agreement: 1.0\n")
+    summary = run()
+    assert summary["status"] == "completed" and summary["figures"]["token_agreement"] == 1.0
+    assert [s["stage"] for s in summary["stages"]][-2:] == ["package", "register"]
+    mlflow_run = MlflowClient(mlflow_uri).get_run(summary["mlflow"]["run_id"])
+    assert mlflow_run.data.tags["gates"] == "passed" and mlflow_run.data.metrics["token_agreement"] == 1.0
+
+
+@pytest.mark.integration
+def test_flow_fails_on_a_gate_with_the_table(prefect_api, tiny_model_dir, mlflow_uri, monkeypatch, no_docker,
+                                             tmp_path, make_recipe):
+    from mlflow.tracking import MlflowClient
+
+    from engineforge.errors import StageFailed
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
+    run = _gated_flow(tmp_path, tiny_model_dir, make_recipe, "    max_error_rate: 0\n    max_ttft_ms_p99: 0.001\n")
+    with pytest.raises(StageFailed) as failure:
+        run()
+    assert failure.value.stage == "validate"
+    table = failure.value.cause.splitlines()
+    assert table[0] == "gates failed" and table[1].split() == ["gate", "target", "measured", "result"]
+    assert table[2].split()[0] == "max_ttft_ms_p99" and table[2].split()[-1] == "FAIL"
+    assert table[3].split()[0] == "max_error_rate" and table[3].split()[-1] == "pass"
+    summary = failure.value.summary
+    assert [s["stage"] for s in summary["stages"]] == ["download", "shard", "build"]  # no package, no register
+    client = MlflowClient(mlflow_uri)
+    mlflow_run = client.get_run(summary["mlflow"]["run_id"])
+    assert mlflow_run.info.status == "FAILED" and mlflow_run.data.tags["gates"] == "failed"
+    assert {item.path for item in client.list_artifacts(mlflow_run.info.run_id, "validate")} >= {
+        "validate/gates.txt", "validate/validation.json"}

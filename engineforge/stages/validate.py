@@ -15,6 +15,7 @@ from engineforge.versions import gpu_info
 
 STAGE = "validate"
 RESULTS_FILE = "validation.json"
+ACCURACY_FILE = "accuracy.json"
 SERVER_LOG = "server.log"
 
 
@@ -64,12 +65,13 @@ def _measure(recipe: Recipe, built: StageResult, device: str, workdir: Path, sto
                     timeout_s=float(spec.timeout_s),
                 )
             )
+            accuracy = _accuracy(recipe, url, served_dir, workdir) if spec.gates.min_token_agreement is not None else {}
     except BaseException:
         if log_path.exists():
             shutil.copyfile(log_path, failure_log(store))
         raise
     result.write_json(workdir / RESULTS_FILE)
-    figures = result.summary
+    figures = {**result.summary, **accuracy}
     if figures["completed"] == 0:
         first_error = next((r.error for r in result.records if r.error), "unknown error")
         raise StageFailed(STAGE, f"all {int(figures['requests'])} requests failed; first: {first_error}")
@@ -79,5 +81,20 @@ def _measure(recipe: Recipe, built: StageResult, device: str, workdir: Path, sto
             f"{int(figures['errors'])} errors ({device})"
         ),
         outputs={"results": RESULTS_FILE, "server_log": SERVER_LOG, "figures": figures, "device": device,
-                 "server_argv": argv},
+                 "server_argv": argv} | ({"accuracy": ACCURACY_FILE} if accuracy else {}),
     )
+
+
+def _accuracy(recipe: Recipe, url: str, served_dir: Path, workdir: Path) -> dict[str, float]:
+    """Greedy decodes through the server against the served model in-process (token agreement)."""
+    from engineforge.loadgen.accuracy import AccuracyConfig, check_accuracy
+
+    spec = recipe.validate_
+    dtype = recipe.model.dtype if recipe.model.dtype != "auto" else "float32"
+    report = check_accuracy(AccuracyConfig(
+        endpoint=url, model=str(served_dir), reference_model=str(served_dir), api=spec.api, prompts=spec.prompts,
+        max_tokens=spec.max_tokens, dtype=dtype, timeout_s=float(spec.timeout_s),
+        trust_remote_code=recipe.model.trust_remote_code,
+    ))
+    (workdir / ACCURACY_FILE).write_text(report.model_dump_json(indent=1) + "\n")
+    return report.figures()
