@@ -25,7 +25,7 @@ def validate_task(recipe: Recipe, built: StageResult, ctx: RunContext) -> StageR
         raise
     record_stage(ctx, result)
     tracking.log_metrics(ctx.tracking_uri, ctx.run_id, result.outputs["figures"])
-    for name in ("results", "server_log", "accuracy"):
+    for name in ("results", "server_log", "accuracy", "latency_cdf"):
         if name in result.outputs:
             tracking.log_file(ctx.tracking_uri, ctx.run_id, result.file(name), "validate")
     _check_gates(recipe, result, ctx)

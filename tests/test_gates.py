@@ -83,6 +83,8 @@ def test_flow_passes_gates_and_goes_on(prefect_api, tiny_model_dir, mlflow_uri, 
     assert [s["stage"] for s in summary["stages"]][-2:] == ["package", "register"]
     mlflow_run = MlflowClient(mlflow_uri).get_run(summary["mlflow"]["run_id"])
     assert mlflow_run.data.tags["gates"] == "passed" and mlflow_run.data.metrics["token_agreement"] == 1.0
+    artifacts = {item.path for item in MlflowClient(mlflow_uri).list_artifacts(mlflow_run.info.run_id, "validate")}
+    assert {"validate/latency_cdf.png", "validate/accuracy.json", "validate/gates.txt"} <= artifacts
 
 
 @pytest.mark.integration

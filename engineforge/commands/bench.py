@@ -149,7 +149,7 @@ def _accuracy(config, reference: str, prompts: list[str], dtype: str, console: C
 
 def _roofline(model_dir: Path, figures: dict[str, float], concurrency: int, gpu: str | None, dtype: str,
               explicit: bool) -> dict[str, float]:
-    from engineforge.loadgen.roofline import decode_roofline, gpu_bandwidth, model_shape
+    from engineforge.loadgen.roofline import roofline_figures
     from engineforge.planner.gpus import detect_gpus
 
     if gpu is None:
@@ -159,12 +159,7 @@ def _roofline(model_dir: Path, figures: dict[str, float], concurrency: int, gpu:
                 raise UserError("--roofline-model: no GPU detected; pass --gpu NAME (e.g. H100-SXM)")
             return {}
         gpu = detected.spec.name
-    completed = figures.get("completed") or 0
-    if not completed:
-        return {}
-    context = (figures.get("prompt_tokens", 0) + figures.get("output_tokens", 0) / 2) / completed
-    roofline = decode_roofline(model_shape(model_dir), gpu_bandwidth(gpu), concurrency, context, dtype)
-    return roofline.figures(figures.get("tpot_ms_p50", float("nan")))
+    return roofline_figures(model_dir, gpu, figures, concurrency, dtype)
 
 
 def _print_figures(figures: dict[str, float], console: Console, sweeping: bool) -> None:

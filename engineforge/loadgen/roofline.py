@@ -86,3 +86,16 @@ def gpu_bandwidth(gpu_name: str, nvml_bytes_s: float | None = None) -> float:
     if nvml_bytes_s and math.isfinite(nvml_bytes_s):
         return nvml_bytes_s
     raise UserError(f"GPU {gpu_name!r}: memory bandwidth unknown; pass --gpu with a catalogue name (e.g. H100-SXM)")
+
+
+def roofline_figures(
+    model_dir: str | Path, gpu_name: str, figures: dict[str, float], concurrency: int, dtype: str = "auto",
+    nvml_bytes_s: float | None = None,
+) -> dict[str, float]:
+    """Roofline figures of a run: the context is the mean prompt plus half the output, per request."""
+    completed = figures.get("completed") or 0
+    if not completed:
+        return {}
+    context = (figures.get("prompt_tokens", 0) + figures.get("output_tokens", 0) / 2) / completed
+    roofline = decode_roofline(model_shape(model_dir), gpu_bandwidth(gpu_name, nvml_bytes_s), concurrency, context, dtype)
+    return roofline.figures(figures.get("tpot_ms_p50", math.nan))

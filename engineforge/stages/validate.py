@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from engineforge.errors import StageFailed
+from engineforge.errors import StageFailed, UserError
 from engineforge.recipe import Recipe
 from engineforge.runtimes import get_runtime
 from engineforge.serving import LOOPBACK, free_port, running_server
@@ -16,6 +16,7 @@ from engineforge.versions import gpu_info
 STAGE = "validate"
 RESULTS_FILE = "validation.json"
 ACCURACY_FILE = "accuracy.json"
+CDF_FILE = "latency_cdf.png"
 SERVER_LOG = "server.log"
 
 
@@ -71,7 +72,8 @@ def _measure(recipe: Recipe, built: StageResult, device: str, workdir: Path, sto
             shutil.copyfile(log_path, failure_log(store))
         raise
     result.write_json(workdir / RESULTS_FILE)
-    figures = {**result.summary, **accuracy}
+    figures = {**result.summary, **accuracy, **_roofline(recipe, result, served_dir)}
+    _plot(result, workdir)
     if figures["completed"] == 0:
         first_error = next((r.error for r in result.records if r.error), "unknown error")
         raise StageFailed(STAGE, f"all {int(figures['requests'])} requests failed; first: {first_error}")
@@ -81,7 +83,7 @@ def _measure(recipe: Recipe, built: StageResult, device: str, workdir: Path, sto
             f"{int(figures['errors'])} errors ({device})"
         ),
         outputs={"results": RESULTS_FILE, "server_log": SERVER_LOG, "figures": figures, "device": device,
-                 "server_argv": argv} | ({"accuracy": ACCURACY_FILE} if accuracy else {}),
+                 "server_argv": argv, "latency_cdf": CDF_FILE} | ({"accuracy": ACCURACY_FILE} if accuracy else {}),
     )
 
 
@@ -98,3 +100,22 @@ def _accuracy(recipe: Recipe, url: str, served_dir: Path, workdir: Path) -> dict
     ))
     (workdir / ACCURACY_FILE).write_text(report.model_dump_json(indent=1) + "\n")
     return report.figures()
+
+
+def _roofline(recipe: Recipe, result, served_dir: Path) -> dict[str, float]:
+    """Decode roofline figures when the run sampled a GPU and the served dir has a config.json."""
+    from engineforge.loadgen.roofline import roofline_figures
+
+    if not result.gpus or not (served_dir / "config.json").is_file():
+        return {}
+    try:
+        return roofline_figures(served_dir, result.gpus[0], result.summary, recipe.validate_.concurrency,
+                                recipe.model.dtype)
+    except UserError:  # a card without a known bandwidth: no roofline, the run still counts
+        return {}
+
+
+def _plot(result, workdir: Path) -> None:
+    from engineforge.loadgen.plots import latency_cdf
+
+    latency_cdf({f"concurrency {result.config.concurrency}": result}, workdir / CDF_FILE)
