@@ -35,11 +35,11 @@ Engines are built, validated under load, packaged into containers and recorded f
 DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16", "auto": "float32"}
 
 
-def transformers_config(spec: SyntheticModel, dtype: str = "float32"):
-    """The `transformers` config object for a synthetic spec."""
-    from transformers import LlamaConfig, MixtralConfig
-
-    common = dict(
+def config_fields(spec: SyntheticModel, dtype: str = "float32") -> dict:
+    """The config.json fields of a synthetic spec, without importing transformers (the planner's input)."""
+    fields = dict(
+        architectures=["MixtralForCausalLM" if spec.architecture == "mixtral" else "LlamaForCausalLM"],
+        model_type=spec.architecture,
         hidden_size=spec.hidden_size,
         intermediate_size=spec.intermediate_size,
         num_hidden_layers=spec.num_hidden_layers,
@@ -54,13 +54,17 @@ def transformers_config(spec: SyntheticModel, dtype: str = "float32"):
         torch_dtype=DTYPES[dtype],
     )
     if spec.architecture == "mixtral":
-        return MixtralConfig(
-            architectures=["MixtralForCausalLM"],
-            num_local_experts=spec.num_local_experts,
-            num_experts_per_tok=spec.num_experts_per_tok,
-            **common,
-        )
-    return LlamaConfig(architectures=["LlamaForCausalLM"], **common)
+        fields.update(num_local_experts=spec.num_local_experts, num_experts_per_tok=spec.num_experts_per_tok)
+    return fields
+
+
+def transformers_config(spec: SyntheticModel, dtype: str = "float32"):
+    """The `transformers` config object for a synthetic spec."""
+    from transformers import LlamaConfig, MixtralConfig
+
+    fields = config_fields(spec, dtype)
+    config_class = MixtralConfig if fields.pop("model_type") == "mixtral" else LlamaConfig
+    return config_class(**fields)
 
 
 def write_synthetic_model(spec: SyntheticModel, out_dir: Path, dtype: str = "float32") -> Path:

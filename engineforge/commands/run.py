@@ -1,5 +1,8 @@
+import importlib
 import json
+import logging
 import os
+import threading
 from pathlib import Path
 
 import typer
@@ -36,13 +39,22 @@ def command(
     refresh: list[str] = typer.Option([], "--refresh", help=f"Rerun a stage even if cached: {', '.join(STAGES)} or all."),
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON (for scripts)."),
     store: Path = typer.Option(None, "--store", help="Content-addressed store (default $ENGINEFORGE_STORE or .engineforge/store)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Resolve the recipe and print each stage's commands and generated files; run nothing (with --json: as JSON)."),
 ) -> int:
     """Run a recipe end to end: download, shard, build, validate, package, register."""
     unknown = sorted(set(refresh) - set(STAGES) - {"all"})
     if unknown:
         raise typer.BadParameter(f"unknown stage {', '.join(unknown)}; choose from {', '.join(STAGES)} or all", param_hint="--refresh")
-    load_recipe(recipe)  # recipe errors exit 2 before anything starts
-    _quiet_prefect()
+    loaded = load_recipe(recipe)  # recipe errors exit 2 before anything starts
+    if dry_run:
+        from engineforge.dry_run import dry_run as plan_stages, render
+
+        planned = plan_stages(loaded, recipe.resolve().parent)
+        print(json.dumps(planned, indent=2)) if as_json else render(planned, Console(highlight=False, soft_wrap=True))
+        return 0
+    _quiet_libraries()
+    # Importing MLflow takes seconds; do it while Prefect's API starts (mostly waiting) instead of after.
+    threading.Thread(target=importlib.import_module, args=("mlflow.tracking",), daemon=True).start()
     from engineforge import progress
     from flows.model_to_deployment import model_to_deployment
 
@@ -68,12 +80,14 @@ def command(
     return 0
 
 
-def _quiet_prefect() -> None:
+def _quiet_libraries() -> None:
     # The CLI shows its own progress and one-line errors; Prefect's console lines (and failed
     # tasks' tracebacks, still sent to the Prefect API) would drown them.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    for name in ("mlflow", "alembic"):  # "Creating initial MLflow database tables..." and migrations
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _report(summary: dict, console: Console, as_json: bool) -> None:

@@ -40,10 +40,10 @@ def _from_hub(source: str, repo: str, revision: str | None) -> dict[str, Any]:
 
 
 def _from_synthetic(recipe) -> dict[str, Any]:
-    from engineforge.synthetic import transformers_config
+    from engineforge.synthetic import config_fields
 
-    # Same dtype mapping as the checkpoint the synthetic stage writes.
-    return transformers_config(recipe.model.synthetic, recipe.model.dtype).to_dict()
+    # The fields the synthetic stage writes, without importing transformers (and torch) here.
+    return config_fields(recipe.model.synthetic, recipe.model.dtype)
 
 
 def _read_json(path: Path, source: str) -> dict[str, Any]:
