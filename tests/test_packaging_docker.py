@@ -3,6 +3,7 @@ pushed to a local registry and pulled back by digest (skipped only when no Docke
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import shutil
@@ -124,20 +125,29 @@ def test_secret_scan_finds_a_planted_secret(docker_client, base_image):
         docker_client.images.remove(image.id, force=True)
 
 
-def test_unchanged_inputs_rebuild_the_same_image_and_a_changed_model_reuses_dependency_layers(packaged, docker_client, tmp_path, model_dir):
-    from engineforge.synthetic import write_synthetic_model
-
-    def layers(image_id: str) -> list[str]:
-        return docker_client.images.get(image_id).attrs["RootFS"]["Layers"]
-
+def test_unchanged_inputs_reuse_the_image_and_a_touched_file_rebuilds_from_cache(packaged, docker_client, tmp_path, model_dir):
     again = package_model(inputs_for(model_dir, "e7" * 32, smoke_test=False), tmp_path / "again")
-    assert again.image_id == packaged.image_id
-    assert "Running in" not in again.build_log.read_text()  # every step came from the cache
+    assert again.reused and again.image_id == packaged.image_id
+
+    config = model_dir / "config.json"
+    os.utime(config, ns=(config.stat().st_atime_ns, config.stat().st_mtime_ns + 10**9))  # same bytes, new mtime
+    rebuilt = package_model(inputs_for(model_dir, "e7" * 32, smoke_test=False), tmp_path / "rebuilt")
+    assert not rebuilt.reused
+    assert "Using cache" in rebuilt.build_log.read_text()
+    assert layers(docker_client, rebuilt.image_id) == layers(docker_client, packaged.image_id)
+
+
+def test_changed_model_reuses_the_dependency_layers(packaged, docker_client, tmp_path):
+    from engineforge.synthetic import write_synthetic_model
 
     changed_model = write_synthetic_model(SyntheticModel(seed=1), tmp_path / "changed-model")
     changed = package_model(inputs_for(changed_model, "e8" * 32, smoke_test=False), tmp_path / "changed")
-    old, new = layers(packaged.image_id), layers(changed.image_id)
+    old, new = layers(docker_client, packaged.image_id), layers(docker_client, changed.image_id)
     assert len(old) == len(new) and old[:-1] == new[:-1] and old[-1] != new[-1]  # only the model layer differs
+
+
+def layers(client, image_id: str) -> list[str]:
+    return client.images.get(image_id).attrs["RootFS"]["Layers"]
 
 
 def test_failed_smoke_test_keeps_logs_and_never_pushes(docker_client, base_image, registry, tiny_model_dir, tmp_path):

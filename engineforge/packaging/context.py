@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -54,3 +56,21 @@ def write_context(
             link_tree(wheelhouse, context_dir / "wheelhouse")
     link_tree(model_dir, context_dir / "model", world_readable=True)
     return dockerfile
+
+
+def context_fingerprint(context_dir: Path) -> str:
+    """sha256 over every context file's path, mode, size and mtime (and the text files' bytes).
+
+    Like git's stat cache: a changed model file changes size or mtime; the Dockerfile, .dockerignore
+    and requirements are hashed by content. Cheap enough to run before every build.
+    """
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(context_dir):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(root, name)
+            info = path.lstat()
+            digest.update(f"{path.relative_to(context_dir)}\0{info.st_mode:o}\0{info.st_size}\0".encode())
+            # Files written here (Dockerfile, .dockerignore, requirements.txt) are new each time: hash their bytes.
+            digest.update(path.read_bytes() if path.parent == context_dir else f"{info.st_mtime_ns}\0".encode())
+    return digest.hexdigest()

@@ -11,7 +11,7 @@ from engineforge.packaging.base_image import (
     DEFAULT_BASE, default_base_image, ensure_base_image, image_python, missing_base_hint,
 )
 from engineforge.packaging.build import ProgressCallback, build_image
-from engineforge.packaging.context import check_model_dir, write_context
+from engineforge.packaging.context import check_model_dir, context_fingerprint, write_context
 from engineforge.packaging.daemon import connect, daemon_address
 from engineforge.packaging.push import push_image
 from engineforge.packaging.smoke import smoke_test
@@ -20,6 +20,8 @@ from engineforge.packaging.wheelhouse import ensure_wheelhouse
 
 log = logging.getLogger(__name__)
 MANIFEST = "package.json"
+FINGERPRINT_LABEL = "ai.engineforge.context-fingerprint"
+KEY_LABEL = "ai.engineforge.stage-key"
 
 
 class PackagingFailed(StageFailed):
@@ -49,10 +51,18 @@ def package_model(inputs: PackageInputs, out_dir: Path, on_step: ProgressCallbac
 
     require_base_image(client, base)
     wheelhouse = ensure_wheelhouse(inputs.python_requirements, image_python(base, inputs.runtime)) if inputs.python_requirements else None
-    dockerfile = write_context(inputs, base, context_dir, wheelhouse, created=_earlier_created(client, inputs))
+    earlier = _earlier_labels(client, inputs)
+    dockerfile = write_context(inputs, base, context_dir, wheelhouse, created=earlier.get("org.opencontainers.image.created"))
+    fingerprint = context_fingerprint(context_dir)
     build_log = out_dir / "logs" / "build.log"
-    image_id = build_image(client, context_dir, inputs.image_tag, build_log, on_step)
-    built = dict(dockerfile=dockerfile, image_id=image_id, build_log=build_log,
+    reused = earlier.get(FINGERPRINT_LABEL) == fingerprint
+    if reused:
+        image_id = client.images.get(inputs.image_tag).id
+        build_log.parent.mkdir(parents=True, exist_ok=True)
+        build_log.write_text(f"reused {inputs.image_tag} ({image_id}): same stage key and context fingerprint {fingerprint}\n")
+    else:
+        image_id = build_image(client, context_dir, inputs.image_tag, build_log, on_step, labels={FINGERPRINT_LABEL: fingerprint})
+    built = dict(dockerfile=dockerfile, image_id=image_id, build_log=build_log, reused=reused,
                  size_bytes=client.images.get(image_id).attrs["Size"], **common)
 
     smoke = None
@@ -94,15 +104,16 @@ def require_base_image(client, base: str) -> None:
         raise UserError(f"base image {base} is not available to the daemon at {daemon_address()} and could not be pulled ({detail}): {missing_base_hint(base)}") from None
 
 
-def _earlier_created(client, inputs: PackageInputs) -> str | None:
-    """The created label of an existing image built for the same stage key, if any."""
+def _earlier_labels(client, inputs: PackageInputs) -> dict[str, str]:
+    """Labels of the image already tagged for this stage key ({} if none): its created time is kept,
+    so unchanged inputs give the identical image, and its fingerprint says whether to build at all."""
     import docker.errors
 
     try:
         labels = client.images.get(inputs.image_tag).attrs["Config"].get("Labels") or {}
     except docker.errors.ImageNotFound:
-        return None
-    return labels.get("org.opencontainers.image.created") if labels.get("ai.engineforge.stage-key") == inputs.key else None
+        return {}
+    return labels if labels.get(KEY_LABEL) == inputs.key else {}
 
 
 def _record(out_dir: Path, result: PackageResult) -> PackageResult:

@@ -27,10 +27,17 @@ def run_container(client, image: str, port: int, gpu: bool):
         image, detach=True, ports={f"{port}/tcp": ("127.0.0.1", None)}, labels={"ai.engineforge.smoke-test": "1"}, **extra
     )
     container.reload()
-    bindings = container.attrs["NetworkSettings"]["Ports"].get(f"{port}/tcp") or []
-    if not bindings:
+    bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp") or []
+    if not bindings:  # an exited container has no bindings: wait_healthy says how it ended
         return container, None
     return container, f"http://127.0.0.1:{bindings[0]['HostPort']}"
+
+
+def _exit_message(container) -> str | None:
+    container.reload()
+    if container.status in ("created", "running"):
+        return None
+    return f"container exited with code {container.attrs['State'].get('ExitCode')} before /health answered"
 
 
 def wait_healthy(container, base_url: str, timeout_s: float) -> float:
@@ -39,10 +46,9 @@ def wait_healthy(container, base_url: str, timeout_s: float) -> float:
     start = time.monotonic()
     last = "no answer yet"
     while time.monotonic() - start < timeout_s:
-        container.reload()
-        if container.status not in ("created", "running"):
-            code = container.attrs["State"].get("ExitCode")
-            raise SmokeFailure(f"container exited with code {code} before /health answered")
+        exited = _exit_message(container)
+        if exited:
+            raise SmokeFailure(exited)
         try:
             response = httpx.get(f"{base_url}/health", timeout=5)
             if response.status_code == 200:
@@ -83,7 +89,7 @@ def smoke_test(client, image: str, port: int, gpu: bool, timeout_s: float, promp
     health_s = None
     try:
         if base_url is None:
-            raise SmokeFailure(f"port {port} was not published")
+            raise SmokeFailure(_exit_message(container) or f"port {port} was not published")
         health_s = wait_healthy(container, base_url, timeout_s)
         text = one_completion(base_url, prompt)
         details = f"/health after {health_s:.1f} s; /v1/completions answered {text!r}"

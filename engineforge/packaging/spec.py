@@ -113,6 +113,7 @@ class PackageResult(Frozen):
     image_id: str | None = None
     size_bytes: int | None = None
     build_log: Path | None = None
+    reused: bool = Field(False, description="An image with the same stage key and context fingerprint existed; no build ran.")
     smoke: SmokeResult | None = None
     pushed_ref: str | None = Field(None, description="registry/repo@sha256:... as pushed")
     digest: str | None = None
