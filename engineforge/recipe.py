@@ -119,6 +119,28 @@ class BuildSpec(Section):
         return self
 
 
+class DisaggregatedRole(Section):
+    """One role of disaggregated serving: how many servers, and each one's parallel layout."""
+
+    instances: int = Field(1, ge=1)
+    tp: int = Field(1, ge=1, description="Tensor parallel size of each server.")
+    pp: int = Field(1, ge=1, description="Pipeline parallel size of each server.")
+    ep: int = Field(1, ge=1, description="Expert parallel size of each server (MoE).")
+
+    @property
+    def gpus(self) -> int:
+        return self.instances * self.tp * self.pp
+
+
+class DisaggregatedSpec(Section):
+    """Context (prefill) and generation (decode) servers behind `trtllm-serve disaggregated` (runtime trtllm)."""
+
+    context: DisaggregatedRole = Field(default_factory=DisaggregatedRole)
+    generation: DisaggregatedRole = Field(default_factory=DisaggregatedRole)
+    cache_transceiver_backend: Literal["DEFAULT", "UCX", "NIXL"] = "DEFAULT"
+    max_tokens_in_buffer: int | None = Field(None, ge=1, description="KV transfer buffer in tokens; default build.max_seq_len.")
+
+
 class ServeSpec(Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     continuous_batching: bool = Field(
@@ -127,6 +149,7 @@ class ServeSpec(Section):
     kv_cache_free_gpu_memory_fraction: float = Field(0.9, gt=0, le=1)
     port: int = Field(8000, ge=1, le=65535, description="Port inside the serving container.")
     startup_timeout_s: int = Field(600, ge=1)
+    disaggregated: DisaggregatedSpec | None = Field(None, description="Disaggregated serving (runtime trtllm only).")
 
 
 class Gates(Section):
@@ -137,6 +160,15 @@ class Gates(Section):
     max_tpot_ms_p50: float | None = Field(None, gt=0)
     max_error_rate: float | None = Field(None, ge=0, le=1)
     min_token_agreement: float | None = Field(None, ge=0, le=1)
+
+
+class TrtllmBenchSpec(Section):
+    """An offline `trtllm-bench` run after the served benchmark (TensorRT-LLM runtimes only)."""
+
+    mode: Literal["throughput", "latency"] = "throughput"
+    requests: int | None = Field(None, ge=1, description="Default validate.requests.")
+    concurrency: int | None = Field(None, ge=1, description="Default validate.concurrency.")
+    timeout_s: int = Field(1800, ge=1)
 
 
 class ValidateSpec(Section):
@@ -152,6 +184,7 @@ class ValidateSpec(Section):
     )
     timeout_s: int = Field(1800, ge=1, description="Wall-clock limit of the validate stage.")
     gates: Gates = Field(default_factory=Gates)
+    trtllm_bench: TrtllmBenchSpec | None = Field(None, description="Also run trtllm-bench (runtimes trtllm, trtllm-engine).")
 
 
 class PackageSpec(Section):
@@ -188,6 +221,20 @@ class Recipe(Section):
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
 
     model_config = ConfigDict(extra="forbid", validate_default=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _runtime_features(self) -> "Recipe":
+        if self.validate_.trtllm_bench is not None and not self.runtime.startswith("trtllm"):
+            raise ValueError("validate.trtllm_bench needs runtime trtllm or trtllm-engine")
+        disaggregated = self.serve.disaggregated
+        if disaggregated is not None:
+            if self.runtime != "trtllm":
+                raise ValueError("serve.disaggregated needs runtime trtllm (TensorRT-LLM's PyTorch backend)")
+            gpus = disaggregated.context.gpus + disaggregated.generation.gpus
+            if gpus > self.parallel.gpus_per_node:
+                raise ValueError(f"serve.disaggregated needs {gpus} GPUs, more than parallel.gpus_per_node "
+                                 f"({self.parallel.gpus_per_node}); engineforge writes single-node layouts")
+        return self
 
     def section(self, name: str) -> dict[str, Any]:
         """One section as plain data (what a stage's cache key hashes)."""

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -65,6 +65,22 @@ def running_server(
             yield base_url
         finally:
             stop_process_group(process)
+
+
+@contextmanager
+def running_servers(plan, host: str, log_path: Path, startup_timeout_s: float) -> Iterator[str]:
+    """Write a StagePlan's files, start its commands in order (each healthy before the next), yield the
+    last one's base URL; stop them all, last first. All output goes to one log."""
+    for name, text in plan.files.items():
+        Path(name).parent.mkdir(parents=True, exist_ok=True)
+        Path(name).write_text(text)
+    with ExitStack() as stack:
+        url = ""
+        for command in plan.commands:
+            url = stack.enter_context(
+                running_server(command.argv, f"http://{host}:{command.port}", log_path, startup_timeout_s, env=command.env)
+            )
+        yield url
 
 
 def stop_process_group(process: subprocess.Popen, grace_s: float = 10.0) -> None:

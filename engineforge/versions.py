@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
 from functools import lru_cache
 
 
@@ -15,10 +14,10 @@ def package_version(name: str) -> str | None:
 
 
 def tensorrt_llm_version() -> str | None:
-    # find_spec, not import: importing tensorrt_llm needs a CUDA driver.
-    if importlib.util.find_spec("tensorrt_llm") is None:
-        return None
-    return package_version("tensorrt_llm") or package_version("tensorrt-llm")
+    # find_spec, not import: importing tensorrt_llm needs a CUDA driver (one probe, with its test switch).
+    from engineforge.trtllm_commands.availability import installed_version
+
+    return installed_version()
 
 
 @lru_cache(maxsize=1)

@@ -12,7 +12,7 @@ from typing import Any
 
 from prefect import flow
 
-from engineforge import lockfile, tracking
+from engineforge import lockfile, run_artifacts, tracking
 from engineforge.errors import StageFailed
 from engineforge.planner import load_model_config, resolve_parallel
 from engineforge.planner.report import to_json as plan_json
@@ -40,11 +40,11 @@ def model_to_deployment(
     """Build, validate, package and register the model a recipe describes; return the run summary."""
     started = time.perf_counter()
     recipe = parse_recipe(recipe_yaml, recipe_origin)
-    get_runtime(recipe.runtime).check_available()  # fail before any work, never fall back
+    get_runtime(recipe.runtime).check_available(recipe)  # fail before any work, never fall back
     plan = resolve_parallel(recipe, load_model_config(recipe, Path(base_dir) if base_dir else None))
     recipe = plan.apply(recipe)  # "auto" sizes resolved, so stage keys hash the real layout
     uri, run_id = tracking.start_run(recipe, recipe_yaml)
-    tracking.set_tags(uri, run_id, {"engineforge.parallel.reason": plan.reason[:5000]})
+    tracking.set_tags(uri, run_id, {"engineforge.parallel.reason": plan.reason[:5000], **run_artifacts.flow_run_tags()})
     tracking.log_text(uri, run_id, json.dumps(plan_json(plan), indent=2, default=str), "plan.json")
     ctx = RunContext(
         store_root=str(store_root or default_root()), tracking_uri=uri, run_id=run_id,
@@ -64,9 +64,12 @@ def model_to_deployment(
     except StageFailed as failure:
         _finish(ctx, recipe, results, plan.record(), succeeded=False)
         failure.summary = _summary(recipe, ctx, results, started, failed=failure)
+        run_artifacts.publish_summary(failure.summary, recipe.validate_.gates)
         raise
     lock = _finish(ctx, recipe, results, plan.record(), succeeded=True)
-    return _summary(recipe, ctx, results, started, lock=lock)
+    summary = _summary(recipe, ctx, results, started, lock=lock)
+    run_artifacts.publish_summary(summary, recipe.validate_.gates)  # what the UI and `submit --watch` show
+    return summary
 
 
 def _finish(ctx: RunContext, recipe, results: dict[str, StageResult], plan: dict, succeeded: bool) -> dict[str, Any]:

@@ -5,8 +5,12 @@ from __future__ import annotations
 from engineforge.errors import UserError
 from engineforge.runtimes.base import Runtime
 from engineforge.runtimes.transformers import TransformersRuntime
+from engineforge.runtimes.trtllm import TrtllmRuntime
+from engineforge.runtimes.trtllm_engine import TrtllmEngineRuntime
 
-RUNTIMES: dict[str, Runtime] = {runtime.name: runtime for runtime in (TransformersRuntime(),)}
+RUNTIMES: dict[str, Runtime] = {
+    runtime.name: runtime for runtime in (TransformersRuntime(), TrtllmRuntime(), TrtllmEngineRuntime())
+}
 
 
 def get_runtime(name: str) -> Runtime:

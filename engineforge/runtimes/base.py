@@ -5,8 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+from engineforge.command import StagePlan
 from engineforge.recipe import Recipe
-from engineforge.stage import StageOutput
+from engineforge.stage import StageOutput, StageResult
+
+# A build that runs a tool writes the tool's output here, inside the build's workdir (and names it
+# in its outputs as "build_log"); the build stage keeps a copy when the build fails.
+BUILD_LOG = "logs/build.log"
 
 
 class Runtime(Protocol):
@@ -16,17 +21,30 @@ class Runtime(Protocol):
     def skip_reason(self, stage: str) -> str:
         """Why `stage` does not apply to this runtime (shown in the run table)."""
 
-    def check_available(self) -> None:
+    def check_available(self, recipe: Recipe) -> None:
         """Raise UserError naming what is missing and how to get it, before any work starts."""
 
-    def build(self, recipe: Recipe, model_dir: Path, workdir: Path) -> StageOutput:
+    def build(self, recipe: Recipe, source: StageResult, workdir: Path) -> StageOutput:
         """Turn the downloaded (or sharded) model into what the server loads, inside `workdir`."""
 
     def serve_argv(self, recipe: Recipe, served_dir: Path, host: str, port: int, device: str) -> list[str]:
-        """The server command line for a built output."""
+        """The single-process server command line for a built output (the image's entrypoint)."""
+
+    def serve_plan(self, recipe: Recipe, served_dir: str, host: str, port: int | str, device: str, workdir: str) -> StagePlan:
+        """The servers validation starts, in order (the last one is benchmarked), and the files they
+        read (absolute paths under `workdir`, written before the first one starts)."""
+
+    def bench(self, recipe: Recipe, served_dir: Path, workdir: Path) -> dict[str, float]:
+        """Figures of the runtime's own offline benchmark, run after the servers stopped ({} for none)."""
+
+    def image_base(self, recipe: Recipe, built: StageResult | None) -> str | None:
+        """The serving image's base (None: packaging's default for the runtime)."""
 
     def image_requirements(self) -> list[str]:
         """Python requirements the serving image installs."""
 
     def key_versions(self) -> dict[str, str | None]:
         """Tool versions that change this runtime's build output (part of the build key)."""
+
+    def dry_run(self, recipe: Recipe) -> dict[str, StagePlan]:
+        """The shard, build and validate stages' plans, with placeholder paths (see engineforge.dry_run)."""

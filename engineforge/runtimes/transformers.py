@@ -7,9 +7,10 @@ import os
 import shutil
 from pathlib import Path
 
+from engineforge.command import Command, StagePlan
 from engineforge.errors import UserError
 from engineforge.recipe import Recipe
-from engineforge.stage import StageOutput
+from engineforge.stage import StageOutput, StageResult
 from engineforge.versions import package_version
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
@@ -23,22 +24,15 @@ class TransformersRuntime:
     def skip_reason(self, stage: str) -> str:
         return f"not used by the {self.name} runtime (it serves the Hugging Face checkpoint as is)"
 
-    def check_available(self) -> None:
+    def check_available(self, recipe: Recipe) -> None:
         if package_version("transformers") is None:
             raise UserError("runtime transformers: the transformers package is missing; pip install 'transformers[serving]'")
 
-    def build(self, recipe: Recipe, model_dir: Path, workdir: Path) -> StageOutput:
+    def build(self, recipe: Recipe, source: StageResult, workdir: Path) -> StageOutput:
+        model_dir = source.file("model_dir")
         served = workdir / SERVED_MODEL
-        _link_tree(model_dir, served)
-        config = _read_config(served)
-        architecture = (config.get("architectures") or [None])[0]
-        if architecture is None:
-            raise UserError(f"{model_dir}/config.json has no `architectures`; transformers serve cannot pick a model class")
-        if not any((served / name).exists() for name in TOKENIZER_FILES):
-            raise UserError(f"{model_dir}: no tokenizer files ({', '.join(TOKENIZER_FILES)}); the server needs one")
-        has_chat_template = (served / "chat_template.jinja").exists() or "chat_template" in _read_json(
-            served / "tokenizer_config.json"
-        )
+        link_model_tree(model_dir, served)
+        architecture, has_chat_template = servable_model(served, model_dir)
         return StageOutput(
             summary=f"{architecture} servable directory",
             outputs={"served_dir": SERVED_MODEL, "architecture": architecture, "chat_template": has_chat_template},
@@ -54,6 +48,26 @@ class TransformersRuntime:
         argv.append("--continuous-batching" if recipe.serve.continuous_batching else "--no-continuous-batching")
         return argv
 
+    def serve_plan(self, recipe: Recipe, served_dir: str, host: str, port: int | str, device: str, workdir: str) -> StagePlan:
+        argv = self.serve_argv(recipe, Path(served_dir), host, port, device)
+        return StagePlan(stage="validate", commands=[Command(role="server", argv=argv, port=port)])
+
+    def bench(self, recipe: Recipe, served_dir: Path, workdir: Path) -> dict[str, float]:
+        return {}
+
+    def image_base(self, recipe: Recipe, built: StageResult | None) -> str | None:
+        return recipe.package.base
+
+    def dry_run(self, recipe: Recipe) -> dict[str, StagePlan]:
+        from engineforge.dry_run import DOWNLOAD_DIR, BUILD_DIR, VALIDATE_DIR, PORT
+        from engineforge.serving import LOOPBACK
+        from engineforge.stages.validate import serving_device
+
+        served = f"{BUILD_DIR}/{SERVED_MODEL}"
+        build = StagePlan(stage="build", notes={"served_dir": served, "links": f"{served} -> {DOWNLOAD_DIR}"})
+        validate = self.serve_plan(recipe, served, LOOPBACK, PORT, serving_device(recipe), VALIDATE_DIR)
+        return {"build": build, "validate": validate}
+
     def image_requirements(self) -> list[str]:
         torch_version = (package_version("torch") or "").split("+")[0]
         return [f"transformers[serving]=={package_version('transformers')}", f"torch=={torch_version}"]
@@ -62,7 +76,7 @@ class TransformersRuntime:
         return {"transformers": package_version("transformers")}
 
 
-def _link_tree(source: Path, target: Path) -> None:
+def link_model_tree(source: Path, target: Path) -> None:
     """Hard-link files where the filesystem allows (no gigabyte copies), copy otherwise."""
 
     def link_or_copy(src: str, dst: str) -> None:
@@ -72,6 +86,20 @@ def _link_tree(source: Path, target: Path) -> None:
             shutil.copy2(src, dst)
 
     shutil.copytree(source, target, copy_function=link_or_copy, ignore=shutil.ignore_patterns(".cache", ".git*"))
+
+
+def servable_model(model_dir: Path, origin: Path) -> tuple[str, bool]:
+    """(architecture, has chat template) of a Hugging Face model directory a server can load."""
+    config = _read_config(model_dir)
+    architecture = (config.get("architectures") or [None])[0]
+    if architecture is None:
+        raise UserError(f"{origin}/config.json has no `architectures`; the server cannot pick a model class")
+    if not any((model_dir / name).exists() for name in TOKENIZER_FILES):
+        raise UserError(f"{origin}: no tokenizer files ({', '.join(TOKENIZER_FILES)}); the server needs one")
+    has_chat_template = (model_dir / "chat_template.jinja").exists() or "chat_template" in _read_json(
+        model_dir / "tokenizer_config.json"
+    )
+    return architecture, has_chat_template
 
 
 def _read_json(path: Path) -> dict:

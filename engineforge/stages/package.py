@@ -23,9 +23,10 @@ def package(
 
     runtime = get_runtime(recipe.runtime)
     endpoint = daemon_address()
+    base_image = runtime.image_base(recipe, built)  # TensorRT-LLM: the release image of the version that built
     # The daemon's reachability is part of the key: a run without Docker must not pin "skipped" forever.
     key = content_key(STAGE, built.key, recipe.section("package"), recipe.section("serve"), runtime.name,
-                      runtime.image_requirements(), endpoint)
+                      runtime.image_requirements(), endpoint, base_image)
     inputs = PackageInputs(
         recipe_name=recipe.name,
         runtime=runtime.name,
@@ -33,16 +34,22 @@ def package(
         model_dir=built.file("served_dir"),
         serve_argv=runtime.serve_argv(recipe, Path(MODEL_DIR_IN_IMAGE), "0.0.0.0", recipe.serve.port, recipe.serve.device),
         port=recipe.serve.port,
-        base_image=recipe.package.base,
+        base_image=base_image,
         image_repo=recipe.package.image,
         registry=recipe.package.registry,
         python_requirements=runtime.image_requirements(),
-        labels=_labels(recipe, model, lock_sha256),
+        labels=_labels(recipe, built, model, lock_sha256),
     )
 
     def produce(workdir: Path) -> StageOutput:
         result = package_model(inputs, workdir)
         outputs: dict[str, Any] = result.model_dump(mode="json")
+        if recipe.serve.disaggregated is not None:  # compose.yaml and its configs for the built image
+            from engineforge.trtllm_commands.disagg import compose_files
+            from engineforge.trtllm_commands.files import write_files
+
+            write_files(workdir / "compose", compose_files(recipe, result.pushed_ref or result.image_tag))
+            outputs["compose"] = "compose/compose.yaml"
         outputs["dockerfile"] = str(Path(result.dockerfile).relative_to(workdir))
         if result.status == "skipped":
             return StageOutput(summary=f"skipped: {result.reason}", outputs=outputs)
@@ -54,8 +61,9 @@ def package(
     return result
 
 
-def _labels(recipe: Recipe, model: StageResult, lock_sha256: str) -> dict[str, str]:
-    return {
+def _labels(recipe: Recipe, built: StageResult, model: StageResult, lock_sha256: str) -> dict[str, str]:
+    built_with = built.outputs.get("tensorrt_llm_version")
+    return ({"ai.engineforge.tensorrt-llm-built-with": str(built_with)} if built_with else {}) | {
         "ai.engineforge.recipe": recipe.name,
         "ai.engineforge.runtime": recipe.runtime,
         "ai.engineforge.lock-sha256": lock_sha256,

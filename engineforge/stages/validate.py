@@ -8,7 +8,7 @@ from pathlib import Path
 from engineforge.errors import StageFailed, UserError
 from engineforge.recipe import Recipe
 from engineforge.runtimes import get_runtime
-from engineforge.serving import LOOPBACK, free_port, running_server
+from engineforge.serving import LOOPBACK, free_port, running_servers
 from engineforge.stage import StageOutput, StageResult, run_stage
 from engineforge.store import Store, content_key
 from engineforge.versions import gpu_info
@@ -46,13 +46,15 @@ def _measure(recipe: Recipe, built: StageResult, device: str, workdir: Path, sto
     from engineforge.loadgen import BenchConfig, run_benchmark
 
     runtime = get_runtime(recipe.runtime)
+    runtime.check_available(recipe)  # on this worker, before a server starts
     served_dir = built.file("served_dir")
     port = free_port()
     log_path = workdir / SERVER_LOG
-    argv = runtime.serve_argv(recipe, served_dir, LOOPBACK, port, device)
+    plan = runtime.serve_plan(recipe, str(served_dir), LOOPBACK, port, device, str(workdir))
+    argv = plan.commands[-1].argv
     spec = recipe.validate_
     try:
-        with running_server(argv, f"http://{LOOPBACK}:{port}", log_path, recipe.serve.startup_timeout_s) as url:
+        with running_servers(plan, LOOPBACK, log_path, recipe.serve.startup_timeout_s) as url:
             result = run_benchmark(
                 BenchConfig(
                     endpoint=url,
@@ -72,7 +74,9 @@ def _measure(recipe: Recipe, built: StageResult, device: str, workdir: Path, sto
             shutil.copyfile(log_path, failure_log(store))
         raise
     result.write_json(workdir / RESULTS_FILE)
-    figures = {**result.summary, **accuracy, **_roofline(recipe, result, served_dir)}
+    # The runtime's own offline benchmark (trtllm-bench) runs once the servers have freed the GPUs.
+    figures = {**result.summary, **accuracy, **_roofline(recipe, result, served_dir),
+               **runtime.bench(recipe, served_dir, workdir)}
     _plot(result, workdir)
     if figures["completed"] == 0:
         first_error = next((r.error for r in result.records if r.error), "unknown error")
