@@ -23,6 +23,8 @@ COMMANDS = {
     "shard": "shard",
     "verify-checkpoint": "verify_checkpoint",
     "bench": "bench",
+    "submit": "submit",
+    "worker": "worker",
 }
 
 app = typer.Typer(

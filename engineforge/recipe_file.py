@@ -36,6 +36,18 @@ def load_recipe(path: str | Path) -> Recipe:
     return parse_recipe(text, origin=str(path))
 
 
+def check_recipes(paths: list[Path]) -> tuple[list[tuple[Path, Recipe]], list[str]]:
+    """Load every recipe: the good ones, and one line per problem in the others (what `validate` prints)."""
+    loaded: list[tuple[Path, Recipe]] = []
+    problems: list[str] = []
+    for path in paths:
+        try:
+            loaded.append((Path(path), load_recipe(path)))
+        except RecipeError as error:
+            problems.extend(error.problems)
+    return loaded, problems
+
+
 def parse_recipe(text: str, origin: str = "<recipe>") -> Recipe:
     try:
         data = yaml.safe_load(text)

@@ -1,13 +1,15 @@
-"""The one decorator every stage task shares: Prefect options plus errors named by stage."""
+"""The one decorator every stage task shares: Prefect options, GPU slots, errors named by stage."""
 
 from __future__ import annotations
 
 import functools
-from typing import Callable
+import inspect
+from typing import Any, Callable
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from engineforge import gpu_slots, run_artifacts
 from engineforge.errors import StageFailed, UserError
 
 
@@ -17,17 +19,39 @@ def _retry_unless_user_error(task, task_run, state) -> bool:
     return not (isinstance(error, StageFailed) and error.user_error)
 
 
+class StageTask:
+    """A stage's Prefect task as the flow calls it: the GPU slots the stage uses are held around the
+    task run (engineforge/gpu_slots.py), so the run's start and end bound its use of the GPUs."""
+
+    def __init__(self, stage: str, prefect_task):
+        self.stage = stage
+        self.task = prefect_task
+        self._signature = inspect.signature(prefect_task.fn)
+
+    def with_options(self, **options: Any) -> "StageTask":
+        return StageTask(self.stage, self.task.with_options(**options))
+
+    def __call__(self, *args: Any, **kwargs: Any):
+        recipe = self._signature.bind(*args, **kwargs).arguments["recipe"]
+        with gpu_slots.holding_gpus(self.stage, gpu_slots.gpus_needed(self.stage, recipe)):
+            return self.task(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:  # .fn, .name, ... of the Prefect task
+        return getattr(self.task, name)
+
+
 def stage_task(stage: str, retries: int = 0, retry_delay_seconds: list[float] | None = None) -> Callable:
-    """Make `fn` a Prefect task named `stage` whose failures surface as StageFailed(stage, cause).
+    """Make `fn` a stage task named `stage` whose failures surface as StageFailed(stage, cause).
 
     Caching is the content-addressed store's job (engineforge.store), so Prefect's is off.
     """
 
-    def decorate(fn: Callable) -> Callable:
+    def decorate(fn: Callable) -> StageTask:
         @functools.wraps(fn)
         def guarded(*args, **kwargs):
             try:
-                return fn(*args, **kwargs)
+                with run_artifacts.stage_progress(stage):
+                    return fn(*args, **kwargs)
             except StageFailed:
                 raise
             except UserError as error:
@@ -36,12 +60,12 @@ def stage_task(stage: str, retries: int = 0, retry_delay_seconds: list[float] | 
                 get_run_logger().exception("stage %s failed", stage)
                 raise StageFailed(stage, f"{type(error).__name__}: {error}") from error
 
-        return task(
+        return StageTask(stage, task(
             name=stage,
             retries=retries,
             retry_delay_seconds=retry_delay_seconds or 0,
             retry_condition_fn=_retry_unless_user_error,
             cache_policy=NO_CACHE,
-        )(guarded)
+        )(guarded))
 
     return decorate

@@ -1,0 +1,17 @@
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from engineforge.errors import UserError
+from engineforge.revisions import current_commit
+from engineforge.sources import HubSource
+
+
+def _retry_unless_user_error(task, task_run, state) -> bool:
+    return not isinstance(state.result(raise_on_failure=False), UserError)  # a missing repo stays missing
+
+
+@task(name="hub-commit", retries=3, retry_delay_seconds=[5, 30, 120], retry_condition_fn=_retry_unless_user_error,
+      cache_policy=NO_CACHE)
+def hub_commit_task(source: HubSource) -> str:
+    """The commit a moving revision points at now (the hub and mirrors fail transiently)."""
+    return current_commit(source)
