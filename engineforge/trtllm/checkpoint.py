@@ -72,6 +72,7 @@ def shard_checkpoint(
     started = time.perf_counter()
     hf_dir, out_dir = Path(hf_dir), Path(out_dir)
     layout = _layout(tp, pp, ep)
+    workers, chunk_bytes = _concurrency(workers, memory_budget_bytes, layout.world_size)
     shape = read_model_shape(hf_dir)
     check_layout(shape, layout)
     checkpoint = HFCheckpoint.open(hf_dir, shape)
@@ -81,13 +82,12 @@ def shard_checkpoint(
     config_bytes = (json.dumps(config, indent=2) + "\n").encode()
     output_bytes = sum(rank_file_size(plan) for plan in plans.values()) + len(config_bytes)
     _check_out_dir(out_dir, output_bytes)
-    workers, chunk_bytes = _concurrency(workers, memory_budget_bytes, layout.world_size)
 
     tmp = out_dir.parent / f".{out_dir.name}.partial-{uuid.uuid4().hex[:8]}"
     with PeakRss() as rss, checkpoint:
         try:
             tmp.mkdir(parents=True)
-            (tmp / "config.json").write_bytes(config_bytes)
+            _write_durably(tmp / "config.json", config_bytes)
             files = _write_ranks(plans, checkpoint, tmp, workers, chunk_bytes, progress or (lambda n: None))
             _fsync_dir(tmp)
             if out_dir.is_dir():
@@ -181,7 +181,11 @@ def _write_ranks(
 
     with ThreadPoolExecutor(workers, thread_name_prefix="shard") as pool:
         futures = [pool.submit(one, rank) for rank in sorted(plans)]
-        wait(futures, return_when=FIRST_EXCEPTION)
+        try:
+            wait(futures, return_when=FIRST_EXCEPTION)
+        except BaseException:  # Ctrl-C: let running ranks stop at their next tensor
+            failed.set()
+            raise
         if any(f.done() and f.exception() for f in futures):
             failed.set()
             for future in futures:
@@ -194,6 +198,13 @@ def _write_ranks(
 
 class _Aborted(Exception):
     """Raised in a rank writer when another rank already failed."""
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _fsync_dir(path: Path) -> None:
