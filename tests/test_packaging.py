@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import stat
 from pathlib import Path
@@ -256,3 +257,18 @@ def test_compose_wires_context_and_generation_servers_to_the_front(tmp_path):
 def test_compose_refuses_a_layout_larger_than_the_gpus_available():
     with pytest.raises(ValidationError, match="needs 5 GPUs"):
         DisaggregatedLayout(image="x", context=ServerGroup(instances=1), generation=ServerGroup(tensor_parallel=4), gpus_available=4)
+
+
+def test_context_fingerprint_follows_model_files_but_not_regenerated_files(model_dir, tmp_path):
+    from engineforge.packaging.context import context_fingerprint
+
+    def fingerprint(name: str) -> str:
+        write_context(make_inputs(model_dir, labels={"org.opencontainers.image.created": "2026-01-01T00:00:00Z"}),
+                      DEFAULT_BASE.tag, tmp_path / name, None)
+        return context_fingerprint(tmp_path / name)
+
+    first = fingerprint("a")
+    assert fingerprint("b") == first  # rewritten Dockerfile/.dockerignore with the same bytes
+    config = model_dir / "config.json"
+    os.utime(config, ns=(config.stat().st_atime_ns, config.stat().st_mtime_ns + 10**9))
+    assert fingerprint("c") != first

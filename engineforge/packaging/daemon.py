@@ -12,15 +12,18 @@ def daemon_address() -> str:
 
 
 def connect(timeout_s: int = 300):
-    """(client, None) when a daemon answers a ping, else (None, "no Docker daemon at ADDRESS")."""
+    """(client, None) when a daemon answers a ping, else (None, "no Docker daemon at ADDRESS (why)").
+
+    `timeout_s` bounds each later read (builds stream without a limit)."""
     import docker
     import docker.errors
     import requests.exceptions
 
     address = daemon_address()
     try:
-        client = docker.from_env(timeout=timeout_s)
+        client = docker.from_env(timeout=10)  # a hung daemon fails the ping quickly
         client.ping()
+        client.api.timeout = timeout_s
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as error:
         detail = str(error).splitlines()[0] if str(error) else type(error).__name__
         return None, f"no Docker daemon at {address} ({detail[:160]})"

@@ -78,11 +78,12 @@ def package_model(inputs: PackageInputs, out_dir: Path, on_step: ProgressCallbac
         result = _record(out_dir, PackageResult(status="built", smoke=smoke, **built))
         raise PackagingFailed(f"image {inputs.image_tag} holds a secret from the environment ({leaks[0]}); remove it from the model directory or build inputs; the image was not pushed", result)
 
-    pushed_ref = digest = None
+    result = _record(out_dir, PackageResult(status="built", smoke=smoke, **built))  # kept if the push fails
     if inputs.registry:
         repository, tag = inputs.image_tag.rsplit(":", 1)
         pushed_ref, digest = push_image(client, image_id, inputs.registry, repository, tag)
-    return _record(out_dir, PackageResult(status="built", smoke=smoke, pushed_ref=pushed_ref, digest=digest, **built))
+        result = _record(out_dir, result.model_copy(update={"pushed_ref": pushed_ref, "digest": digest}))
+    return result
 
 
 def require_base_image(client, base: str) -> None:
