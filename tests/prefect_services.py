@@ -1,0 +1,268 @@
+"""Fixtures for the Prefect-in-production tests: one real `prefect server start` (SQLite, loopback)
+for the session, the deployments of prefect.yaml, and `engineforge worker` processes on the `gpu` pool.
+
+Every process gets a private PREFECT_HOME under the session's temporary directory; nothing touches
+~/.prefect. The server runs without its scheduler, so prefect.yaml's schedules are created but
+never fire during the tests.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+SERVER_START_TIMEOUT_S = 180
+WORKER_START_TIMEOUT_S = 120
+
+
+def free_port() -> int:
+    from engineforge.serving import free_port as pick
+
+    return pick()
+
+
+def tiny_recipe(name: str, max_tokens: int = 4) -> str:
+    """The tiny synthetic Llama on the CPU, two short validation requests, no continuous batching
+    (on the CPU, `transformers serve --continuous-batching` reserves gigabytes for its KV cache)."""
+    return (
+        f"name: {name}\nmodel:\n  source: synthetic:tiny-llama\n  dtype: float32\nruntime: transformers\n"
+        "serve:\n  device: cpu\n  continuous_batching: false\n  startup_timeout_s: 300\n"
+        f"validate:\n  requests: 2\n  concurrency: 1\n  warmup_requests: 0\n  max_tokens: {max_tokens}\n"
+    )
+
+
+@dataclass
+class PrefectServer:
+    api_url: str
+    root: Path  # per-process PREFECT_HOME directories live here
+
+    def env(self, home: str, **extra: str) -> dict[str, str]:
+        env = {key: value for key, value in os.environ.items() if not key.startswith("PREFECT_")}
+        (self.root / home).mkdir(parents=True, exist_ok=True)
+        env.update(
+            PREFECT_API_URL=self.api_url,
+            PREFECT_HOME=str(self.root / home),
+            PREFECT_SERVER_ANALYTICS_ENABLED="false",
+            PREFECT_CLI_PROMPT="false",
+        )
+        env.update(extra)
+        return env
+
+    @contextmanager
+    def client_settings(self):
+        """Point this test process's Prefect client at the server (other fixtures may use another)."""
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings(updates={PREFECT_API_URL: self.api_url}):
+            yield
+
+    def run(self, argv: list[str], home: str = "cli", timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(argv, cwd=REPO, env=self.env(home, **env), capture_output=True, text=True, timeout=timeout)
+
+
+def _stop(process: subprocess.Popen, grace_s: float = 20) -> None:
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        except ProcessLookupError:
+            pass
+    try:  # flow-run subprocesses left in the group
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("prefect")
+    port = free_port()
+    server = PrefectServer(api_url=f"http://127.0.0.1:{port}/api", root=root)
+    log = open(root / "server.log", "wb")
+    process = subprocess.Popen(
+        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port),
+         "--no-scheduler", "--no-ui", "--analytics-off"],
+        cwd=root, env=server.env("server"), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while True:
+        try:
+            if httpx.get(f"{server.api_url}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            _stop(process)
+            pytest.fail(f"prefect server did not start:\n{(root / 'server.log').read_text()[-3000:]}")
+        time.sleep(0.5)
+    yield server
+    _stop(process)
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def deployments(prefect_server) -> PrefectServer:
+    """The `gpu` process pool and every deployment of prefect.yaml, as a user creates them."""
+    for argv in ([str(BIN / "prefect"), "work-pool", "create", "gpu", "--type", "process"],
+                 [str(BIN / "prefect"), "--no-prompt", "deploy", "--all"]):
+        done = prefect_server.run(argv)
+        assert done.returncode == 0, f"{' '.join(argv)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return prefect_server
+
+
+@pytest.fixture(scope="session")
+def worker_stores(tmp_path_factory) -> dict[str, str]:
+    """One content-addressed store and one MLflow database shared by every worker process of the session."""
+    from mlflow.tracking import MlflowClient
+
+    root = tmp_path_factory.mktemp("workers")
+    # Create MLflow's tables once, as a deployment does: runs starting together on a fresh SQLite
+    # file would race to create them ("table ... already exists").
+    MlflowClient(f"sqlite:///{root / 'mlflow.db'}").search_experiments()
+    return {
+        "ENGINEFORGE_STORE": str(root / "store"),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "DOCKER_HOST": f"unix://{root / 'no-docker.sock'}",  # nobody listens: the package stage skips
+        "HF_HUB_OFFLINE": "1",
+    }
+
+
+@dataclass
+class Worker:
+    name: str
+    process: subprocess.Popen
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@dataclass
+class Workers:
+    server: PrefectServer
+    stores: dict[str, str]
+    started: list[Worker] = field(default_factory=list)
+
+    def start(self, name: str, gpus: int = 2, **env: str) -> Worker:
+        """`engineforge worker` on the gpu pool with `gpus` slots; validate counts as a GPU stage here."""
+        log = self.server.root / f"{name}.log"
+        extra = {**self.stores, "ENGINEFORGE_GPU_STAGES": "validate", "PREFECT_WORKER_QUERY_SECONDS": "2", **env}
+        process = subprocess.Popen(
+            [str(BIN / "engineforge"), "worker", "--pool", "gpu", "--gpus", str(gpus), "--name", name],
+            cwd=REPO, env=self.server.env(name, **extra), stdout=open(log, "wb"), stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        worker = Worker(name, process, log)
+        self.started.append(worker)
+        deadline = time.monotonic() + WORKER_START_TIMEOUT_S
+        while "started!" not in worker.output():
+            if process.poll() is not None or time.monotonic() > deadline:
+                self.stop(worker)
+                pytest.fail(f"worker {name} did not start:\n{worker.output()[-3000:]}")
+            time.sleep(0.5)
+        return worker
+
+    def stop(self, worker: Worker) -> None:
+        _stop(worker.process)
+
+    def stop_all(self) -> None:
+        for worker in self.started:
+            self.stop(worker)
+
+
+@pytest.fixture
+def workers(deployments, worker_stores):
+    """Start workers with `workers.start(name)`; all of them stop when the test ends."""
+    pool = Workers(deployments, worker_stores)
+    yield pool
+    pool.stop_all()
+
+
+def submit(server: PrefectServer, recipes: list[Path], *options: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """`engineforge submit` as a user runs it, against the session's server."""
+    return server.run([str(BIN / "engineforge"), "submit", *map(str, recipes), *options], timeout=timeout)
+
+
+# What the server and MLflow recorded about runs, for the tests' checks.
+
+def read_flow_run(flow_run_id):
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(flow_run_id)
+
+
+def deployment_flow_runs(deployment: str) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    with get_client(sync_client=True) as client:
+        deployment_id = client.read_deployment_by_name(deployment).id
+        return client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])))
+
+
+def task_runs(flow_run_ids: list[str], name: str, expected: int, timeout_s: float = 60) -> list:
+    """The flow runs' task runs named `name`, once all `expected` of them are recorded in a final state
+    (the server records task runs from events, a moment after the flow run's own state)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    deadline = time.monotonic() + timeout_s
+    with get_client(sync_client=True) as client:
+        while True:
+            runs = [run for run in client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=flow_run_ids)))
+                    if run.name.rsplit("-", 1)[0] == name]  # task run names are `<task name>-<suffix>`
+            if len(runs) >= expected and all(run.state and run.state.is_final() and run.end_time for run in runs):
+                return runs
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(runs)} of {expected} {name} task runs recorded: {runs}")
+            time.sleep(0.5)
+
+
+def flow_run_log_lines(flow_run_id: str) -> list[str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        return [log.message for log in client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))]
+
+
+def flow_run_artifacts(flow_run_id: str) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        return client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])))
+
+
+def mlflow_run_of(tracking_uri: str, flow_run_id: str):
+    """The MLflow run a Prefect flow run recorded (tagged with the flow run's id)."""
+    from mlflow.tracking import MlflowClient
+
+    from engineforge.run_artifacts import FLOW_RUN_TAG
+
+    client = MlflowClient(tracking_uri)
+    experiments = [experiment.experiment_id for experiment in client.search_experiments()]
+    runs = client.search_runs(experiments, filter_string=f"tags.`{FLOW_RUN_TAG}` = '{flow_run_id}'")
+    assert len(runs) == 1, f"expected one MLflow run for flow run {flow_run_id}, found {len(runs)}"
+    return runs[0]
+
+
+def stage_statuses(run) -> dict[str, str]:
+    prefix, suffix = "engineforge.stage.", ".status"
+    return {key[len(prefix):-len(suffix)]: value for key, value in run.data.tags.items()
+            if key.startswith(prefix) and key.endswith(suffix)}

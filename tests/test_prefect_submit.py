@@ -1,0 +1,125 @@
+"""`engineforge submit --watch` against a real Prefect server: deployed from prefect.yaml, run by a
+real process worker on the `gpu` pool, recorded in MLflow; a second worker process reuses it all."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engineforge.recipe_file import check_recipes
+from prefect_services import (
+    BIN,
+    REPO,
+    Workers,
+    deployment_flow_runs,
+    flow_run_artifacts,
+    mlflow_run_of,
+    stage_statuses,
+    submit,
+    task_runs,
+    tiny_recipe,
+)
+
+pytestmark = pytest.mark.integration
+
+RECIPE_NAME = "prefect-tiny"
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("recipes") / "prefect-tiny.yaml"
+    path.write_text(tiny_recipe(RECIPE_NAME))
+    return path
+
+
+@pytest.fixture(scope="module")
+def first_run(deployments, worker_stores, tiny):
+    """The tiny recipe submitted with --watch and run by worker A (stopped afterwards)."""
+    workers = Workers(deployments, worker_stores)
+    worker = workers.start("worker-a")
+    try:
+        done = submit(deployments, [tiny], "--watch", "--json")
+    finally:
+        workers.stop_all()
+    return done, worker
+
+
+def watched(done) -> dict:
+    assert done.returncode == 0, f"submit failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    (run,) = json.loads(done.stdout)
+    return run
+
+
+def test_prefect_yaml_deploys_the_submission_schedules_and_watcher(deployments):
+    from prefect.client.orchestration import get_client
+
+    with deployments.client_settings(), get_client(sync_client=True) as client:
+        main = client.read_deployment_by_name("model-to-deployment/model-to-deployment")
+        examples = client.read_deployment_by_name("scheduled-recipe/example-recipes")
+        watcher = client.read_deployment_by_name("watch-revisions/watch-revisions")
+
+    assert main.work_pool_name == "gpu" and main.parameter_openapi_schema["required"] == ["recipe_yaml"]
+    pull = main.pull_steps[0]["prefect.deployments.steps.set_working_directory"]
+    assert pull["directory"] == "{{ $ENGINEFORGE_CHECKOUT }}"  # resolved on the worker, from its clone
+    assert len(examples.schedules) >= 1
+    for schedule in examples.schedules:
+        assert schedule.schedule.cron and schedule.schedule.timezone and schedule.parameters["recipe"]
+        loaded, problems = check_recipes([REPO / schedule.parameters["recipe"]])
+        assert problems == [] and loaded
+    assert watcher.schedules and watcher.schedules[0].parameters["recipes"]
+    assert watcher.global_concurrency_limit.limit == 1  # two watcher runs never race
+
+
+def test_submit_reports_recipe_errors_exactly_as_validate_and_sends_nothing(deployments, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(tiny_recipe("bad-recipe").replace("requests: 2", "requests: many"))
+    validated = deployments.run([str(BIN / "engineforge"), "validate", str(bad)])
+    with deployments.client_settings():
+        before = len(deployment_flow_runs("model-to-deployment/model-to-deployment"))
+        submitted = submit(deployments, [bad], "--watch")
+        after = len(deployment_flow_runs("model-to-deployment/model-to-deployment"))
+
+    assert validated.returncode == submitted.returncode == 2
+    assert submitted.stderr == validated.stderr and "validate.requests: must be an integer" in submitted.stderr
+    assert after == before
+
+
+def test_submit_watch_completes_on_the_worker_with_its_mlflow_run(deployments, worker_stores, first_run):
+    done, worker = first_run
+    run = watched(done)
+
+    assert run["state"] == "Completed"
+    assert f"flow run {run['flow_run_id']}" in done.stderr and run["url"].endswith(run["flow_run_id"])
+    assert run["flow_run_id"] in worker.output()  # the worker process ran it
+    assert f"# {RECIPE_NAME}: completed" in run["summary"] and "| validate | ran |" in run["summary"]
+    mlflow_run = mlflow_run_of(worker_stores["MLFLOW_TRACKING_URI"], run["flow_run_id"])
+    assert mlflow_run.info.status == "FINISHED" and mlflow_run.info.run_name == RECIPE_NAME
+    assert mlflow_run.data.metrics["output_tokens_per_s"] > 0
+    assert stage_statuses(mlflow_run) == {"download": "ran", "shard": "skipped", "build": "ran", "validate": "ran",
+                                          "package": "skipped", "register": "ran"}
+    with deployments.client_settings():
+        artifacts = flow_run_artifacts(run["flow_run_id"])
+    kinds = {(artifact.type, artifact.key) for artifact in artifacts}
+    assert {("markdown", f"{RECIPE_NAME}-summary"), ("table", f"{RECIPE_NAME}-validation")} <= kinds
+    progress = [artifact for artifact in artifacts if artifact.type == "progress"]
+    assert {artifact.description.split()[0] for artifact in progress} == {"download", "build"}
+    assert all(float(artifact.data) == 100 for artifact in progress)
+
+
+def test_second_submission_from_another_worker_process_reuses_every_stage(deployments, worker_stores, first_run, tiny, workers):
+    first = watched(first_run[0])
+    worker_b = workers.start("worker-b")
+
+    second = watched(submit(deployments, [tiny], "--watch", "--json"))
+
+    assert second["state"] == "Completed" and second["flow_run_id"] in worker_b.output()
+    uri = worker_stores["MLFLOW_TRACKING_URI"]
+    before, after = mlflow_run_of(uri, first["flow_run_id"]), mlflow_run_of(uri, second["flow_run_id"])
+    assert stage_statuses(after) == {"download": "cached", "shard": "skipped", "build": "cached",
+                                     "validate": "cached", "package": "skipped", "register": "cached"}
+    keys = {key: value for key, value in after.data.tags.items() if key.endswith(".key")}
+    assert keys and keys == {key: value for key, value in before.data.tags.items() if key.endswith(".key")}
+    assert after.data.metrics["output_tokens_per_s"] == before.data.metrics["output_tokens_per_s"]
+    with deployments.client_settings():
+        (validate,) = task_runs([second["flow_run_id"]], "validate", expected=1)
+    assert validate.state.is_completed()
