@@ -178,6 +178,7 @@ class ValidateSpec(Section):
     concurrency: int = Field(2, ge=1)
     warmup_requests: int = Field(1, ge=0)
     max_tokens: int = Field(16, ge=1)
+    ignore_eos: bool = Field(True, description="Generate exactly max_tokens per request, so figures compare across runs.")
     prompts: list[str] = Field(
         default_factory=lambda: ["The capital of France is", "Once upon a time", "def fibonacci(n):"],
         min_length=1,

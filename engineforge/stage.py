@@ -6,6 +6,7 @@ that becomes the entry on success. Stages that do not apply report `skipped` wit
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -45,14 +46,40 @@ def skipped(stage: str, reason: str) -> StageResult:
     return result
 
 
+def _keep(workdir: Path, names: tuple[str, ...], target: Path) -> None:
+    for name in names:
+        source = workdir / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, dirs_exist_ok=True)
+        elif source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target / name)
+
+
+def _relative_paths(value: Any, workdir: Path) -> Any:
+    """Paths inside the workdir, made relative: the workdir is renamed when the stage commits."""
+    if isinstance(value, dict):
+        return {key: _relative_paths(item, workdir) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_relative_paths(item, workdir) for item in value]
+    if isinstance(value, str) and value.startswith(f"{workdir}/"):
+        return value[len(str(workdir)) + 1:]
+    return value
+
+
 def run_stage(
     store: Store,
     stage: str,
     key: str,
     produce: Callable[[Path], StageOutput],
     refresh: bool = False,
+    keep_on_failure: tuple[str, ...] = (),
 ) -> StageResult:
-    """Reuse the entry for `key`, or call `produce(workdir)` and commit its output atomically."""
+    """Reuse the entry for `key`, or call `produce(workdir)` and commit its output atomically.
+
+    Paths in `keep_on_failure` (relative to the workdir: tool and server logs) are copied to
+    `store.failure_dir(stage)` when `produce` fails, since the workdir itself is discarded.
+    """
     progress.started(stage, key)
     started = time.perf_counter()
     if refresh:
@@ -60,9 +87,15 @@ def run_stage(
     manifest = store.manifest(stage, key)
     status: Status = "cached"
     if manifest is None:
+        shutil.rmtree(store.failure_dir(stage), ignore_errors=True)
         with store.writing(stage, key) as workdir:
-            output = produce(workdir)
-            manifest = {"stage": stage, "key": key, "summary": output.summary, "outputs": output.outputs}
+            try:
+                output = produce(workdir)
+            except BaseException:
+                _keep(workdir, keep_on_failure, store.failure_dir(stage))
+                raise
+            outputs = _relative_paths(output.outputs, workdir)
+            manifest = {"stage": stage, "key": key, "summary": output.summary, "outputs": outputs}
             write_manifest(workdir, manifest)
         status = "ran"
     result = StageResult(
@@ -76,3 +109,24 @@ def run_stage(
     )
     progress.finished(result)
     return result
+
+
+def _keep(workdir: Path, names: tuple[str, ...], target: Path) -> None:
+    for name in names:
+        source = workdir / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, dirs_exist_ok=True)
+        elif source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target / name)
+
+
+def _relative_paths(value: Any, workdir: Path) -> Any:
+    """Paths inside the workdir, made relative: the workdir is renamed when the stage commits."""
+    if isinstance(value, dict):
+        return {key: _relative_paths(item, workdir) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_relative_paths(item, workdir) for item in value]
+    if isinstance(value, str) and value.startswith(f"{workdir}/"):
+        return value[len(str(workdir)) + 1:]
+    return value

@@ -44,6 +44,10 @@ class Store:
         except FileNotFoundError:
             return None
 
+    def failure_dir(self, stage: str) -> Path:
+        """Where the last failed attempt of `stage` left its logs (its own directory is discarded)."""
+        return self.root / "failed" / stage
+
     def discard(self, stage: str, key: str) -> None:
         """Remove a finished entry (a forced refresh); the rename keeps readers from seeing half of it."""
         entry = self.entry(stage, key)

@@ -9,8 +9,9 @@ from typing import Any, Callable
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from engineforge import gpu_slots, run_artifacts
+from engineforge import gpu_slots, run_artifacts, tracking
 from engineforge.errors import StageFailed, UserError
+from engineforge.run_context import RunContext
 
 
 def _retry_unless_user_error(task, task_run, state) -> bool:
@@ -40,6 +41,17 @@ class StageTask:
         return getattr(self.task, name)
 
 
+def _record_failure_logs(stage: str, ctx: RunContext | None) -> None:
+    """The logs a failed stage kept (server, build tool, container) go to its MLflow run: they are
+    the best clue to what went wrong, and the stage's own directory was discarded."""
+    if ctx is None:
+        return
+    kept = ctx.store.failure_dir(stage)
+    for path in sorted(p for p in kept.rglob("*") if p.is_file()):
+        artifact_dir = f"{stage}/failed/{path.parent.relative_to(kept)}".rstrip("/.")
+        tracking.log_file(ctx.tracking_uri, ctx.run_id, path, artifact_dir)
+
+
 def stage_task(stage: str, retries: int = 0, retry_delay_seconds: list[float] | None = None) -> Callable:
     """Make `fn` a stage task named `stage` whose failures surface as StageFailed(stage, cause).
 
@@ -52,11 +64,12 @@ def stage_task(stage: str, retries: int = 0, retry_delay_seconds: list[float] | 
             try:
                 with run_artifacts.stage_progress(stage):
                     return fn(*args, **kwargs)
-            except StageFailed:
-                raise
-            except UserError as error:
-                raise StageFailed(stage, str(error), user_error=True) from error
             except Exception as error:
+                _record_failure_logs(stage, inspect.signature(fn).bind(*args, **kwargs).arguments.get("ctx"))
+                if isinstance(error, StageFailed):
+                    raise
+                if isinstance(error, UserError):
+                    raise StageFailed(stage, str(error), user_error=True) from error
                 get_run_logger().exception("stage %s failed", stage)
                 raise StageFailed(stage, f"{type(error).__name__}: {error}") from error
 

@@ -17,7 +17,7 @@ PROMPTS = ["Once upon a time", "The capital of France is", "def fibonacci(n):"]
 def served(tiny_model_dir, tmp_path_factory):
     port = free_port()
     argv = ["transformers", "serve", str(tiny_model_dir), "--host", LOOPBACK, "--port", str(port),
-            "--device", "cpu", "--dtype", "float32", "--continuous-batching"]
+            "--device", "cpu", "--dtype", "float32", "--continuous-batching", "--cb-num-blocks", "4"]
     log = tmp_path_factory.mktemp("serve") / "server.log"
     with running_server(argv, f"http://{LOOPBACK}:{port}", log, 180) as url:
         yield url, str(tiny_model_dir)

@@ -36,3 +36,24 @@ def test_failed_stage_leaves_no_entry_and_keeps_earlier_ones(tmp_path):
         run_stage(store, "demo", "bad", crash)
     assert store.manifest("demo", "bad") is None
     assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == ["good"]
+
+
+def test_failed_stage_keeps_its_logs_and_outputs_use_relative_paths(tmp_path):
+    store = Store(tmp_path)
+
+    def crash(workdir):
+        (workdir / "logs").mkdir()
+        (workdir / "logs" / "server.log").write_text("CUDA out of memory")
+        raise RuntimeError("server died")
+
+    with pytest.raises(RuntimeError):
+        run_stage(store, "demo", "k", crash, keep_on_failure=("logs",))
+    assert (store.failure_dir("demo") / "logs" / "server.log").read_text() == "CUDA out of memory"
+
+    def ok(workdir):
+        (workdir / "a.txt").write_text("a")
+        return StageOutput(summary="ok", outputs={"nested": {"file": str(workdir / "a.txt")}, "other": "/abs/elsewhere"})
+
+    result = run_stage(store, "demo", "k2", ok)
+    assert result.outputs == {"nested": {"file": "a.txt"}, "other": "/abs/elsewhere"}
+    assert not store.failure_dir("demo").exists()  # a new attempt clears the last failure's logs

@@ -17,6 +17,8 @@ BUILD_LOG = "logs/build.log"
 class Runtime(Protocol):
     name: str
     stages: frozenset[str]  # the stages that apply; the others are reported as skipped
+    # How the server is asked for exact output lengths (engineforge.loadgen.BenchConfig.ignore_eos_style).
+    ignore_eos_style: str
 
     def skip_reason(self, stage: str) -> str:
         """Why `stage` does not apply to this runtime (shown in the run table)."""

@@ -15,10 +15,12 @@ from engineforge.versions import package_version
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
 SERVED_MODEL = "model"
+CB_PAGE_TOKENS = 256  # transformers' ContinuousBatchingConfig.page_size default (5.17+)
 
 
 class TransformersRuntime:
     name = "transformers"
+    ignore_eos_style = "generation_config"  # transformers serve rejects an ignore_eos field (HTTP 422)
     stages = frozenset({"download", "build", "validate", "package", "register"})
 
     def skip_reason(self, stage: str) -> str:
@@ -45,8 +47,9 @@ class TransformersRuntime:
         if recipe.model.trust_remote_code:
             argv.append("--trust-remote-code")
         # Without continuous batching the server answers one request at a time (DESIGN.md, measured on H100).
-        argv.append("--continuous-batching" if recipe.serve.continuous_batching else "--no-continuous-batching")
-        return argv
+        if not recipe.serve.continuous_batching:
+            return argv + ["--no-continuous-batching"]
+        return argv + ["--continuous-batching", *_kv_cache_flags(recipe, device)]
 
     def serve_plan(self, recipe: Recipe, served_dir: str, host: str, port: int | str, device: str, workdir: str) -> StagePlan:
         argv = self.serve_argv(recipe, Path(served_dir), host, port, device)
@@ -114,3 +117,17 @@ def _read_config(model_dir: Path) -> dict:
     if not config:
         raise UserError(f"{model_dir}: no config.json; is it a Hugging Face model directory?")
     return config
+
+
+def _kv_cache_flags(recipe: Recipe, device: str) -> list[str]:
+    """Size the continuous-batching KV cache from the recipe, as TensorRT-LLM builds do.
+
+    Left alone, transformers sizes it from free device memory, which on a CPU means most of the
+    host's RAM (seen here: 14 GB for a 2-layer model, and servers stopped by the OOM killer).
+    """
+    if device == "cuda":
+        return ["--cb-max-memory-percent", str(recipe.serve.kv_cache_free_gpu_memory_fraction)]
+    # CPU, or "auto" in an image that may land on either: enough for the build limits, no more.
+    build = recipe.build
+    pages = -(-build.max_batch_size * build.max_seq_len // CB_PAGE_TOKENS)
+    return ["--cb-num-blocks", str(pages)]

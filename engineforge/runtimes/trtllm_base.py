@@ -20,6 +20,7 @@ RELEASE_IMAGE = "nvcr.io/nvidia/tensorrt-llm/release"
 
 
 class TrtllmRuntimeBase:
+    ignore_eos_style = "field"  # trtllm-serve's OpenAI API takes ignore_eos
     name: str
     stages: frozenset[str]
     # Commands every stage of the runtime may need besides trtllm-serve (trtllm-build for engines).

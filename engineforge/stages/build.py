@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 from engineforge.recipe import Recipe
 from engineforge.runtimes import get_runtime
 from engineforge.runtimes.base import BUILD_LOG
-from engineforge.stage import StageOutput, StageResult, run_stage
+from engineforge.stage import StageResult, run_stage
 from engineforge.store import Store, content_key
 
 STAGE = "build"
@@ -20,20 +17,6 @@ def build(recipe: Recipe, model: StageResult, store: Store, refresh: bool = Fals
         STAGE, runtime.name, model.key, recipe.section("build"), recipe.section("parallel"),
         recipe.model.dtype, runtime.key_versions(),
     )
-
-    def produce(workdir: Path) -> StageOutput:
-        try:
-            return runtime.build(recipe, model, workdir)
-        except BaseException:
-            if (workdir / BUILD_LOG).exists():  # the workdir is discarded; the tool's words are kept
-                shutil.copyfile(workdir / BUILD_LOG, failure_log(store))
-            raise
-
-    return run_stage(store, STAGE, key, produce, refresh)
-
-
-def failure_log(store: Store) -> Path:
-    """Where a failed build's tool log is kept (the stage's own directory is discarded)."""
-    path = store.root / "logs" / f"{STAGE}.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
+    return run_stage(
+        store, STAGE, key, lambda workdir: runtime.build(recipe, model, workdir), refresh, keep_on_failure=(BUILD_LOG,)
+    )

@@ -39,6 +39,7 @@ def package(
         registry=recipe.package.registry,
         python_requirements=runtime.image_requirements(),
         labels=_labels(recipe, built, model, lock_sha256),
+        smoke_timeout_s=recipe.serve.startup_timeout_s,
     )
 
     def produce(workdir: Path) -> StageOutput:
@@ -50,12 +51,12 @@ def package(
 
             write_files(workdir / "compose", compose_files(recipe, result.pushed_ref or result.image_tag))
             outputs["compose"] = "compose/compose.yaml"
-        outputs["dockerfile"] = str(Path(result.dockerfile).relative_to(workdir))
         if result.status == "skipped":
             return StageOutput(summary=f"skipped: {result.reason}", outputs=outputs)
         return StageOutput(summary=f"{result.image_tag} {result.digest or result.image_id}", outputs=outputs)
 
-    result = run_stage(store, STAGE, key, produce, refresh)
+    # Build and container logs of a failed build or smoke test (the image is then never pushed).
+    result = run_stage(store, STAGE, key, produce, refresh, keep_on_failure=("logs",))
     if result.outputs.get("status") == "skipped":
         result = result.model_copy(update={"status": "skipped"})
     return result

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from engineforge.errors import StageFailed, UserError
@@ -28,21 +27,18 @@ def serving_device(recipe: Recipe) -> str:
 
 def validate(recipe: Recipe, built: StageResult, store: Store, refresh: bool = False) -> StageResult:
     device = serving_device(recipe)
+    measured = {k: v for k, v in recipe.section("validate").items() if k != "gates"}
+    # Gate targets judge the figures afterwards; only whether accuracy is measured changes them.
+    measured["accuracy_check"] = recipe.validate_.gates.min_token_agreement is not None
     key = content_key(
-        STAGE, built.key, recipe.section("validate"), recipe.section("serve"), recipe.model.dtype, device,
-        gpu_info()["gpu_name"],
+        STAGE, built.key, measured, recipe.section("serve"), recipe.model.dtype, device, gpu_info()["gpu_name"],
     )
-    return run_stage(store, STAGE, key, lambda workdir: _measure(recipe, built, device, workdir, store), refresh)
+    return run_stage(
+        store, STAGE, key, lambda workdir: _measure(recipe, built, device, workdir), refresh, keep_on_failure=(SERVER_LOG,)
+    )
 
 
-def failure_log(store: Store) -> Path:
-    """Where a failed validation's server log is kept (the stage's own directory is discarded)."""
-    path = store.root / "logs" / f"{STAGE}-server.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _measure(recipe: Recipe, built: StageResult, device: str, workdir: Path, store: Store) -> StageOutput:
+def _measure(recipe: Recipe, built: StageResult, device: str, workdir: Path) -> StageOutput:
     from engineforge.loadgen import BenchConfig, run_benchmark
 
     runtime = get_runtime(recipe.runtime)
@@ -53,26 +49,23 @@ def _measure(recipe: Recipe, built: StageResult, device: str, workdir: Path, sto
     plan = runtime.serve_plan(recipe, str(served_dir), LOOPBACK, port, device, str(workdir))
     argv = plan.commands[-1].argv
     spec = recipe.validate_
-    try:
-        with running_servers(plan, LOOPBACK, log_path, recipe.serve.startup_timeout_s) as url:
-            result = run_benchmark(
-                BenchConfig(
-                    endpoint=url,
-                    model=str(served_dir),
-                    api=spec.api,
-                    prompts=spec.prompts,
-                    requests=spec.requests,
-                    concurrency=spec.concurrency,
-                    warmup_requests=spec.warmup_requests,
-                    max_tokens=spec.max_tokens,
-                    timeout_s=float(spec.timeout_s),
-                )
+    with running_servers(plan, LOOPBACK, log_path, recipe.serve.startup_timeout_s) as url:
+        result = run_benchmark(
+            BenchConfig(
+                endpoint=url,
+                model=str(served_dir),
+                api=spec.api,
+                prompts=spec.prompts,
+                requests=spec.requests,
+                concurrency=spec.concurrency,
+                warmup_requests=spec.warmup_requests,
+                max_tokens=spec.max_tokens,
+                ignore_eos=spec.ignore_eos,
+                ignore_eos_style=runtime.ignore_eos_style,
+                timeout_s=float(spec.timeout_s),
             )
-            accuracy = _accuracy(recipe, url, served_dir, workdir) if spec.gates.min_token_agreement is not None else {}
-    except BaseException:
-        if log_path.exists():
-            shutil.copyfile(log_path, failure_log(store))
-        raise
+        )
+        accuracy = _accuracy(recipe, url, served_dir, workdir) if spec.gates.min_token_agreement is not None else {}
     result.write_json(workdir / RESULTS_FILE)
     # The runtime's own offline benchmark (trtllm-bench) runs once the servers have freed the GPUs.
     figures = {**result.summary, **accuracy, **_roofline(recipe, result, served_dir),

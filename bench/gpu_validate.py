@@ -1,0 +1,81 @@
+"""The validate stage on a GPU: `transformers serve` on CUDA, TinyLlama-1.1B-shaped synthetic model, bf16.
+
+Runs the real stage functions (download -> build -> validate) against a private store, without
+Prefect or MLflow (the device machine has neither), once per concurrency level, and prints one
+JSON object per level with every figure the stage recorded (throughput, TTFT, TPOT, GPU
+utilisation, decode roofline fraction when available).
+
+    python bench/gpu_validate.py --out /tmp/gpu-validate --concurrency 1 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from engineforge.recipe_file import parse_recipe
+from engineforge.stages.build import build
+from engineforge.stages.download import download
+from engineforge.stages.validate import validate
+from engineforge.store import Store
+
+TINYLLAMA_SHAPE = """\
+    hidden_size: 2048
+    intermediate_size: 5632
+    num_hidden_layers: 22
+    num_attention_heads: 32
+    num_key_value_heads: 4
+    vocab_size: 32000
+    max_position_embeddings: 2048
+"""
+
+
+def recipe_text(concurrency: int, requests: int, max_tokens: int, device: str, shape: str) -> str:
+    return f"""\
+name: tinyllama-gpu
+model:
+  source: synthetic:tinyllama-1.1b
+  dtype: bfloat16
+  synthetic:
+{shape}runtime: transformers
+serve:
+  device: {device}
+  continuous_batching: true
+validate:
+  requests: {requests}
+  concurrency: {concurrency}
+  warmup_requests: {min(concurrency, 4)}
+  max_tokens: {max_tokens}
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
+    parser.add_argument("--requests-per-slot", type=int, default=4, help="requests = max(8, this x concurrency)")
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--tiny", action="store_true", help="the 2-layer test shape instead (a CPU smoke run)")
+    args = parser.parse_args()
+    store = Store(args.out / "store")
+    results = []
+    for concurrency in args.concurrency:
+        requests = max(8, args.requests_per_slot * concurrency)
+        shape = "    num_hidden_layers: 2\n" if args.tiny else TINYLLAMA_SHAPE
+        recipe = parse_recipe(recipe_text(concurrency, requests, args.max_tokens, args.device, shape))
+        started = time.perf_counter()
+        model = download(recipe, store)
+        built = build(recipe, model, store)
+        validated = validate(recipe, built, store, refresh=True)
+        row = {"concurrency": concurrency, "stage_s": round(time.perf_counter() - started, 1), **validated.outputs["figures"]}
+        results.append(row)
+        print(json.dumps(row), flush=True)
+    (args.out / "gpu_validate.json").write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,31 @@
+from pathlib import Path
+
+from engineforge.recipe_file import parse_recipe
+from engineforge.runtimes.transformers import TransformersRuntime
+
+RECIPE = """name: t
+model: {source: "synthetic:t", dtype: bfloat16}
+build: {max_batch_size: 4, max_input_len: 128, max_seq_len: 1000}
+serve: {kv_cache_free_gpu_memory_fraction: 0.5}
+"""
+
+
+def argv(device: str, continuous_batching: bool = True) -> list[str]:
+    text = RECIPE.replace("serve: {", f"serve: {{continuous_batching: {str(continuous_batching).lower()}, ")
+    return TransformersRuntime().serve_argv(parse_recipe(text), Path("/m"), "127.0.0.1", 8123, device)
+
+
+def test_cpu_kv_cache_is_sized_from_the_build_limits_not_host_memory():
+    line = argv("cpu")
+    assert line[:9] == ["transformers", "serve", "/m", "--host", "127.0.0.1", "--port", "8123", "--device", "cpu"]
+    assert line[line.index("--dtype") + 1] == "bfloat16"
+    # 4 sequences x 1000 tokens in pages of 256 tokens -> 16 pages
+    assert line[-3:] == ["--continuous-batching", "--cb-num-blocks", "16"]
+
+
+def test_gpu_kv_cache_takes_the_recipe_memory_fraction():
+    assert argv("cuda")[-3:] == ["--continuous-batching", "--cb-max-memory-percent", "0.5"]
+
+
+def test_without_continuous_batching_no_cache_flags():
+    assert argv("cpu", continuous_batching=False)[-1] == "--no-continuous-batching"
