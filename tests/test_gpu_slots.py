@@ -1,0 +1,86 @@
+"""Which stages take GPU slots, how many, and which devices a stage sees (no Prefect server needed)."""
+
+import os
+import threading
+
+import pytest
+
+from engineforge import gpu_slots
+from engineforge.recipe_file import parse_recipe
+
+
+def recipe(runtime="transformers", device="cpu", tensor=1, pipeline=1, validate=True):
+    return parse_recipe(
+        f"name: slots\nmodel:\n  source: synthetic:tiny\nruntime: {runtime}\n"
+        f"parallel:\n  tensor: {tensor}\n  pipeline: {pipeline}\nserve:\n  device: {device}\n"
+        f"validate:\n  enabled: {str(validate).lower()}\n"
+    )
+
+
+def test_gpu_stages_take_one_slot_per_gpu_they_use(monkeypatch):
+    monkeypatch.delenv(gpu_slots.FORCED_STAGES_ENV, raising=False)
+    assert gpu_slots.gpus_needed("build", recipe("trtllm", tensor=4, pipeline=2)) == 8
+    assert gpu_slots.gpus_needed("build", recipe("trtllm-engine", tensor=2)) == 2
+    assert gpu_slots.gpus_needed("validate", recipe("trtllm", device="cuda", tensor=2)) == 2
+    assert gpu_slots.gpus_needed("build", recipe("transformers", device="cuda")) == 0  # writes a directory
+    assert gpu_slots.gpus_needed("validate", recipe(device="cpu")) == 0
+    assert gpu_slots.gpus_needed("validate", recipe(device="cuda", validate=False)) == 0
+    for stage in ("download", "shard", "package", "register"):
+        assert gpu_slots.gpus_needed(stage, recipe("trtllm-engine", device="cuda", tensor=2)) == 0
+
+
+def test_declared_gpu_stages_take_slots_on_a_cpu_machine(monkeypatch):
+    monkeypatch.setenv(gpu_slots.FORCED_STAGES_ENV, "validate, shard")
+    assert gpu_slots.gpus_needed("validate", recipe(device="cpu")) == 1
+    assert gpu_slots.gpus_needed("shard", recipe(tensor=2)) == 2
+    assert gpu_slots.gpus_needed("build", recipe()) == 0
+
+
+def test_limit_name_is_per_host_unless_configured(monkeypatch):
+    monkeypatch.delenv(gpu_slots.LIMIT_ENV, raising=False)
+    monkeypatch.setattr(gpu_slots.socket, "gethostname", lambda: "H100_Node-7.cluster.local")
+    assert gpu_slots.limit_name() == "gpu-h100-node-7"
+    monkeypatch.setenv(gpu_slots.LIMIT_ENV, "gpu-cluster")
+    assert gpu_slots.limit_name() == "gpu-cluster"
+
+
+def test_holders_on_one_host_get_distinct_devices(monkeypatch, tmp_path):
+    monkeypatch.setenv(gpu_slots.LOCK_DIR_ENV, str(tmp_path))
+    with gpu_slots._claimed_devices("gpu-test", size=3, count=2) as first:
+        with gpu_slots._claimed_devices("gpu-test", size=3, count=1) as second:
+            assert sorted(first + second) == [0, 1, 2]
+    with gpu_slots._claimed_devices("gpu-test", size=3, count=3) as all_three:  # released on exit
+        assert all_three == [0, 1, 2]
+
+
+def test_a_holder_waits_for_a_device_rather_than_sharing_one(monkeypatch, tmp_path):
+    monkeypatch.setenv(gpu_slots.LOCK_DIR_ENV, str(tmp_path))
+    claimed, release = [], threading.Event()
+
+    def second_holder():
+        with gpu_slots._claimed_devices("gpu-test", size=1, count=1, poll_s=0.01) as devices:
+            claimed.append(devices)
+
+    with gpu_slots._claimed_devices("gpu-test", size=1, count=1):
+        waiter = threading.Thread(target=second_holder)
+        waiter.start()
+        waiter.join(timeout=0.2)
+        assert claimed == []  # device 0 is held
+    waiter.join(timeout=30)
+    assert claimed == [[0]]
+
+
+def test_visible_devices_index_an_existing_mask_and_are_restored(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5,6")
+    with gpu_slots._visible_devices([1, 2]):
+        assert os.environ["CUDA_VISIBLE_DEVICES"] == "5,6"
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "4,5,6"
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    with gpu_slots._visible_devices([0]):
+        assert os.environ["CUDA_VISIBLE_DEVICES"] == "0"
+    assert "CUDA_VISIBLE_DEVICES" not in os.environ
+
+
+def test_cpu_stages_hold_nothing():
+    with gpu_slots.holding_gpus("download", 0) as devices:  # no Prefect call at all
+        assert devices == []
