@@ -20,15 +20,15 @@ from engineforge.trtllm.names import OutputTensor
 from engineforge.trtllm.safetensors_format import DTYPES, encode_header
 
 
-def _load_fallocate():
+def _libc_function(name: str, *argtypes):
     # CDLL(None): the symbols the interpreter is linked with, libc's included (no ldconfig lookup).
-    fallocate = getattr(ctypes.CDLL(None, use_errno=True), "fallocate", None)
-    if fallocate is not None:
-        fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
-    return fallocate
+    function = getattr(ctypes.CDLL(None, use_errno=True), name, None)
+    if function is not None:
+        function.argtypes = list(argtypes)
+    return function
 
 
-_fallocate = _load_fallocate()
+_fallocate = _libc_function("fallocate", ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
 
 
 class ShardFile(BaseModel):
@@ -50,30 +50,53 @@ def write_rank_file(
 ) -> ShardFile:
     """Write `path` from `plan`, fsync it, and return its size and sha256."""
     reader = BoxReader(checkpoint.handles, chunk_bytes)
-    digest = hashlib.sha256()
     header = _header(plan)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         _reserve(fd, len(header) + sum(t.nbytes for t in plan))
-        size = _emit(fd, digest, memoryview(header))
+        out = _Output(fd)
+        out.write(memoryview(header))
         for tensor in plan:
-            written = 0
+            before = out.size
             for piece in tensor.pieces:
                 if piece.source is None:
-                    written += _zeros(fd, digest, piece.numel * DTYPES[tensor.dtype][1], chunk_bytes)
+                    out.zeros(piece.numel * DTYPES[tensor.dtype][1], chunk_bytes)
                     continue
                 logical = checkpoint.tensors[piece.source]
                 for data in reader.chunks(logical.stored, logical.source_box(piece.box), tensor.dtype):
-                    written += _emit(fd, digest, data)
-            assert written == tensor.nbytes, (tensor.name, written, tensor.nbytes)
-            size += written
-            on_bytes(written)
+                    out.write(data)
+            assert out.size - before == tensor.nbytes, (tensor.name, out.size - before, tensor.nbytes)
+            on_bytes(tensor.nbytes)
         # Durable before the directory is renamed into place, so a crash cannot leave a
         # finished-looking checkpoint with missing data.
         os.fsync(fd)
     finally:
         os.close(fd)
-    return ShardFile(name=path.name, size_bytes=size, sha256=digest.hexdigest())
+    return ShardFile(name=path.name, size_bytes=out.size, sha256=out.digest.hexdigest())
+
+
+class _Output:
+    """Sequential writes with the sha256 computed inline, while the bytes are still in cache."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: memoryview) -> None:
+        self.digest.update(data)
+        done = 0
+        while done < len(data):
+            done += os.write(self.fd, data[done:])
+        self.size += len(data)
+
+    def zeros(self, nbytes: int, chunk_bytes: int) -> None:
+        block = memoryview(bytes(min(nbytes, chunk_bytes)))
+        left = nbytes
+        while left:
+            step = min(left, len(block))
+            self.write(block[:step])
+            left -= step
 
 
 def _reserve(fd: int, nbytes: int) -> None:
@@ -92,19 +115,3 @@ def _reserve(fd: int, nbytes: int) -> None:
 
 def _header(plan: list[OutputTensor]) -> bytes:
     return encode_header([(t.name, t.dtype, t.shape) for t in plan])
-
-
-def _emit(fd: int, digest, data: memoryview) -> int:
-    digest.update(data)
-    done = 0
-    while done < len(data):
-        done += os.write(fd, data[done:])
-    return len(data)
-
-
-def _zeros(fd: int, digest, nbytes: int, chunk_bytes: int) -> int:
-    block = bytes(min(nbytes, chunk_bytes))
-    left = nbytes
-    while left:
-        left -= _emit(fd, digest, memoryview(block)[: min(left, len(block))])
-    return nbytes
