@@ -1,0 +1,147 @@
+"""Both TensorRT-LLM runtimes end to end through the real flow (Prefect API, MLflow store, loadgen)
+with TEST DOUBLES of trtllm-build, trtllm-serve and trtllm-bench on PATH (tests/doubles/README.md).
+
+Real TensorRT-LLM is NOT executed here: the doubles check their command lines and inputs against
+TensorRT-LLM's parsers and formats, then hand the weights to the reference server (transformers).
+"""
+
+import json
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from engineforge.errors import UserError
+from flows.model_to_deployment import model_to_deployment
+from conftest import recipe_text
+from trtllm_helpers import DOUBLE_VERSION, use_doubles, without_trtllm
+
+pytestmark = pytest.mark.integration
+
+BUILD = "build:\n  max_batch_size: 4\n  max_input_len: 64\n  max_seq_len: 128\n"
+
+
+@pytest.fixture
+def gpu_slots_declared(prefect_api, monkeypatch, tmp_path):
+    """This host's GPU concurrency limit (engineforge.gpu_slots), as `engineforge worker` declares it:
+    TensorRT-LLM builds take tensor x pipeline slots even here, where the doubles use none."""
+    from engineforge import gpu_slots
+
+    monkeypatch.setenv(gpu_slots.LIMIT_ENV, f"gpu-trtllm-test-{tmp_path.name}")
+    monkeypatch.setenv(gpu_slots.LOCK_DIR_ENV, str(tmp_path / "gpu-locks"))
+    gpu_slots.declare_limit(2)
+
+
+def trtllm_recipe(model_dir: Path, runtime: str, name: str, **sections: str) -> str:
+    text = recipe_text(str(model_dir), name=name, build=BUILD, **sections)
+    return text.replace("runtime: transformers", f"runtime: {runtime}")
+
+
+def run_flow(text: str, store: Path) -> dict:
+    return model_to_deployment(recipe_yaml=text, recipe_origin="test.yaml", store_root=str(store))
+
+
+def statuses(summary: dict) -> dict[str, str]:
+    return {stage["stage"]: stage["status"] for stage in summary["stages"]}
+
+
+def stage(summary: dict, name: str) -> dict:
+    return next(s for s in summary["stages"] if s["stage"] == name)
+
+
+def lock_of(client: MlflowClient, run_id: str, tmp_path: Path) -> dict:
+    return json.loads(Path(client.download_artifacts(run_id, "engineforge.lock.json", str(tmp_path))).read_text())
+
+
+def test_trtllm_pytorch_backend_builds_options_serves_and_benches_with_doubles(
+    prefect_api, gpu_slots_declared, tiny_model_dir, mlflow_uri, monkeypatch, no_docker, tmp_path
+):
+    use_doubles(monkeypatch)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
+    validate = ("validate:\n  requests: 4\n  concurrency: 2\n  warmup_requests: 1\n  max_tokens: 8\n"
+                "  trtllm_bench:\n    mode: throughput\n    requests: 2\n")
+    text = trtllm_recipe(tiny_model_dir, "trtllm", "trtllm-e2e", validate=validate)
+
+    summary = run_flow(text, tmp_path / "store")
+
+    assert statuses(summary) == {"download": "ran", "shard": "skipped", "build": "ran", "validate": "ran",
+                                 "package": "skipped", "register": "ran"}
+    built = stage(summary, "build")
+    served = Path(built["path"]) / built["outputs"]["served_dir"]
+    assert (served / "config.json").is_file() and (served / "extra_llm_api_options.yaml").is_file()
+    assert built["outputs"]["tensorrt_llm_version"] == DOUBLE_VERSION
+    validated = stage(summary, "validate")
+    assert validated["outputs"]["server_argv"][:4] == ["trtllm-serve", str(served), "--backend", "pytorch"]
+    figures = summary["figures"]
+    assert figures["completed"] == 4 and figures["errors"] == 0
+    assert figures["trtllm_bench_requests"] == 2 and figures["trtllm_bench_output_tokens_per_s"] > 0
+    client = MlflowClient(mlflow_uri)
+    run = client.get_run(summary["mlflow"]["run_id"])
+    assert run.data.metrics["trtllm_bench_ttft_ms_p50"] > 0 and run.data.metrics["output_tokens_per_s"] > 0
+    assert run.data.tags["engineforge.runtime"] == "trtllm"
+    assert lock_of(client, run.info.run_id, tmp_path)["tools"]["tensorrt_llm"] == DOUBLE_VERSION
+
+
+def test_trtllm_engine_shards_builds_engines_and_serves_them_with_doubles(
+    prefect_api, gpu_slots_declared, tiny_model_dir, mlflow_uri, monkeypatch, no_docker, tmp_path
+):
+    use_doubles(monkeypatch)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
+    text = trtllm_recipe(tiny_model_dir, "trtllm-engine", "trtllm-engine-e2e",
+                         parallel="parallel:\n  tensor: 2\n")
+
+    summary = run_flow(text, tmp_path / "store")
+
+    assert statuses(summary) == {"download": "ran", "shard": "ran", "build": "ran", "validate": "ran",
+                                 "package": "skipped", "register": "ran"}
+    shard = stage(summary, "shard")
+    assert sorted(shard["outputs"]["files"]) == ["rank0.safetensors", "rank1.safetensors"]
+    built = stage(summary, "build")
+    engine = Path(built["path"]) / built["outputs"]["engine_dir"]
+    assert sorted(p.name for p in engine.iterdir()) == ["config.json", "rank0.engine", "rank1.engine"]
+    assert json.loads((engine / "config.json").read_text())["version"] == DOUBLE_VERSION
+    argv = built["outputs"]["trtllm_build_argv"]
+    assert argv[0] == "trtllm-build" and argv[argv.index("--workers") + 1] == "1"  # no GPU visible here
+    assert summary["figures"]["completed"] == 4 and summary["figures"]["errors"] == 0
+    client = MlflowClient(mlflow_uri)
+    run_id = summary["mlflow"]["run_id"]
+    log = Path(client.download_artifacts(run_id, "build/build.log", str(tmp_path))).read_text()
+    assert "rank 1: wrote" in log and "test double" in log  # trtllm-build's own output, logged to MLflow
+
+
+def test_disaggregated_layout_validates_through_context_generation_and_front_doubles(
+    prefect_api, gpu_slots_declared, tiny_model_dir, mlflow_uri, monkeypatch, no_docker, tmp_path
+):
+    use_doubles(monkeypatch)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
+    serve = ("serve:\n  device: cpu\n  startup_timeout_s: 180\n  disaggregated:\n"
+             "    context: {instances: 1}\n    generation: {instances: 1}\n")
+    text = trtllm_recipe(tiny_model_dir, "trtllm", "trtllm-disagg-e2e", serve=serve)
+
+    summary = run_flow(text, tmp_path / "store")
+
+    assert summary["figures"]["completed"] == 4 and summary["figures"]["errors"] == 0
+    validated = stage(summary, "validate")
+    assert validated["outputs"]["server_argv"][:2] == ["trtllm-serve", "disaggregated"]
+    built = stage(summary, "build")
+    served = Path(built["path"]) / built["outputs"]["served_dir"]
+    assert {p.name for p in (served / "disaggregated").iterdir()} == {
+        "context_options.yaml", "generation_options.yaml", "disagg_config.yaml", "launch.json"}
+
+
+def test_missing_tensorrt_llm_stops_the_flow_at_once_without_fallback(
+    prefect_api, tiny_model_dir, mlflow_uri, monkeypatch, tmp_path
+):
+    without_trtllm(monkeypatch)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
+    text = trtllm_recipe(tiny_model_dir, "trtllm-engine", "no-trtllm")
+
+    with pytest.raises(UserError) as error:
+        run_flow(text, tmp_path / "store")
+
+    message = str(error.value)
+    assert "\n" not in message
+    assert "Python package tensorrt_llm" in message and "trtllm-build on PATH" in message
+    assert "docker/worker.Dockerfile" in message and "work pool" in message
+    assert not (tmp_path / "store").exists()  # nothing ran, no other runtime stood in
+    assert MlflowClient(mlflow_uri).search_experiments(filter_string="name = 'no-trtllm'") == []
