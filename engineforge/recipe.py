@@ -167,7 +167,7 @@ class TrtllmBenchSpec(Section):
 
     mode: Literal["throughput", "latency"] = "throughput"
     requests: int | None = Field(None, ge=1, description="Default validate.requests.")
-    concurrency: int | None = Field(None, ge=1, description="Default validate.concurrency.")
+    concurrency: int | None = Field(None, ge=1, description="Default validate.concurrency (1 for latency).")
     timeout_s: int = Field(1800, ge=1)
 
 

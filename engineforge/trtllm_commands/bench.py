@@ -56,7 +56,7 @@ def bench_argv(recipe: Recipe, model_path: str, workspace: str, dataset: str, re
             argv += ["--extra_llm_api_options", checked_path(options_file, "LLM API options file")]
     argv += ["--dataset", checked_path(dataset, "dataset"),
              "--kv_cache_free_gpu_mem_fraction", str(recipe.serve.kv_cache_free_gpu_memory_fraction),
-             "--concurrency", str(bench.concurrency or spec.concurrency),
+             "--concurrency", str(bench.concurrency or (1 if bench.mode == "latency" else spec.concurrency)),
              "--num_requests", str(bench.requests or spec.requests),
              "--warmup", str(spec.warmup_requests)]
     if bench.mode == "throughput":
