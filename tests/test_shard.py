@@ -8,6 +8,7 @@ load_weights_from_hf_by_shard, QkvWeightHelper), tensorrt_llm/models/convert_uti
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 
@@ -18,6 +19,7 @@ from safetensors.torch import load_file
 from engineforge.cli import main
 from engineforge.errors import UserError
 from engineforge.trtllm import checkpoint as checkpoint_module
+from engineforge.trtllm import rank_writer
 from engineforge.trtllm import shard_checkpoint
 from engineforge.trtllm.hf_reader import HFCheckpoint
 from engineforge.trtllm.model_shape import read_model_shape
@@ -137,6 +139,20 @@ def test_parallel_workers_and_small_budget_write_identical_files(shard_models, t
     assert [f.sha256 for f in serial.files] == [f.sha256 for f in parallel.files]
 
 
+def test_files_are_identical_when_the_kernel_cannot_copy(shard_models, tmp_path, monkeypatch):
+    # Simulates a source on another filesystem (EXDEV), where copy_file_range is refused and the
+    # writer falls back to pread + write; both paths must produce the same bytes.
+    model_dir = shard_models("mixtral")
+    kernel = shard_checkpoint(model_dir, tmp_path / "kernel", tp=2, pp=2)
+
+    def refuse(*args):
+        raise OSError(errno.EXDEV, "Invalid cross-device link (simulated)")
+
+    monkeypatch.setattr(rank_writer.os, "copy_file_range", refuse)
+    fallback = shard_checkpoint(model_dir, tmp_path / "fallback", tp=2, pp=2)
+    assert [f.sha256 for f in kernel.files] == [f.sha256 for f in fallback.files]
+
+
 @pytest.mark.parametrize(
     "kwargs,needle",
     [
@@ -185,11 +201,11 @@ def test_existing_output_is_never_touched(shard_models, tmp_path):
 def test_a_failing_rank_leaves_no_partial_output(shard_models, tmp_path, monkeypatch):
     real = checkpoint_module.write_rank_file
 
-    def fail_on_rank_3(plan, checkpoint, path, chunk_bytes, on_bytes):
+    def fail_on_rank_3(plan, checkpoint, path, *args, **kwargs):
         if path.name == "rank3.safetensors":
             path.write_bytes(b"half")
             raise OSError(28, "No space left on device (simulated)")
-        return real(plan, checkpoint, path, chunk_bytes, on_bytes)
+        return real(plan, checkpoint, path, *args, **kwargs)
 
     monkeypatch.setattr(checkpoint_module, "write_rank_file", fail_on_rank_3)
     with pytest.raises(OSError, match="simulated"):

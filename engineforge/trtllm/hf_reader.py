@@ -214,6 +214,16 @@ class FileHandles:
             self._fds.clear()
 
 
+@dataclass(frozen=True)
+class SourceRange:
+    """Bytes `offset .. offset + nbytes` of an open source file, to be copied unchanged."""
+
+    fd: int
+    offset: int
+    nbytes: int
+    path: Path
+
+
 class BoxReader:
     """Streams the C-order bytes of a box of a stored tensor in bounded chunks (one per thread).
 
@@ -228,39 +238,43 @@ class BoxReader:
         self._cut_buffer = None
         self._convert_buffer = None
 
-    def chunks(self, stored: StoredTensor, box: Box, out_dtype: str | None = None) -> Iterator[memoryview]:
+    def chunks(
+        self, stored: StoredTensor, box: Box, out_dtype: str | None = None, ranges: bool = False
+    ) -> Iterator[memoryview | SourceRange]:
         """Yield the box's bytes, converted to safetensors dtype `out_dtype` when it differs.
 
-        Each yielded view is only valid until the next one is requested.
+        With `ranges`, runs that need no change (whole rows, same dtype) come as SourceRange
+        for the caller to copy itself. Each yielded view is only valid until the next one.
         """
         fd = self.handles.fd(stored.file)
         (_, rows_total, cols), (p_box, r_box, c_box) = _as_3d(stored.shape, box)
         row_bytes = cols * stored.itemsize
+        unchanged = out_dtype in (None, stored.dtype)
         for p in range(*p_box):
             first = stored.start + (p * rows_total + r_box[0]) * row_bytes
             if c_box == (0, cols):  # whole rows: one contiguous run
                 total = (r_box[1] - r_box[0]) * row_bytes
                 for offset in range(0, total, self.chunk_bytes):
-                    view = self._read(fd, first + offset, min(self.chunk_bytes, total - offset), stored.file)
-                    yield self._convert(view, stored.dtype, out_dtype)
+                    run = SourceRange(fd, first + offset, min(self.chunk_bytes, total - offset), stored.file)
+                    yield run if ranges and unchanged else self._convert(self.read_range(run), stored.dtype, out_dtype)
                 continue
             rows_per_block = max(1, self.chunk_bytes // row_bytes)
             for r in range(0, r_box[1] - r_box[0], rows_per_block):
                 rows = min(rows_per_block, r_box[1] - r_box[0] - r)
                 # Whole rows are read and the columns cut in memory: one pread instead of one per row.
-                view = self._read(fd, first + r * row_bytes, rows * row_bytes, stored.file)
+                view = self.read_range(SourceRange(fd, first + r * row_bytes, rows * row_bytes, stored.file))
                 yield self._convert(self._cut(view, rows, cols, c_box, stored.itemsize), stored.dtype, out_dtype)
 
-    def _read(self, fd: int, offset: int, nbytes: int, path: Path) -> memoryview:
-        if len(self._read_buffer) < nbytes:
-            self._read_buffer = bytearray(nbytes)
-        view = memoryview(self._read_buffer)[:nbytes]
+    def read_range(self, run: SourceRange) -> memoryview:
+        """The bytes of `run`, read with pread into the reused buffer."""
+        if len(self._read_buffer) < run.nbytes:
+            self._read_buffer = bytearray(run.nbytes)
+        view = memoryview(self._read_buffer)[: run.nbytes]
         done = 0
-        while done < nbytes:
-            # pread, not mmap: pages read this way never count toward the sharder's RSS.
-            count = os.preadv(fd, [view[done:]], offset + done)
+        while done < run.nbytes:
+            count = os.preadv(run.fd, [view[done:]], run.offset + done)
             if count == 0:
-                raise UserError(f"{path}: ended at byte {offset + done} while reading; the file changed during sharding")
+                raise UserError(f"{run.path}: ended at byte {run.offset + done} while reading; the file changed during sharding")
             done += count
         return view
 

@@ -9,13 +9,15 @@ from __future__ import annotations
 import ctypes
 import errno
 import hashlib
+import mmap
 import os
 from pathlib import Path
 from typing import Callable
 
 from pydantic import BaseModel
 
-from engineforge.trtllm.hf_reader import BoxReader, HFCheckpoint
+from engineforge.errors import UserError
+from engineforge.trtllm.hf_reader import BoxReader, HFCheckpoint, SourceRange
 from engineforge.trtllm.names import OutputTensor
 from engineforge.trtllm.safetensors_format import DTYPES, encode_header
 
@@ -47,14 +49,16 @@ def write_rank_file(
     path: Path,
     chunk_bytes: int,
     on_bytes: Callable[[int], None] = lambda n: None,
+    fsync: bool = True,
 ) -> ShardFile:
-    """Write `path` from `plan`, fsync it, and return its size and sha256."""
+    """Write `path` from `plan` and return its size and sha256; `fsync` makes it durable first
+    (a caller writing several files may rather fsync them all at the end, see shard_checkpoint)."""
     reader = BoxReader(checkpoint.handles, chunk_bytes)
     header = _header(plan)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         _reserve(fd, len(header) + sum(t.nbytes for t in plan))
-        out = _Output(fd)
+        out = _Output(fd, reader)
         out.write(memoryview(header))
         for tensor in plan:
             before = out.size
@@ -63,32 +67,66 @@ def write_rank_file(
                     out.zeros(piece.numel * DTYPES[tensor.dtype][1], chunk_bytes)
                     continue
                 logical = checkpoint.tensors[piece.source]
-                for data in reader.chunks(logical.stored, logical.source_box(piece.box), tensor.dtype):
-                    out.write(data)
+                for data in reader.chunks(logical.stored, logical.source_box(piece.box), tensor.dtype, ranges=True):
+                    if isinstance(data, SourceRange):
+                        out.copy(data)
+                    else:
+                        out.write(data)
             assert out.size - before == tensor.nbytes, (tensor.name, out.size - before, tensor.nbytes)
             on_bytes(tensor.nbytes)
-        # Durable before the directory is renamed into place, so a crash cannot leave a
-        # finished-looking checkpoint with missing data.
-        os.fsync(fd)
+        if fsync:
+            os.fsync(fd)
     finally:
         os.close(fd)
     return ShardFile(name=path.name, size_bytes=out.size, sha256=out.digest.hexdigest())
 
 
 class _Output:
-    """Sequential writes with the sha256 computed inline, while the bytes are still in cache."""
+    """Positional writes with the sha256 computed inline.
 
-    def __init__(self, fd: int):
+    Unchanged source ranges are copied inside the kernel (copy_file_range) and hashed through
+    a short-lived read-only mapping of the source: no user-space copy at all. Measured on the
+    2-vCPU VM: 0.86-0.96 CPU s/GB against 1.4-2.7 for pread + sha256 + write. Where the kernel
+    cannot copy between the two files (other filesystem, old kernel), it falls back to that.
+    """
+
+    KERNEL_COPY_UNSUPPORTED = (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL)
+
+    def __init__(self, fd: int, reader: BoxReader):
         self.fd = fd
+        self.reader = reader
         self.digest = hashlib.sha256()
         self.size = 0
+        self._kernel_copy = True
 
     def write(self, data: memoryview) -> None:
         self.digest.update(data)
         done = 0
         while done < len(data):
-            done += os.write(self.fd, data[done:])
+            done += os.pwrite(self.fd, data[done:], self.size + done)
         self.size += len(data)
+
+    def copy(self, run: SourceRange) -> None:
+        if self._kernel_copy:
+            try:
+                self._copy_in_kernel(run)
+            except OSError as error:
+                if error.errno not in self.KERNEL_COPY_UNSUPPORTED:
+                    raise
+                self._kernel_copy = False
+            else:
+                _hash_mapped(self.digest, run)
+                self.size += run.nbytes
+                return
+        self.write(self.reader.read_range(run))
+
+    def _copy_in_kernel(self, run: SourceRange) -> None:
+        done = 0
+        while done < run.nbytes:
+            count = os.copy_file_range(run.fd, self.fd, run.nbytes - done, run.offset + done, self.size + done)
+            if count == 0:
+                raise UserError(f"{run.path}: ended at byte {run.offset + done} while copying; the file changed during sharding")
+            done += count
 
     def zeros(self, nbytes: int, chunk_bytes: int) -> None:
         block = memoryview(bytes(min(nbytes, chunk_bytes)))
@@ -97,6 +135,14 @@ class _Output:
             step = min(left, len(block))
             self.write(block[:step])
             left -= step
+
+
+def _hash_mapped(digest, run: SourceRange) -> None:
+    """Feed `run`'s bytes to `digest` from a mapping dropped right after (so RSS stays bounded)."""
+    base = run.offset - run.offset % mmap.ALLOCATIONGRANULARITY
+    with mmap.mmap(run.fd, run.offset + run.nbytes - base, prot=mmap.PROT_READ, offset=base) as mapped:
+        with memoryview(mapped) as view, view[run.offset - base :] as data:
+            digest.update(data)
 
 
 def _reserve(fd: int, nbytes: int) -> None:
