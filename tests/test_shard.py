@@ -15,15 +15,14 @@ import json
 import pytest
 import torch
 from safetensors.torch import load_file
+from test_shard_models import shard_models  # noqa: F401 (fixture)
 
 from engineforge.cli import main
 from engineforge.errors import UserError
 from engineforge.trtllm import checkpoint as checkpoint_module
-from engineforge.trtllm import rank_writer
-from engineforge.trtllm import shard_checkpoint
+from engineforge.trtllm import rank_writer, shard_checkpoint
 from engineforge.trtllm.hf_reader import HFCheckpoint
 from engineforge.trtllm.model_shape import read_model_shape
-from test_shard_models import shard_models  # noqa: F401 (fixture)
 
 
 def source(model_dir):

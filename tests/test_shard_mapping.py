@@ -13,7 +13,15 @@ import pytest
 import torch
 
 from engineforge.errors import UserError
-from engineforge.trtllm.mapping import ParallelLayout, check_layout, chunk, ep_experts, kv_heads_of_rank, pad_vocab, pp_layers
+from engineforge.trtllm.mapping import (
+    ParallelLayout,
+    check_layout,
+    chunk,
+    ep_experts,
+    kv_heads_of_rank,
+    pad_vocab,
+    pp_layers,
+)
 from engineforge.trtllm.model_shape import ModelShape
 
 

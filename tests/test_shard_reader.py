@@ -11,12 +11,17 @@ import pytest
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
+from test_shard_models import shard_models, weight_files  # noqa: F401 (fixture)
 
 from engineforge.errors import UserError
-from engineforge.trtllm.hf_reader import BoxReader, FileHandles, HFCheckpoint, canonical_shapes, read_stored_tensors
+from engineforge.trtllm.box_reader import BoxReader, FileHandles
+from engineforge.trtllm.hf_reader import (
+    HFCheckpoint,
+    canonical_shapes,
+    read_stored_tensors,
+)
 from engineforge.trtllm.model_shape import read_model_shape, shape_from_config
 from engineforge.trtllm.safetensors_format import encode_header, read_header
-from test_shard_models import shard_models, weight_files  # noqa: F401 (fixture)
 
 
 @pytest.fixture

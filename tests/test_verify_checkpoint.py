@@ -12,6 +12,7 @@ import json
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from test_shard_models import reference_logits, shard_models  # noqa: F401 (fixture)
 
 from engineforge.cli import main
 from engineforge.trtllm import shard_checkpoint
@@ -20,7 +21,6 @@ from engineforge.trtllm.emulate import emulate_logits
 from engineforge.trtllm.hf_reader import canonical_shapes
 from engineforge.trtllm.model_shape import read_model_shape
 from engineforge.trtllm.verify import relative_error, verify_checkpoint
-from test_shard_models import reference_logits, shard_models  # noqa: F401 (fixture)
 
 CASES = [
     ("llama_gqa", dict(tp=1)),
@@ -40,7 +40,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("model,layout", CASES, ids=[f"{m}-" + "-".join(f"{k}{v}" for k, v in l.items()) for m, l in CASES])
+@pytest.mark.parametrize("model,layout", CASES, ids=[f"{m}-" + "-".join(f"{k}{v}" for k, v in kw.items()) for m, kw in CASES])
 def test_sharded_checkpoint_rebuilds_source_and_matches_logits(shard_models, tmp_path, model, layout):
     model_dir = shard_models(model)
     shard_checkpoint(model_dir, tmp_path / "ckpt", **layout)

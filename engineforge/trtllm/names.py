@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from engineforge.trtllm.hf_reader import Box, canonical_shapes, whole
+from engineforge.trtllm.box_reader import Box
+from engineforge.trtllm.hf_reader import canonical_shapes, whole
 from engineforge.trtllm.mapping import ParallelLayout, RankCoords, chunk, ep_experts, kv_heads_of_rank, pad_vocab, pp_layers
 from engineforge.trtllm.model_shape import ModelShape
 from engineforge.trtllm.safetensors_format import DTYPES

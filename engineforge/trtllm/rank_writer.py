@@ -17,7 +17,8 @@ from typing import Callable
 from pydantic import BaseModel
 
 from engineforge.errors import UserError
-from engineforge.trtllm.hf_reader import BoxReader, HFCheckpoint, SourceRange
+from engineforge.trtllm.box_reader import BoxReader, SourceRange
+from engineforge.trtllm.hf_reader import HFCheckpoint
 from engineforge.trtllm.names import OutputTensor
 from engineforge.trtllm.safetensors_format import DTYPES, encode_header
 
