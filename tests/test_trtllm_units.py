@@ -215,3 +215,12 @@ def test_doubles_reject_flags_tensorrt_llm_does_not_have(argv, monkeypatch):
     use_doubles(monkeypatch)
     done = subprocess.run([str(DOUBLES / argv[0]), *argv[1:]], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and ("unrecognized arguments" in done.stderr or "invalid choice" in done.stderr)
+
+
+def test_serve_double_refuses_option_files_llmargs_would_refuse(monkeypatch, tmp_path):
+    use_doubles(monkeypatch)
+    options = tmp_path / "options.yaml"
+    options.write_text("max_batch_size: 8\nkv_cache_config:\n  free_gpu_memory_fraction: 0.9\n  fraction: 0.5\n")
+    done = subprocess.run([str(DOUBLES / "trtllm-serve"), str(tmp_path), "--extra_llm_api_options", str(options)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "kv_cache_config has no field(s) ['fraction']" in done.stderr
