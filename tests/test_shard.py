@@ -124,10 +124,19 @@ def test_report_matches_the_files_and_no_temporary_is_left(shard_models, tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
     assert sorted(p.name for p in out.iterdir()) == ["config.json"] + [f"rank{r}.safetensors" for r in range(6)]
     for file in report.files:
-        data = (out / file.name).read_bytes()
-        assert (file.size_bytes, file.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+        # Output hashing is off by default (issue 3): the sha256 field stays None.
+        assert (file.size_bytes, file.sha256) == ((out / file.name).stat().st_size, None)
     assert report.output_bytes == sum(p.stat().st_size for p in out.iterdir())
     assert report.peak_rss_bytes and report.peak_rss_bytes > 0
+
+
+def test_hash_outputs_gives_the_sha256_of_the_written_files(shard_models, tmp_path):
+    out = tmp_path / "ckpt"
+    report = shard_checkpoint(shard_models("llama_tied"), out, tp=2, pp=3, workers=3, hash_outputs=True)
+    assert [f.name for f in report.files] == [f"rank{r}.safetensors" for r in range(6)]
+    for file in report.files:
+        data = (out / file.name).read_bytes()
+        assert (file.size_bytes, file.sha256) == (len(data), hashlib.sha256(data).hexdigest())
 
 
 def test_parallel_workers_and_small_budget_write_identical_files(shard_models, tmp_path):
@@ -135,21 +144,36 @@ def test_parallel_workers_and_small_budget_write_identical_files(shard_models, t
     serial = shard_checkpoint(model_dir, tmp_path / "serial", tp=2, pp=2)
     parallel = shard_checkpoint(model_dir, tmp_path / "parallel", tp=2, pp=2, workers=4, memory_budget_bytes=8 << 20)
     assert parallel.workers == 2  # 8 MiB allows two workers of 4 x 1 MiB buffers
-    assert [f.sha256 for f in serial.files] == [f.sha256 for f in parallel.files]
+    assert same_files(tmp_path / "serial", tmp_path / "parallel")
+
+
+def same_files(first, second):
+    """Both directories hold the same file names with the same bytes."""
+    names = sorted(p.name for p in first.iterdir())
+    return names == sorted(p.name for p in second.iterdir()) and all(
+        (first / name).read_bytes() == (second / name).read_bytes() for name in names
+    )
 
 
 def test_files_are_identical_when_the_kernel_cannot_copy(shard_models, tmp_path, monkeypatch):
     # Simulates a source on another filesystem (EXDEV), where copy_file_range is refused and the
     # writer falls back to pread + write; both paths must produce the same bytes.
+    # With hashing on, both of its paths are checked too (mmap of copied ranges, inline on writes).
     model_dir = shard_models("mixtral")
     kernel = shard_checkpoint(model_dir, tmp_path / "kernel", tp=2, pp=2)
+    kernel_hashed = shard_checkpoint(model_dir, tmp_path / "kernel_hashed", tp=2, pp=2, hash_outputs=True)
 
     def refuse(*args):
         raise OSError(errno.EXDEV, "Invalid cross-device link (simulated)")
 
     monkeypatch.setattr(rank_writer.os, "copy_file_range", refuse)
     fallback = shard_checkpoint(model_dir, tmp_path / "fallback", tp=2, pp=2)
-    assert [f.sha256 for f in kernel.files] == [f.sha256 for f in fallback.files]
+    fallback_hashed = shard_checkpoint(model_dir, tmp_path / "fallback_hashed", tp=2, pp=2, hash_outputs=True)
+    assert all(f.sha256 is None for f in kernel.files + fallback.files)
+    for other in ("kernel_hashed", "fallback", "fallback_hashed"):
+        assert same_files(tmp_path / "kernel", tmp_path / other)
+    expected = [hashlib.sha256((tmp_path / "kernel" / f.name).read_bytes()).hexdigest() for f in kernel.files]
+    assert [f.sha256 for f in kernel_hashed.files] == [f.sha256 for f in fallback_hashed.files] == expected
 
 
 @pytest.mark.parametrize(
@@ -218,6 +242,22 @@ def test_cli_shards_and_reports(shard_models, tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert [f["name"] for f in report["files"]] == [f"rank{r}.safetensors" for r in range(4)]
     assert (out / "rank3.safetensors").stat().st_size == report["files"][3]["size_bytes"]
+    assert all(f["sha256"] is None for f in report["files"])
+
+
+def test_cli_hash_reports_the_sha256_of_each_rank_file(shard_models, tmp_path, capsys):
+    out = tmp_path / "ckpt"
+    argv = ["shard", str(shard_models("llama_gqa")), "--tp", "2", "--pp", "2", "--out", str(out), "--hash", "--json"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [f["name"] for f in report["files"]] == [f"rank{r}.safetensors" for r in range(4)]
+    for file in report["files"]:
+        assert file["sha256"] == hashlib.sha256((out / file["name"]).read_bytes()).hexdigest()
+    # The human-readable listing prints the digests too, and only with --hash.
+    assert main(["shard", str(shard_models("llama_gqa")), "--tp", "2", "--out", str(tmp_path / "a"), "--hash"]) == 0
+    assert capsys.readouterr().out.count("sha256 ") == 2
+    assert main(["shard", str(shard_models("llama_gqa")), "--tp", "2", "--out", str(tmp_path / "b")]) == 0
+    assert "sha256" not in capsys.readouterr().out
 
 
 def test_cli_user_error_is_one_line_exit_2(shard_models, tmp_path, capsys):

@@ -15,6 +15,7 @@ def command(
     dtype: str = typer.Option("auto", "--dtype", help="auto (keep), float32, float16 or bfloat16."),
     workers: int = typer.Option(0, "--workers", help="Rank files written at once (0: one per CPU, at most world size)."),
     memory_budget_mib: int = typer.Option(0, "--memory-budget-mib", help="Cap on tensor bytes held at once, MiB (0: no cap)."),
+    hash_outputs: bool = typer.Option(False, "--hash", help="Compute each rank file's sha256 for the report (costs CPU; off by default)."),
     as_json: bool = typer.Option(False, "--json", help="Print the shard report as JSON."),
 ) -> int:
     """Shard a Hugging Face checkpoint into a TensorRT-LLM checkpoint (config.json + rank{N}.safetensors), streamed."""
@@ -34,12 +35,14 @@ def command(
             workers=workers or os.cpu_count() or 1,
             memory_budget_bytes=memory_budget_mib << 20 or None,
             progress=lambda n: bar.advance(task, n),
+            hash_outputs=hash_outputs,
         )
     if as_json:
         print(report.model_dump_json(indent=2))
         return 0
     for file in report.files:
-        console.print(f"{report.out_dir / file.name}  {file.size_bytes:>14,d} B  sha256 {file.sha256}", markup=False)
+        digest = f"  sha256 {file.sha256}" if file.sha256 else ""
+        console.print(f"{report.out_dir / file.name}  {file.size_bytes:>14,d} B{digest}", markup=False)
     peak = f", peak RSS {report.peak_rss_bytes / 2**20:,.0f} MiB" if report.peak_rss_bytes else ""
     console.print(
         f"{report.architecture} tp={report.tp} pp={report.pp} ep={report.ep} {report.dtype}: "

@@ -64,7 +64,7 @@ class TrtllmEngineRuntime(TrtllmRuntimeBase):
                          f"{len(report.files)} rank files, {report.output_bytes / 1e9:.2f} GB"),
                 outputs={"checkpoint_dir": CHECKPOINT, "hf_dir": str(hf_dir), "architecture": report.architecture,
                          "world_size": layout.world_size, "dtype": report.dtype,
-                         "files": {f.name: f.sha256 for f in report.files}},
+                         "files": {f.name: f.size_bytes for f in report.files}},
             )
 
         return run_stage(store, "shard", key, produce, refresh)

@@ -30,7 +30,7 @@ from engineforge.trtllm.rss import PeakRss
 from engineforge.trtllm.safetensors_format import CODE_OF_DTYPE, DTYPES
 
 OUTPUT_DTYPES = ("float32", "float16", "bfloat16")
-DEFAULT_CHUNK_BYTES = 4 << 20  # measured best for pread + sha256 + write (cache-sized)
+DEFAULT_CHUNK_BYTES = 4 << 20  # measured best for pread (+ sha256) + write (cache-sized)
 MIN_CHUNK_BYTES = 1 << 20
 # Per worker: the read buffer, the column cut of it and a dtype-widened copy (up to 2x).
 BUFFERS_PER_WORKER = 4
@@ -62,12 +62,16 @@ def shard_checkpoint(
     workers: int = 1,
     memory_budget_bytes: int | None = None,
     progress: Callable[[int], None] | None = None,
+    hash_outputs: bool = False,
 ) -> ShardReport:
     """Write `out_dir/config.json` and `out_dir/rank{N}.safetensors` for every global rank N.
 
     `dtype` (float32/float16/bfloat16; None or "auto" keeps the checkpoint's) applies to every
     tensor but the MoE router. `workers` rank files are written at a time; `memory_budget_bytes`
     bounds the tensor bytes they hold at once. `progress` is called with bytes written.
+    `hash_outputs` computes each rank file's sha256 for the report (`ShardFile.sha256`, None
+    otherwise); off by default: nothing downstream needs it (the store keys the stage by its
+    inputs) and it was most of the sharder's CPU time (issue 3).
     """
     started = time.perf_counter()
     hf_dir, out_dir = Path(hf_dir), Path(out_dir)
@@ -88,7 +92,7 @@ def shard_checkpoint(
         try:
             tmp.mkdir(parents=True)
             (tmp / "config.json").write_bytes(config_bytes)
-            files = _write_ranks(plans, checkpoint, tmp, workers, chunk_bytes, progress or (lambda n: None))
+            files = _write_ranks(plans, checkpoint, tmp, workers, chunk_bytes, progress or (lambda n: None), hash_outputs)
             _make_durable(tmp, workers)
             if out_dir.is_dir():
                 out_dir.rmdir()  # checked empty above
@@ -168,6 +172,7 @@ def _write_ranks(
     workers: int,
     chunk_bytes: int,
     progress: Callable[[int], None],
+    hash_outputs: bool = False,
 ) -> list[ShardFile]:
     failed = threading.Event()
 
@@ -178,7 +183,7 @@ def _write_ranks(
 
     def one(rank: int) -> ShardFile:
         path = tmp / f"rank{rank}.safetensors"
-        return write_rank_file(plans[rank], checkpoint, path, chunk_bytes, on_bytes, fsync=False)
+        return write_rank_file(plans[rank], checkpoint, path, chunk_bytes, on_bytes, fsync=False, sha256=hash_outputs)
 
     with ThreadPoolExecutor(workers, thread_name_prefix="shard") as pool:
         futures = [pool.submit(one, rank) for rank in sorted(plans)]

@@ -1,4 +1,4 @@
-"""Stream one rank file: header first, then every tensor piece by piece, hashing as it goes.
+"""Stream one rank file: header first, then every tensor piece by piece (hashing as it goes if asked).
 
 Memory is bounded by the reader's chunk size, not by tensor or file size. Each rank is
 independent, so ranks can be written by parallel threads here or by separate processes later.
@@ -37,7 +37,7 @@ _fallocate = _libc_function("fallocate", ctypes.c_int, ctypes.c_int, ctypes.c_in
 class ShardFile(BaseModel):
     name: str
     size_bytes: int
-    sha256: str
+    sha256: str | None = None  # only when asked for (shard_checkpoint(hash_outputs=True), `shard --hash`)
 
 
 def rank_file_size(plan: list[OutputTensor]) -> int:
@@ -51,15 +51,18 @@ def write_rank_file(
     chunk_bytes: int,
     on_bytes: Callable[[int], None] = lambda n: None,
     fsync: bool = True,
+    sha256: bool = False,
 ) -> ShardFile:
-    """Write `path` from `plan` and return its size and sha256; `fsync` makes it durable first
-    (a caller writing several files may rather fsync them all at the end, see shard_checkpoint)."""
+    """Write `path` from `plan` and return its size, and its sha256 when `sha256` (computed inline;
+    it costs more CPU than the copy itself, see BENCHMARKS.md "Sharding"); `fsync` makes it
+    durable first (a caller writing several files may rather fsync them all at the end, see
+    shard_checkpoint)."""
     reader = BoxReader(checkpoint.handles, chunk_bytes)
     header = _header(plan)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         _reserve(fd, len(header) + sum(t.nbytes for t in plan))
-        out = _Output(fd, reader)
+        out = _Output(fd, reader, sha256)
         out.write(memoryview(header))
         for tensor in plan:
             before = out.size
@@ -79,29 +82,32 @@ def write_rank_file(
             os.fsync(fd)
     finally:
         os.close(fd)
-    return ShardFile(name=path.name, size_bytes=out.size, sha256=out.digest.hexdigest())
+    digest = out.digest.hexdigest() if out.digest is not None else None
+    return ShardFile(name=path.name, size_bytes=out.size, sha256=digest)
 
 
 class _Output:
-    """Positional writes with the sha256 computed inline.
+    """Positional writes, with the sha256 computed inline when asked for.
 
-    Unchanged source ranges are copied inside the kernel (copy_file_range) and hashed through
-    a short-lived read-only mapping of the source: no user-space copy at all. Measured on the
-    2-vCPU VM: 0.86-0.96 CPU s/GB against 1.4-2.7 for pread + sha256 + write. Where the kernel
-    cannot copy between the two files (other filesystem, old kernel), it falls back to that.
+    Unchanged source ranges are copied inside the kernel (copy_file_range) and, only when hashing,
+    hashed through a short-lived read-only mapping of the source: no user-space copy at all.
+    Measured (with hashing) on the 2-vCPU VM: 0.86-0.96 CPU s/GB against 1.4-2.7 for pread +
+    sha256 + write. Where the kernel cannot copy between the two files (other filesystem, old
+    kernel), it falls back to pread + write.
     """
 
     KERNEL_COPY_UNSUPPORTED = (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL)
 
-    def __init__(self, fd: int, reader: BoxReader):
+    def __init__(self, fd: int, reader: BoxReader, sha256: bool):
         self.fd = fd
         self.reader = reader
-        self.digest = hashlib.sha256()
+        self.digest = hashlib.sha256() if sha256 else None
         self.size = 0
         self._kernel_copy = True
 
     def write(self, data: memoryview) -> None:
-        self.digest.update(data)
+        if self.digest is not None:
+            self.digest.update(data)
         done = 0
         while done < len(data):
             done += os.pwrite(self.fd, data[done:], self.size + done)
@@ -116,7 +122,8 @@ class _Output:
                     raise
                 self._kernel_copy = False
             else:
-                _hash_mapped(self.digest, run)
+                if self.digest is not None:
+                    _hash_mapped(self.digest, run)
                 self.size += run.nbytes
                 return
         self.write(self.reader.read_range(run))
