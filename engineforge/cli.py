@@ -25,6 +25,7 @@ COMMANDS = {
     "bench": "bench",
     "submit": "submit",
     "worker": "worker",
+    "server": "server",
 }
 
 app = typer.Typer(

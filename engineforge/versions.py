@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 from functools import lru_cache
+from pathlib import Path
 
 
 def package_version(name: str) -> str | None:
@@ -24,6 +25,8 @@ def tensorrt_llm_version() -> str | None:
 def gpu_info() -> dict[str, str | int | None]:
     """GPU name, count, CUDA and driver versions; all None on a machine without a GPU."""
     info: dict[str, str | int | None] = {"gpu_name": None, "gpu_count": 0, "cuda": None, "driver": None}
+    if not any(Path("/dev").glob("nvidia[0-9]*")):
+        return info  # no NVIDIA device: skip importing torch (seconds on every cached run)
     try:
         import torch
 

@@ -40,6 +40,7 @@ def command(
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON (for scripts)."),
     store: Path = typer.Option(None, "--store", help="Content-addressed store (default $ENGINEFORGE_STORE or .engineforge/store)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Resolve the recipe and print each stage's commands and generated files; run nothing (with --json: as JSON)."),
+    ephemeral: bool = typer.Option(False, "--ephemeral-prefect", help="Use a temporary Prefect server for this run only, instead of the local one `engineforge server` keeps (ignored when PREFECT_API_URL is set)."),
 ) -> int:
     """Run a recipe end to end: download, shard, build, validate, package, register."""
     unknown = sorted(set(refresh) - set(STAGES) - {"all"})
@@ -54,7 +55,11 @@ def command(
         return 0
     _quiet_libraries()
     # Importing MLflow takes seconds; do it while Prefect's API starts (mostly waiting) instead of after.
-    threading.Thread(target=importlib.import_module, args=("mlflow.tracking",), daemon=True).start()
+    threading.Thread(target=_import_mlflow, daemon=True).start()
+    if not os.environ.get("PREFECT_API_URL") and not ephemeral:
+        from engineforge import local_prefect
+
+        os.environ["PREFECT_API_URL"] = local_prefect.ensure_api()
     from engineforge import progress
     from flows.model_to_deployment import model_to_deployment
 
@@ -78,6 +83,11 @@ def command(
         progress.unsubscribe(listener)
     _report(summary, console, as_json)
     return 0
+
+
+def _import_mlflow() -> None:
+    for module in ("mlflow.tracking", "mlflow.store.tracking.sqlalchemy_store"):
+        importlib.import_module(module)
 
 
 def _quiet_libraries() -> None:
