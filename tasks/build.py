@@ -2,15 +2,17 @@ from engineforge import tracking
 from engineforge.recipe import Recipe
 from engineforge.run_context import RunContext
 from engineforge.stage import StageResult
-from engineforge.stages.build import build
+from engineforge.stages.build import build, build_key
 from engineforge.stages.record import record_stage
 from tasks.common import stage_task
 
 
-@stage_task("build")
-def build_task(recipe: Recipe, model: StageResult, ctx: RunContext) -> StageResult:
-    result = build(recipe, model, ctx.store, ctx.refreshes("build"))
+def record_build(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
     record_stage(ctx, result)
     if "build_log" in result.outputs:
         tracking.log_file(ctx.tracking_uri, ctx.run_id, result.file("build_log"), "build")
-    return result
+
+
+@stage_task("build", key=build_key, record=record_build)
+def build_task(recipe: Recipe, model: StageResult, ctx: RunContext) -> StageResult:
+    return build(recipe, model, ctx.store, ctx.refreshes("build"))

@@ -1,4 +1,4 @@
-"""The one decorator every stage task shares: Prefect options, GPU slots, errors named by stage."""
+"""The one decorator every stage task shares: Prefect options, caching, GPU slots, errors named by stage."""
 
 from __future__ import annotations
 
@@ -9,9 +9,15 @@ from typing import Any, Callable
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from engineforge import gpu_slots, run_artifacts, tracking
+from engineforge import gpu_slots, progress, run_artifacts, tracking
 from engineforge.errors import StageFailed, UserError
+from engineforge.recipe import Recipe
 from engineforge.run_context import RunContext
+from engineforge.stage import StageResult
+from tasks.caching import cache_options
+
+KeyFn = Callable[..., "str | None"]  # the stage's content key from (some of) the task's arguments
+RecordFn = Callable[[Recipe, RunContext, StageResult], None]  # what the run's MLflow run keeps of a result
 
 
 def _retry_unless_user_error(task, task_run, state) -> bool:
@@ -21,24 +27,71 @@ def _retry_unless_user_error(task, task_run, state) -> bool:
 
 
 class StageTask:
-    """A stage's Prefect task as the flow calls it: the GPU slots the stage uses are held around the
-    task run (engineforge/gpu_slots.py), so the run's start and end bound its use of the GPUs."""
+    """A stage's Prefect task as the flow calls it.
 
-    def __init__(self, stage: str, prefect_task):
+    With a key function, the task is cached by Prefect under the stage's content key (tasks/caching.py).
+    The GPU slots the stage uses are held around the task run (engineforge/gpu_slots.py), so the run's
+    start and end bound its use of the GPUs; a result already in the store needs none. The run's
+    MLflow run records every result, computed or cached, after the task run (`record`).
+    """
+
+    def __init__(self, stage: str, prefect_task, key: KeyFn | None = None, record: RecordFn | None = None):
         self.stage = stage
         self.task = prefect_task
+        self.key = key
+        self.record = record
         self._signature = inspect.signature(prefect_task.fn)
 
     def with_options(self, **options: Any) -> "StageTask":
-        return StageTask(self.stage, self.task.with_options(**options))
+        return StageTask(self.stage, self.task.with_options(**options), self.key, self.record)
 
-    def __call__(self, *args: Any, **kwargs: Any):
-        recipe = self._signature.bind(*args, **kwargs).arguments["recipe"]
-        with gpu_slots.holding_gpus(self.stage, gpu_slots.gpus_needed(self.stage, recipe)):
-            return self.task(*args, **kwargs)
+    def __call__(self, *args: Any, **kwargs: Any) -> StageResult:
+        inputs = self._signature.bind(*args, **kwargs).arguments
+        recipe, ctx = inputs["recipe"], inputs["ctx"]
+        with _named_failures(self.stage, ctx):
+            key = self.key(**{name: inputs[name] for name in inspect.signature(self.key).parameters}) if self.key else None
+        prefect_task = self.task.with_options(**cache_options(self.stage, key, ctx)) if key else self.task
+        stored = key is not None and not ctx.refreshes(self.stage) and ctx.store.manifest(self.stage, key) is not None
+        with gpu_slots.holding_gpus(self.stage, 0 if stored else gpu_slots.gpus_needed(self.stage, recipe)):
+            state = prefect_task(*args, return_state=True, **kwargs)
+        result = state.result()  # a failed stage raises its StageFailed here
+        if state.name == "Cached":  # Prefect served the persisted result: the stage did not run
+            if result.status == "ran":  # a skipped stage (e.g. no Docker daemon) stays skipped
+                result = result.model_copy(update={"status": "cached"})
+            result = result.model_copy(update={"duration_s": 0.0})
+            progress.finished(result)
+        if self.record:
+            with _named_failures(self.stage, ctx):
+                self.record(recipe, ctx, result)
+        return result
 
     def __getattr__(self, name: str) -> Any:  # .fn, .name, ... of the Prefect task
         return getattr(self.task, name)
+
+
+class _named_failures:
+    """Turn any error into StageFailed(stage, cause); user errors are marked so they are not retried."""
+
+    def __init__(self, stage: str, ctx: RunContext | None, keep_logs: bool = False):
+        self.stage, self.ctx, self.keep_logs = stage, ctx, keep_logs
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        if error is None or not isinstance(error, Exception):
+            return False
+        if self.keep_logs:
+            _record_failure_logs(self.stage, self.ctx)
+        if isinstance(error, StageFailed):
+            return False
+        if isinstance(error, UserError):
+            raise StageFailed(self.stage, str(error), user_error=True) from error
+        try:
+            get_run_logger().exception("stage %s failed", self.stage)
+        except Exception:  # outside a run there is no run logger
+            pass
+        raise StageFailed(self.stage, f"{type(error).__name__}: {error}") from error
 
 
 def _record_failure_logs(stage: str, ctx: RunContext | None) -> None:
@@ -52,33 +105,33 @@ def _record_failure_logs(stage: str, ctx: RunContext | None) -> None:
         tracking.log_file(ctx.tracking_uri, ctx.run_id, path, artifact_dir)
 
 
-def stage_task(stage: str, retries: int = 0, retry_delay_seconds: list[float] | None = None) -> Callable:
+def stage_task(
+    stage: str,
+    retries: int = 0,
+    retry_delay_seconds: list[float] | None = None,
+    key: KeyFn | None = None,
+    record: RecordFn | None = None,
+) -> Callable:
     """Make `fn` a stage task named `stage` whose failures surface as StageFailed(stage, cause).
 
-    Caching is the content-addressed store's job (engineforge.store), so Prefect's is off.
+    `key` computes the stage's content key from the task's arguments (None: not known before the
+    stage runs, e.g. a download's commit): Prefect then caches the task under it. `record` writes a
+    result, computed or cached, into the run's MLflow run.
     """
 
     def decorate(fn: Callable) -> StageTask:
         @functools.wraps(fn)
         def guarded(*args, **kwargs):
-            try:
-                with run_artifacts.stage_progress(stage):
-                    return fn(*args, **kwargs)
-            except Exception as error:
-                _record_failure_logs(stage, inspect.signature(fn).bind(*args, **kwargs).arguments.get("ctx"))
-                if isinstance(error, StageFailed):
-                    raise
-                if isinstance(error, UserError):
-                    raise StageFailed(stage, str(error), user_error=True) from error
-                get_run_logger().exception("stage %s failed", stage)
-                raise StageFailed(stage, f"{type(error).__name__}: {error}") from error
+            ctx = inspect.signature(fn).bind(*args, **kwargs).arguments.get("ctx")
+            with _named_failures(stage, ctx, keep_logs=True), run_artifacts.stage_progress(stage):
+                return fn(*args, **kwargs)
 
         return StageTask(stage, task(
             name=stage,
             retries=retries,
             retry_delay_seconds=retry_delay_seconds or 0,
             retry_condition_fn=_retry_unless_user_error,
-            cache_policy=NO_CACHE,
-        )(guarded))
+            cache_policy=NO_CACHE,  # replaced by a ContentKey policy per call when `key` is given
+        )(guarded), key, record)
 
     return decorate

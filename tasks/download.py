@@ -8,9 +8,9 @@ from engineforge.stages.record import record_stage
 from tasks.common import stage_task
 
 
-@stage_task("download", retries=3, retry_delay_seconds=[5, 30, 120])  # the hub and mirrors fail transiently
+# No key before it runs: a download's key is the content it finds (the hub's commit, the files' hashes).
+@stage_task("download", retries=3, retry_delay_seconds=[5, 30, 120],  # the hub and mirrors fail transiently
+            record=lambda recipe, ctx, result: record_stage(ctx, result))
 def download_task(recipe: Recipe, ctx: RunContext) -> StageResult:
     base_dir = Path(ctx.base_dir) if ctx.base_dir else None
-    result = download(recipe, ctx.store, base_dir, ctx.refreshes("download"))
-    record_stage(ctx, result)
-    return result
+    return download(recipe, ctx.store, base_dir, ctx.refreshes("download"))

@@ -6,8 +6,7 @@ from engineforge.stages.shard import shard
 from tasks.common import stage_task
 
 
-@stage_task("shard")
+# The runtime keys its shard (the store reuses it); Prefect does not cache this task.
+@stage_task("shard", record=lambda recipe, ctx, result: record_stage(ctx, result))
 def shard_task(recipe: Recipe, model: StageResult, ctx: RunContext) -> StageResult:
-    result = shard(recipe, model, ctx.store, ctx.refreshes("shard"))
-    record_stage(ctx, result)
-    return result
+    return shard(recipe, model, ctx.store, ctx.refreshes("shard"))

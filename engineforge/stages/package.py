@@ -19,14 +19,10 @@ def package(
     if not recipe.package.enabled:
         return skipped(STAGE, "package.enabled is false")
     from engineforge.packaging import MODEL_DIR_IN_IMAGE, PackageInputs, package_model
-    from engineforge.packaging.daemon import daemon_address
 
     runtime = get_runtime(recipe.runtime)
-    endpoint = daemon_address()
     base_image = runtime.image_base(recipe, built)  # TensorRT-LLM: the release image of the version that built
-    # The daemon's reachability is part of the key: a run without Docker must not pin "skipped" forever.
-    key = content_key(STAGE, built.key, recipe.section("package"), recipe.section("serve"), runtime.name,
-                      runtime.image_requirements(), endpoint, base_image)
+    key = package_key(recipe, built)
     inputs = PackageInputs(
         recipe_name=recipe.name,
         runtime=runtime.name,
@@ -60,6 +56,16 @@ def package(
     if result.outputs.get("status") == "skipped":
         result = result.model_copy(update={"status": "skipped"})
     return result
+
+
+def package_key(recipe: Recipe, built: StageResult) -> str:
+    """The image's content key (also its Prefect cache key)."""
+    from engineforge.packaging.daemon import daemon_address
+
+    runtime = get_runtime(recipe.runtime)
+    # The daemon's reachability is part of the key: a run without Docker must not pin "skipped" forever.
+    return content_key(STAGE, built.key, recipe.section("package"), recipe.section("serve"), runtime.name,
+                       runtime.image_requirements(), daemon_address(), runtime.image_base(recipe, built))
 
 
 def _labels(recipe: Recipe, built: StageResult, model: StageResult, lock_sha256: str) -> dict[str, str]:

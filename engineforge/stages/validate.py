@@ -25,14 +25,20 @@ def serving_device(recipe: Recipe) -> str:
     return "cuda" if gpu_info()["gpu_count"] else "cpu"
 
 
-def validate(recipe: Recipe, built: StageResult, store: Store, refresh: bool = False) -> StageResult:
-    device = serving_device(recipe)
+def validate_key(recipe: Recipe, built: StageResult) -> str:
+    """The measurement's content key (also its Prefect cache key): what determines the figures."""
     measured = {k: v for k, v in recipe.section("validate").items() if k != "gates"}
     # Gate targets judge the figures afterwards; only whether accuracy is measured changes them.
     measured["accuracy_check"] = recipe.validate_.gates.min_token_agreement is not None
-    key = content_key(
-        STAGE, built.key, measured, recipe.section("serve"), recipe.model.dtype, device, gpu_info()["gpu_name"],
+    return content_key(
+        STAGE, built.key, measured, recipe.section("serve"), recipe.model.dtype, serving_device(recipe),
+        gpu_info()["gpu_name"],
     )
+
+
+def validate(recipe: Recipe, built: StageResult, store: Store, refresh: bool = False) -> StageResult:
+    device = serving_device(recipe)
+    key = validate_key(recipe, built)
     return run_stage(
         store, STAGE, key, lambda workdir: _measure(recipe, built, device, workdir), refresh, keep_on_failure=(SERVER_LOG,)
     )
