@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 
@@ -63,10 +64,10 @@ def verify_checkpoint(
     ckpt = TrtllmCheckpoint(ckpt_dir)
     shape = read_model_shape(hf_dir)
     report = VerifyReport(ckpt_dir=ckpt_dir, hf_dir=hf_dir, rtol=rtol, tokens=tokens, device=device, checks=[])
-    report.checks.append(_config_check(ckpt, shape))
+    report.checks.append(config_check(ckpt, shape))
     if not report.checks[0].ok:
         return report
-    report.checks += [_names_check(ckpt, rank) for rank in range(ckpt.layout.world_size)]
+    report.checks += [names_check(ckpt, rank) for rank in range(ckpt.layout.world_size)]
     with HFCheckpoint.open(hf_dir, shape) as hf:
         report.checks += [_weight_check(ckpt, hf, name, rebuild) for name, rebuild in reassemblers(ckpt).items()]
     if forward and report.ok:
@@ -82,7 +83,7 @@ def relative_error(actual, expected) -> float:
     return diff / scale if scale else diff
 
 
-def _config_check(ckpt: TrtllmCheckpoint, shape) -> Check:
+def config_check(ckpt: TrtllmCheckpoint, shape) -> Check:
     wrong = [
         f"{field} {ckpt.config.get(field)!r} != {getattr(shape, attr)!r}"
         for field, attr in SAME_FIELDS.items()
@@ -91,7 +92,7 @@ def _config_check(ckpt: TrtllmCheckpoint, shape) -> Check:
     return Check(name="config.json", ok=not wrong, problem="; ".join(wrong) or None)
 
 
-def _names_check(ckpt: TrtllmCheckpoint, rank: int) -> Check:
+def names_check(ckpt: TrtllmCheckpoint, rank: int) -> Check:
     have, want = set(ckpt.weights(rank)), expected_rank_names(ckpt, rank)
     problems = [f"missing {n}" for n in sorted(want - have)] + [f"unexpected {n}" for n in sorted(have - want)]
     return Check(name=ckpt.rank_path(rank).name, ok=not problems, problem="; ".join(problems) or None)
@@ -118,6 +119,25 @@ def _logits_check(ckpt: TrtllmCheckpoint, hf_dir: Path, rtol: float, tokens: int
 
     from engineforge.trtllm.emulate import emulate_logits
 
+    ref = reference_run(ckpt, hf_dir, tokens, device)
+    with torch.no_grad():
+        actual = emulate_logits(ckpt, ref.input_ids, ref.cos, ref.sin, device)
+    return logits_check(actual, ref.expected, rtol)
+
+
+class ReferenceRun(NamedTuple):
+    """What a forward pass over the rank files needs, and what it must produce."""
+
+    input_ids: Any  # (1, tokens), seeded
+    expected: Any  # transformers' float32 logits (batch, seq, vocab)
+    cos: Any  # RoPE tables of the reference model (no weights), float32
+    sin: Any
+
+
+def reference_run(ckpt: TrtllmCheckpoint, hf_dir: Path, tokens: int, device: str) -> ReferenceRun:
+    """Seeded test tokens, transformers' logits for them and the RoPE tables, on `device`."""
+    import torch
+
     reference = _reference_model(hf_dir, getattr(torch, ckpt.config["dtype"]), device)
     generator = torch.Generator().manual_seed(0)
     input_ids = torch.randint(0, int(ckpt.config["vocab_size"]), (1, tokens), generator=generator).to(device)
@@ -125,7 +145,10 @@ def _logits_check(ckpt: TrtllmCheckpoint, hf_dir: Path, rtol: float, tokens: int
         expected = reference(input_ids).logits.float()
         positions = torch.arange(tokens, device=device)[None]
         cos, sin = reference.model.rotary_emb(expected, positions)  # RoPE tables only: no weights
-        actual = emulate_logits(ckpt, input_ids, cos.float(), sin.float(), device)
+    return ReferenceRun(input_ids, expected, cos.float(), sin.float())
+
+
+def logits_check(actual, expected, rtol: float) -> Check:
     error = relative_error(actual, expected)
     return Check(name="logits", max_rel_error=error, ok=error <= rtol)
 
