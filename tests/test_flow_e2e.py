@@ -103,3 +103,24 @@ def test_bad_model_source_is_a_user_error_before_any_run(prefect_api, mlflow_uri
     with pytest.raises(UserError, match="no config.json"):
         run_flow(text, tmp_path / "store")
     assert MlflowClient(mlflow_uri).search_experiments(filter_string="name = 'spine-test'") == []
+
+
+def test_run_command_prints_a_json_summary_and_exit_codes(
+    prefect_api, tiny_model_dir, mlflow_uri, monkeypatch, no_docker, tmp_path, capsys, make_recipe
+):
+    from engineforge.cli import main
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
+    text, _ = make_recipe(str(tiny_model_dir))
+    recipe = tmp_path / "cli.yaml"
+    recipe.write_text(text)
+    store = ["--store", str(tmp_path / "store")]
+
+    assert main(["run", str(recipe), "--json", *store]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["status"] == "completed" and summary["figures"]["output_tokens_per_s"] > 0
+    assert [stage["stage"] for stage in summary["stages"]] == ["download", "shard", "build", "validate", "package", "register"]
+
+    recipe.write_text(text.replace("max_tokens: 8", "max_tokens: 0"))
+    assert main(["run", str(recipe), *store]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {recipe}:")
