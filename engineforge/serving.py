@@ -19,7 +19,7 @@ from typing import Iterator
 
 import httpx
 
-from engineforge.errors import StageFailed
+from engineforge.errors import StageFailed, UserError
 
 LOOPBACK = "127.0.0.1"
 
@@ -37,7 +37,8 @@ def resolve_executable(argv: list[str]) -> list[str]:
         return [str(beside), *argv[1:]]
     found = shutil.which(argv[0])
     if found is None:
-        raise StageFailed("validate", f"{argv[0]} not found on PATH; install it on this worker")
+        # A UserError: the stage task running this names itself in the message it shows.
+        raise UserError(f"{argv[0]} not found beside {sys.executable} or on PATH; install it on this worker")
     return [found, *argv[1:]]
 
 
