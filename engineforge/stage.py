@@ -46,27 +46,6 @@ def skipped(stage: str, reason: str) -> StageResult:
     return result
 
 
-def _keep(workdir: Path, names: tuple[str, ...], target: Path) -> None:
-    for name in names:
-        source = workdir / name
-        if source.is_dir():
-            shutil.copytree(source, target / name, dirs_exist_ok=True)
-        elif source.is_file():
-            (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target / name)
-
-
-def _relative_paths(value: Any, workdir: Path) -> Any:
-    """Paths inside the workdir, made relative: the workdir is renamed when the stage commits."""
-    if isinstance(value, dict):
-        return {key: _relative_paths(item, workdir) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_relative_paths(item, workdir) for item in value]
-    if isinstance(value, str) and value.startswith(f"{workdir}/"):
-        return value[len(str(workdir)) + 1:]
-    return value
-
-
 def run_stage(
     store: Store,
     stage: str,
