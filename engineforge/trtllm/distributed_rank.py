@@ -44,7 +44,7 @@ class RankJob:
 
 
 def run_rank(rank: int, job: RankJob) -> None:
-    """Spawn target: one global rank. A failure leaves a one-line `error-rank{r}.txt` and re-raises."""
+    """Process target: one global rank. A failure leaves `error-rank{r}.json` (when, one line) and re-raises."""
     # Forked from a long-lived forkserver, this process inherited the environment of the moment the
     # server started; take the launcher's current one (CUDA_VISIBLE_DEVICES of the GPU slot held,
     # NVLink multicast off) before CUDA, NCCL or torch.distributed read it.
@@ -54,7 +54,8 @@ def run_rank(rank: int, job: RankJob) -> None:
         _run(rank, job)
     except BaseException as error:
         message = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-        (job.result_dir / f"error-rank{rank}.txt").write_text(f"{type(error).__name__}: {message}")
+        line = {"at_ns": time.monotonic_ns(), "error": f"{type(error).__name__}: {message}"}  # system-wide clock
+        (job.result_dir / f"error-rank{rank}.json").write_text(json.dumps(line))
         raise
 
 
@@ -164,3 +165,13 @@ def read_rank_checks(result_dir: Path, world_size: int) -> list:
 
     paths = [result_dir / f"check-rank{rank}.json" for rank in range(world_size)]
     return [Check(**json.loads(path.read_text())) for path in paths if path.is_file()]
+
+
+def first_failure(result_dir: Path, world_size: int) -> tuple[int, str] | None:
+    """(rank, error line) of the rank that failed first: its peers fail after it, when it goes away."""
+    paths = [result_dir / f"error-rank{rank}.json" for rank in range(world_size)]
+    failures = [(json.loads(path.read_text()), rank) for rank, path in enumerate(paths) if path.is_file()]
+    if not failures:
+        return None
+    line, rank = min(failures, key=lambda failure: failure[0]["at_ns"])
+    return rank, line["error"]

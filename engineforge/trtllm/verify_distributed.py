@@ -28,7 +28,7 @@ from pydantic import Field
 
 from engineforge.errors import UserError
 from engineforge.trtllm.ckpt_reader import TrtllmCheckpoint
-from engineforge.trtllm.distributed_rank import LOGITS_FILE, NO_MULTICAST, RankJob, read_rank_checks, run_rank
+from engineforge.trtllm.distributed_rank import LOGITS_FILE, NO_MULTICAST, RankJob, first_failure, read_rank_checks, run_rank
 from engineforge.trtllm.model_shape import read_model_shape
 from engineforge.trtllm.verify import Check, VerifyReport, config_check, logits_check, reference_run
 
@@ -116,7 +116,11 @@ def run_ranks(ckpt_dir: Path, input_ids, cos, sin, backend: str, world: int, tim
 
 
 def _rank_failures(result_dir: Path, world: int, error: Exception) -> list[Check]:
-    """One failed check per rank that left an error line; the spawn error if none did."""
-    lines = {rank: (result_dir / f"error-rank{rank}.txt") for rank in range(world)}
-    failures = [Check(name=f"rank {rank} process", ok=False, problem=path.read_text()) for rank, path in lines.items() if path.is_file()]
-    return failures or [Check(name="rank processes", ok=False, problem=str(error).strip().splitlines()[0])]
+    """The failed check of the rank that failed first. Peers that fail because it went away
+    (connection closed) or that were stopped are not reported."""
+    first = first_failure(result_dir, world)
+    if first is None:  # died without a word (killed, out of memory): how it exited
+        rank, problem = getattr(error, "error_index", "?"), str(error).strip().splitlines()[0]
+    else:
+        rank, problem = first
+    return [Check(name=f"rank {rank} process", ok=False, problem=f"{problem} (the other ranks were stopped)")]
