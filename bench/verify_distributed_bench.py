@@ -44,6 +44,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--backend", default="gloo", choices=["gloo", "nccl"])
     parser.add_argument("--tokens", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--model", type=Path, default=None, help="Use this Hugging Face model directory instead of writing a synthetic one (the shape flags are then ignored).")
     parser.add_argument("--work", type=Path, default=None, help="Where to write the model and checkpoints (default: a temporary directory, removed).")
     return parser.parse_args()
 
@@ -141,12 +142,13 @@ def main() -> int:
         "dtype": args.dtype,
         "tokens": args.tokens,
         "repeats": args.repeats,
-        "shape": spec.model_dump(include={"hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "vocab_size"}),
+        "model": str(args.model) if args.model else "synthetic",
+        "shape": None if args.model else spec.model_dump(include={"hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "vocab_size"}),
         "machine": machine(args.backend),
     }
     with tempfile.TemporaryDirectory(prefix="verify-dist-bench-", dir=args.work) as tmp:
         work = Path(tmp)
-        model_dir = write_synthetic_model(spec, work / "model", dtype=args.dtype)
+        model_dir = args.model or write_synthetic_model(spec, work / "model", dtype=args.dtype)
         shard_checkpoint(model_dir, work / "warmup", tp=1)
         reference = reference_run(TrtllmCheckpoint(work / "warmup"), model_dir, args.tokens, "cpu")
         warm_timings, _ = time_distributed(work / "warmup", reference, args.backend, 1)  # starts the forkserver
