@@ -100,6 +100,8 @@ def test_trtllm_engine_shards_builds_engines_and_serves_them_with_doubles(
     engine = Path(built["path"]) / built["outputs"]["engine_dir"]
     assert sorted(p.name for p in engine.iterdir()) == ["config.json", "rank0.engine", "rank1.engine"]
     assert json.loads((engine / "config.json").read_text())["version"] == DOUBLE_VERSION
+    # The accuracy check and roofline read the Hugging Face checkpoint the engine was built from.
+    assert built["outputs"]["reference_dir"] == stage(summary, "shard")["outputs"]["hf_dir"]
     argv = built["outputs"]["trtllm_build_argv"]
     assert argv[0] == "trtllm-build" and argv[argv.index("--workers") + 1] == "1"  # no GPU visible here
     assert summary["figures"]["completed"] == 4 and summary["figures"]["errors"] == 0

@@ -27,7 +27,10 @@ class Runtime(Protocol):
         """Raise UserError naming what is missing and how to get it, before any work starts."""
 
     def build(self, recipe: Recipe, source: StageResult, workdir: Path) -> StageOutput:
-        """Turn the downloaded (or sharded) model into what the server loads, inside `workdir`."""
+        """Turn the downloaded (or sharded) model into what the server loads, inside `workdir`.
+
+        Outputs name `served_dir`, and `reference_dir` when the served directory is not itself a
+        Hugging Face checkpoint (an engine): the model the accuracy check and roofline read."""
 
     def serve_argv(self, recipe: Recipe, served_dir: Path, host: str, port: int, device: str) -> list[str]:
         """The single-process server command line for a built output (the image's entrypoint)."""

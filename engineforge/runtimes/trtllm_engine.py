@@ -85,6 +85,7 @@ class TrtllmEngineRuntime(TrtllmRuntimeBase):
         return StageOutput(
             summary=f"{world_size} engine(s) for {architecture}, TensorRT-LLM {version}",
             outputs={"served_dir": SERVED, "engine_dir": ENGINE, "tokenizer_dir": TOKENIZER, "build_log": BUILD_LOG,
+                     "reference_dir": str(hf_dir),
                      "architecture": architecture, "tensorrt_llm_version": version, "trtllm_build_argv": argv,
                      "serve_argv": self.serve_argv(recipe, Path(MODEL_DIR_IN_IMAGE), "0.0.0.0", recipe.serve.port, "cuda")},
         )

@@ -50,6 +50,7 @@ def _measure(recipe: Recipe, built: StageResult, device: str, workdir: Path) -> 
     runtime = get_runtime(recipe.runtime)
     runtime.check_available(recipe)  # on this worker, before a server starts
     served_dir = built.file("served_dir")
+    reference_dir = built.file("reference_dir") if "reference_dir" in built.outputs else served_dir
     port = free_port()
     log_path = workdir / SERVER_LOG
     plan = runtime.serve_plan(recipe, str(served_dir), LOOPBACK, port, device, str(workdir))
@@ -71,10 +72,10 @@ def _measure(recipe: Recipe, built: StageResult, device: str, workdir: Path) -> 
                 timeout_s=float(spec.timeout_s),
             )
         )
-        accuracy = _accuracy(recipe, url, served_dir, workdir) if spec.gates.min_token_agreement is not None else {}
+        accuracy = _accuracy(recipe, url, served_dir, reference_dir, workdir) if spec.gates.min_token_agreement is not None else {}
     result.write_json(workdir / RESULTS_FILE)
     # The runtime's own offline benchmark (trtllm-bench) runs once the servers have freed the GPUs.
-    figures = {**result.summary, **accuracy, **_roofline(recipe, result, served_dir),
+    figures = {**result.summary, **accuracy, **_roofline(recipe, result, reference_dir),
                **runtime.bench(recipe, served_dir, workdir)}
     _plot(result, workdir)
     if figures["completed"] == 0:
@@ -90,14 +91,14 @@ def _measure(recipe: Recipe, built: StageResult, device: str, workdir: Path) -> 
     )
 
 
-def _accuracy(recipe: Recipe, url: str, served_dir: Path, workdir: Path) -> dict[str, float]:
-    """Greedy decodes through the server against the served model in-process (token agreement)."""
+def _accuracy(recipe: Recipe, url: str, served_dir: Path, reference_dir: Path, workdir: Path) -> dict[str, float]:
+    """Greedy decodes through the server against the Hugging Face model in-process (token agreement)."""
     from engineforge.loadgen.accuracy import AccuracyConfig, check_accuracy
 
     spec = recipe.validate_
     dtype = recipe.model.dtype if recipe.model.dtype != "auto" else "float32"
     report = check_accuracy(AccuracyConfig(
-        endpoint=url, model=str(served_dir), reference_model=str(served_dir), api=spec.api, prompts=spec.prompts,
+        endpoint=url, model=str(served_dir), reference_model=str(reference_dir), api=spec.api, prompts=spec.prompts,
         max_tokens=spec.max_tokens, dtype=dtype, timeout_s=float(spec.timeout_s),
         trust_remote_code=recipe.model.trust_remote_code,
     ))
@@ -105,14 +106,14 @@ def _accuracy(recipe: Recipe, url: str, served_dir: Path, workdir: Path) -> dict
     return report.figures()
 
 
-def _roofline(recipe: Recipe, result, served_dir: Path) -> dict[str, float]:
-    """Decode roofline figures when the run sampled a GPU and the served dir has a config.json."""
+def _roofline(recipe: Recipe, result, model_dir: Path) -> dict[str, float]:
+    """Decode roofline figures when the run sampled a GPU and the model dir has a config.json."""
     from engineforge.loadgen.roofline import roofline_figures
 
-    if not result.gpus or not (served_dir / "config.json").is_file():
+    if not result.gpus or not (model_dir / "config.json").is_file():
         return {}
     try:
-        return roofline_figures(served_dir, result.gpus[0], result.summary, recipe.validate_.concurrency,
+        return roofline_figures(model_dir, result.gpus[0], result.summary, recipe.validate_.concurrency,
                                 recipe.model.dtype)
     except UserError:  # a card without a known bandwidth: no roofline, the run still counts
         return {}
