@@ -74,7 +74,7 @@ class PrefectServer:
 def _stop(process: subprocess.Popen, grace_s: float = 20) -> None:
     if process.poll() is None:
         try:
-            os.killpg(process.pid, signal.SIGTERM)
+            os.killpg(process.pid, signal.SIGINT)  # what Prefect's worker and server stop promptly on
             process.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)

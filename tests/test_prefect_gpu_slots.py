@@ -59,6 +59,8 @@ def test_four_runs_on_two_gpu_slots_never_overlap_more_than_two_gpu_stages(deplo
     assert len(validations) == RUNS and all(run.state.is_completed() for run in validations)
     assert all("| validate | ran |" in run["summary"] for run in runs)
     intervals = {str(run.flow_run_id): (run.start_time, run.end_time) for run in validations}
+    print(f"validate stages at once: at most {max_overlap(list(intervals.values()))}; devices:",
+          sorted(device for _, _, device in devices.values()))
     assert max_overlap(list(intervals.values())) <= SLOTS
     assert {(size, limit) for size, limit, _ in devices.values()} == {(str(SLOTS), devices[flow_run_ids[0]][1])}
     assert {device for _, _, device in devices.values()} <= {str(index) for index in range(SLOTS)}

@@ -120,6 +120,14 @@ def test_second_submission_from_another_worker_process_reuses_every_stage(deploy
     keys = {key: value for key, value in after.data.tags.items() if key.endswith(".key")}
     assert keys and keys == {key: value for key, value in before.data.tags.items() if key.endswith(".key")}
     assert after.data.metrics["output_tokens_per_s"] == before.data.metrics["output_tokens_per_s"]
+    with deployments.client_settings():  # Prefect served them from the records beside the store
+        cached = [task_runs([second["flow_run_id"]], stage, expected=1)[0] for stage in ("build", "validate")]
+    assert [run.state.name for run in cached] == ["Cached", "Cached"]
+
+    refreshed = watched(submit(deployments, [tiny], "--watch", "--json", "--refresh", "validate"))
+
+    statuses = stage_statuses(mlflow_run_of(uri, refreshed["flow_run_id"]))
+    assert (statuses["build"], statuses["validate"]) == ("cached", "ran")
     with deployments.client_settings():
-        (validate,) = task_runs([second["flow_run_id"]], "validate", expected=1)
-    assert validate.state.is_completed()
+        (validate,) = task_runs([refreshed["flow_run_id"]], "validate", expected=1)
+    assert validate.state.name == "Completed"
