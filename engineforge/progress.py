@@ -33,6 +33,14 @@ def started(stage: str, key: str | None = None) -> None:
         listener.stage_started(stage, key)
 
 
+def advanced(stage: str, fraction: float) -> None:
+    """A long stage's share done (0..1), for listeners that show it (their optional `stage_advanced`)."""
+    for listener in list(_listeners):
+        method = getattr(listener, "stage_advanced", None)
+        if method is not None:
+            method(stage, fraction)
+
+
 def finished(result: "StageResult") -> None:
     for listener in list(_listeners):
         listener.stage_finished(result)

@@ -1,4 +1,6 @@
-"""What a run shows in the Prefect UI (rendering only; publishing is covered by the Prefect tests)."""
+"""What a run shows in the Prefect UI: rendering, and progress artifacts following stage events."""
+
+import pytest
 
 from engineforge.recipe import Gates
 from engineforge.run_artifacts import artifact_key, mlflow_link, summary_markdown, validation_rows
@@ -40,3 +42,36 @@ def test_validation_rows_show_each_figure_with_its_gate():
 def test_a_local_mlflow_store_is_named_with_the_command_to_browse_it():
     link = mlflow_link("sqlite:///m.db", "r1", "tiny")
     assert "`r1`" in link and "mlflow ui --backend-store-uri sqlite:///m.db" in link
+
+
+@pytest.mark.integration
+def test_a_long_stage_reports_its_progress_as_it_goes(prefect_api):
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+
+    from engineforge import progress
+    from engineforge.run_artifacts import stage_progress
+    from engineforge.stage import StageResult
+
+    def percent(artifact_id) -> float:
+        with get_client(sync_client=True) as client:
+            (artifact,) = [a for a in client.read_artifacts() if a.id == artifact_id]
+        return float(artifact.data)
+
+    seen = []
+
+    @flow
+    def shard_like():
+        with stage_progress("shard"):
+            listener = progress._listeners[-1]
+            progress.started("shard", "abc123")
+            seen.append(percent(listener.artifact_id))
+            progress.advanced("shard", 0.25)
+            progress.advanced("validate", 0.9)  # another stage's events are not this artifact's
+            seen.append(percent(listener.artifact_id))
+            progress.finished(StageResult(stage="shard", status="ran", summary="tp2"))
+            seen.append(percent(listener.artifact_id))
+        assert listener not in progress._listeners
+
+    shard_like()
+    assert seen == [0.0, 25.0, 100.0]
