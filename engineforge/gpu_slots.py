@@ -100,32 +100,42 @@ def declare_limit(slots: int, name: str | None = None) -> str:
     return name
 
 
+def ensure_declared(recipe: Recipe, stages: tuple[str, ...] = ("shard", "build", "validate")) -> None:
+    """For a local run (`engineforge run`): create this host's GPU limit, one slot per GPU torch sees,
+    if the recipe has GPU stages and no worker declared it. An existing limit is never resized."""
+    if not any(gpus_needed(stage, recipe) for stage in stages):
+        return
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    from engineforge.versions import gpu_info
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(limit_name())
+        except ObjectNotFound:
+            declare_limit(int(gpu_info()["gpu_count"] or 0))
+
+
 def _limit_size(stage: str, name: str, count: int) -> int:
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
-    from prefect.settings import PREFECT_API_URL
 
     with get_client(sync_client=True) as client:
         try:
             size = client.read_global_concurrency_limit_by_name(name).limit
         except ObjectNotFound:
-            if PREFECT_API_URL.value():
-                raise StageFailed(
-                    stage,
-                    f"no GPU concurrency limit {name!r} on the Prefect server; start this host's worker with "
-                    f"`engineforge worker` or create it: prefect gcl create {name} --limit <number of GPUs>",
-                    user_error=True,
-                ) from None
-            # A local run (ephemeral API) declares this machine's GPUs on first use.
-            from engineforge.versions import gpu_info
-
-            size = int(gpu_info()["gpu_count"] or 0)
-            declare_limit(size, name)
+            raise StageFailed(
+                stage,
+                f"no GPU concurrency limit {name!r} on the Prefect server; start this host's worker with "
+                f"`engineforge worker` or create it: prefect gcl create {name} --limit <number of GPUs>",
+                user_error=True,
+            ) from None
     if count > size:
         raise StageFailed(
             stage,
-            f"needs {count} GPU(s) but {name!r} has {size} slot(s); use a host with more GPUs or a smaller "
-            "parallel layout",
+            f"needs {count} GPU(s) but {name!r} has {size} slot(s); use a host with more GPUs, a smaller "
+            f"parallel layout, or declare the GPUs: prefect gcl update {name} --limit <number of GPUs>",
             user_error=True,
         )
     return size

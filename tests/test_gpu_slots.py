@@ -84,3 +84,29 @@ def test_visible_devices_index_an_existing_mask_and_are_restored(monkeypatch):
 def test_cpu_stages_hold_nothing():
     with gpu_slots.holding_gpus("download", 0) as devices:  # no Prefect call at all
         assert devices == []
+
+
+@pytest.mark.integration
+def test_a_local_run_declares_the_hosts_gpus_once_and_never_resizes(prefect_api, monkeypatch, tmp_path):
+    from prefect.client.orchestration import get_client
+
+    from engineforge.versions import gpu_info
+
+    monkeypatch.setenv(gpu_slots.LIMIT_ENV, f"gpu-local-{tmp_path.name}")
+    monkeypatch.delenv(gpu_slots.FORCED_STAGES_ENV, raising=False)
+
+    def slots():
+        with get_client(sync_client=True) as client:
+            return client.read_global_concurrency_limit_by_name(gpu_slots.limit_name()).limit
+
+    gpu_slots.ensure_declared(recipe(device="cpu"))  # no GPU stage: nothing declared
+    from prefect.exceptions import ObjectNotFound
+
+    with pytest.raises(ObjectNotFound):
+        slots()
+    monkeypatch.setenv(gpu_slots.FORCED_STAGES_ENV, "validate")
+    gpu_slots.ensure_declared(recipe(device="cpu"))
+    assert slots() == gpu_info()["gpu_count"]
+    gpu_slots.declare_limit(3)  # what `engineforge worker --gpus 3` did
+    gpu_slots.ensure_declared(recipe(device="cpu"))
+    assert slots() == 3

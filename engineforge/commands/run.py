@@ -60,8 +60,10 @@ def command(
         from engineforge import local_prefect
 
         os.environ["PREFECT_API_URL"] = local_prefect.ensure_api()
-    from engineforge import progress
+    from engineforge import gpu_slots, progress
     from flows.model_to_deployment import model_to_deployment
+
+    gpu_slots.ensure_declared(loaded)  # this host's GPU slots, unless a worker declared them
 
     console = Console(stderr=as_json, highlight=False)
     listener = LiveStages(console)
