@@ -6,9 +6,11 @@ which is thread-local and so invisible to Prefect's task threads.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,23 @@ def experiment_name(recipe: Recipe) -> str:
 def client(uri: str):
     from mlflow.tracking import MlflowClient
 
+    _create_sqlite_tables_once(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+@lru_cache(maxsize=None)
+def _create_sqlite_tables_once(uri: str) -> None:
+    """Let one process at a time create a new SQLite store's tables: runs starting together on a
+    fresh mlflow.db otherwise fail with "table ... already exists"."""
+    if not uri.startswith("sqlite:///"):
+        return
+    from mlflow.tracking import MlflowClient
+
+    database = Path(uri[len("sqlite:///"):]).resolve()
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with open(database.with_name(database.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)  # creates or migrates the tables
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, str]:

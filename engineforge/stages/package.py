@@ -60,12 +60,14 @@ def package(
 
 def package_key(recipe: Recipe, built: StageResult) -> str:
     """The image's content key (also its Prefect cache key)."""
-    from engineforge.packaging.daemon import daemon_address
+    from engineforge.packaging.daemon import connect, daemon_address
 
     runtime = get_runtime(recipe.runtime)
-    # The daemon's reachability is part of the key: a run without Docker must not pin "skipped" forever.
+    # Whether a daemon answers is part of the key: a run without Docker must not pin "skipped" once
+    # one is started (a short ping; the build itself connects with a long timeout).
+    answers = connect(timeout_s=5)[0] is not None
     return content_key(STAGE, built.key, recipe.section("package"), recipe.section("serve"), runtime.name,
-                       runtime.image_requirements(), daemon_address(), runtime.image_base(recipe, built))
+                       runtime.image_requirements(), daemon_address(), answers, runtime.image_base(recipe, built))
 
 
 def _labels(recipe: Recipe, built: StageResult, model: StageResult, lock_sha256: str) -> dict[str, str]:
