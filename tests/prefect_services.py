@@ -32,11 +32,14 @@ def free_port() -> int:
     return pick()
 
 
-def tiny_recipe(name: str, max_tokens: int = 4) -> str:
-    """The tiny synthetic Llama on the CPU, two short validation requests, no continuous batching
-    (on the CPU, `transformers serve --continuous-batching` reserves gigabytes for its KV cache)."""
+def tiny_recipe(name: str, max_tokens: int = 4, seed: int = 0) -> str:
+    """The tiny synthetic Llama on the CPU, two short validation requests, no continuous batching.
+
+    The worker store is shared by the session: tests that assert what ran give their model its own
+    `seed`, so another test's runs cannot have built it already."""
     return (
-        f"name: {name}\nmodel:\n  source: synthetic:tiny-llama\n  dtype: float32\nruntime: transformers\n"
+        f"name: {name}\nmodel:\n  source: synthetic:tiny-llama\n  dtype: float32\n  synthetic:\n    seed: {seed}\n"
+        "runtime: transformers\n"
         "serve:\n  device: cpu\n  continuous_batching: false\n  startup_timeout_s: 300\n"
         f"validate:\n  requests: 2\n  concurrency: 1\n  warmup_requests: 0\n  max_tokens: {max_tokens}\n"
     )

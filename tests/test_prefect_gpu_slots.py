@@ -41,7 +41,7 @@ def test_four_runs_on_two_gpu_slots_never_overlap_more_than_two_gpu_stages(deplo
     recipes = []
     for index in range(RUNS):  # distinct validation settings: every run really validates
         path = tmp_path / f"gpu-{index}.yaml"
-        path.write_text(tiny_recipe(f"prefect-gpu-{index}", max_tokens=5 + index))
+        path.write_text(tiny_recipe(f"prefect-gpu-{index}", max_tokens=5 + index, seed=1))
         recipes.append(path)
 
     done = submit(deployments, recipes, "--watch", "--json")
