@@ -38,6 +38,7 @@ class StageResult(BaseModel):
 class StageOutput(BaseModel):
     summary: str
     outputs: dict[str, Any] = Field(default_factory=dict)
+    skipped: bool = False  # the stage looked and could not apply (e.g. no Docker daemon): said, not hidden
 
 
 def skipped(stage: str, reason: str) -> StageResult:
@@ -74,12 +75,13 @@ def run_stage(
                 _keep(workdir, keep_on_failure, store.failure_dir(stage))
                 raise
             outputs = _relative_paths(output.outputs, workdir)
-            manifest = {"stage": stage, "key": key, "summary": output.summary, "outputs": outputs}
+            manifest = {"stage": stage, "key": key, "summary": output.summary, "outputs": outputs,
+                        "skipped": output.skipped}
             write_manifest(workdir, manifest)
         status = "ran"
     result = StageResult(
         stage=stage,
-        status=status,
+        status="skipped" if manifest.get("skipped") else status,
         key=key,
         path=str(store.entry(stage, key)),
         duration_s=round(time.perf_counter() - started, 3),

@@ -40,7 +40,7 @@ def test_flow_records_validates_registers_then_reuses_everything(
     assert statuses(first) == {"download": "ran", "shard": "skipped", "build": "ran", "validate": "ran",
                                "package": "skipped", "register": "ran"}
     package = next(stage for stage in first["stages"] if stage["stage"] == "package")
-    assert package["summary"].startswith(f"skipped: no Docker daemon at {no_docker}")
+    assert package["summary"].startswith(f"no Docker daemon at {no_docker}")
     client = MlflowClient(mlflow_uri)
     run = client.get_run(first["mlflow"]["run_id"])
     assert run.info.run_name == "spine-test" and run.info.status == "FINISHED"

@@ -57,3 +57,10 @@ def test_failed_stage_keeps_its_logs_and_outputs_use_relative_paths(tmp_path):
     result = run_stage(store, "demo", "k2", ok)
     assert result.outputs == {"nested": {"file": "a.txt"}, "other": "/abs/elsewhere"}
     assert not store.failure_dir("demo").exists()  # a new attempt clears the last failure's logs
+
+
+def test_a_stage_that_could_not_apply_says_skipped_also_when_reused(tmp_path):
+    store = Store(tmp_path)
+    produce = lambda workdir: StageOutput(summary="no Docker daemon at unix:///x", skipped=True)  # noqa: E731
+    assert run_stage(store, "package", "k", produce).status == "skipped"
+    assert run_stage(store, "package", "k", produce).status == "skipped"

@@ -48,14 +48,11 @@ def package(
             write_files(workdir / "compose", compose_files(recipe, result.pushed_ref or result.image_tag))
             outputs["compose"] = "compose/compose.yaml"
         if result.status == "skipped":
-            return StageOutput(summary=f"skipped: {result.reason}", outputs=outputs)
+            return StageOutput(summary=result.reason, outputs=outputs, skipped=True)
         return StageOutput(summary=f"{result.image_tag} {result.digest or result.image_id}", outputs=outputs)
 
     # Build and container logs of a failed build or smoke test (the image is then never pushed).
-    result = run_stage(store, STAGE, key, produce, refresh, keep_on_failure=("logs",))
-    if result.outputs.get("status") == "skipped":
-        result = result.model_copy(update={"status": "skipped"})
-    return result
+    return run_stage(store, STAGE, key, produce, refresh, keep_on_failure=("logs",))
 
 
 def package_key(recipe: Recipe, built: StageResult) -> str:
