@@ -84,11 +84,12 @@ def running_servers(plan, host: str, log_path: Path, startup_timeout_s: float) -
         yield url
 
 
-def stop_process_group(process: subprocess.Popen, grace_s: float = 10.0) -> None:
+def stop_process_group(process: subprocess.Popen, grace_s: float = 10.0, first_signal: int = signal.SIGTERM) -> None:
+    """Ask the process group to stop, then kill it after `grace_s`."""
     if process.poll() is not None:
         return
     try:
-        os.killpg(process.pid, signal.SIGTERM)
+        os.killpg(process.pid, first_signal)
         process.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)

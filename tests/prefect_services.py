@@ -75,15 +75,9 @@ class PrefectServer:
 
 
 def _stop(process: subprocess.Popen, grace_s: float = 20) -> None:
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, signal.SIGINT)  # what Prefect's worker and server stop promptly on
-            process.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        except ProcessLookupError:
-            pass
+    from engineforge.serving import stop_process_group
+
+    stop_process_group(process, grace_s, signal.SIGINT)  # SIGINT: what Prefect's worker and server stop promptly on
     try:  # flow-run subprocesses left in the group
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
