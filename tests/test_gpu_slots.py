@@ -55,7 +55,7 @@ def test_holders_on_one_host_get_distinct_devices(monkeypatch, tmp_path):
 
 def test_a_holder_waits_for_a_device_rather_than_sharing_one(monkeypatch, tmp_path):
     monkeypatch.setenv(gpu_slots.LOCK_DIR_ENV, str(tmp_path))
-    claimed, release = [], threading.Event()
+    claimed = []
 
     def second_holder():
         with gpu_slots._claimed_devices("gpu-test", size=1, count=1, poll_s=0.01) as devices:

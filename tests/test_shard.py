@@ -141,7 +141,7 @@ def test_hash_outputs_gives_the_sha256_of_the_written_files(shard_models, tmp_pa
 
 def test_parallel_workers_and_small_budget_write_identical_files(shard_models, tmp_path):
     model_dir = shard_models("mixtral_released")
-    serial = shard_checkpoint(model_dir, tmp_path / "serial", tp=2, pp=2)
+    shard_checkpoint(model_dir, tmp_path / "serial", tp=2, pp=2)
     parallel = shard_checkpoint(model_dir, tmp_path / "parallel", tp=2, pp=2, workers=4, memory_budget_bytes=8 << 20)
     assert parallel.workers == 2  # 8 MiB allows two workers of 4 x 1 MiB buffers
     assert same_files(tmp_path / "serial", tmp_path / "parallel")
