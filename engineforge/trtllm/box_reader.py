@@ -49,6 +49,23 @@ class SourceRange:
     path: Path
 
 
+@dataclass(frozen=True)
+class StridedRange:
+    """`rows` runs of `nbytes_per_row` bytes, the first at `offset`, each `stride` after the
+    previous, of an open source file: a column cut of whole rows, to be copied unchanged."""
+
+    fd: int
+    offset: int
+    rows: int
+    stride: int
+    nbytes_per_row: int
+    path: Path
+
+    @property
+    def nbytes(self) -> int:
+        return self.rows * self.nbytes_per_row
+
+
 class BoxReader:
     """Streams the C-order bytes of a box of a stored tensor in bounded chunks (one per thread).
 
@@ -65,11 +82,12 @@ class BoxReader:
 
     def chunks(
         self, stored: StoredTensor, box: Box, out_dtype: str | None = None, ranges: bool = False
-    ) -> Iterator[memoryview | SourceRange]:
+    ) -> Iterator[memoryview | SourceRange | StridedRange]:
         """Yield the box's bytes, converted to safetensors dtype `out_dtype` when it differs.
 
         With `ranges`, runs that need no change (whole rows, same dtype) come as SourceRange
-        for the caller to copy itself. Each yielded view is only valid until the next one.
+        for the caller to copy itself, and unchanged column cuts as StridedRange (only the
+        kept columns are then ever copied). Each yielded view is only valid until the next one.
         """
         fd = self.handles.fd(stored.file)
         (_, rows_total, cols), (p_box, r_box, c_box) = _as_3d(stored.shape, box)
@@ -86,6 +104,10 @@ class BoxReader:
             rows_per_block = max(1, self.chunk_bytes // row_bytes)
             for r in range(0, r_box[1] - r_box[0], rows_per_block):
                 rows = min(rows_per_block, r_box[1] - r_box[0] - r)
+                if ranges and unchanged:
+                    yield StridedRange(fd, first + r * row_bytes + c_box[0] * stored.itemsize, rows, row_bytes,
+                                       (c_box[1] - c_box[0]) * stored.itemsize, stored.file)
+                    continue
                 # Whole rows are read and the columns cut in memory: one pread instead of one per row.
                 view = self.read_range(SourceRange(fd, first + r * row_bytes, rows * row_bytes, stored.file))
                 yield self._convert(self._cut(view, rows, cols, c_box, stored.itemsize), stored.dtype, out_dtype)
