@@ -81,7 +81,9 @@ def run(root: Path, args) -> None:
     copies, plain, hashed, loads = [], [], [], []
     for attempt in range(args.repeats):
         loads.append(os.getloadavg()[0])
-        copies.append(timed_copy(weights, root / "copy"))
+        # cp is timed twice per round and the faster kept: a cp right after another large write runs slower
+        # (seen: 1.3-2.5 s CPU against 1.1 s), and the baseline should be cp at its best.
+        copies.append(min((timed_copy(weights, root / "copy") for _ in range(2)), key=lambda run: run["wall_s"]))
         # Alternate the order of the two modes so neither always follows cp.
         modes = [(plain, False), (hashed, True)][:: 1 if attempt % 2 == 0 else -1]
         for results, hash_outputs in modes:
