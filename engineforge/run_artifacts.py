@@ -126,9 +126,12 @@ def stage_progress(stage: str) -> Iterator[None]:
 class _ProgressArtifact:
     """Listens to one stage's progress events and mirrors them in a Prefect progress artifact."""
 
+    STEP_PERCENT = 5.0  # a sharder reports every few MiB; the API hears of every 5 %
+
     def __init__(self, stage: str):
         self.stage = stage
         self.artifact_id = None
+        self.reported = 0.0
 
     def stage_started(self, stage: str, key: str | None) -> None:
         if stage == self.stage and self.artifact_id is None:
@@ -137,7 +140,10 @@ class _ProgressArtifact:
             self.artifact_id = create_progress_artifact(0.0, description=f"{stage} {key[:12] if key else ''}".strip())
 
     def stage_advanced(self, stage: str, fraction: float) -> None:
-        self._update(stage, 100.0 * min(max(fraction, 0.0), 1.0))
+        percent = 100.0 * min(max(fraction, 0.0), 1.0)
+        if percent - self.reported >= self.STEP_PERCENT:
+            self.reported = percent
+            self._update(stage, percent)
 
     def stage_finished(self, result) -> None:
         self._update(result.stage, 100.0, f"{result.stage} {result.status}: {result.summary}"[:500])

@@ -34,7 +34,7 @@ def command(
             dtype=dtype,
             workers=workers or os.cpu_count() or 1,
             memory_budget_bytes=memory_budget_mib << 20 or None,
-            progress=lambda n: bar.advance(task, n),
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
             hash_outputs=hash_outputs,
         )
     if as_json:

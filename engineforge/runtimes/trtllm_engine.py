@@ -16,6 +16,7 @@ import os
 import re
 from pathlib import Path
 
+from engineforge import progress
 from engineforge.command import Command, StagePlan
 from engineforge.errors import UserError
 from engineforge.recipe import Recipe
@@ -58,7 +59,8 @@ class TrtllmEngineRuntime(TrtllmRuntimeBase):
             from engineforge.trtllm import shard_checkpoint
 
             report = shard_checkpoint(hf_dir, workdir / CHECKPOINT, tp=layout.tp, pp=layout.pp, ep=layout.ep,
-                                      dtype=recipe.model.dtype, workers=min(os.cpu_count() or 1, layout.world_size))
+                                      dtype=recipe.model.dtype, workers=min(os.cpu_count() or 1, layout.world_size),
+                                      progress=lambda done, total: progress.advanced("shard", done / total))
             return StageOutput(
                 summary=(f"{report.architecture} tp{report.tp} pp{report.pp} ep{report.ep} {report.dtype}: "
                          f"{len(report.files)} rank files, {report.output_bytes / 1e9:.2f} GB"),

@@ -61,14 +61,15 @@ def shard_checkpoint(
     dtype: str | None = None,
     workers: int = 1,
     memory_budget_bytes: int | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
     hash_outputs: bool = False,
 ) -> ShardReport:
     """Write `out_dir/config.json` and `out_dir/rank{N}.safetensors` for every global rank N.
 
     `dtype` (float32/float16/bfloat16; None or "auto" keeps the checkpoint's) applies to every
     tensor but the MoE router. `workers` rank files are written at a time; `memory_budget_bytes`
-    bounds the tensor bytes they hold at once. `progress` is called with bytes written.
+    bounds the tensor bytes they hold at once. `progress(done, total)` is called with the bytes
+    written so far and the checkpoint's total (known from the headers before anything is written).
     `hash_outputs` computes each rank file's sha256 for the report (`ShardFile.sha256`, None
     otherwise); off by default: nothing downstream needs it (the store keys the stage by its
     inputs) and it was most of the sharder's CPU time (issue 3).
@@ -92,7 +93,8 @@ def shard_checkpoint(
         try:
             tmp.mkdir(parents=True)
             (tmp / "config.json").write_bytes(config_bytes)
-            files = _write_ranks(plans, checkpoint, tmp, workers, chunk_bytes, progress or (lambda n: None), hash_outputs)
+            counter = _cumulative(progress, output_bytes)
+            files = _write_ranks(plans, checkpoint, tmp, workers, chunk_bytes, counter, hash_outputs)
             _make_durable(tmp, workers)
             if out_dir.is_dir():
                 out_dir.rmdir()  # checked empty above
@@ -139,6 +141,20 @@ def _output_dtype(dtype: str | None, checkpoint: HFCheckpoint) -> str:
     if dtype not in OUTPUT_DTYPES:
         raise UserError(f"--dtype {dtype}: not supported; use one of auto, {', '.join(OUTPUT_DTYPES)}")
     return dtype
+
+
+def _cumulative(progress: Callable[[int, int], None] | None, total: int) -> Callable[[int], None]:
+    """Rank writers report bytes from several threads; callers want (done, total)."""
+    if progress is None:
+        return lambda count: None
+    lock, done = threading.Lock(), [0]
+
+    def advance(count: int) -> None:
+        with lock:
+            done[0] += count
+            progress(done[0], total)
+
+    return advance
 
 
 def _check_out_dir(out_dir: Path, output_bytes: int) -> None:
