@@ -119,7 +119,7 @@ def describe(run: dict) -> str:
 
 
 def largest_tensor_bytes(files: list[Path]) -> int:
-    from engineforge.trtllm.safetensors_format import read_header
+    from engineforge.checkpoint.safetensors_format import read_header
 
     return max(t.nbytes for path in files for t in read_header(path).values())
 
@@ -150,7 +150,7 @@ def timed_copy(files: list[Path], target: Path) -> dict:
 
 
 def timed_shard(source: Path, target: Path, workers: int, hash_outputs: bool) -> dict:
-    command = [sys.executable, "-m", "engineforge.cli", "shard", str(source), "--tp", "2", "--pp", "2",
+    command = [sys.executable, "-m", "engineforge.cli.app", "shard", str(source), "--tp", "2", "--pp", "2",
                "--workers", str(workers), "--out", str(target), "--json", *(["--hash"] if hash_outputs else [])]
     result = run_child(command)
     report = json.loads(result["stdout"])

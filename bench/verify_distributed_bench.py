@@ -61,8 +61,8 @@ def machine(backend: str) -> dict:
 def time_single(ckpt_dir: Path, reference, device: str):
     import torch
 
-    from engineforge.trtllm.ckpt_reader import TrtllmCheckpoint
-    from engineforge.trtllm.emulate import emulate_logits
+    from engineforge.verify.ckpt_reader import TrtllmCheckpoint
+    from engineforge.verify.emulate import emulate_logits
 
     started = time.perf_counter()
     with torch.no_grad():
@@ -73,7 +73,7 @@ def time_single(ckpt_dir: Path, reference, device: str):
 
 
 def time_distributed(ckpt_dir: Path, reference, backend: str, world: int):
-    from engineforge.trtllm.verify_distributed import run_ranks
+    from engineforge.verify.distributed import run_ranks
 
     result = run_ranks(ckpt_dir, reference.input_ids, reference.cos, reference.sin, backend, world)
     if result["logits"] is None:
@@ -82,10 +82,10 @@ def time_distributed(ckpt_dir: Path, reference, backend: str, world: int):
 
 
 def bench_tp(tp: int, args, model_dir: Path, work: Path, reference, base: dict) -> dict:
+    from engineforge.checkpoint import shard_checkpoint
     from engineforge.errors import UserError
-    from engineforge.trtllm import shard_checkpoint
-    from engineforge.trtllm.verify import relative_error
-    from engineforge.trtllm.verify_distributed import resolve_backend
+    from engineforge.verify.distributed import resolve_backend
+    from engineforge.verify.single import relative_error
 
     try:
         resolve_backend(args.backend, tp)
@@ -121,11 +121,11 @@ def bench_tp(tp: int, args, model_dir: Path, work: Path, reference, base: dict) 
 
 def main() -> int:
     args = parse_args()
+    from engineforge.checkpoint import shard_checkpoint
     from engineforge.recipe import SyntheticModel
     from engineforge.synthetic import write_synthetic_model
-    from engineforge.trtllm import shard_checkpoint
-    from engineforge.trtllm.ckpt_reader import TrtllmCheckpoint
-    from engineforge.trtllm.verify import reference_run
+    from engineforge.verify.ckpt_reader import TrtllmCheckpoint
+    from engineforge.verify.single import reference_run
 
     spec = SyntheticModel(
         hidden_size=args.hidden,

@@ -12,7 +12,7 @@ from typing import Any
 
 from engineforge.recipe import Recipe
 from engineforge.recipe_file import recipe_hash
-from engineforge.stage import StageResult
+from engineforge.stage_result import StageResult
 from engineforge.versions import tool_versions
 
 LOCK_FILE = "engineforge.lock.json"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from engineforge.stage import StageResult
+    from engineforge.stage_result import StageResult
 
 
 class Listener(Protocol):

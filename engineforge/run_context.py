@@ -8,8 +8,6 @@ from pydantic import BaseModel, Field
 
 from engineforge.store import Store
 
-STAGES = ("download", "shard", "build", "validate", "package", "register")
-
 
 class RunContext(BaseModel):
     store_root: str

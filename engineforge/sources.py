@@ -58,7 +58,11 @@ def hf_token() -> str | None:
 def resolve_hub_revision(source: HubSource) -> str:
     """The commit sha that `source.revision` points at now (network; retried by the task)."""
     from huggingface_hub import HfApi
-    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     try:
         info = HfApi().model_info(source.repo, revision=source.revision, token=hf_token())

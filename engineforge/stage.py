@@ -1,4 +1,4 @@
-"""Running one stage against the content-addressed store, and what a stage returns.
+"""Running one stage against the content-addressed store.
 
 A stage is cached when its key's entry exists; otherwise it runs into a temporary directory
 that becomes the entry on success. Stages that do not apply report `skipped` with a reason.
@@ -9,36 +9,11 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Callable, Literal
-
-from pydantic import BaseModel, Field
+from typing import Any, Callable
 
 from engineforge import progress
+from engineforge.stage_result import StageOutput, StageResult, Status
 from engineforge.store import Store, write_manifest
-
-Status = Literal["ran", "cached", "skipped", "failed"]
-
-
-class StageResult(BaseModel):
-    """The manifest a stage hands to the next one: where its output is, and what it found."""
-
-    stage: str
-    status: Status
-    key: str | None = None
-    path: str | None = None
-    duration_s: float = 0.0
-    summary: str = ""
-    outputs: dict[str, Any] = Field(default_factory=dict)
-
-    def file(self, name: str) -> Path:
-        """A path output, relative ones taken inside the stage's store entry."""
-        return Path(self.path or ".") / self.outputs[name]
-
-
-class StageOutput(BaseModel):
-    summary: str
-    outputs: dict[str, Any] = Field(default_factory=dict)
-    skipped: bool = False  # the stage looked and could not apply (e.g. no Docker daemon): said, not hidden
 
 
 def skipped(stage: str, reason: str) -> StageResult:

@@ -83,8 +83,9 @@ def start_run(recipe: Recipe, recipe_text: str) -> tuple[str, str]:
 
 
 def log_metrics(uri: str, run_id: str, figures: dict[str, float]) -> None:
-    from mlflow.entities import Metric
     import time
+
+    from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
     metrics = [Metric(key, float(value), now, 0) for key, value in figures.items() if _is_number(value)]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib.metadata
-from functools import lru_cache
-from pathlib import Path
+import importlib.util
+import os
+
+from engineforge.gpus import gpu_info
 
 
 def package_version(name: str) -> str | None:
@@ -14,36 +16,23 @@ def package_version(name: str) -> str | None:
         return None
 
 
+TRTLLM_TEST_SWITCH = "ENGINEFORGE_TEST_TRTLLM_VERSION"  # see engineforge/runtimes/trtllm/availability.py
+TRTLLM_PACKAGE = "tensorrt_llm"
+
+
+def tensorrt_llm_present() -> bool:
+    return bool(os.environ.get(TRTLLM_TEST_SWITCH)) or importlib.util.find_spec(TRTLLM_PACKAGE) is not None
+
+
 def tensorrt_llm_version() -> str | None:
-    # find_spec, not import: importing tensorrt_llm needs a CUDA driver (one probe, with its test switch).
-    from engineforge.trtllm_commands.availability import installed_version
+    """The TensorRT-LLM version of this worker, or None without TensorRT-LLM.
 
-    return installed_version()
-
-
-@lru_cache(maxsize=1)
-def gpu_info() -> dict[str, str | int | None]:
-    """GPU name, count, CUDA and driver versions; all None on a machine without a GPU."""
-    info: dict[str, str | int | None] = {"gpu_name": None, "gpu_count": 0, "cuda": None, "driver": None}
-    if not any(Path("/dev").glob("nvidia[0-9]*")):
-        return info  # no NVIDIA device: skip importing torch (seconds on every cached run)
-    try:
-        import torch
-
-        info["cuda"] = torch.version.cuda
-        if torch.cuda.is_available():
-            info["gpu_count"] = torch.cuda.device_count()
-            info["gpu_name"] = torch.cuda.get_device_name(0)
-    except ImportError:
-        pass
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        info["driver"] = pynvml.nvmlSystemGetDriverVersion()
-    except Exception:  # no NVML library or no driver: nothing to record
-        pass
-    return info
+    Probed with find_spec, not import: importing tensorrt_llm needs a CUDA driver."""
+    if os.environ.get(TRTLLM_TEST_SWITCH):
+        return os.environ[TRTLLM_TEST_SWITCH]
+    if importlib.util.find_spec(TRTLLM_PACKAGE) is None:
+        return None
+    return package_version("tensorrt_llm") or package_version("tensorrt-llm")
 
 
 def tool_versions() -> dict[str, str | int | None]:

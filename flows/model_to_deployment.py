@@ -12,14 +12,15 @@ from typing import Any
 
 from prefect import flow
 
-from engineforge import lockfile, run_artifacts, tracking
+from engineforge import lockfile, tracking
 from engineforge.errors import StageFailed
+from engineforge.orchestration import run_artifacts
 from engineforge.planner import load_model_config, resolve_parallel
 from engineforge.planner.report import to_json as plan_json
 from engineforge.recipe_file import parse_recipe
 from engineforge.run_context import RunContext
 from engineforge.runtimes import get_runtime
-from engineforge.stage import StageResult
+from engineforge.stage_result import StageResult
 from engineforge.store import default_root
 from tasks.build import build_task
 from tasks.download import download_task

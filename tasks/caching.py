@@ -17,7 +17,7 @@ from typing import Any
 
 from prefect.cache_policies import CachePolicy
 
-from engineforge.process_locks import ProcessLockManager
+from engineforge.orchestration.process_locks import ProcessLockManager
 from engineforge.run_context import RunContext
 
 

@@ -9,11 +9,12 @@ from typing import Any, Callable
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from engineforge import gpu_slots, progress, run_artifacts, tracking
+from engineforge import progress, tracking
 from engineforge.errors import StageFailed, UserError
+from engineforge.orchestration import gpu_slots, run_artifacts
 from engineforge.recipe import Recipe
 from engineforge.run_context import RunContext
-from engineforge.stage import StageResult
+from engineforge.stage_result import StageResult
 from tasks.caching import cache_options
 
 KeyFn = Callable[..., "str | None"]  # the stage's content key from (some of) the task's arguments

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from engineforge.recipe import Recipe
 from engineforge.run_context import RunContext
-from engineforge.stage import StageResult
+from engineforge.stage_result import StageResult
 from engineforge.stages.download import download
 from engineforge.stages.record import record_stage
 from tasks.common import stage_task

@@ -1,7 +1,7 @@
 from engineforge import tracking
 from engineforge.recipe import Recipe
 from engineforge.run_context import RunContext
-from engineforge.stage import StageResult
+from engineforge.stage_result import StageResult
 from engineforge.stages.package import package, package_key
 from engineforge.stages.record import record_stage
 from tasks.common import stage_task

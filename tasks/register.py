@@ -1,6 +1,6 @@
 from engineforge.recipe import Recipe
 from engineforge.run_context import RunContext
-from engineforge.stage import StageResult
+from engineforge.stage_result import StageResult
 from engineforge.stages.record import record_stage
 from engineforge.stages.register import register
 from tasks.common import stage_task

@@ -3,10 +3,11 @@ from pathlib import Path
 
 from engineforge import tracking
 from engineforge.errors import StageFailed
-from engineforge.gates import evaluate_gates
+from engineforge.measure.gates import evaluate_gates
 from engineforge.recipe import Recipe
 from engineforge.run_context import RunContext
-from engineforge.stage import StageResult, skipped
+from engineforge.stage import skipped
+from engineforge.stage_result import StageResult
 from engineforge.stages.record import record_stage
 from engineforge.stages.validate import validate, validate_key
 from tasks.common import stage_task

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from engineforge.recipe import SyntheticModel
-from engineforge.recipe_file import parse_recipe
-
 # Docker daemon, engineforge base image and local registries for the packaging tests.
 from conftest_docker import auth_registry, base_image, docker_client, registry  # noqa: E402,F401
 
 # A real `prefect server start`, the deployments of prefect.yaml and `engineforge worker` processes.
 from prefect_services import deployments, prefect_server, worker_stores, workers  # noqa: E402,F401
+
+from engineforge.recipe import SyntheticModel
+from engineforge.recipe_file import parse_recipe
 
 REPO = Path(__file__).resolve().parent.parent
 TINY_SPEC = SyntheticModel()  # the tiny-llama shape: 2 layers, hidden 64, GQA 4/2, vocab 512

@@ -108,7 +108,7 @@ def test_bad_model_source_is_a_user_error_before_any_run(prefect_api, mlflow_uri
 def test_run_command_prints_a_json_summary_and_exit_codes(
     prefect_api, tiny_model_dir, mlflow_uri, monkeypatch, no_docker, tmp_path, capsys, make_recipe
 ):
-    from engineforge.cli import main
+    from engineforge.cli.app import main
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
     text, _ = make_recipe(str(tiny_model_dir))

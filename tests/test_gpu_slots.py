@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from engineforge import gpu_slots
+from engineforge.orchestration import gpu_slots
 from engineforge.recipe_file import parse_recipe
 
 
@@ -90,7 +90,7 @@ def test_cpu_stages_hold_nothing():
 def test_a_local_run_declares_the_hosts_gpus_once_and_never_resizes(prefect_api, monkeypatch, tmp_path):
     from prefect.client.orchestration import get_client
 
-    from engineforge.versions import gpu_info
+    from engineforge.gpus import gpu_info
 
     monkeypatch.setenv(gpu_slots.LIMIT_ENV, f"gpu-local-{tmp_path.name}")
     monkeypatch.delenv(gpu_slots.FORCED_STAGES_ENV, raising=False)

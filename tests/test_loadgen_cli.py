@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from engineforge.cli import main
+from engineforge.cli.app import main
 from engineforge.loadgen.mock_server import mock_server
 
 

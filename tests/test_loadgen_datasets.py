@@ -9,7 +9,11 @@ import pytest
 
 from engineforge.errors import UserError
 from engineforge.loadgen.datasets import (
-    load_dataset, load_trtllm_jsonl, sample_lengths, synthetic_samples, write_trtllm_jsonl,
+    load_dataset,
+    load_trtllm_jsonl,
+    sample_lengths,
+    synthetic_samples,
+    write_trtllm_jsonl,
 )
 
 

@@ -10,8 +10,8 @@ import types
 import pytest
 
 from engineforge.errors import UserError
-from engineforge.loadgen.roofline import decode_roofline, gpu_bandwidth
-from engineforge.loadgen.telemetry import GpuSampler
+from engineforge.measure.roofline import decode_roofline, gpu_bandwidth
+from engineforge.measure.telemetry import GpuSampler
 from engineforge.planner.shape import ModelShape
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from engineforge.loadgen import BenchConfig, run_benchmark
-from engineforge.loadgen.accuracy import AccuracyConfig, check_accuracy
+from engineforge.measure.accuracy import AccuracyConfig, check_accuracy
 from engineforge.serving import LOOPBACK, free_port, running_server
 
 pytestmark = pytest.mark.integration

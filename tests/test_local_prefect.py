@@ -3,7 +3,7 @@
 import httpx
 import pytest
 
-from engineforge import local_prefect
+from engineforge.orchestration import local_prefect
 
 pytestmark = pytest.mark.integration
 

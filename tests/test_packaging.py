@@ -14,12 +14,27 @@ from pydantic import ValidationError
 
 from engineforge.errors import StageFailed, UserError
 from engineforge.packaging import MODEL_DIR_IN_IMAGE, PackageInputs, package_model
-from engineforge.packaging.base_image import DEFAULT_BASE, TRTLLM_RELEASE_IMAGE, BaseImageSpec, default_base_image
-from engineforge.packaging.compose import DisaggregatedLayout, ServerGroup, render_compose, write_compose
+from engineforge.packaging.base_image import (
+    DEFAULT_BASE,
+    TRTLLM_RELEASE_IMAGE,
+    BaseImageSpec,
+    default_base_image,
+)
+from engineforge.packaging.compose import (
+    DisaggregatedLayout,
+    ServerGroup,
+    render_compose,
+    write_compose,
+)
 from engineforge.packaging.context import write_context
 from engineforge.packaging.dockerfile import render_dockerfile
 from engineforge.packaging.push import classify_push_error
-from engineforge.packaging.wheelhouse import ensure_wheelhouse, host_python, pip_argv, wheelhouse_key
+from engineforge.packaging.wheelhouse import (
+    ensure_wheelhouse,
+    host_python,
+    pip_argv,
+    wheelhouse_key,
+)
 
 SERVE_ARGV = ["transformers", "serve", MODEL_DIR_IN_IMAGE, "--host", "0.0.0.0", "--port", "8000", "--device", "cpu"]
 

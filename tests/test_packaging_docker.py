@@ -11,10 +11,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest_docker import REGISTRY_PASSWORD, REGISTRY_USER
+
 from engineforge.errors import UserError
-from engineforge.packaging import MODEL_DIR_IN_IMAGE, PackageInputs, PackagingFailed, package_model
+from engineforge.packaging import (
+    MODEL_DIR_IN_IMAGE,
+    PackageInputs,
+    PackagingFailed,
+    package_model,
+)
 from engineforge.packaging.audit import find_secrets, image_labels, image_user
 from engineforge.packaging.push import push_image
 from engineforge.recipe import SyntheticModel

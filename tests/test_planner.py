@@ -1,13 +1,22 @@
 import re
 
 import pytest
+from planner_helpers import model_config, recipe
 
 from engineforge.errors import UserError
+from engineforge.gpus import find_gpu
 from engineforge.planner import plan, resolve_parallel
-from engineforge.planner.gpus import find_gpu
 from engineforge.planner.memory import GIB
-from engineforge.planner.planner import EP_SPLIT, EXPERTS, GPUS, HEADS, KV_HEADS, LAYERS, MEMORY, POOL
-from planner_helpers import model_config, recipe
+from engineforge.planner.planner import (
+    EP_SPLIT,
+    EXPERTS,
+    GPUS,
+    HEADS,
+    KV_HEADS,
+    LAYERS,
+    MEMORY,
+    POOL,
+)
 
 SMALL = {"max_batch_size": 8, "max_input_len": 1024, "max_seq_len": 2048}
 LARGE = {"max_batch_size": 64, "max_input_len": 4096, "max_seq_len": 8192}

@@ -3,11 +3,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from planner_helpers import CONFIGS, model_config, recipe
 
-from engineforge.cli import main
+from engineforge.cli.app import main
 from engineforge.errors import UserError
 from engineforge.planner.config_source import load_model_config
-from planner_helpers import CONFIGS, model_config, recipe
 
 
 def model_dir(tmp_path: Path, name: str) -> Path:

@@ -4,7 +4,7 @@ import types
 import pytest
 
 from engineforge.errors import UserError
-from engineforge.planner.gpus import CATALOGUE, detect_gpus, find_gpu, known_names
+from engineforge.gpus import CATALOGUE, detect_gpus, find_gpu, known_names
 
 
 @pytest.mark.parametrize(

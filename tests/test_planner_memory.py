@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+from planner_helpers import model_config, recipe
 
 from engineforge.planner.config_source import load_model_config
 from engineforge.planner.memory import (
@@ -14,7 +15,6 @@ from engineforge.planner.memory import (
 )
 from engineforge.planner.shape import ModelShape
 from engineforge.recipe import SyntheticModel
-from planner_helpers import model_config, recipe
 
 
 def limits(batch: int, seq: int) -> ServingLimits:

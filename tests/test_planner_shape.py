@@ -1,8 +1,8 @@
 import pytest
+from planner_helpers import model_config
 
 from engineforge.errors import UserError
 from engineforge.planner.shape import ModelShape, UnsupportedModel
-from planner_helpers import model_config
 
 # Parameter totals the hub shows for these checkpoints (see tests/fixtures/model_configs/README.md).
 PUBLISHED_PARAMS = {

@@ -9,7 +9,6 @@ import json
 import re
 
 import pytest
-
 from prefect_services import flow_run_log_lines, submit, task_runs, tiny_recipe
 
 pytestmark = pytest.mark.integration

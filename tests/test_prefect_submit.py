@@ -5,8 +5,6 @@ import json
 from pathlib import Path
 
 import pytest
-
-from engineforge.recipe_file import check_recipes
 from prefect_services import (
     BIN,
     REPO,
@@ -19,6 +17,8 @@ from prefect_services import (
     task_runs,
     tiny_recipe,
 )
+
+from engineforge.recipe_file import check_recipes
 
 pytestmark = pytest.mark.integration
 

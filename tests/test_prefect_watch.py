@@ -8,9 +8,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from prefect_services import deployment_flow_runs, tiny_recipe
 
 from engineforge.revisions import variable_name
-from prefect_services import deployment_flow_runs, tiny_recipe
 
 pytestmark = pytest.mark.integration
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from engineforge.cli import main
+from engineforge.cli.app import main
 from engineforge.recipe_file import RecipeError, load_recipe, parse_recipe
 from tests.conftest import REPO
 

@@ -2,8 +2,13 @@
 
 import pytest
 
+from engineforge.orchestration.run_artifacts import (
+    artifact_key,
+    mlflow_link,
+    summary_markdown,
+    validation_rows,
+)
 from engineforge.recipe import Gates
-from engineforge.run_artifacts import artifact_key, mlflow_link, summary_markdown, validation_rows
 
 SUMMARY = {
     "recipe": "tiny.llama_v2", "status": "failed", "failed_stage": "validate", "error": "gates failed\nttft | too slow",
@@ -50,8 +55,8 @@ def test_a_long_stage_reports_its_progress_as_it_goes(prefect_api):
     from prefect.client.orchestration import get_client
 
     from engineforge import progress
-    from engineforge.run_artifacts import stage_progress
-    from engineforge.stage import StageResult
+    from engineforge.orchestration.run_artifacts import stage_progress
+    from engineforge.stage_result import StageResult
 
     def percent(artifact_id) -> float:
         with get_client(sync_client=True) as client:

@@ -17,12 +17,12 @@ import torch
 from safetensors.torch import load_file
 from test_shard_models import shard_models  # noqa: F401 (fixture)
 
-from engineforge.cli import main
+from engineforge.checkpoint import rank_writer, shard_checkpoint
+from engineforge.checkpoint import shard as checkpoint_module
+from engineforge.checkpoint.hf_reader import HFCheckpoint
+from engineforge.checkpoint.model_shape import read_model_shape
+from engineforge.cli.app import main
 from engineforge.errors import UserError
-from engineforge.trtllm import checkpoint as checkpoint_module
-from engineforge.trtllm import rank_writer, shard_checkpoint
-from engineforge.trtllm.hf_reader import HFCheckpoint
-from engineforge.trtllm.model_shape import read_model_shape
 
 
 def source(model_dir):

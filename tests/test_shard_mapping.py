@@ -12,8 +12,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engineforge.errors import UserError
-from engineforge.trtllm.mapping import (
+from engineforge.checkpoint.mapping import (
     ParallelLayout,
     check_layout,
     chunk,
@@ -22,7 +21,8 @@ from engineforge.trtllm.mapping import (
     pad_vocab,
     pp_layers,
 )
-from engineforge.trtllm.model_shape import ModelShape
+from engineforge.checkpoint.model_shape import ModelShape
+from engineforge.errors import UserError
 
 
 def shape(**overrides) -> ModelShape:

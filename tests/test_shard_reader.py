@@ -13,15 +13,15 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from test_shard_models import shard_models, weight_files  # noqa: F401 (fixture)
 
-from engineforge.errors import UserError
-from engineforge.trtllm.box_reader import BoxReader, FileHandles
-from engineforge.trtllm.hf_reader import (
+from engineforge.checkpoint.box_reader import BoxReader, FileHandles
+from engineforge.checkpoint.hf_reader import (
     HFCheckpoint,
     canonical_shapes,
     read_stored_tensors,
 )
-from engineforge.trtllm.model_shape import read_model_shape, shape_from_config
-from engineforge.trtllm.safetensors_format import encode_header, read_header
+from engineforge.checkpoint.model_shape import read_model_shape, shape_from_config
+from engineforge.checkpoint.safetensors_format import encode_header, read_header
+from engineforge.errors import UserError
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from engineforge.errors import StageFailed
-from engineforge.process_locks import ProcessLockManager
+from engineforge.orchestration.process_locks import ProcessLockManager
 from flows.model_to_deployment import model_to_deployment
 
 

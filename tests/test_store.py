@@ -1,6 +1,7 @@
 import pytest
 
-from engineforge.stage import StageOutput, run_stage
+from engineforge.stage import run_stage
+from engineforge.stage_result import StageOutput
 from engineforge.store import Store, content_key
 
 

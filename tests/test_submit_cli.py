@@ -2,10 +2,10 @@
 
 import pytest
 
-from engineforge.cli import main
-from engineforge.commands.submit import _parse_params
+from engineforge.cli.app import main
+from engineforge.cli.submit import _parse_params
 from engineforge.errors import UserError
-from engineforge.submission import deployment_name
+from engineforge.orchestration.submission import deployment_name
 
 
 def test_params_are_read_as_yaml():

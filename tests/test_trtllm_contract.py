@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from engineforge.dry_run import dry_run
 from engineforge.recipe_file import load_recipe
+from engineforge.stages.dry_run import dry_run
 
 REPO = Path(__file__).resolve().parent.parent
 RECIPES = sorted((REPO / "recipes").glob("trtllm*.yaml"))

@@ -9,12 +9,12 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import recipe_text
 from mlflow.tracking import MlflowClient
+from trtllm_helpers import DOUBLE_VERSION, use_doubles, without_trtllm
 
 from engineforge.errors import UserError
 from flows.model_to_deployment import model_to_deployment
-from conftest import recipe_text
-from trtllm_helpers import DOUBLE_VERSION, use_doubles, without_trtllm
 
 pytestmark = pytest.mark.integration
 
@@ -23,9 +23,9 @@ BUILD = "build:\n  max_batch_size: 4\n  max_input_len: 64\n  max_seq_len: 128\n"
 
 @pytest.fixture
 def gpu_slots_declared(prefect_api, monkeypatch, tmp_path):
-    """This host's GPU concurrency limit (engineforge.gpu_slots), as `engineforge worker` declares it:
+    """This host's GPU concurrency limit (engineforge.orchestration.gpu_slots), as `engineforge worker` declares it:
     TensorRT-LLM builds take tensor x pipeline slots even here, where the doubles use none."""
-    from engineforge import gpu_slots
+    from engineforge.orchestration import gpu_slots
 
     monkeypatch.setenv(gpu_slots.LIMIT_ENV, f"gpu-trtllm-test-{tmp_path.name}")
     monkeypatch.setenv(gpu_slots.LOCK_DIR_ENV, str(tmp_path / "gpu-locks"))

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from engineforge.cli import main
-from engineforge.trtllm_commands.availability import TEST_SWITCH
+from engineforge.cli.app import main
+from engineforge.versions import TRTLLM_TEST_SWITCH as TEST_SWITCH
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -25,7 +25,7 @@ def fixed_machine(monkeypatch, tmp_path):
     """A dry run reads the machine in two places; pin both (no GPU detected: the planner assumes its
     default card; 8 visible GPUs for trtllm-build --workers) and leave TensorRT-LLM uninstalled."""
     monkeypatch.setattr("engineforge.planner.planner.detect_gpus", lambda: None)
-    monkeypatch.setattr("engineforge.runtimes.trtllm_engine.visible_gpus", lambda: 8)
+    monkeypatch.setattr("engineforge.runtimes.trtllm.engine.visible_gpus", lambda: 8)
     monkeypatch.delenv(TEST_SWITCH, raising=False)
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.chdir(tmp_path)

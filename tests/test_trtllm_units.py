@@ -8,15 +8,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from trtllm_helpers import DOUBLE_VERSION, DOUBLES, use_doubles, without_trtllm
 
+from engineforge import versions
 from engineforge.errors import StageFailed, UserError
 from engineforge.recipe_file import RecipeError, parse_recipe
 from engineforge.runtimes import get_runtime
-from engineforge.stage import StageResult
-from engineforge.trtllm_commands import availability, bench, build
-from engineforge.trtllm_commands.launch import Layout, launched
-from engineforge.trtllm_commands.llm_options import kv_cache_config
-from trtllm_helpers import DOUBLES, DOUBLE_VERSION, use_doubles, without_trtllm
+from engineforge.runtimes.trtllm import availability, bench, build
+from engineforge.runtimes.trtllm.launch import Layout, launched
+from engineforge.runtimes.trtllm.llm_options import kv_cache_config
+from engineforge.stage_result import StageResult
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -29,7 +30,7 @@ def recipe(runtime: str = "trtllm", extra: str = ""):
 
 def test_missing_tensorrt_llm_is_one_line_naming_what_and_where(monkeypatch):
     without_trtllm(monkeypatch)
-    monkeypatch.setattr(availability.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(versions.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(UserError) as error:
         get_runtime("trtllm-engine").check_available(recipe("trtllm-engine"))
     message = str(error.value)
@@ -41,15 +42,15 @@ def test_missing_tensorrt_llm_is_one_line_naming_what_and_where(monkeypatch):
 def test_installed_package_is_probed_with_find_spec_not_imported(monkeypatch):
     without_trtllm(monkeypatch)
     probed = []
-    monkeypatch.setattr(availability.importlib.util, "find_spec", lambda name: probed.append(name) or object())
-    monkeypatch.setattr(availability, "package_version", lambda name: "1.2.1" if name == "tensorrt_llm" else None)
-    assert availability.installed_version() == "1.2.1" and probed == ["tensorrt_llm"]
+    monkeypatch.setattr(versions.importlib.util, "find_spec", lambda name: probed.append(name) or object())
+    monkeypatch.setattr(versions, "package_version", lambda name: "1.2.1" if name == "tensorrt_llm" else None)
+    assert versions.tensorrt_llm_version() == "1.2.1" and probed == ["tensorrt_llm"]
     assert "tensorrt_llm" not in sys.modules
 
 
 def test_the_test_switch_alone_does_not_make_commands_appear(monkeypatch):
     without_trtllm(monkeypatch)
-    monkeypatch.setenv(availability.TEST_SWITCH, DOUBLE_VERSION)
+    monkeypatch.setenv(versions.TRTLLM_TEST_SWITCH, DOUBLE_VERSION)
     monkeypatch.setenv("PATH", "/nonexistent")
     assert availability.missing(["trtllm-serve"]) == ["trtllm-serve on PATH"]
     use_doubles(monkeypatch)
@@ -68,7 +69,7 @@ def test_build_stage_fails_at_once_without_tensorrt_llm_and_writes_nothing(monke
     from engineforge.store import Store
 
     without_trtllm(monkeypatch)
-    monkeypatch.setattr(availability.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(versions.importlib.util, "find_spec", lambda name: None)
     shard = StageResult(stage="shard", status="ran", key="k" * 64, path=str(tmp_path / "shard"),
                         outputs={"checkpoint_dir": "checkpoint", "hf_dir": str(tmp_path / "hf")})
     with pytest.raises(UserError, match="stage build \\(runtime trtllm-engine\\) needs TensorRT-LLM"):

@@ -14,13 +14,13 @@ import torch
 from safetensors.torch import load_file, save_file
 from test_shard_models import reference_logits, shard_models  # noqa: F401 (fixture)
 
-from engineforge.cli import main
-from engineforge.trtllm import shard_checkpoint
-from engineforge.trtllm.ckpt_reader import TrtllmCheckpoint
-from engineforge.trtllm.emulate import emulate_logits
-from engineforge.trtllm.hf_reader import canonical_shapes
-from engineforge.trtllm.model_shape import read_model_shape
-from engineforge.trtllm.verify import relative_error, verify_checkpoint
+from engineforge.checkpoint import shard_checkpoint
+from engineforge.checkpoint.hf_reader import canonical_shapes
+from engineforge.checkpoint.model_shape import read_model_shape
+from engineforge.cli.app import main
+from engineforge.verify.ckpt_reader import TrtllmCheckpoint
+from engineforge.verify.emulate import emulate_logits
+from engineforge.verify.single import relative_error, verify_checkpoint
 
 CASES = [
     ("llama_gqa", dict(tp=1)),

@@ -15,10 +15,10 @@ import torch
 from test_shard_models import shard_models  # noqa: F401 (fixture)
 from test_verify_checkpoint import rewrite_rank
 
-from engineforge.cli import main
+from engineforge.checkpoint import shard_checkpoint
+from engineforge.cli.app import main
 from engineforge.errors import UserError
-from engineforge.trtllm import shard_checkpoint
-from engineforge.trtllm.verify_distributed import resolve_backend, verify_distributed
+from engineforge.verify.distributed import resolve_backend, verify_distributed
 
 CASES = [
     ("llama_gqa", dict(tp=2)),  # 2 processes; vocab 301 padded to 302
@@ -98,7 +98,7 @@ def test_a_rank_failing_mid_forward_stops_its_peers(shard_models, tmp_path):
 
 def test_a_checkpoint_of_another_model_fails_before_any_process_starts(shard_models, tmp_path, monkeypatch):
     shard_checkpoint(shard_models("llama_tied"), tmp_path / "ckpt", tp=2)
-    monkeypatch.setattr("engineforge.trtllm.verify_distributed.run_ranks", lambda *a, **k: pytest.fail("ranks started"))
+    monkeypatch.setattr("engineforge.verify.distributed.run_ranks", lambda *a, **k: pytest.fail("ranks started"))
     report = verify_distributed(tmp_path / "ckpt", shard_models("llama_gqa"), backend="gloo")
     assert not report.ok and "num_hidden_layers 3 != 5" in report.checks[0].problem
 

@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from engineforge.trtllm_commands.availability import TEST_SWITCH
+from engineforge.versions import TRTLLM_TEST_SWITCH as TEST_SWITCH
 
 DOUBLES = Path(__file__).resolve().parent / "doubles"
 DOUBLE_VERSION = "1.2.1"  # the TensorRT-LLM version the doubles stand for (engineforge.packaging's pinned one)

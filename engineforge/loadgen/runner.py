@@ -21,7 +21,7 @@ from engineforge.loadgen.connections import ConnectionSlots
 from engineforge.loadgen.metrics import summarize
 from engineforge.loadgen.records import BenchResult, RequestRecord
 from engineforge.loadgen.schedule import arrival_times
-from engineforge.loadgen.telemetry import GpuSampler
+from engineforge.measure.telemetry import GpuSampler
 
 OnRecord = Callable[[RequestRecord], None]
 T = TypeVar("T")

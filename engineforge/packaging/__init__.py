@@ -10,6 +10,11 @@ daemon (Docker SDK client), build, smoke, audit (user/labels/secret scan), push,
 """
 
 from engineforge.packaging.package import PackagingFailed, package_model
-from engineforge.packaging.spec import MODEL_DIR_IN_IMAGE, PackageInputs, PackageResult, SmokeResult
+from engineforge.packaging.spec import (
+    MODEL_DIR_IN_IMAGE,
+    PackageInputs,
+    PackageResult,
+    SmokeResult,
+)
 
 __all__ = ["MODEL_DIR_IN_IMAGE", "PackageInputs", "PackageResult", "PackagingFailed", "SmokeResult", "package_model"]

@@ -15,9 +15,10 @@ def connect(timeout_s: int = 300):
     """(client, None) when a daemon answers a ping, else (None, "no Docker daemon at ADDRESS (why)").
 
     `timeout_s` bounds each later read (builds stream without a limit)."""
-    import docker
     import docker.errors
     import requests.exceptions
+
+    import docker
 
     address = daemon_address()
     try:

@@ -8,10 +8,18 @@ from pathlib import Path
 from engineforge.errors import StageFailed, UserError
 from engineforge.packaging.audit import find_secrets, secrets_in_environment
 from engineforge.packaging.base_image import (
-    DEFAULT_BASE, default_base_image, ensure_base_image, image_python, missing_base_hint,
+    DEFAULT_BASE,
+    default_base_image,
+    ensure_base_image,
+    image_python,
+    missing_base_hint,
 )
 from engineforge.packaging.build import ProgressCallback, build_image
-from engineforge.packaging.context import check_model_dir, context_fingerprint, write_context
+from engineforge.packaging.context import (
+    check_model_dir,
+    context_fingerprint,
+    write_context,
+)
 from engineforge.packaging.daemon import connect, daemon_address
 from engineforge.packaging.push import push_image
 from engineforge.packaging.smoke import smoke_test

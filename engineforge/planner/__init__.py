@@ -3,9 +3,15 @@
 `resolve_parallel` is what the flow calls before heavy stages; `plan` is what `engineforge plan` shows.
 """
 
+from engineforge.gpus import CATALOGUE, GpuSpec, detect_gpus, find_gpu
 from engineforge.planner.config_source import load_model_config
-from engineforge.planner.gpus import CATALOGUE, GpuSpec, detect_gpus, find_gpu
-from engineforge.planner.planner import Candidate, PlanResult, is_auto, plan, resolve_parallel
+from engineforge.planner.planner import (
+    Candidate,
+    PlanResult,
+    is_auto,
+    plan,
+    resolve_parallel,
+)
 
 __all__ = [
     "CATALOGUE",

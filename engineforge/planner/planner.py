@@ -20,8 +20,8 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel
 
 from engineforge.errors import UserError
+from engineforge.gpus import DEFAULT_GPU, GpuSpec, detect_gpus, find_gpu
 from engineforge.planner import memory, speed
-from engineforge.planner.gpus import DEFAULT_GPU, GpuSpec, detect_gpus, find_gpu
 from engineforge.planner.memory import GIB, Layout, Precision, ServingLimits
 from engineforge.planner.shape import ModelShape, UnsupportedModel
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from engineforge.errors import UserError
 
+
 class UnsupportedModel(UserError):
     """A config the planner cannot size (the flow may still run an explicit layout unchecked)."""
 

@@ -12,7 +12,7 @@ the latency objective and tell users the order of magnitude, nothing more.
 
 from __future__ import annotations
 
-from engineforge.planner.gpus import GpuSpec
+from engineforge.gpus import GpuSpec
 from engineforge.planner.memory import Layout, Precision, ServingLimits, weight_bytes
 from engineforge.planner.shape import ModelShape
 

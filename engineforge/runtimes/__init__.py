@@ -5,8 +5,8 @@ from __future__ import annotations
 from engineforge.errors import UserError
 from engineforge.runtimes.base import Runtime
 from engineforge.runtimes.transformers import TransformersRuntime
-from engineforge.runtimes.trtllm import TrtllmRuntime
-from engineforge.runtimes.trtllm_engine import TrtllmEngineRuntime
+from engineforge.runtimes.trtllm.engine import TrtllmEngineRuntime
+from engineforge.runtimes.trtllm.pytorch import TrtllmRuntime
 
 RUNTIMES: dict[str, Runtime] = {
     runtime.name: runtime for runtime in (TransformersRuntime(), TrtllmRuntime(), TrtllmEngineRuntime())

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from engineforge.command import StagePlan
 from engineforge.recipe import Recipe
-from engineforge.stage import StageOutput, StageResult
+from engineforge.stage_plan import StagePlan
+from engineforge.stage_result import StageOutput, StageResult
 
 # A build that runs a tool writes the tool's output here, inside the build's workdir (and names it
 # in its outputs as "build_log"); the build stage keeps a copy when the build fails.
@@ -52,4 +52,4 @@ class Runtime(Protocol):
         """Tool versions that change this runtime's build output (part of the build key)."""
 
     def dry_run(self, recipe: Recipe) -> dict[str, StagePlan]:
-        """The shard, build and validate stages' plans, with placeholder paths (see engineforge.dry_run)."""
+        """The shard, build and validate stages' plans, with placeholder paths (see engineforge.stages.dry_run)."""

@@ -7,10 +7,10 @@ import os
 import shutil
 from pathlib import Path
 
-from engineforge.command import Command, StagePlan
 from engineforge.errors import UserError
 from engineforge.recipe import Recipe
-from engineforge.stage import StageOutput, StageResult
+from engineforge.stage_plan import Command, StagePlan
+from engineforge.stage_result import StageOutput, StageResult
 from engineforge.versions import package_version
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
@@ -62,13 +62,13 @@ class TransformersRuntime:
         return recipe.package.base
 
     def dry_run(self, recipe: Recipe) -> dict[str, StagePlan]:
-        from engineforge.dry_run import DOWNLOAD_DIR, BUILD_DIR, VALIDATE_DIR, PORT
+        from engineforge.gpus import serving_device
         from engineforge.serving import LOOPBACK
-        from engineforge.stages.validate import serving_device
+        from engineforge.stage_plan import BUILD_DIR, DOWNLOAD_DIR, PORT, VALIDATE_DIR
 
         served = f"{BUILD_DIR}/{SERVED_MODEL}"
         build = StagePlan(stage="build", notes={"served_dir": served, "links": f"{served} -> {DOWNLOAD_DIR}"})
-        validate = self.serve_plan(recipe, served, LOOPBACK, PORT, serving_device(recipe), VALIDATE_DIR)
+        validate = self.serve_plan(recipe, served, LOOPBACK, PORT, serving_device(recipe.serve.device), VALIDATE_DIR)
         return {"build": build, "validate": validate}
 
     def image_requirements(self) -> list[str]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from engineforge.recipe import Recipe
 from engineforge.runtimes import get_runtime
 from engineforge.runtimes.base import BUILD_LOG
-from engineforge.stage import StageResult, run_stage
+from engineforge.stage import run_stage
+from engineforge.stage_result import StageResult
 from engineforge.store import Store, content_key
 
 STAGE = "build"

@@ -16,7 +16,8 @@ from engineforge.sources import (
     parse_source,
     resolve_hub_revision,
 )
-from engineforge.stage import StageOutput, StageResult, run_stage
+from engineforge.stage import run_stage
+from engineforge.stage_result import StageOutput, StageResult
 from engineforge.store import Store, content_key, file_digests
 from engineforge.versions import package_version
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from engineforge.recipe import Recipe
 from engineforge.runtimes import get_runtime
-from engineforge.stage import StageOutput, StageResult, run_stage, skipped
+from engineforge.stage import run_stage, skipped
+from engineforge.stage_result import StageOutput, StageResult
 from engineforge.store import Store, content_key
 
 STAGE = "package"
@@ -42,8 +43,8 @@ def package(
         result = package_model(inputs, workdir)
         outputs: dict[str, Any] = result.model_dump(mode="json")
         if recipe.serve.disaggregated is not None:  # compose.yaml and its configs for the built image
-            from engineforge.trtllm_commands.disagg import compose_files
-            from engineforge.trtllm_commands.files import write_files
+            from engineforge.runtimes.trtllm.disagg import compose_files
+            from engineforge.runtimes.trtllm.files import write_files
 
             write_files(workdir / "compose", compose_files(recipe, result.pushed_ref or result.image_tag))
             outputs["compose"] = "compose/compose.yaml"

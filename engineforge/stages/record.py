@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from engineforge import tracking
 from engineforge.run_context import RunContext
-from engineforge.stage import StageResult
+from engineforge.stage_result import StageResult
 
 
 def record_stage(ctx: RunContext, result: StageResult) -> None:

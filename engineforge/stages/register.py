@@ -12,7 +12,8 @@ from pathlib import Path
 from engineforge import progress, tracking
 from engineforge.recipe import Recipe
 from engineforge.run_context import RunContext
-from engineforge.stage import StageResult, skipped
+from engineforge.stage import skipped
+from engineforge.stage_result import StageResult
 
 STAGE = "register"
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from engineforge.recipe import Recipe
 from engineforge.runtimes import get_runtime
-from engineforge.stage import StageResult, skipped
+from engineforge.stage import skipped
+from engineforge.stage_result import StageResult
 from engineforge.store import Store
 
 STAGE = "shard"

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from engineforge.errors import StageFailed, UserError
+from engineforge.gpus import gpu_info, serving_device
 from engineforge.recipe import Recipe
 from engineforge.runtimes import get_runtime
 from engineforge.serving import LOOPBACK, free_port, running_servers
-from engineforge.stage import StageOutput, StageResult, run_stage
+from engineforge.stage import run_stage
+from engineforge.stage_result import StageOutput, StageResult
 from engineforge.store import Store, content_key
-from engineforge.versions import gpu_info
 
 STAGE = "validate"
 RESULTS_FILE = "validation.json"
@@ -19,25 +20,19 @@ CDF_FILE = "latency_cdf.png"
 SERVER_LOG = "server.log"
 
 
-def serving_device(recipe: Recipe) -> str:
-    if recipe.serve.device != "auto":
-        return recipe.serve.device
-    return "cuda" if gpu_info()["gpu_count"] else "cpu"
-
-
 def validate_key(recipe: Recipe, built: StageResult) -> str:
     """The measurement's content key (also its Prefect cache key): what determines the figures."""
     measured = {k: v for k, v in recipe.section("validate").items() if k != "gates"}
     # Gate targets judge the figures afterwards; only whether accuracy is measured changes them.
     measured["accuracy_check"] = recipe.validate_.gates.min_token_agreement is not None
     return content_key(
-        STAGE, built.key, measured, recipe.section("serve"), recipe.model.dtype, serving_device(recipe),
+        STAGE, built.key, measured, recipe.section("serve"), recipe.model.dtype, serving_device(recipe.serve.device),
         gpu_info()["gpu_name"],
     )
 
 
 def validate(recipe: Recipe, built: StageResult, store: Store, refresh: bool = False) -> StageResult:
-    device = serving_device(recipe)
+    device = serving_device(recipe.serve.device)
     key = validate_key(recipe, built)
     return run_stage(
         store, STAGE, key, lambda workdir: _measure(recipe, built, device, workdir), refresh, keep_on_failure=(SERVER_LOG,)
@@ -93,7 +88,7 @@ def _measure(recipe: Recipe, built: StageResult, device: str, workdir: Path) -> 
 
 def _accuracy(recipe: Recipe, url: str, served_dir: Path, reference_dir: Path, workdir: Path) -> dict[str, float]:
     """Greedy decodes through the server against the Hugging Face model in-process (token agreement)."""
-    from engineforge.loadgen.accuracy import AccuracyConfig, check_accuracy
+    from engineforge.measure.accuracy import AccuracyConfig, check_accuracy
 
     spec = recipe.validate_
     dtype = recipe.model.dtype if recipe.model.dtype != "auto" else "float32"
@@ -108,7 +103,7 @@ def _accuracy(recipe: Recipe, url: str, served_dir: Path, reference_dir: Path, w
 
 def _roofline(recipe: Recipe, result, model_dir: Path) -> dict[str, float]:
     """Decode roofline figures when the run sampled a GPU and the model dir has a config.json."""
-    from engineforge.loadgen.roofline import roofline_figures
+    from engineforge.measure.roofline import roofline_figures
 
     if not result.gpus or not (model_dir / "config.json").is_file():
         return {}
@@ -120,6 +115,6 @@ def _roofline(recipe: Recipe, result, model_dir: Path) -> dict[str, float]:
 
 
 def _plot(result, workdir: Path) -> None:
-    from engineforge.loadgen.plots import latency_cdf
+    from engineforge.measure.plots import latency_cdf
 
     latency_cdf({f"concurrency {result.config.concurrency}": result}, workdir / CDF_FILE)

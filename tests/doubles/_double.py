@@ -72,8 +72,8 @@ def hf_model_from_engine(engine_dir: Path, tokenizer_dir: Path) -> Path:
     files are the checkpoint's rank files), reassembled by engineforge's checkpoint reassembler."""
     from safetensors.torch import save_file
 
-    from engineforge.trtllm.ckpt_reader import TrtllmCheckpoint
-    from engineforge.trtllm.reassemble import reassemblers
+    from engineforge.verify.ckpt_reader import TrtllmCheckpoint
+    from engineforge.verify.reassemble import reassemblers
 
     config = json.loads((engine_dir / "config.json").read_text())
     out = Path(tempfile.mkdtemp(prefix="trtllm-double-model-"))

@@ -1,0 +1,67 @@
+"""The `engineforge` console script: one command per module in engineforge/cli/.
+
+Command modules keep heavy imports (torch, transformers, mlflow, prefect) inside their
+functions so that `engineforge --help` and `engineforge validate` start fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+from rich.console import Console
+
+from engineforge.errors import StageFailed, UserError
+
+# command name -> module under engineforge.cli exposing `command`
+COMMANDS = {
+    "run": "run",
+    "validate": "validate",
+    "schema": "schema",
+    "plan": "plan",
+    "shard": "shard",
+    "verify-checkpoint": "verify_checkpoint",
+    "bench": "bench",
+    "submit": "submit",
+    "worker": "worker",
+    "server": "server",
+}
+
+app = typer.Typer(
+    name="engineforge",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Turn a recipe (model, runtime, parallelism, limits, targets) into a validated, packaged, recorded model.",
+)
+
+for _name, _module in COMMANDS.items():
+    _command = importlib.import_module(f"engineforge.cli.{_module}").command
+    app.command(_name, help=_command.__doc__)(_command)
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: user errors print one line (exit 2), failed runs one line (exit 1)."""
+    try:
+        result = app(args=argv, standalone_mode=False)
+    except (UserError, StageFailed) as error:
+        for line in str(error).splitlines():
+            err_console.print(f"error: {line}", markup=False)
+        return error.exit_code
+    except typer.Exit as done:
+        return done.exit_code
+    except typer.Abort:
+        err_console.print("aborted", markup=False)
+        return 130
+    except typer.TyperException as error:  # usage errors: missing argument, bad option value
+        show = getattr(error, "show", None)
+        show() if show else err_console.print(f"error: {error}", markup=False)
+        return 2
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from engineforge.errors import StageFailed, UserError
+
+DEFAULT_PROMPTS = ["The capital of France is", "Once upon a time", "def fibonacci(n):"]
+
+
+def command(
+    endpoint: str = typer.Option(..., "--endpoint", help="Server base URL, e.g. http://127.0.0.1:8000."),
+    model: str = typer.Option(..., "--model", help="Model name sent in requests (a directory also serves as tokenizer)."),
+    api: str = typer.Option("completions", "--api", help="completions or chat."),
+    concurrency: int | None = typer.Option(None, "--concurrency", min=1, help="Requests in flight (default 1; with --request-rate: the cap, default none)."),
+    request_rate: float | None = typer.Option(None, "--request-rate", min=0.0, help="Requests/s, gamma arrivals (Poisson at burstiness 1)."),
+    burstiness: float = typer.Option(1.0, "--burstiness", help="Gamma shape of inter-arrival times; below 1 is burstier."),
+    sweep: str | None = typer.Option(None, "--sweep", help="Concurrency levels, e.g. 1,4,16,32: one run each."),
+    requests: int = typer.Option(32, "--requests", min=1, help="Measured requests (per level in a sweep)."),
+    warmup: int = typer.Option(2, "--warmup", min=0, help="Warm-up requests, left out of the figures."),
+    input_len: int | None = typer.Option(None, "--input-len", help="Synthetic prompts of this many tokens (mean)."),
+    input_stdev: float = typer.Option(0.0, "--input-stdev", help="Stdev of synthetic prompt lengths."),
+    output_len: int = typer.Option(16, "--output-len", min=1, help="Tokens to generate (mean for synthetic prompts)."),
+    output_stdev: float = typer.Option(0.0, "--output-stdev", help="Stdev of synthetic output lengths."),
+    tokenizer: str | None = typer.Option(None, "--tokenizer", help="Tokenizer for --input-len; default: --model if it is a directory."),
+    dataset: Path | None = typer.Option(None, "--dataset", help="TensorRT-LLM .jsonl (task_id, prompt|input_ids, output_tokens) or .json list of prompts."),
+    prompt: list[str] = typer.Option([], "--prompt", help="A prompt (repeat for more); default: three short prompts."),
+    ignore_eos: bool = typer.Option(False, "--ignore-eos", help="Ask for exactly the output length."),
+    ignore_eos_style: str = typer.Option("field", "--ignore-eos-style", help="field (TensorRT-LLM, vLLM) or generation_config (transformers serve)."),
+    temperature: float | None = typer.Option(None, "--temperature", help="Sent when given; 0 is greedy."),
+    timeout: float = typer.Option(600.0, "--timeout", help="Limit of one request in seconds."),
+    seed: int = typer.Option(0, "--seed", help="Seed of arrivals and synthetic prompts."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the results JSON (config, figures, every request) here."),
+    plots: Path | None = typer.Option(None, "--plots", help="Write PNG plots (latency CDF; sweep curves) into this directory."),
+    reference: str | None = typer.Option(None, "--reference", help="Also check accuracy: greedy-decode the prompts with this source model in-process."),
+    roofline_model: Path | None = typer.Option(None, "--roofline-model", help="Model directory for the decode roofline (default: --model if a directory; needs a GPU or --gpu)."),
+    gpu: str | None = typer.Option(None, "--gpu", help="GPU for the roofline when none is detected (e.g. H100-SXM)."),
+    dtype: str = typer.Option("auto", "--dtype", help="Model dtype for the roofline and the accuracy reference."),
+    recipe: Path | None = typer.Option(None, "--recipe", help="Check the figures against this recipe's validate.gates (exit 1 if one fails)."),
+) -> int:
+    """Benchmark an OpenAI-compatible streaming endpoint: throughput, TTFT, TPOT, ITL, E2E latency."""
+    from engineforge.loadgen import BenchConfig
+    from engineforge.loadgen.datasets import choose_samples
+    from engineforge.loadgen.sweep import parse_levels
+
+    console = Console(highlight=False, soft_wrap=True)
+    if api not in ("completions", "chat"):
+        raise UserError(f"--api {api}: use completions or chat")
+    if ignore_eos_style not in ("field", "generation_config"):
+        raise UserError(f"--ignore-eos-style {ignore_eos_style}: use field or generation_config")
+    if sweep and request_rate is not None:
+        raise UserError("--sweep and --request-rate both given; a sweep varies concurrency at full speed, drop one")
+    levels = parse_levels(sweep) if sweep else None
+    model_dir = Path(model) if Path(model).is_dir() else None
+    samples = choose_samples(
+        dataset, input_len, output_len, input_stdev, output_stdev,
+        tokenizer or (str(model_dir) if model_dir else None), prompt or DEFAULT_PROMPTS, requests, seed,
+    )
+    in_flight = concurrency or (requests if request_rate is not None else 1)
+    try:
+        config = BenchConfig(
+            endpoint=endpoint, model=model, api=api, prompts=samples, requests=requests, concurrency=in_flight,
+            warmup_requests=warmup, max_tokens=output_len, request_rate=request_rate, burstiness=burstiness,
+            seed=seed, timeout_s=timeout, temperature=temperature, ignore_eos=ignore_eos,
+            ignore_eos_style=ignore_eos_style,
+        )
+    except ValueError as error:
+        raise UserError(_first_problem(error)) from None
+    figures = _run(config, levels, json_out, plots, console)
+    if reference is not None:
+        figures |= _accuracy(config, reference, [s.prompt for s in samples if isinstance(s.prompt, str)], dtype, console)
+    if roofline_model is not None or model_dir is not None:
+        level = in_flight if levels is None else levels[-1]
+        figures |= _roofline(roofline_model or model_dir, figures, level, gpu, dtype, explicit=roofline_model is not None)
+    _print_figures(figures, console, sweeping=levels is not None)
+    if recipe is not None:
+        _gates(recipe, figures, console)
+    return 0
+
+
+def _first_problem(error: ValueError) -> str:
+    errors = getattr(error, "errors", lambda: [])()
+    if errors:
+        field = ".".join(str(part) for part in errors[0]["loc"])
+        return f"{field}: {errors[0]['msg']}"
+    return str(error)
+
+
+def _run(config, levels, json_out, plots, console) -> dict[str, float]:
+    from engineforge.loadgen import run_benchmark
+    from engineforge.loadgen.report import sweep_table
+    from engineforge.loadgen.sweep import run_sweep
+
+    total = config.requests if levels is None else sum(max(config.requests, 4 * level) for level in levels)
+    with _progress(console, total) as advance:
+        if levels is None:
+            result = run_benchmark(config, lambda record: advance())
+            points = {f"concurrency {config.concurrency}": result}
+        else:
+            swept = run_sweep(config, levels, on_record=lambda record: advance())
+            points = {f"c={p.config.concurrency}": p for p in swept.points}
+            result = swept.points[-1]
+    if json_out is not None:
+        (result if levels is None else swept).write_json(json_out)
+        console.print(f"results: {json_out}", markup=False)
+    if plots is not None:
+        from engineforge.measure.plots import latency_cdf, sweep_plot
+
+        written = [latency_cdf(points, plots / "latency_cdf.png")]
+        if levels is not None:
+            written.append(sweep_plot(swept, plots / "sweep.png"))
+        console.print("plots: " + ", ".join(str(path) for path in written), markup=False)
+    if levels is not None:
+        console.print(sweep_table(swept))
+        return {"sweep_levels": float(len(levels))} | result.summary
+    return dict(result.summary)
+
+
+@contextlib.contextmanager
+def _progress(console: Console, total: int) -> Iterator[Callable[[], None]]:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    columns = (TextColumn("requests"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("requests", total=total)
+        yield lambda: progress.advance(task)
+
+
+def _accuracy(config, reference: str, prompts: list[str], dtype: str, console: Console) -> dict[str, float]:
+    from engineforge.measure.accuracy import AccuracyConfig, check_accuracy
+
+    if not prompts:
+        raise UserError("--reference needs text prompts (token-id datasets cannot be decoded both ways)")
+    report = check_accuracy(AccuracyConfig(
+        endpoint=config.endpoint, model=config.model, reference_model=reference, api=config.api,
+        prompts=prompts[:16], max_tokens=config.max_tokens, dtype="float32" if dtype == "auto" else dtype,
+        timeout_s=config.timeout_s,
+    ))
+    for item in report.prompts:
+        where = "identical" if item.first_divergence is None else f"first divergence at token {item.first_divergence}"
+        console.print(f"accuracy prompt {item.prompt_index}: agreement {item.agreement:.2f}, {where}"
+                      + (f" ({item.error})" if item.error else ""), markup=False)
+    return report.figures()
+
+
+def _roofline(model_dir: Path, figures: dict[str, float], concurrency: int, gpu: str | None, dtype: str,
+              explicit: bool) -> dict[str, float]:
+    from engineforge.gpus import detect_gpus
+    from engineforge.measure.roofline import roofline_figures
+
+    if gpu is None:
+        detected = detect_gpus()
+        if detected is None:
+            if explicit:
+                raise UserError("--roofline-model: no GPU detected; pass --gpu NAME (e.g. H100-SXM)")
+            return {}
+        gpu = detected.spec.name
+    return roofline_figures(model_dir, gpu, figures, concurrency, dtype)
+
+
+def _print_figures(figures: dict[str, float], console: Console, sweeping: bool) -> None:
+    from engineforge.loadgen.report import summary_tables
+
+    if sweeping:
+        console.print("last level:", markup=False)
+    for table in summary_tables(figures):
+        console.print(table)
+
+
+def _gates(recipe_path: Path, figures: dict[str, float], console: Console) -> None:
+    from engineforge.measure.gates import evaluate_gates
+    from engineforge.recipe_file import load_recipe
+
+    report = evaluate_gates(load_recipe(recipe_path).validate_.gates, figures)
+    if not report.results:
+        console.print(f"{recipe_path}: no gates set in validate.gates", markup=False)
+        return
+    console.print(report.to_rich())
+    if not report.passed:
+        failed = ", ".join(result.gate for result in report.failed)
+        raise StageFailed("bench", f"gates failed: {failed}")

@@ -1,0 +1,122 @@
+import importlib
+import json
+import logging
+import os
+import threading
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from engineforge.errors import StageFailed
+from engineforge.recipe_file import load_recipe
+from engineforge.stages import STAGES
+
+STATUS_STYLE = {"ran": "green", "cached": "cyan", "skipped": "yellow", "failed": "red"}
+
+
+class LiveStages:
+    """Prints each stage as it starts and ends (the flow runs in this process)."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.status = None
+
+    def stage_started(self, stage, key):
+        self.status = self.console.status(f"{stage} ...")
+        self.status.start()
+
+    def stage_finished(self, result):
+        if self.status:
+            self.status.stop()
+        style = STATUS_STYLE.get(result.status, "white")
+        self.console.print(f"[{style}]{result.status:>7}[/] {result.stage:<9} {result.duration_s:7.2f}s  {result.summary}")
+
+
+def command(
+    recipe: Path = typer.Argument(..., help="Recipe YAML file."),
+    refresh: list[str] = typer.Option([], "--refresh", help=f"Rerun a stage even if cached: {', '.join(STAGES)} or all."),
+    as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON (for scripts)."),
+    store: Path = typer.Option(None, "--store", help="Content-addressed store (default $ENGINEFORGE_STORE or .engineforge/store)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Resolve the recipe and print each stage's commands and generated files; run nothing (with --json: as JSON)."),
+    ephemeral: bool = typer.Option(False, "--ephemeral-prefect", help="Use a temporary Prefect server for this run only, instead of the local one `engineforge server` keeps (ignored when PREFECT_API_URL is set)."),
+) -> int:
+    """Run a recipe end to end: download, shard, build, validate, package, register."""
+    unknown = sorted(set(refresh) - set(STAGES) - {"all"})
+    if unknown:
+        raise typer.BadParameter(f"unknown stage {', '.join(unknown)}; choose from {', '.join(STAGES)} or all", param_hint="--refresh")
+    loaded = load_recipe(recipe)  # recipe errors exit 2 before anything starts
+    if dry_run:
+        from engineforge.stages.dry_run import dry_run as plan_stages
+        from engineforge.stages.dry_run import render
+
+        planned = plan_stages(loaded, recipe.resolve().parent)
+        print(json.dumps(planned, indent=2)) if as_json else render(planned, Console(highlight=False, soft_wrap=True))
+        return 0
+    _quiet_libraries()
+    # Importing MLflow takes seconds; do it while Prefect's API starts (mostly waiting) instead of after.
+    threading.Thread(target=_import_mlflow, daemon=True).start()
+    if not os.environ.get("PREFECT_API_URL") and not ephemeral:
+        from engineforge.orchestration import local_prefect
+
+        os.environ["PREFECT_API_URL"] = local_prefect.ensure_api()
+    from engineforge import progress
+    from engineforge.orchestration import gpu_slots
+    from flows.model_to_deployment import model_to_deployment
+
+    gpu_slots.ensure_declared(loaded)  # this host's GPU slots, unless a worker declared them
+
+    console = Console(stderr=as_json, highlight=False)
+    listener = LiveStages(console)
+    progress.subscribe(listener)
+    try:
+        summary = model_to_deployment(
+            recipe_yaml=recipe.read_text(),
+            recipe_origin=str(recipe),
+            base_dir=str(recipe.resolve().parent),
+            refresh=refresh,
+            store_root=str(store.resolve()) if store else None,
+        )
+    except StageFailed as failure:
+        summary = getattr(failure, "summary", None)
+        if summary:
+            _report(summary, console, as_json)
+        raise
+    finally:
+        progress.unsubscribe(listener)
+    _report(summary, console, as_json)
+    return 0
+
+
+def _import_mlflow() -> None:
+    for module in ("mlflow.tracking", "mlflow.store.tracking.sqlalchemy_store"):
+        importlib.import_module(module)
+
+
+def _quiet_libraries() -> None:
+    # The CLI shows its own progress and one-line errors; Prefect's console lines (and failed
+    # tasks' tracebacks, still sent to the Prefect API) would drown them.
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    for name in ("mlflow", "alembic"):  # "Creating initial MLflow database tables..." and migrations
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _report(summary: dict, console: Console, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary, indent=2, default=str))
+        return
+    table = Table(title=f"{summary['recipe']}: {summary['status']} in {summary['duration_s']:.1f}s")
+    for column in ("stage", "status", "duration", "key output"):
+        table.add_column(column)
+    for stage in summary["stages"]:
+        style = STATUS_STYLE.get(stage["status"], "white")
+        table.add_row(stage["stage"], f"[{style}]{stage['status']}[/]", f"{stage['duration_s']:.2f}s", stage["summary"])
+    if summary["failed_stage"]:
+        table.add_row(summary["failed_stage"], "[red]failed[/]", "", summary["error"])
+    console.print(table)
+    mlflow = summary["mlflow"]
+    console.print(f"MLflow run {mlflow['run_id']} in experiment {mlflow['experiment']} ({mlflow['tracking_uri']})")

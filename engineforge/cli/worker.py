@@ -1,0 +1,40 @@
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from engineforge.errors import UserError
+
+
+def command(
+    pool: str = typer.Option("gpu", "--pool", help="Work pool to take flow runs from."),
+    gpus: int = typer.Option(None, "--gpus", min=0, help="GPU slots this host offers (default: the GPUs torch/NVML sees)."),
+    limit_name: str = typer.Option(None, "--limit-name", help="Global concurrency limit of this host's GPUs (default $ENGINEFORGE_GPU_LIMIT or gpu-<hostname>)."),
+    worker_type: str = typer.Option("process", "--type", help="Worker type, used when the pool does not exist yet."),
+    name: str = typer.Option(None, "--name", help="Worker name shown in the Prefect UI."),
+    flow_runs: int = typer.Option(None, "--flow-runs", min=1, help="Run at most this many flow runs at once (prefect worker --limit)."),
+    checkout: Path = typer.Option(Path("."), "--checkout", help="The clone flow runs execute in (ENGINEFORGE_CHECKOUT, the pull step's directory)."),
+) -> int:
+    """Declare this host's GPU slots on the Prefect server, then run `prefect worker start` on the pool."""
+    from engineforge.orchestration import gpu_slots
+    from engineforge.orchestration.submission import require_server
+
+    require_server()
+    if not (checkout / "prefect.yaml").is_file():
+        raise UserError(f"--checkout {checkout}: no prefect.yaml there; run the worker from a clone of this repository")
+    if gpus is None:
+        from engineforge.gpus import gpu_info
+
+        gpus = int(gpu_info()["gpu_count"] or 0)
+    limit = gpu_slots.declare_limit(gpus, limit_name)
+    print(f"GPU slots: {gpus} on global concurrency limit {limit}" + ("" if gpus else " (GPU stages will fail here; pass --gpus N)"),
+          file=sys.stderr, flush=True)
+    env = {**os.environ, gpu_slots.LIMIT_ENV: limit, "ENGINEFORGE_CHECKOUT": str(checkout.resolve())}
+    argv = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", worker_type]
+    if name:
+        argv += ["--name", name]
+    if flow_runs:
+        argv += ["--limit", str(flow_runs)]
+    os.execve(sys.executable, argv, env)  # the worker replaces this process: signals reach it directly
+    return 0  # not reached

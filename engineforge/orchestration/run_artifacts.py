@@ -1,0 +1,166 @@
+"""What a run shows in the Prefect UI: a markdown summary, the validation table, progress of long stages.
+
+The summary artifact is also what `engineforge submit --watch` prints when a run ends, so the UI
+and the terminal tell the same story. Rendering is plain functions; publishing imports Prefect.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+LONG_STAGES = ("download", "shard", "build")
+SUMMARY = "summary"
+VALIDATION = "validation"
+FLOW_RUN_TAG = "engineforge.prefect.flow_run_id"
+FLOW_RUN_URL_TAG = "engineforge.prefect.flow_run_url"
+HEADLINE_FIGURES = ("output_tokens_per_s", "ttft_ms_p50", "ttft_ms_p99", "tpot_ms_p50", "error_rate")
+
+
+def artifact_key(recipe_name: str, kind: str) -> str:
+    """Artifact keys allow lowercase letters, digits and dashes; recipe names also allow . and _."""
+    return f"{re.sub(r'[^a-z0-9-]+', '-', recipe_name.lower()).strip('-')}-{kind}"
+
+
+def summary_markdown(summary: dict[str, Any], mlflow: str) -> str:
+    """The run summary: outcome, one row per stage (status, time, key, result), figures, MLflow."""
+    lines = [f"# {summary['recipe']}: {summary['status']} in {summary['duration_s']:.1f} s", ""]
+    if summary.get("failed_stage"):
+        lines += [f"**Failed at {summary['failed_stage']}**: {_cell(summary.get('error') or '')}", ""]
+    lines += ["| stage | status | duration | key | result |", "|---|---|---|---|---|"]
+    for stage in summary["stages"]:
+        key = f"`{stage['key'][:12]}`" if stage.get("key") else ""
+        lines.append(f"| {stage['stage']} | {stage['status']} | {stage['duration_s']:.2f} s | {key} | {_cell(stage['summary'])} |")
+    figures = summary.get("figures") or {}
+    shown = [f"{name} {_number(figures[name])}" for name in HEADLINE_FIGURES if name in figures]
+    if shown:
+        lines += ["", f"**Validation**: {', '.join(shown)}"]
+    lines += ["", f"**MLflow**: {mlflow}"]
+    if summary.get("lock_sha256"):
+        lines += ["", f"**Lock file**: `{summary['lock_sha256']}`"]
+    return "\n".join(lines) + "\n"
+
+
+def validation_rows(figures: dict[str, Any], gates=None) -> list[dict[str, str]]:
+    """One row per measured figure, with its gate (target and verdict) where the recipe sets one."""
+    from engineforge.measure.gates import evaluate_gates
+
+    verdicts = {result.figure: result for result in evaluate_gates(gates, figures).results} if gates else {}
+    rows = []
+    for name, value in figures.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        gate = verdicts.get(name)
+        rows.append({
+            "figure": name,
+            "value": _number(value),
+            "gate": f"{gate.op} {_number(gate.target)}" if gate else "",
+            "result": ("pass" if gate.passed else "FAIL") if gate else "",
+        })
+    return rows
+
+
+def mlflow_link(uri: str, run_id: str, experiment: str) -> str:
+    """A clickable link for an MLflow server; the store and the `mlflow ui` line for a local one."""
+    if uri.startswith(("http://", "https://")):
+        try:
+            from engineforge import tracking
+
+            experiment_id = tracking.client(uri).get_run(run_id).info.experiment_id
+            return f"[run {run_id}]({uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}) in experiment `{experiment}`"
+        except Exception:  # the link is a convenience; the run id below still finds the run
+            pass
+    return f"run `{run_id}` in experiment `{experiment}` at `{uri}` (browse: `mlflow ui --backend-store-uri {uri}`)"
+
+
+def publish_summary(summary: dict[str, Any], gates=None) -> None:
+    """Create the run's summary and validation artifacts (called by the flow when it ends)."""
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    mlflow = summary["mlflow"]
+    link = mlflow_link(mlflow["tracking_uri"], mlflow["run_id"], mlflow["experiment"])
+    create_markdown_artifact(
+        summary_markdown(summary, link),
+        key=artifact_key(summary["recipe"], SUMMARY),
+        description=f"{summary['recipe']}: {summary['status']}",
+    )
+    rows = validation_rows(summary.get("figures") or {}, gates)
+    if rows:
+        create_table_artifact(rows, key=artifact_key(summary["recipe"], VALIDATION),
+                              description=f"{summary['recipe']}: validation figures and gates")
+
+
+def flow_run_tags() -> dict[str, str]:
+    """MLflow tags that point back at the Prefect flow run executing this code (none outside one)."""
+    from prefect.context import FlowRunContext
+    from prefect.utilities.urls import url_for
+
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None:
+        return {}
+    tags = {FLOW_RUN_TAG: str(context.flow_run.id)}
+    url = url_for("flow-run", obj_id=context.flow_run.id)
+    if url:
+        tags[FLOW_RUN_URL_TAG] = url
+    return tags
+
+
+@contextmanager
+def stage_progress(stage: str) -> Iterator[None]:
+    """A progress artifact for a long stage: 0 % when it starts, then its fraction events, 100 % at the end."""
+    if stage not in LONG_STAGES:
+        yield
+        return
+    from engineforge import progress
+
+    listener = _ProgressArtifact(stage)
+    progress.subscribe(listener)
+    try:
+        yield
+    finally:
+        progress.unsubscribe(listener)
+
+
+class _ProgressArtifact:
+    """Listens to one stage's progress events and mirrors them in a Prefect progress artifact."""
+
+    STEP_PERCENT = 5.0  # a sharder reports every few MiB; the API hears of every 5 %
+
+    def __init__(self, stage: str):
+        self.stage = stage
+        self.artifact_id = None
+        self.reported = 0.0
+
+    def stage_started(self, stage: str, key: str | None) -> None:
+        if stage == self.stage and self.artifact_id is None:
+            from prefect.artifacts import create_progress_artifact
+
+            self.artifact_id = create_progress_artifact(0.0, description=f"{stage} {key[:12] if key else ''}".strip())
+
+    def stage_advanced(self, stage: str, fraction: float) -> None:
+        percent = 100.0 * min(max(fraction, 0.0), 1.0)
+        if percent - self.reported >= self.STEP_PERCENT:
+            self.reported = percent
+            self._update(stage, percent)
+
+    def stage_finished(self, result) -> None:
+        self._update(result.stage, 100.0, f"{result.stage} {result.status}: {result.summary}"[:500])
+
+    def _update(self, stage: str, percent: float, description: str | None = None) -> None:
+        if stage != self.stage or self.artifact_id is None:
+            return
+        from prefect.artifacts import update_progress_artifact
+
+        update_progress_artifact(self.artifact_id, percent, description=description)
+
+
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _number(value: float) -> str:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:.4g}"

@@ -1,0 +1,128 @@
+"""Submitting recipes to a Prefect server's `model-to-deployment` deployment, and following the runs.
+
+Used by `engineforge submit` and by the revision watcher flow. The recipe travels as its YAML
+content, so the worker that runs it needs no copy of the file.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from engineforge.errors import UserError
+
+FLOW_NAME = "model-to-deployment"
+DEFAULT_DEPLOYMENT = f"{FLOW_NAME}/model-to-deployment"
+FINAL_STATES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
+
+
+def deployment_name(name: str) -> str:
+    """`FLOW/DEPLOYMENT`; a bare deployment name belongs to the model-to-deployment flow."""
+    return name if "/" in name else f"{FLOW_NAME}/{name}"
+
+
+def recipe_parameters(text: str, origin: str, base_dir: Path | None = None) -> dict[str, Any]:
+    parameters: dict[str, Any] = {"recipe_yaml": text, "recipe_origin": origin}
+    if base_dir is not None:  # relative model paths, for a worker that shares this file system
+        parameters["base_dir"] = str(base_dir)
+    return parameters
+
+
+def require_server() -> str:
+    """The Prefect API URL; submitting to the ephemeral API would reach no worker."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        raise UserError(
+            "PREFECT_API_URL is not set: submit sends recipes to a Prefect server's workers; start one "
+            "(`prefect server start`) and set PREFECT_API_URL, e.g. http://127.0.0.1:4200/api"
+        )
+    return url
+
+
+def submit(
+    deployment: str,
+    parameters: dict[str, Any],
+    tags: list[str] | None = None,
+    idempotency_key: str | None = None,
+):
+    """Create a flow run of `deployment` now and return it (without waiting for it)."""
+    from prefect.deployments import run_deployment
+    from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
+
+    name = deployment_name(deployment)
+    try:
+        return run_deployment(name, parameters=parameters, timeout=0, tags=tags, idempotency_key=idempotency_key)
+    except ObjectNotFound:
+        raise UserError(
+            f"--deployment {name}: no such deployment on {require_server()}; "
+            "create it from the repository root with `prefect deploy --all`"
+        ) from None
+    except PrefectHTTPStatusError as error:
+        detail = _error_detail(error)
+        raise UserError(f"--deployment {name}: the server refused the run: {detail}") from None
+
+
+def flow_run_url(flow_run_id) -> str | None:
+    from prefect.utilities.urls import url_for
+
+    return url_for("flow-run", obj_id=flow_run_id)
+
+
+def follow(
+    flow_run_ids: list,
+    on_state: Callable[[Any], None],
+    poll_s: float = 2.0,
+) -> dict[str, Any]:
+    """Poll the runs until each reaches a final state; call `on_state(flow_run)` at every new state."""
+    from prefect.client.orchestration import get_client
+
+    seen: dict[str, str | None] = {str(run_id): None for run_id in flow_run_ids}
+    final: dict[str, Any] = {}
+    with get_client(sync_client=True) as client:
+        while len(final) < len(seen):
+            for run_id in seen:
+                if run_id in final:
+                    continue
+                run = client.read_flow_run(run_id)
+                state = run.state.name if run.state else None
+                if state != seen[run_id]:
+                    seen[run_id] = state
+                    on_state(run)
+                if run.state and run.state.type.value in FINAL_STATES:
+                    final[run_id] = run
+            if len(final) < len(seen):
+                time.sleep(poll_s)
+    return final
+
+
+def summary_artifact(flow_run_id) -> str | None:
+    """The run's markdown summary (what the flow published as it ended), if it got that far."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterType,
+    )
+
+    from engineforge.orchestration.run_artifacts import SUMMARY
+
+    artifact_filter = ArtifactFilter(
+        flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
+        type=ArtifactFilterType(any_=["markdown"]),
+    )
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(artifact_filter=artifact_filter)
+    summaries = [a for a in artifacts if a.key and a.key.endswith(f"-{SUMMARY}")]
+    return summaries[-1].data if summaries else None
+
+
+def _error_detail(error) -> str:
+    try:
+        body = error.response.json()
+    except Exception:
+        return str(error).splitlines()[0]
+    detail = body.get("detail") if isinstance(body, dict) else body
+    return " ".join(str(detail).split())[:500]

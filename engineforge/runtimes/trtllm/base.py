@@ -1,0 +1,89 @@
+"""What both TensorRT-LLM runtimes share: availability, version pinning, the image base, trtllm-bench."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from engineforge.errors import UserError
+from engineforge.recipe import Recipe
+from engineforge.runtimes.trtllm import availability, bench
+from engineforge.runtimes.trtllm.files import write_files
+from engineforge.runtimes.trtllm.launch import launcher_commands
+from engineforge.runtimes.trtllm.process import run_logged
+from engineforge.runtimes.trtllm.serve import SERVE, layout_of
+from engineforge.stage_plan import Command, StagePlan
+from engineforge.stage_result import StageResult
+from engineforge.versions import tensorrt_llm_version
+
+SERVED = "served"
+RELEASE_IMAGE = "nvcr.io/nvidia/tensorrt-llm/release"
+
+
+class TrtllmRuntimeBase:
+    ignore_eos_style = "field"  # trtllm-serve's OpenAI API takes ignore_eos
+    name: str
+    stages: frozenset[str]
+    # Commands every stage of the runtime may need besides trtllm-serve (trtllm-build for engines).
+    build_commands: tuple[str, ...] = ()
+
+    def required_commands(self, recipe: Recipe) -> list[str]:
+        commands = [*self.build_commands, SERVE, *launcher_commands(layout_of(recipe), recipe.parallel.gpus_per_node)]
+        if recipe.validate_.enabled and recipe.validate_.trtllm_bench is not None:
+            commands.append(bench.BENCH)
+        return commands
+
+    def check_available(self, recipe: Recipe) -> None:
+        availability.require(f"runtime {self.name}", self.required_commands(recipe))
+
+    def require(self, stage: str, commands: list[str]) -> None:
+        availability.require(f"stage {stage} (runtime {self.name})", commands)
+
+    def serve_plan(self, recipe: Recipe, served_dir: str, host: str, port: int | str, device: str, workdir: str) -> StagePlan:
+        argv = self.serve_argv(recipe, Path(served_dir), host, port, device)
+        return StagePlan(stage="validate", commands=[Command(role="server", argv=argv, port=port)])
+
+    def bench_plan(self, recipe: Recipe, served_dir: str, workdir: str) -> StagePlan | None:
+        """trtllm-bench's command and dataset, when validate.trtllm_bench asks for it."""
+        if recipe.validate_.trtllm_bench is None:
+            return None
+        dataset = f"{workdir}/{bench.DATASET_FILE}"
+        argv = bench.bench_argv(recipe, workspace=f"{workdir}/trtllm-bench-workspace", dataset=dataset,
+                                report=f"{workdir}/{bench.REPORT_FILE}", **self.bench_model(served_dir))
+        return StagePlan(stage="validate", commands=[Command(role="bench", argv=argv)],
+                         files={dataset: bench.dataset_text(recipe)})
+
+    def bench_model(self, served_dir: str) -> dict[str, str]:
+        """bench_argv's model arguments for this runtime's served directory."""
+        raise NotImplementedError
+
+    def bench(self, recipe: Recipe, served_dir: Path, workdir: Path) -> dict[str, float]:
+        plan = self.bench_plan(recipe, str(served_dir), str(workdir))
+        if plan is None:
+            return {}
+        self.require("validate", [bench.BENCH])
+        write_files(workdir, plan.files)
+        run_logged(plan.commands[0].argv, workdir / bench.LOG_FILE, recipe.validate_.trtllm_bench.timeout_s,
+                   "validate", "validate.trtllm_bench.timeout_s")
+        return bench.read_report(workdir / bench.REPORT_FILE)
+
+    def image_base(self, recipe: Recipe, built: StageResult | None) -> str:
+        """NVIDIA's release image of the TensorRT-LLM version that built (engines load only there)."""
+        from engineforge.packaging.base_image import TRTLLM_VERSION, trtllm_version_of
+
+        version = (built.outputs.get("tensorrt_llm_version") if built else None) or tensorrt_llm_version() \
+            or TRTLLM_VERSION
+        base = recipe.package.base
+        if base is None:
+            return f"{RELEASE_IMAGE}:{version}"
+        carried = trtllm_version_of(base)
+        if carried is not None and carried != version:
+            raise UserError(f"package.base {base} carries TensorRT-LLM {carried}, but the build used {version}; "
+                            f"engines load only in the version that built them: use {RELEASE_IMAGE}:{version}")
+        return base
+
+    def image_requirements(self) -> list[str]:
+        return []  # the release image already has TensorRT-LLM and trtllm-serve
+
+    def key_versions(self) -> dict[str, str | None]:
+        return {"tensorrt_llm": tensorrt_llm_version()}

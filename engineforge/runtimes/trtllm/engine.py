@@ -1,0 +1,150 @@
+"""Runtime `trtllm-engine`: TensorRT engines (the legacy path, still in TensorRT-LLM 1.2.x).
+
+shard: engineforge's streamed sharder writes a TensorRT-LLM checkpoint (config.json + one
+rank{N}.safetensors per rank) for the recipe's layout. build: `trtllm-build` compiles it, its log
+kept; the engine directory is checked for config.json and exactly one rank{N}.engine per rank.
+The served directory keeps the engine apart from the tokenizer (a tokenizer must not read the
+engine's config.json as a model config):
+
+    served/engine/      config.json, rank0.engine ...
+    served/tokenizer/   the Hugging Face config, tokenizer and generation files (no weights)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from engineforge import progress
+from engineforge.errors import UserError
+from engineforge.gpus import gpu_info
+from engineforge.recipe import Recipe
+from engineforge.runtimes.base import BUILD_LOG
+from engineforge.runtimes.transformers import servable_model
+from engineforge.runtimes.trtllm import build as trtllm_build
+from engineforge.runtimes.trtllm.base import SERVED, TrtllmRuntimeBase
+from engineforge.runtimes.trtllm.launch import launched
+from engineforge.runtimes.trtllm.serve import engine_serve_argv, layout_of
+from engineforge.stage import run_stage
+from engineforge.stage_plan import Command, StagePlan
+from engineforge.stage_result import StageOutput, StageResult
+from engineforge.store import Store, content_key
+from engineforge.versions import package_version
+
+CHECKPOINT = "checkpoint"
+ENGINE = f"{SERVED}/engine"
+TOKENIZER = f"{SERVED}/tokenizer"
+# Weights stay out of the tokenizer directory (the engine holds them).
+WEIGHT_FILES = re.compile(r".*\.(safetensors|bin|pt|pth|gguf|h5|msgpack)$|.*\.index\.json$")
+
+
+def visible_gpus() -> int:
+    return int(gpu_info()["gpu_count"] or 0)
+
+
+class TrtllmEngineRuntime(TrtllmRuntimeBase):
+    name = "trtllm-engine"
+    stages = frozenset({"download", "shard", "build", "validate", "package", "register"})
+    build_commands = (trtllm_build.BUILD,)
+
+    def skip_reason(self, stage: str) -> str:
+        return f"not used by the {self.name} runtime"
+
+    def shard(self, recipe: Recipe, model: StageResult, store: Store, refresh: bool = False) -> StageResult:
+        """The recipe's layout as a TensorRT-LLM checkpoint (engineforge's sharder; no TensorRT-LLM needed)."""
+        layout = layout_of(recipe)
+        hf_dir = model.file("model_dir")
+        key = content_key("shard", model.key, layout._asdict(), recipe.model.dtype, package_version("engineforge"))
+
+        def produce(workdir: Path) -> StageOutput:
+            from engineforge.checkpoint import shard_checkpoint
+
+            report = shard_checkpoint(hf_dir, workdir / CHECKPOINT, tp=layout.tp, pp=layout.pp, ep=layout.ep,
+                                      dtype=recipe.model.dtype, workers=min(os.cpu_count() or 1, layout.world_size),
+                                      progress=lambda done, total: progress.advanced("shard", done / total))
+            return StageOutput(
+                summary=(f"{report.architecture} tp{report.tp} pp{report.pp} ep{report.ep} {report.dtype}: "
+                         f"{len(report.files)} rank files, {report.output_bytes / 1e9:.2f} GB"),
+                outputs={"checkpoint_dir": CHECKPOINT, "hf_dir": str(hf_dir), "architecture": report.architecture,
+                         "world_size": layout.world_size, "dtype": report.dtype,
+                         "files": {f.name: f.size_bytes for f in report.files}},
+            )
+
+        return run_stage(store, "shard", key, produce, refresh)
+
+    def build(self, recipe: Recipe, source: StageResult, workdir: Path) -> StageOutput:
+        from engineforge.packaging import MODEL_DIR_IN_IMAGE
+
+        self.require("build", [trtllm_build.BUILD])
+        hf_dir = Path(source.outputs["hf_dir"])
+        tokenizer_dir = workdir / TOKENIZER
+        _link_tokenizer(hf_dir, tokenizer_dir)
+        architecture, _ = servable_model(tokenizer_dir, hf_dir)
+        world_size = layout_of(recipe).world_size
+        argv = self.build_argv(recipe, str(source.file("checkpoint_dir")), str(workdir / ENGINE), visible_gpus())
+        trtllm_build.run_build(argv, workdir / BUILD_LOG, recipe.build.timeout_s)
+        config = trtllm_build.check_engine_dir(workdir / ENGINE, world_size)
+        version = str(config["version"])
+        return StageOutput(
+            summary=f"{world_size} engine(s) for {architecture}, TensorRT-LLM {version}",
+            outputs={"served_dir": SERVED, "engine_dir": ENGINE, "tokenizer_dir": TOKENIZER, "build_log": BUILD_LOG,
+                     "reference_dir": str(hf_dir),
+                     "architecture": architecture, "tensorrt_llm_version": version, "trtllm_build_argv": argv,
+                     "serve_argv": self.serve_argv(recipe, Path(MODEL_DIR_IN_IMAGE), "0.0.0.0", recipe.serve.port, "cuda")},
+        )
+
+    def build_argv(self, recipe: Recipe, checkpoint_dir: str, engine_dir: str, gpus: int) -> list[str]:
+        workers = trtllm_build.workers(layout_of(recipe).world_size, gpus)
+        return trtllm_build.build_argv(recipe.build, checkpoint_dir, engine_dir, workers)
+
+    def serve_argv(self, recipe: Recipe, served_dir: Path, host: str, port: int | str, device: str) -> list[str]:
+        argv = engine_serve_argv(recipe, f"{served_dir}/engine", f"{served_dir}/tokenizer", host, port)
+        return launched(argv, layout_of(recipe), recipe.parallel.gpus_per_node)
+
+    def bench_model(self, served_dir: str) -> dict[str, str]:
+        return {"model_path": f"{served_dir}/tokenizer", "engine_dir": f"{served_dir}/engine"}
+
+    def dry_run(self, recipe: Recipe) -> dict[str, StagePlan]:
+        from engineforge.serving import LOOPBACK
+        from engineforge.stage_plan import (
+            BUILD_DIR,
+            DOWNLOAD_DIR,
+            PORT,
+            SHARD_DIR,
+            VALIDATE_DIR,
+            merge,
+        )
+
+        layout = layout_of(recipe)
+        checkpoint = f"{SHARD_DIR}/{CHECKPOINT}"
+        shard = StagePlan(stage="shard", notes={
+            "sharder": f"engineforge.trtllm.shard_checkpoint({DOWNLOAD_DIR}, {checkpoint}, tp={layout.tp}, "
+                       f"pp={layout.pp}, ep={layout.ep}, dtype={recipe.model.dtype})",
+            "writes": [f"{checkpoint}/config.json", *(f"{checkpoint}/rank{r}.safetensors" for r in range(layout.world_size))],
+        })
+        argv = self.build_argv(recipe, checkpoint, f"{BUILD_DIR}/{ENGINE}", visible_gpus())
+        build = StagePlan(stage="build", commands=[Command(role="build", argv=argv)], notes={
+            "log": f"{BUILD_DIR}/{BUILD_LOG}",
+            "checks": [f"{BUILD_DIR}/{ENGINE}/config.json",
+                       *(f"{BUILD_DIR}/{ENGINE}/rank{r}.engine" for r in range(layout.world_size))],
+            "tokenizer": f"{BUILD_DIR}/{TOKENIZER} -> {DOWNLOAD_DIR} (without weights)",
+        })
+        served = f"{BUILD_DIR}/{SERVED}"
+        validate = merge(self.serve_plan(recipe, served, LOOPBACK, PORT, "cuda", VALIDATE_DIR),
+                         self.bench_plan(recipe, served, VALIDATE_DIR))
+        return {"shard": shard, "build": build, "validate": validate}
+
+
+def _link_tokenizer(hf_dir: Path, target: Path) -> None:
+    target.mkdir(parents=True)
+    for path in sorted(hf_dir.iterdir()):
+        if path.is_file() and not WEIGHT_FILES.fullmatch(path.name):
+            try:
+                os.link(os.path.realpath(path), target / path.name)
+            except OSError:
+                import shutil
+
+                shutil.copy2(path, target / path.name)
+    if not any(target.iterdir()):
+        raise UserError(f"{hf_dir}: no tokenizer or config files to serve the engine with")

@@ -1,0 +1,49 @@
+"""`trtllm-serve` command lines (tensorrt_llm/commands/serve.py; trtllm-facts.md, "trtllm-serve").
+
+PyTorch backend: `trtllm-serve HF_DIR --backend pytorch --tp_size T --pp_size P --ep_size E
+--extra_llm_api_options FILE` (limits and KV cache settings live in FILE).
+Engine path: `trtllm-serve ENGINE_DIR --backend tensorrt --tokenizer DIR` with the engine's
+parallel sizes (the engine's `mapping` fixes them) and runtime limits equal to the built ones.
+"""
+
+from __future__ import annotations
+
+from engineforge.recipe import Recipe
+from engineforge.runtimes.trtllm.files import checked_path
+from engineforge.runtimes.trtllm.launch import Layout
+
+SERVE = "trtllm-serve"
+
+
+def layout_of(recipe: Recipe) -> Layout:
+    p = recipe.parallel
+    return Layout(int(p.tensor), int(p.pipeline), int(p.expert))
+
+
+def _common(host: str, port: int, layout: Layout) -> list[str]:
+    return ["--host", host, "--port", str(port), "--tp_size", str(layout.tp), "--pp_size", str(layout.pp),
+            "--ep_size", str(layout.ep)]
+
+
+def pytorch_serve_argv(recipe: Recipe, model_dir: str, options_file: str, host: str, port: int,
+                       layout: Layout | None = None) -> list[str]:
+    argv = [SERVE, checked_path(model_dir, "model directory"), "--backend", "pytorch",
+            *_common(host, port, layout or layout_of(recipe)),
+            "--extra_llm_api_options", checked_path(options_file, "LLM API options file")]
+    if recipe.model.trust_remote_code:
+        argv.append("--trust_remote_code")
+    return argv
+
+
+def engine_serve_argv(recipe: Recipe, engine_dir: str, tokenizer_dir: str, host: str, port: int) -> list[str]:
+    build = recipe.build
+    argv = [SERVE, checked_path(engine_dir, "engine directory"), "--backend", "tensorrt",
+            "--tokenizer", checked_path(tokenizer_dir, "tokenizer directory"),
+            *_common(host, port, layout_of(recipe)),
+            "--max_batch_size", str(build.max_batch_size)]
+    if build.max_num_tokens is not None:
+        argv += ["--max_num_tokens", str(build.max_num_tokens)]
+    argv += ["--kv_cache_free_gpu_memory_fraction", str(recipe.serve.kv_cache_free_gpu_memory_fraction)]
+    if recipe.model.trust_remote_code:
+        argv.append("--trust_remote_code")
+    return argv
