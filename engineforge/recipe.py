@@ -215,6 +215,40 @@ class TrackingSpec(Section):
     register_model: bool = Field(True, description="Register the built artifact as an MLflow model version (alias candidate).")
 
 
+OBJECTIVES = ("output_tokens_per_s_per_gpu", "output_tokens_per_s", "tokens_per_s_per_user",
+              "ttft_ms_p50", "ttft_ms_p99", "tpot_ms_p50", "e2e_ms_p50")
+
+
+class SweepLoad(Section):
+    """One load point of a sweep: the validate section's concurrency (and request count) for a variant."""
+
+    concurrency: int = Field(..., ge=1)
+    requests: int | None = Field(None, ge=1, description="Default validate.requests.")
+
+
+class SweepSpec(Section):
+    """Variants of one recipe, measured side by side; the best one passing validate.gates is the champion."""
+
+    matrix: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        description="Dotted recipe field -> values to try, e.g. build.max_batch_size: [4, 8]; every combination is a variant.",
+    )
+    layouts: Literal["auto"] | None = Field(None, description="auto: the planner's top_k feasible parallel layouts.")
+    top_k: int = Field(3, ge=1, description="How many planned layouts `layouts: auto` takes.")
+    load: list[SweepLoad] = Field(default_factory=list, description="Load points; default the validate section's.")
+    objective: Literal[OBJECTIVES] = Field(  # type: ignore[valid-type]
+        "output_tokens_per_s_per_gpu", description="What the champion is best at (latencies: lowest; rates: highest)."
+    )
+
+    @field_validator("matrix")
+    @classmethod
+    def _values_given(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for field, values in value.items():
+            if not values:
+                raise ValueError(f"{field}: give at least one value")
+        return value
+
+
 class Recipe(Section):
     """A recipe: which model, which runtime, how to parallelise, build, validate and package it."""
 
@@ -227,6 +261,7 @@ class Recipe(Section):
     validate_: ValidateSpec = Field(default_factory=ValidateSpec, alias="validate")
     package: PackageSpec = Field(default_factory=PackageSpec)
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
+    sweep: SweepSpec | None = Field(None, description="Run variants of this recipe side by side (flow `sweep`).")
 
     model_config = ConfigDict(extra="forbid", validate_default=True, populate_by_name=True)
 
