@@ -12,7 +12,7 @@ import pytest
 from engineforge.errors import UserError
 from engineforge.measure.roofline import decode_roofline, gpu_bandwidth
 from engineforge.measure.telemetry import GpuSampler
-from engineforge.planner.shape import ModelShape
+from engineforge.model_shape import ModelShape
 
 
 def fake_pynvml(gpus: int = 2) -> types.ModuleType:

@@ -7,9 +7,10 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from engineforge.errors import StageFailed, UserError
+from engineforge.errors import UserError
 
 DEFAULT_PROMPTS = ["The capital of France is", "Once upon a time", "def fibonacci(n):"]
+ACCURACY_PROMPTS = 16  # each is decoded in-process by the reference model: slow on a CPU
 
 
 def command(
@@ -46,6 +47,8 @@ def command(
     from engineforge.loadgen import BenchConfig
     from engineforge.loadgen.datasets import choose_samples
     from engineforge.loadgen.sweep import parse_levels
+    from engineforge.measure.measurement import AccuracyCheck, RooflineCheck
+    from engineforge.recipe_file import load_recipe
 
     console = Console(highlight=False, soft_wrap=True)
     if api not in ("completions", "chat"):
@@ -70,15 +73,20 @@ def command(
         )
     except ValueError as error:
         raise UserError(_first_problem(error)) from None
-    figures = _run(config, levels, json_out, plots, console)
-    if reference is not None:
-        figures |= _accuracy(config, reference, [s.prompt for s in samples if isinstance(s.prompt, str)], dtype, console)
-    if roofline_model is not None or model_dir is not None:
-        level = in_flight if levels is None else levels[-1]
-        figures |= _roofline(roofline_model or model_dir, figures, level, gpu, dtype, explicit=roofline_model is not None)
-    _print_figures(figures, console, sweeping=levels is not None)
-    if recipe is not None:
-        _gates(recipe, figures, console)
+    text_prompts = [s.prompt for s in samples if isinstance(s.prompt, str)]
+    if reference is not None and not text_prompts:
+        raise UserError("--reference needs text prompts (token-id datasets cannot be decoded both ways)")
+    accuracy = AccuracyCheck(reference_model=reference, prompts=text_prompts[:ACCURACY_PROMPTS],
+                             dtype="float32" if dtype == "auto" else dtype) if reference is not None else None
+    roofline_dir = roofline_model or model_dir
+    roofline = RooflineCheck(model_dir=roofline_dir, gpu=gpu, dtype=dtype,
+                             required=roofline_model is not None) if roofline_dir is not None else None
+    gates = load_recipe(recipe).validate_.gates if recipe is not None else None
+    measured = _measure(config, levels, accuracy, roofline, gates, console)
+    _write(measured, json_out, plots, console)
+    _print(measured, console, recipe)
+    if measured.gates is not None:
+        measured.gates.raise_if_failed("bench", with_table=False)
     return 0
 
 
@@ -90,34 +98,29 @@ def _first_problem(error: ValueError) -> str:
     return str(error)
 
 
-def _run(config, levels, json_out, plots, console) -> dict[str, float]:
-    from engineforge.loadgen import run_benchmark
-    from engineforge.loadgen.report import sweep_table
-    from engineforge.loadgen.sweep import run_sweep
+def _measure(config, levels, accuracy, roofline, gates, console: Console):
+    from engineforge.measure.measurement import measure
 
     total = config.requests if levels is None else sum(max(config.requests, 4 * level) for level in levels)
     with _progress(console, total) as advance:
-        if levels is None:
-            result = run_benchmark(config, lambda record: advance())
-            points = {f"concurrency {config.concurrency}": result}
-        else:
-            swept = run_sweep(config, levels, on_record=lambda record: advance())
-            points = {f"c={p.config.concurrency}": p for p in swept.points}
-            result = swept.points[-1]
+        return measure(config, levels, accuracy, roofline, gates, on_record=lambda record: advance())
+
+
+def _write(measured, json_out: Path | None, plots: Path | None, console: Console) -> None:
     if json_out is not None:
-        (result if levels is None else swept).write_json(json_out)
+        (measured.sweep or measured.result).write_json(json_out)
         console.print(f"results: {json_out}", markup=False)
     if plots is not None:
         from engineforge.measure.plots import latency_cdf, sweep_plot
 
+        if measured.sweep is None:
+            points = {f"concurrency {measured.result.config.concurrency}": measured.result}
+        else:
+            points = {f"c={p.config.concurrency}": p for p in measured.sweep.points}
         written = [latency_cdf(points, plots / "latency_cdf.png")]
-        if levels is not None:
-            written.append(sweep_plot(swept, plots / "sweep.png"))
+        if measured.sweep is not None:
+            written.append(sweep_plot(measured.sweep, plots / "sweep.png"))
         console.print("plots: " + ", ".join(str(path) for path in written), markup=False)
-    if levels is not None:
-        console.print(sweep_table(swept))
-        return {"sweep_levels": float(len(levels))} | result.summary
-    return dict(result.summary)
 
 
 @contextlib.contextmanager
@@ -136,56 +139,21 @@ def _progress(console: Console, total: int) -> Iterator[Callable[[], None]]:
         yield lambda: progress.advance(task)
 
 
-def _accuracy(config, reference: str, prompts: list[str], dtype: str, console: Console) -> dict[str, float]:
-    from engineforge.measure.accuracy import AccuracyConfig, check_accuracy
+def _print(measured, console: Console, recipe: Path | None) -> None:
+    from engineforge.loadgen.report import summary_tables, sweep_table
 
-    if not prompts:
-        raise UserError("--reference needs text prompts (token-id datasets cannot be decoded both ways)")
-    report = check_accuracy(AccuracyConfig(
-        endpoint=config.endpoint, model=config.model, reference_model=reference, api=config.api,
-        prompts=prompts[:16], max_tokens=config.max_tokens, dtype="float32" if dtype == "auto" else dtype,
-        timeout_s=config.timeout_s,
-    ))
-    for item in report.prompts:
+    if measured.sweep is not None:
+        console.print(sweep_table(measured.sweep))
+    for item in measured.accuracy.prompts if measured.accuracy is not None else ():
         where = "identical" if item.first_divergence is None else f"first divergence at token {item.first_divergence}"
         console.print(f"accuracy prompt {item.prompt_index}: agreement {item.agreement:.2f}, {where}"
                       + (f" ({item.error})" if item.error else ""), markup=False)
-    return report.figures()
-
-
-def _roofline(model_dir: Path, figures: dict[str, float], concurrency: int, gpu: str | None, dtype: str,
-              explicit: bool) -> dict[str, float]:
-    from engineforge.gpus import detect_gpus
-    from engineforge.measure.roofline import roofline_figures
-
-    if gpu is None:
-        detected = detect_gpus()
-        if detected is None:
-            if explicit:
-                raise UserError("--roofline-model: no GPU detected; pass --gpu NAME (e.g. H100-SXM)")
-            return {}
-        gpu = detected.spec.name
-    return roofline_figures(model_dir, gpu, figures, concurrency, dtype)
-
-
-def _print_figures(figures: dict[str, float], console: Console, sweeping: bool) -> None:
-    from engineforge.loadgen.report import summary_tables
-
-    if sweeping:
+    if measured.sweep is not None:
         console.print("last level:", markup=False)
-    for table in summary_tables(figures):
+    for table in summary_tables(measured.figures):
         console.print(table)
-
-
-def _gates(recipe_path: Path, figures: dict[str, float], console: Console) -> None:
-    from engineforge.measure.gates import evaluate_gates
-    from engineforge.recipe_file import load_recipe
-
-    report = evaluate_gates(load_recipe(recipe_path).validate_.gates, figures)
-    if not report.results:
-        console.print(f"{recipe_path}: no gates set in validate.gates", markup=False)
-        return
-    console.print(report.to_rich())
-    if not report.passed:
-        failed = ", ".join(result.gate for result in report.failed)
-        raise StageFailed("bench", f"gates failed: {failed}")
+    if measured.gates is not None:
+        if measured.gates.results:
+            console.print(measured.gates.to_rich())
+        else:
+            console.print(f"{recipe}: no gates set in validate.gates", markup=False)

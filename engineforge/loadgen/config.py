@@ -55,7 +55,9 @@ class BenchConfig(BaseModel):
     )
     logprobs: bool = Field(False, description="Ask for the chosen tokens' logprobs (the accuracy check compares them).")
     include_usage: bool = Field(True, description="Send stream_options.include_usage to get exact token counts.")
-    gpu_telemetry: bool = Field(True, description="Sample local GPUs through NVML during the run, when there are any.")
+    gpu_telemetry: bool = Field(
+        True, description="Sample local GPUs through NVML during the run, when there are any (measure() does)."
+    )
     extra_body: dict = Field(default_factory=dict, description="Extra fields merged into every request body.")
     headers: dict[str, str] = Field(default_factory=dict, description="Extra HTTP headers (e.g. authorization).")
 

@@ -3,6 +3,7 @@
 Closed loop (no request_rate): `concurrency` workers each send their next request as soon as
 the previous one ends. Open loop (request_rate): requests leave at gamma-process arrival times,
 at most `concurrency` in flight; `scheduled_s` against `start_s` shows any lag of the harness.
+A probe (measure's GPU telemetry) runs around the measured requests only, after the warm-up.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import contextlib
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from engineforge.loadgen.client import send_request
 from engineforge.loadgen.config import BenchConfig
@@ -21,19 +23,30 @@ from engineforge.loadgen.connections import ConnectionSlots
 from engineforge.loadgen.metrics import summarize
 from engineforge.loadgen.records import BenchResult, RequestRecord
 from engineforge.loadgen.schedule import arrival_times
-from engineforge.measure.telemetry import GpuSampler
 
 OnRecord = Callable[[RequestRecord], None]
 T = TypeVar("T")
 
 
-def run_benchmark(config: BenchConfig, on_record: OnRecord | None = None) -> BenchResult:
+class Probe(AbstractContextManager, Protocol):
+    """Sampled while the measured requests run; its figures join the summary."""
+
+    names: list[str]  # the devices it sampled (BenchResult.gpus)
+
+    def figures(self) -> dict[str, float]: ...
+
+
+ProbeFactory = Callable[[], Probe]
+
+
+def run_benchmark(config: BenchConfig, on_record: OnRecord | None = None, probe: ProbeFactory | None = None) -> BenchResult:
     """Run `config` to the end and return its figures and records (blocking).
 
     Works from any thread; inside a running event loop it runs on a helper thread.
-    `on_record` is called with each measured record as it completes (progress display).
+    `on_record` is called with each measured record as it completes (progress display);
+    `probe()` makes a new probe for this run.
     """
-    return run_sync(benchmark(config, on_record))
+    return run_sync(benchmark(config, on_record, probe))
 
 
 def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -45,20 +58,20 @@ def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coroutine).result()
 
 
-async def benchmark(config: BenchConfig, on_record: OnRecord | None = None) -> BenchResult:
+async def benchmark(config: BenchConfig, on_record: OnRecord | None = None, probe: ProbeFactory | None = None) -> BenchResult:
     async with ConnectionSlots(config.concurrency, config.url()) as slots:
         if config.warmup_requests:
             await closed_loop(slots, config, config.warmup_requests, time.perf_counter())
         started_at = datetime.now(UTC).isoformat()
-        with GpuSampler() if config.gpu_telemetry else contextlib.nullcontext() as gpus:
+        with probe() if probe else contextlib.nullcontext() as sampled:
             clock_zero = time.perf_counter()
             if config.request_rate is None:
                 records = await closed_loop(slots, config, config.requests, clock_zero, on_record)
             else:
                 records = await open_loop(slots, config, clock_zero, on_record)
-    summary = summarize(records) | (gpus.figures() if gpus else {})
+    summary = summarize(records) | (sampled.figures() if sampled else {})
     return BenchResult(config=config, summary=summary, records=records, started_at=started_at,
-                       gpus=gpus.names if gpus else [])
+                       gpus=sampled.names if sampled else [])
 
 
 async def _send(

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from engineforge.errors import UserError
 from engineforge.loadgen.config import BenchConfig
 from engineforge.loadgen.records import BenchResult
-from engineforge.loadgen.runner import OnRecord, run_benchmark
+from engineforge.loadgen.runner import OnRecord, ProbeFactory, run_benchmark
 
 TABLE_FIGURES = (
     "request_throughput", "output_tokens_per_s", "ttft_ms_p50", "ttft_ms_p99", "tpot_ms_p50", "tpot_ms_p99",
@@ -53,7 +53,8 @@ def parse_levels(text: str) -> list[int]:
 
 
 def run_sweep(
-    config: BenchConfig, levels: list[int], requests_per_level: int | None = None, on_record: OnRecord | None = None
+    config: BenchConfig, levels: list[int], requests_per_level: int | None = None, on_record: OnRecord | None = None,
+    probe: ProbeFactory | None = None,
 ) -> SweepResult:
     """Run `config` once per concurrency level (closed loop), each with its own warm-up.
 
@@ -64,5 +65,5 @@ def run_sweep(
     for level in levels:
         requests = requests_per_level or max(config.requests, 4 * level)
         level_config = config.model_copy(update={"concurrency": level, "requests": requests, "request_rate": None})
-        points.append(run_benchmark(level_config, on_record))
+        points.append(run_benchmark(level_config, on_record, probe))
     return SweepResult(points=points)

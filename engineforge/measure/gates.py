@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from engineforge.errors import StageFailed
 from engineforge.recipe import Gates
 
 # gate field -> (figure it reads, how the figure must compare with the target)
@@ -43,6 +44,18 @@ class GateReport(BaseModel):
     def failed(self) -> list[GateResult]:
         return [result for result in self.results if not result.passed]
 
+    def raise_if_failed(self, stage: str, with_table: bool = True) -> None:
+        """StageFailed naming the failed gates, or the whole table (for logs without the rich one)."""
+        if self.passed:
+            return
+        if with_table:
+            raise StageFailed(stage, "gates failed\n" + self.to_text())
+        raise StageFailed(stage, "gates failed: " + ", ".join(result.gate for result in self.failed))
+
+    @property
+    def verdict(self) -> str:
+        return "passed" if self.passed else "failed"
+
     def rows(self) -> list[tuple[str, str, str, str]]:
         return [
             (r.gate, f"{r.op} {_number(r.target)}", "not measured" if r.measured is None else _number(r.measured),
@@ -60,7 +73,7 @@ class GateReport(BaseModel):
     def to_rich(self):
         from rich.table import Table
 
-        table = Table(title=f"gates: {'passed' if self.passed else 'failed'}", title_justify="left")
+        table = Table(title=f"gates: {self.verdict}", title_justify="left")
         for column, justify in (("gate", "left"), ("target", "right"), ("measured", "right"), ("result", "left")):
             table.add_column(column, justify=justify)
         for (gate, target, measured, result), r in zip(self.rows(), self.results):

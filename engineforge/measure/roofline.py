@@ -9,15 +9,14 @@ that floor / measured TPOT p50. Weights and KV sizes come from the planner's mod
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 from pydantic import BaseModel
 
 from engineforge.errors import UserError
+from engineforge.model_shape import ModelShape, read_model_shape
 from engineforge.planner.memory import Layout, Precision, ServingLimits, kv_cache_bytes
-from engineforge.planner.shape import ModelShape
 from engineforge.planner.speed import decode_bytes
 
 SINGLE_GPU = Layout(tp=1, pp=1, ep=1)
@@ -49,13 +48,6 @@ class DecodeRoofline(BaseModel):
             "roofline_output_tokens_per_s": self.output_tokens_per_s,
             "roofline_fraction": fraction,
         }
-
-
-def model_shape(model_dir: str | Path) -> ModelShape:
-    config_path = Path(model_dir) / "config.json"
-    if not config_path.is_file():
-        raise UserError(f"{model_dir}: no config.json; the roofline needs the model's directory")
-    return ModelShape.from_config(json.loads(config_path.read_text()), name=Path(model_dir).name)
 
 
 def decode_roofline(
@@ -97,5 +89,5 @@ def roofline_figures(
     if not completed:
         return {}
     context = (figures.get("prompt_tokens", 0) + figures.get("output_tokens", 0) / 2) / completed
-    roofline = decode_roofline(model_shape(model_dir), gpu_bandwidth(gpu_name, nvml_bytes_s), concurrency, context, dtype)
+    roofline = decode_roofline(read_model_shape(model_dir), gpu_bandwidth(gpu_name, nvml_bytes_s), concurrency, context, dtype)
     return roofline.figures(figures.get("tpot_ms_p50", math.nan))
