@@ -1,11 +1,15 @@
 """Running one stage against the content-addressed store.
 
-A stage is cached when its key's entry exists; otherwise it runs into a temporary directory
-that becomes the entry on success. Stages that do not apply report `skipped` with a reason.
+A stage is cached when its key's entry exists and its files still match their records; otherwise
+it runs into a temporary directory that becomes the entry on success (a refresh or a damaged entry
+is replaced only then, so a failed or killed attempt keeps the last good result). One process at a
+time computes a key: two runs wanting it at once compute it once. Stages that do not apply report
+`skipped` with a reason.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from pathlib import Path
@@ -13,7 +17,7 @@ from typing import Any, Callable
 
 from engineforge import progress
 from engineforge.stage_result import StageOutput, StageResult, Status
-from engineforge.store import Store, write_manifest
+from engineforge.store import Store, file_records, write_manifest
 
 
 def skipped(stage: str, reason: str) -> StageResult:
@@ -29,31 +33,33 @@ def run_stage(
     produce: Callable[[Path], StageOutput],
     refresh: bool = False,
     keep_on_failure: tuple[str, ...] = (),
+    needed_bytes: int | None = None,
 ) -> StageResult:
-    """Reuse the entry for `key`, or call `produce(workdir)` and commit its output atomically.
+    """Reuse the intact entry for `key`, or call `produce(workdir)` and commit its output atomically.
 
     Paths in `keep_on_failure` (relative to the workdir: tool and server logs) are copied to
     `store.failure_dir(stage)` when `produce` fails, since the workdir itself is discarded.
+    `needed_bytes` (what the stage will write, when known) is checked against the free space first.
     """
     progress.started(stage, key)
     started = time.perf_counter()
-    if refresh:
-        store.discard(stage, key)
-    manifest = store.manifest(stage, key)
-    status: Status = "cached"
-    if manifest is None:
-        shutil.rmtree(store.failure_dir(stage), ignore_errors=True)
-        with store.writing(stage, key) as workdir:
-            try:
-                output = produce(workdir)
-            except BaseException:
-                _keep(workdir, keep_on_failure, store.failure_dir(stage))
-                raise
-            outputs = _relative_paths(output.outputs, workdir)
-            manifest = {"stage": stage, "key": key, "summary": output.summary, "outputs": outputs,
-                        "skipped": output.skipped}
-            write_manifest(workdir, manifest)
-        status = "ran"
+    with store.lock(stage, key):
+        manifest = None if refresh else _reusable(store, stage, key)
+        status: Status = "cached"
+        if manifest is None:
+            store.ensure_free_space(stage, needed_bytes)
+            shutil.rmtree(store.failure_dir(stage), ignore_errors=True)
+            with store.writing(stage, key, replace=True) as workdir:
+                try:
+                    output = produce(workdir)
+                except BaseException:
+                    _keep(workdir, keep_on_failure, store.failure_dir(stage))
+                    raise
+                outputs = _relative_paths(output.outputs, workdir)
+                manifest = {"stage": stage, "key": key, "summary": output.summary, "outputs": outputs,
+                            "skipped": output.skipped, "files": file_records(workdir)}
+                write_manifest(workdir, manifest)
+            status = "ran"
     result = StageResult(
         stage=stage,
         status="skipped" if manifest.get("skipped") else status,
@@ -65,6 +71,17 @@ def run_stage(
     )
     progress.finished(result)
     return result
+
+
+def _reusable(store: Store, stage: str, key: str) -> dict[str, Any] | None:
+    """The entry's manifest when its files still match their records; a damaged entry is recomputed."""
+    if not store.entry(stage, key).exists():
+        return None
+    problems = store.problems(stage, key)
+    if problems:
+        logging.getLogger("engineforge").warning("recomputing %s: %s", stage, "; ".join(problems[:3]))
+        return None
+    return store.manifest(stage, key)
 
 
 def _keep(workdir: Path, names: tuple[str, ...], target: Path) -> None:

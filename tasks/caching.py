@@ -3,8 +3,8 @@
 A stage task's Prefect cache key is `<stage>-<content key>`; its result (the StageResult manifest)
 is persisted beside the outputs, in `<store>/.prefect/results`, so any worker process sharing the
 store reuses it: the task run ends `Cached` without running. Records never outlive their data: a
-key whose store entry is missing is recomputed (the record overwritten), as is a `--refresh`ed
-stage. Task runs hold a SERIALIZABLE transaction on the key: a second worker wanting the same key
+key whose store entry is missing or damaged (engineforge/store.py `intact`) is recomputed (the
+record overwritten), as is a `--refresh`ed stage. Task runs hold a SERIALIZABLE transaction on the key: a second worker wanting the same key
 waits for the first and then reuses its result; the lock is a flock in `<store>/.prefect/locks`
 that dies with its process. A failed stage commits nothing: the store's temporary directory is
 discarded (its own atomic rename) and Prefect writes no record.
@@ -18,7 +18,7 @@ from typing import Any
 from prefect.cache_policies import CachePolicy
 
 from engineforge.orchestration.process_locks import ProcessLockManager
-from engineforge.run_context import RunContext
+from engineforge.stages.context import RunContext
 
 
 @dataclass
@@ -40,5 +40,5 @@ def cache_options(stage: str, key: str, ctx: RunContext) -> dict[str, Any]:
         "result_storage": prefect_dir / "results",  # a path: a local file system block there
         "result_serializer": "json",
         "persist_result": True,
-        "refresh_cache": ctx.refreshes(stage) or ctx.store.manifest(stage, key) is None,
+        "refresh_cache": ctx.refreshes(stage) or not ctx.store.intact(stage, key),
     }

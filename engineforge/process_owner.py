@@ -1,0 +1,84 @@
+"""Who owns a record or a temporary directory, so that a later process can tell a live owner from a
+dead one: host, boot id, pid and the process's start time (a reused pid has another start time,
+a reboot another boot id). Only owners on this host can be judged; others are left alone.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from dataclasses import dataclass
+from functools import lru_cache
+
+import psutil
+
+TAG_PREFIX = "engineforge.owner."
+
+
+@lru_cache(maxsize=1)
+def boot_id() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as handle:
+            return handle.read().strip().replace("-", "")[:16]
+    except OSError:  # not Linux: the boot time stands in for it
+        return str(int(psutil.boot_time()))
+
+
+def host() -> str:
+    # Dots separate a token's fields, so they are not allowed in the host part.
+    return re.sub(r"[^A-Za-z0-9-]+", "-", socket.gethostname().split(".")[0]) or "localhost"
+
+
+def _started(pid: int) -> int | None:
+    try:
+        return int(psutil.Process(pid).create_time())
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return None
+    except psutil.AccessDenied:
+        return -1  # alive, owned by someone else
+
+
+@dataclass(frozen=True)
+class Owner:
+    host: str
+    boot_id: str
+    pid: int
+    started: int  # the process's start time, whole seconds since the epoch
+
+    @classmethod
+    def current(cls) -> "Owner":
+        return cls(host(), boot_id(), os.getpid(), _started(os.getpid()) or 0)
+
+    def token(self) -> str:
+        return f"{self.host}.{self.boot_id}.{self.pid}.{self.started}"
+
+    @classmethod
+    def parse(cls, token: str) -> "Owner | None":
+        parts = token.split(".")
+        if len(parts) != 4 or not parts[2].isdigit() or not parts[3].isdigit():
+            return None
+        return cls(parts[0], parts[1], int(parts[2]), int(parts[3]))
+
+    def tags(self) -> dict[str, str]:
+        return {f"{TAG_PREFIX}{name}": str(value) for name, value in
+                (("host", self.host), ("boot_id", self.boot_id), ("pid", self.pid), ("started", self.started))}
+
+    @classmethod
+    def from_tags(cls, tags: dict[str, str]) -> "Owner | None":
+        try:
+            return cls(tags[f"{TAG_PREFIX}host"], tags[f"{TAG_PREFIX}boot_id"],
+                       int(tags[f"{TAG_PREFIX}pid"]), int(tags[f"{TAG_PREFIX}started"]))
+        except (KeyError, ValueError):
+            return None
+
+    def is_dead(self) -> bool:
+        """True only when certain: same host and another boot, or no such process, or a reused pid."""
+        if self.host != host():
+            return False
+        if self.boot_id != boot_id():
+            return True
+        started = _started(self.pid)
+        if started is None:
+            return True
+        return started != -1 and abs(started - self.started) > 1
