@@ -249,6 +249,36 @@ class SweepSpec(Section):
         return value
 
 
+class CalibrationSpec(Section):
+    """The text ModelOpt calibrates on; samples after the first `samples` are the held-out accuracy slice."""
+
+    dataset: str | None = Field(None, description="A local JSON-lines file (a `text` field per line) or text file "
+                                "(one sample per line); default: the small offline set shipped with engineforge.")
+    samples: int = Field(16, ge=1, description="Calibration samples (lines), each cut to seq_len tokens.")
+    eval_samples: int = Field(8, ge=1, description="Held-out samples, after the calibration ones, for the accuracy report.")
+    seq_len: int = Field(128, ge=8)
+    batch_size: int = Field(4, ge=1)
+
+
+class QuantizeGates(Section):
+    """Accuracy the quantized model must keep against its unquantized source (held-out slice)."""
+
+    max_perplexity_increase: float | None = Field(
+        0.1, ge=0, description="Largest allowed relative perplexity increase (0.1 = 10 %); null: not gated.")
+    min_token_agreement: float | None = Field(
+        0.8, ge=0, le=1, description="Smallest allowed share of positions whose top-1 token matches the source.")
+
+
+class QuantizeSpec(Section):
+    """Post-training quantization through NVIDIA ModelOpt, between download and shard/build."""
+
+    format: Literal["fp8", "int4_awq", "w4a8_awq", "nvfp4", "int8_sq"]
+    kv_cache: Literal["fp8", "nvfp4", "none"] = "none"
+    calibration: CalibrationSpec = Field(default_factory=CalibrationSpec)
+    exclude: list[str] = Field(default_factory=lambda: ["lm_head"], description="Module name patterns left unquantized.")
+    gates: QuantizeGates = Field(default_factory=QuantizeGates)
+
+
 class Recipe(Section):
     """A recipe: which model, which runtime, how to parallelise, build, validate and package it."""
 
@@ -258,6 +288,7 @@ class Recipe(Section):
     parallel: Annotated[ParallelSpec, BeforeValidator(_parallel_shorthand)] = Field(default_factory=ParallelSpec)
     build: BuildSpec = Field(default_factory=BuildSpec)
     serve: ServeSpec = Field(default_factory=ServeSpec)
+    quantize: QuantizeSpec | None = Field(None, description="Quantize with ModelOpt before shard/build; none: serve as downloaded.")
     validate_: ValidateSpec = Field(default_factory=ValidateSpec, alias="validate")
     package: PackageSpec = Field(default_factory=PackageSpec)
     tracking: TrackingSpec = Field(default_factory=TrackingSpec)
