@@ -166,3 +166,52 @@ def _layout(recipe: Recipe) -> str:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# Sweeps: a parent run, one nested child run per variant, and the champion alias.
+PARENT_RUN_TAG = "mlflow.parentRunId"  # what MLflow's UI nests child runs by
+CHAMPION_ALIAS = "champion"
+PREVIOUS_CHAMPION_ALIAS = "previous-champion"
+
+
+def run_with_tag(uri: str, experiment: str, key: str, value: str):
+    """The newest run of `experiment` whose tag `key` is `value`, or None."""
+    mlflow_client = client(uri)
+    found = mlflow_client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    runs = mlflow_client.search_runs([found.experiment_id], filter_string=f"tags.`{key}` = '{value}'",
+                                     order_by=["attributes.start_time DESC"], max_results=1)
+    return runs[0] if runs else None
+
+
+def child_runs(uri: str, parent_run_id: str) -> list:
+    """The runs nested under `parent_run_id`, oldest first."""
+    mlflow_client = client(uri)
+    experiment_id = mlflow_client.get_run(parent_run_id).info.experiment_id
+    return mlflow_client.search_runs([experiment_id], filter_string=f"tags.`{PARENT_RUN_TAG}` = '{parent_run_id}'",
+                                     order_by=["attributes.start_time ASC"], max_results=10000)
+
+
+def version_with_content_key(uri: str, name: str, content_key: str) -> str | None:
+    """The registered version of `name` holding the artifact with this content key, if any."""
+    for version in client(uri).search_model_versions(f"name = '{name}'"):
+        if version.tags.get(CONTENT_KEY_TAG) == content_key:
+            return str(version.version)
+    return None
+
+
+def promote_champion(uri: str, name: str, version: str) -> str | None:
+    """Point alias `champion` at `version`; the former champion (if another version) becomes
+    `previous-champion`. Returns the former champion's version."""
+    from mlflow.exceptions import MlflowException
+
+    mlflow_client = client(uri)
+    try:
+        former = str(mlflow_client.get_model_version_by_alias(name, CHAMPION_ALIAS).version)
+    except MlflowException:  # no champion yet
+        former = None
+    if former is not None and former != str(version):
+        mlflow_client.set_registered_model_alias(name, PREVIOUS_CHAMPION_ALIAS, former)
+    mlflow_client.set_registered_model_alias(name, CHAMPION_ALIAS, str(version))
+    return former
