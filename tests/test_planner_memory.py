@@ -13,7 +13,7 @@ from engineforge.planner.memory import (
     kv_cache_bytes,
     weight_bytes,
 )
-from engineforge.planner.shape import ModelShape
+from engineforge.model_shape import ModelShape
 from engineforge.recipe import SyntheticModel
 
 

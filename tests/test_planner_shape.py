@@ -2,7 +2,7 @@ import pytest
 from planner_helpers import model_config
 
 from engineforge.errors import UserError
-from engineforge.planner.shape import ModelShape, UnsupportedModel
+from engineforge.model_shape import ModelShape, UnsupportedModel
 
 # Parameter totals the hub shows for these checkpoints (see tests/fixtures/model_configs/README.md).
 PUBLISHED_PARAMS = {

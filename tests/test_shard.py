@@ -20,14 +20,14 @@ from test_shard_models import shard_models  # noqa: F401 (fixture)
 from engineforge.checkpoint import rank_writer, shard_checkpoint
 from engineforge.checkpoint import shard as checkpoint_module
 from engineforge.checkpoint.hf_reader import HFCheckpoint
-from engineforge.checkpoint.model_shape import read_model_shape
+from engineforge.checkpoint.supported import read_shardable_shape
 from engineforge.cli.app import main
 from engineforge.errors import UserError
 
 
 def source(model_dir):
     """name -> tensor of the canonical source weights (released Mixtral names)."""
-    with HFCheckpoint.open(model_dir, read_model_shape(model_dir)) as checkpoint:
+    with HFCheckpoint.open(model_dir, read_shardable_shape(model_dir)) as checkpoint:
         return {name: checkpoint.read(name) for name in checkpoint.tensors}
 
 

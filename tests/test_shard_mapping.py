@@ -21,18 +21,18 @@ from engineforge.checkpoint.mapping import (
     pad_vocab,
     pp_layers,
 )
-from engineforge.checkpoint.model_shape import ModelShape
+from engineforge.model_shape import ModelShape
 from engineforge.errors import UserError
 
 
 def shape(**overrides) -> ModelShape:
     fields = dict(
-        architecture="LlamaForCausalLM", family="llama", hidden_size=64, intermediate_size=128, num_layers=4,
-        num_heads=8, num_kv_heads=4, head_size=8, vocab_size=301, tie_word_embeddings=False,
+        architecture="LlamaForCausalLM", hidden_size=64, intermediate_size=128, num_layers=4,
+        num_heads=8, num_kv_heads=4, head_dim=8, vocab_size=301, tie_word_embeddings=False,
         rms_norm_eps=1e-5, rope_theta=10000.0, rope_scaling=None, max_position_embeddings=512,
     )
     if overrides.pop("moe", False):
-        fields.update(architecture="MixtralForCausalLM", family="mixtral", num_experts=4, top_k=2)
+        fields.update(architecture="MixtralForCausalLM", num_experts=4, experts_per_token=2)
     return ModelShape(**fields | overrides)
 
 

@@ -16,7 +16,7 @@ from test_shard_models import reference_logits, shard_models  # noqa: F401 (fixt
 
 from engineforge.checkpoint import shard_checkpoint
 from engineforge.checkpoint.hf_reader import canonical_shapes
-from engineforge.checkpoint.model_shape import read_model_shape
+from engineforge.checkpoint.supported import read_shardable_shape
 from engineforge.cli.app import main
 from engineforge.verify.ckpt_reader import TrtllmCheckpoint
 from engineforge.verify.emulate import emulate_logits
@@ -47,8 +47,8 @@ def test_sharded_checkpoint_rebuilds_source_and_matches_logits(shard_models, tmp
     report = verify_checkpoint(tmp_path / "ckpt", model_dir, device="cpu")
     failed = [c for c in report.checks if not c.ok]
     assert not failed, failed[:3]
-    weights = [c for c in report.checks if c.name in canonical_shapes(read_model_shape(model_dir))]
-    assert len(weights) == len(canonical_shapes(read_model_shape(model_dir)))
+    weights = [c for c in report.checks if c.name in canonical_shapes(read_shardable_shape(model_dir))]
+    assert len(weights) == len(canonical_shapes(read_shardable_shape(model_dir)))
     assert all(c.max_rel_error == 0.0 for c in weights)  # exact
     assert report.logits.max_rel_error <= 1e-5 and report.ok
 

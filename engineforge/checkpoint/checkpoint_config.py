@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from engineforge.checkpoint.mapping import ParallelLayout
-from engineforge.checkpoint.model_shape import ModelShape
+from engineforge.model_shape import ModelShape
 
 RENORMALIZE = 1  # MoeConfig.ExpertScaleNormalizationMode.RENORMALIZE (tensorrt_llm/layers/moe.py)
 GPUS_PER_NODE = 8  # Mapping's default
@@ -28,7 +28,7 @@ def checkpoint_config(shape: ModelShape, layout: ParallelLayout, dtype: str) -> 
         "num_hidden_layers": shape.num_layers,
         "num_attention_heads": shape.num_heads,
         "num_key_value_heads": shape.num_kv_heads,
-        "head_size": shape.head_size,
+        "head_size": shape.head_dim,
         # HF Mixtral gates its experts implicitly; TensorRT-LLM's MoE needs the gated activation named.
         "hidden_act": "swiglu" if shape.is_moe else "silu",
         "intermediate_size": shape.intermediate_size,
@@ -41,7 +41,7 @@ def checkpoint_config(shape: ModelShape, layout: ParallelLayout, dtype: str) -> 
         "embedding_sharding_dim": 0,
         "moe": {
             "num_experts": shape.num_experts,
-            "top_k": shape.top_k,
+            "top_k": shape.experts_per_token,
             "normalization_mode": RENORMALIZE if shape.is_moe else None,
         },
         "quantization": {"quant_algo": None, "kv_cache_quant_algo": None},

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engineforge.checkpoint.box_reader import Box, BoxReader, FileHandles
-from engineforge.checkpoint.model_shape import ModelShape
+from engineforge.model_shape import ModelShape
 from engineforge.checkpoint.safetensors_format import DTYPES, StoredTensor, read_header
 from engineforge.errors import UserError
 
@@ -48,7 +48,7 @@ def whole(shape: tuple[int, ...]) -> Box:
 
 def canonical_shapes(shape: ModelShape) -> dict[str, tuple[int, ...]]:
     """Every canonical tensor the model needs and its shape, in checkpoint order."""
-    h, inter, hd = shape.hidden_size, shape.intermediate_size, shape.head_size
+    h, inter, hd = shape.hidden_size, shape.intermediate_size, shape.head_dim
     shapes = {"model.embed_tokens.weight": (shape.vocab_size, h)}
     for layer in range(shape.num_layers):
         p = f"model.layers.{layer}."

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from engineforge.checkpoint.model_shape import ModelShape
+from engineforge.model_shape import ModelShape
 from engineforge.errors import UserError
 
 

@@ -23,7 +23,7 @@ from engineforge.checkpoint.mapping import (
     pad_vocab,
     pp_layers,
 )
-from engineforge.checkpoint.model_shape import ModelShape
+from engineforge.model_shape import ModelShape
 from engineforge.checkpoint.safetensors_format import DTYPES
 
 ROUTER_DTYPE = "F32"  # the MoE router stays float32 whatever the checkpoint dtype (convert.py)
@@ -108,7 +108,7 @@ class _Plan:
 
     def qkv(self, name: str, src: str) -> None:
         shape, tp, tp_rank = self.shape, self.layout.tp, self.coords.tp_rank
-        hd, h = shape.head_size, shape.hidden_size
+        hd, h = shape.head_dim, shape.hidden_size
         q_rows = chunk(shape.num_heads * hd, tp, tp_rank)
         kv = kv_heads_of_rank(shape.num_kv_heads, tp, tp_rank)
         kv_rows = (kv.start * hd, kv.stop * hd)

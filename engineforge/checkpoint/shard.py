@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from engineforge.checkpoint.checkpoint_config import checkpoint_config
 from engineforge.checkpoint.hf_reader import HFCheckpoint
 from engineforge.checkpoint.mapping import ParallelLayout, check_layout
-from engineforge.checkpoint.model_shape import read_model_shape
+from engineforge.checkpoint.supported import read_shardable_shape
 from engineforge.checkpoint.names import OutputTensor, rank_plan
 from engineforge.checkpoint.rank_writer import (
     ShardFile,
@@ -82,7 +82,7 @@ def shard_checkpoint(
     hf_dir, out_dir = Path(hf_dir), Path(out_dir)
     layout = _layout(tp, pp, ep)
     workers, chunk_bytes = _concurrency(workers, memory_budget_bytes, layout.world_size)
-    shape = read_model_shape(hf_dir)
+    shape = read_shardable_shape(hf_dir)
     check_layout(shape, layout)
     checkpoint = HFCheckpoint.open(hf_dir, shape)
     dtype_name = _output_dtype(dtype, checkpoint)

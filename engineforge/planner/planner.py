@@ -23,7 +23,7 @@ from engineforge.errors import UserError
 from engineforge.gpus import DEFAULT_GPU, GpuSpec, detect_gpus, find_gpu
 from engineforge.planner import memory, speed
 from engineforge.planner.memory import GIB, Layout, Precision, ServingLimits
-from engineforge.planner.shape import ModelShape, UnsupportedModel
+from engineforge.model_shape import ModelShape, UnsupportedModel
 
 OBJECTIVES = ("throughput", "latency")
 
@@ -119,7 +119,10 @@ def plan(
         raise UserError(f"--gpus {gpus}: must be at least 1")
     if gpus_per_node is not None and gpus_per_node < 1:
         raise UserError(f"--gpus-per-node {gpus_per_node}: must be at least 1")
-    shape = ModelShape.from_config(model_config, name=recipe.model.source)
+    try:
+        shape = ModelShape.from_config(model_config, name=recipe.model.source)
+    except UnsupportedModel as error:
+        raise UnsupportedModel(f"{error}; set parallel sizes explicitly") from None
     spec, detected, notes = _resolve_gpu(gpu)
     per_node = gpus_per_node or recipe.parallel.gpus_per_node
     pool = gpus or detected or per_node

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from engineforge.gpus import GpuSpec
 from engineforge.planner.memory import Layout, Precision, ServingLimits, weight_bytes
-from engineforge.planner.shape import ModelShape
+from engineforge.model_shape import ModelShape
 
 
 def decode_bytes(shape: ModelShape, layout: Layout, precision: Precision) -> float:

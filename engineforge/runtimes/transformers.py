@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 from engineforge.errors import UserError
+from engineforge.model_shape import read_config
 from engineforge.recipe import Recipe
 from engineforge.stage_plan import Command, StagePlan
 from engineforge.stage_result import StageOutput, StageResult
+from engineforge.store import clone_tree
 from engineforge.versions import package_version
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
@@ -80,20 +81,14 @@ class TransformersRuntime:
 
 
 def link_model_tree(source: Path, target: Path) -> None:
-    """Hard-link files where the filesystem allows (no gigabyte copies), copy otherwise."""
-
-    def link_or_copy(src: str, dst: str) -> None:
-        try:
-            os.link(os.path.realpath(src), dst)
-        except OSError:
-            shutil.copy2(src, dst)
-
-    shutil.copytree(source, target, copy_function=link_or_copy, ignore=shutil.ignore_patterns(".cache", ".git*"))
+    """Clone the model files (copy-on-write where the filesystem can, else a copy): a hard link would
+    share one inode between the download and build entries, so damage to one would reach the other."""
+    clone_tree(source, target, ignore=shutil.ignore_patterns(".cache", ".git*"))
 
 
 def servable_model(model_dir: Path, origin: Path) -> tuple[str, bool]:
     """(architecture, has chat template) of a Hugging Face model directory a server can load."""
-    config = _read_config(model_dir)
+    config = read_config(model_dir)
     architecture = (config.get("architectures") or [None])[0]
     if architecture is None:
         raise UserError(f"{origin}/config.json has no `architectures`; the server cannot pick a model class")
@@ -110,13 +105,6 @@ def _read_json(path: Path) -> dict:
         return json.loads(path.read_text())
     except FileNotFoundError:
         return {}
-
-
-def _read_config(model_dir: Path) -> dict:
-    config = _read_json(model_dir / "config.json")
-    if not config:
-        raise UserError(f"{model_dir}: no config.json; is it a Hugging Face model directory?")
-    return config
 
 
 def _kv_cache_flags(recipe: Recipe, device: str) -> list[str]:

@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import Field
 
-from engineforge.checkpoint.model_shape import read_model_shape
+from engineforge.checkpoint.supported import read_shardable_shape
 from engineforge.errors import UserError
 from engineforge.verify.ckpt_reader import TrtllmCheckpoint
 from engineforge.verify.distributed_rank import (
@@ -66,7 +66,7 @@ def verify_distributed(
     report = DistributedReport(
         ckpt_dir=ckpt_dir, hf_dir=hf_dir, rtol=rtol, tokens=tokens, device="cuda" if backend == "nccl" else "cpu", checks=[], backend=backend, world_size=world
     )
-    report.checks.append(config_check(ckpt, read_model_shape(hf_dir)))
+    report.checks.append(config_check(ckpt, read_shardable_shape(hf_dir)))
     if not report.checks[0].ok:
         return report
     reference = reference_run(ckpt, Path(hf_dir), tokens, "cpu")

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel
 
 from engineforge.checkpoint.hf_reader import HFCheckpoint
-from engineforge.checkpoint.model_shape import read_model_shape
+from engineforge.checkpoint.supported import read_shardable_shape
 from engineforge.verify.ckpt_reader import LayoutMismatch, TrtllmCheckpoint
 from engineforge.verify.reassemble import expected_rank_names, reassemblers
 
@@ -62,7 +62,7 @@ def verify_checkpoint(
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     ckpt = TrtllmCheckpoint(ckpt_dir)
-    shape = read_model_shape(hf_dir)
+    shape = read_shardable_shape(hf_dir)
     report = VerifyReport(ckpt_dir=ckpt_dir, hf_dir=hf_dir, rtol=rtol, tokens=tokens, device=device, checks=[])
     report.checks.append(config_check(ckpt, shape))
     if not report.checks[0].ok:

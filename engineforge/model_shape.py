@@ -1,5 +1,7 @@
-"""What the planner needs to know about a model, read from its Hugging Face `config.json`.
+"""A Hugging Face model's shape, read from its `config.json`: the one reader and the one `ModelShape`.
 
+The planner sizes weights and KV cache from it before any weight is downloaded, the roofline reads
+it from a served directory, the sharder and the checkpoint verifier take their tensor shapes from it.
 Covers decoder-only Llama-family models (Llama, Mistral, Qwen2-style) and Mixtral-style mixtures of
 experts. Parameter counts follow the Hugging Face module layout: q/k/v/o projections, a gated MLP
 (gate, up, down) or `num_local_experts` of them plus a router, two RMSNorms per layer, the embedding,
@@ -8,22 +10,50 @@ the final norm and an untied `lm_head`.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from engineforge.errors import UserError
 
-
-class UnsupportedModel(UserError):
-    """A config the planner cannot size (the flow may still run an explicit layout unchecked)."""
-
-
+CONFIG_FILE = "config.json"
 REQUIRED = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size")
 
 
+class UnsupportedModel(UserError):
+    """A config whose layout engineforge cannot size (the flow may still run an explicit layout unchecked)."""
+
+
+def read_config(model_dir: Path | str, origin: str | None = None) -> dict[str, Any]:
+    """`model_dir/config.json` as a dict; a UserError naming `origin` (what pointed here, e.g. the
+    recipe field) and the directory when it is missing, unreadable or not a JSON object."""
+    label = f"{origin} ({model_dir})" if origin else str(model_dir)
+    try:
+        config = json.loads((Path(model_dir) / CONFIG_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{label}: no {CONFIG_FILE}; point it at a Hugging Face model directory") from None
+    except json.JSONDecodeError as error:
+        raise UserError(f"{label}: {CONFIG_FILE} is not valid JSON ({error}); re-download it") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"{label}: cannot read {CONFIG_FILE} ({error.__class__.__name__}: {error})") from None
+    if not isinstance(config, dict):
+        raise UserError(f"{label}: {CONFIG_FILE} is not a JSON object; re-download it")
+    return config
+
+
+def read_model_shape(model_dir: Path | str) -> "ModelShape":
+    return ModelShape.from_config(read_config(model_dir), name=Path(model_dir).name)
+
+
 class ModelShape(BaseModel):
-    name: str
+    """Sizes and options of a decoder-only causal LM (dense, or a Mixtral-style mixture of experts)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = "model"
+    architecture: str | None = None  # architectures[0]
     hidden_size: int
     num_layers: int
     num_heads: int
@@ -36,6 +66,11 @@ class ModelShape(BaseModel):
     experts_per_token: int = 0
     attention_bias: bool = False
     mlp_bias: bool = False
+    hidden_act: str = "silu"
+    rms_norm_eps: float = 1e-6
+    rope_theta: float = 10000.0
+    rope_scaling: dict[str, Any] | None = None
+    max_position_embeddings: int | None = None
     torch_dtype: str | None = None
     quant_method: str | None = None
 
@@ -47,20 +82,22 @@ class ModelShape(BaseModel):
         missing = [field for field in REQUIRED if config.get(field) is None]
         if missing:
             raise UserError(
-                f"model config of {name}: missing {', '.join(missing)}; the planner needs them to size weights "
+                f"model config of {name}: missing {', '.join(missing)}; engineforge needs them to size weights "
                 "and KV cache (is this a decoder-only transformers config.json?)"
             )
         heads = _positive(config, "num_attention_heads", name)
         if not config.get("num_local_experts") and (config.get("num_experts") or config.get("moe_intermediate_size")):
             # Qwen/DeepSeek-style MoE (shared experts, own expert width, dense layers mixed in): not counted right here.
             raise UnsupportedModel(
-                f"model config of {name}: model_type {config.get('model_type')!r} uses a mixture-of-experts layout the "
-                "planner does not model (only Mixtral-style num_local_experts); set parallel sizes explicitly"
+                f"model config of {name}: model_type {config.get('model_type')!r} uses a mixture-of-experts layout "
+                "engineforge does not model (only Mixtral-style num_local_experts)"
             )
         experts = config.get("num_local_experts") or 0
         quant = config.get("quantization_config")
+        rope_theta, rope_scaling = _rope(config)
         return cls(
             name=name,
+            architecture=(config.get("architectures") or [None])[0],
             hidden_size=_positive(config, "hidden_size", name),
             num_layers=_positive(config, "num_hidden_layers", name),
             num_heads=heads,
@@ -73,6 +110,11 @@ class ModelShape(BaseModel):
             experts_per_token=int(config.get("num_experts_per_tok") or 0) if experts else 0,
             attention_bias=bool(config.get("attention_bias", False)),
             mlp_bias=bool(config.get("mlp_bias", False)),
+            hidden_act=config.get("hidden_act") or "silu",
+            rms_norm_eps=float(config.get("rms_norm_eps", 1e-6)),
+            rope_theta=rope_theta,
+            rope_scaling=rope_scaling,
+            max_position_embeddings=config.get("max_position_embeddings"),
             torch_dtype=config.get("torch_dtype") or config.get("dtype"),
             quant_method=quant.get("quant_method") if isinstance(quant, dict) else None,
         )
@@ -122,3 +164,14 @@ def _positive(config: dict[str, Any], field: str, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise UserError(f"model config of {name}: {field} is {value!r}; it must be a positive integer")
     return value
+
+
+def _rope(config: dict[str, Any]) -> tuple[float, dict[str, Any] | None]:
+    # transformers >= 5 nests RoPE settings in rope_parameters; earlier versions use
+    # rope_theta + rope_scaling at the top level.
+    params = dict(config.get("rope_parameters") or {})
+    theta = float(params.pop("rope_theta", config.get("rope_theta", 10000.0)))
+    scaling = params or config.get("rope_scaling")
+    if scaling and scaling.get("rope_type", scaling.get("type")) == "default":
+        scaling = None
+    return theta, scaling or None
