@@ -1,8 +1,10 @@
+import json
+
 import pytest
 from planner_helpers import model_config
 
 from engineforge.errors import UserError
-from engineforge.model_shape import ModelShape, UnsupportedModel
+from engineforge.model_shape import ModelShape, UnsupportedModel, read_config, read_model_shape
 
 # Parameter totals the hub shows for these checkpoints (see tests/fixtures/model_configs/README.md).
 PUBLISHED_PARAMS = {
@@ -55,3 +57,29 @@ def test_unmodelled_moe_layout_is_refused_with_its_model_type():
     config = model_config("llama-3.1-8b") | {"model_type": "qwen3_moe", "num_experts": 128, "moe_intermediate_size": 768}
     with pytest.raises(UnsupportedModel, match="qwen3_moe"):
         ModelShape.from_config(config)
+
+
+def test_read_config_names_the_origin_and_the_directory(tmp_path):
+    with pytest.raises(UserError, match=rf"^model.source ./m \({tmp_path}\): no config.json; point it at"):
+        read_config(tmp_path, "model.source ./m")
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(UserError, match=rf"^{tmp_path}: config.json is not valid JSON"):
+        read_config(tmp_path)
+    (tmp_path / "config.json").write_text("[1, 2]")
+    with pytest.raises(UserError, match="config.json is not a JSON object"):
+        read_config(tmp_path)
+
+
+def test_read_model_shape_reads_the_text_config_of_a_multimodal_wrapper(tmp_path):
+    text = model_config("llama-3.1-8b")
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["LlavaForConditionalGeneration"],
+                                                      "text_config": text, "torch_dtype": "float16"}))
+    shape = read_model_shape(tmp_path)
+    assert (shape.name, shape.num_layers, shape.torch_dtype) == (tmp_path.name, 32, "float16")
+    assert shape.total_params() == PUBLISHED_PARAMS["llama-3.1-8b"]
+
+
+def test_rope_and_sharder_fields_are_read_from_the_same_shape():
+    shape = ModelShape.from_config(model_config("llama-3.1-8b"))
+    assert (shape.architecture, shape.rope_theta, shape.rope_scaling["rope_type"]) == ("LlamaForCausalLM", 500000.0, "llama3")
+    assert (shape.rms_norm_eps, shape.max_position_embeddings, shape.hidden_act) == (1e-05, 131072, "silu")
