@@ -1,0 +1,114 @@
+"""A recipe's `sweep:` section as variants: one plain recipe per combination of matrix values and load point.
+
+Every variant is validated as a whole recipe before anything runs, so a combination that makes
+no sense (max_input_len above a swept max_seq_len, a layout the model cannot be split into) is
+refused up front with the variant's name and the field.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from engineforge.errors import UserError
+from engineforge.recipe import Recipe
+
+# Fields a sweep may vary: what changes how a model is built or served, never what it is or where it goes.
+SWEEPABLE_PREFIXES = ("parallel.tensor", "parallel.pipeline", "parallel.expert", "build.", "serve.", "model.dtype")
+NOT_SWEEPABLE = ("build.timeout_s", "serve.port", "serve.startup_timeout_s", "serve.device")
+# Short names for variant ids: tp4-pp2-c32 reads better than parallel.tensor=4,...
+SHORT = {"tensor": "tp", "pipeline": "pp", "expert": "ep", "max_batch_size": "mbs", "max_num_tokens": "mnt",
+         "kv_cache_dtype": "kv", "max_seq_len": "msl", "max_input_len": "mil", "concurrency": "c", "requests": "n"}
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str  # e.g. mbs4-c1: what the table, the MLflow child run and the Prefect subflow are called
+    overrides: dict[str, Any]  # dotted field -> value, load point included
+    recipe: Recipe  # the whole recipe with the overrides applied and no sweep section
+
+    @property
+    def gpus(self) -> int:
+        parallel = self.recipe.parallel
+        sizes = [size if isinstance(size, int) else 1 for size in (parallel.tensor, parallel.pipeline)]
+        return sizes[0] * sizes[1]
+
+    def yaml_text(self) -> str:
+        """The variant as a recipe file (what a child flow run receives)."""
+        return yaml.safe_dump(self.recipe.to_data() | {"sweep": None}, sort_keys=False)
+
+
+def expand(recipe: Recipe, layouts: list[dict[str, int]] | None = None) -> list[Variant]:
+    """The sweep's variants in matrix order (load points innermost). `layouts` are the planner's
+    choices for `layouts: auto` (parallel.tensor/pipeline/expert per layout)."""
+    sweep = recipe.sweep
+    if sweep is None:
+        raise UserError(f"recipe {recipe.name} has no sweep section")
+    for field in sweep.matrix:
+        _check_sweepable(field)
+    axes: list[list[dict[str, Any]]] = [[{field: value} for value in values] for field, values in sweep.matrix.items()]
+    if sweep.layouts == "auto":
+        if "parallel.tensor" in sweep.matrix or "parallel.pipeline" in sweep.matrix:
+            raise UserError("sweep.layouts: auto plans the parallel layouts; remove parallel.* from sweep.matrix")
+        if not layouts:
+            raise UserError("sweep.layouts: auto found no feasible layout; set parallel sizes in sweep.matrix instead")
+        axes.append([{f"parallel.{k}": v for k, v in layout.items()} for layout in layouts])
+    loads = [{"validate.concurrency": p.concurrency} | ({"validate.requests": p.requests} if p.requests else {})
+             for p in sweep.load]
+    axes.append(loads or [{}])
+    base = recipe.to_data() | {"sweep": None}
+    variants, seen = [], set()
+    for combination in itertools.product(*axes):
+        overrides = {field: value for part in combination for field, value in part.items()}
+        name = variant_name(overrides) or recipe.name
+        if name in seen:
+            raise UserError(f"sweep: two variants are both named {name}; give each matrix value once")
+        seen.add(name)
+        variants.append(Variant(name=name, overrides=overrides, recipe=_validated(base, overrides, name)))
+    return variants
+
+
+def variant_name(overrides: dict[str, Any]) -> str:
+    parts = []
+    for field, value in overrides.items():
+        leaf = field.rsplit(".", 1)[-1]
+        parts.append(f"{SHORT.get(leaf, leaf)}{value}".replace("_", "-").lower())
+    return "-".join(parts)
+
+
+def _check_sweepable(field: str) -> None:
+    if field in NOT_SWEEPABLE or not field.startswith(SWEEPABLE_PREFIXES):
+        raise UserError(
+            f"sweep.matrix.{field}: not a field a sweep varies; vary parallel.tensor/pipeline/expert, "
+            "build.*, serve.* (not port, device or timeouts) or model.dtype, and put load points in sweep.load"
+        )
+
+
+def _validated(base: dict[str, Any], overrides: dict[str, Any], name: str) -> Recipe:
+    data = copy.deepcopy(base)
+    for field, value in overrides.items():
+        *parents, leaf = field.split(".")
+        section = data
+        for part in parents:
+            if not isinstance(section.get(part), dict):
+                raise UserError(f"sweep variant {name}: {field}: no such recipe field")
+            section = section[part]
+        if leaf not in section:
+            raise UserError(f"sweep variant {name}: {field}: no such recipe field")
+        section[leaf] = value
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "recipe"
+        message = first["msg"].removeprefix("Value error, ")
+        value = first.get("input")
+        shown = f" (got {value!r})" if isinstance(value, (str, int, float)) else ""
+        given = ", ".join(f"{field}={value}" for field, value in overrides.items())
+        raise UserError(f"sweep variant {name} ({given}): {where}: {message}{shown}; "
+                        "change the values in sweep.matrix or sweep.load") from None

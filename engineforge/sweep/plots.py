@@ -1,0 +1,79 @@
+"""The sweep's two plots (matplotlib's Agg canvas, no display): the Pareto frontier and predicted vs measured."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from engineforge.sweep.table import PREDICTED, VariantRecord
+
+THROUGHPUT = "output_tokens_per_s_per_gpu"
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure  # no pyplot: no global state, no display backend
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def frontier(points: list[tuple[float, float]], lower_x_better: bool) -> list[tuple[float, float]]:
+    """The points no other point beats on both axes (y: higher is better), sorted by x."""
+    sign = 1 if lower_x_better else -1
+    best = []
+    for x, y in sorted(points, key=lambda p: (sign * p[0], -p[1])):
+        if not best or y > best[-1][1]:
+            best.append((x, y))
+    return sorted(best)
+
+
+def pareto(records: list[VariantRecord], champion: str | None, path: Path) -> Path:
+    """Throughput per GPU against TTFT p99 (left) and against tokens/s per user (right)."""
+    figure = _figure(11, 4.5)
+    panels = zip(figure.subplots(1, 2), (("ttft_ms_p99", "TTFT p99 (ms)", True),
+                                         ("tokens_per_s_per_user", "tokens/s per user", False)))
+    for axis, (x_name, x_label, lower_better) in panels:
+        measured = [(r, r.figure(x_name), r.figure(THROUGHPUT)) for r in records]
+        measured = [(r, x, y) for r, x, y in measured if math.isfinite(x) and math.isfinite(y)]
+        for record, x, y in measured:
+            axis.scatter([x], [y], marker="o" if record.passed else "x", color="tab:blue" if record.passed else "tab:red")
+            axis.annotate(record.name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize="small")
+        line = frontier([(x, y) for r, x, y in measured if r.passed], lower_better)
+        if line:
+            axis.plot(*zip(*line), "--", color="tab:blue", alpha=0.6, label="frontier (passing variants)")
+        for record, x, y in measured:
+            if record.name == champion:
+                axis.scatter([x], [y], marker="*", s=300, color="gold", edgecolors="black", zorder=3, label="champion")
+        axis.set(xlabel=x_label, ylabel="output tokens/s per GPU", title=f"throughput per GPU vs {x_label}")
+        axis.grid(alpha=0.3)
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize="small")
+    return _save(figure, path)
+
+
+def prediction(records: list[VariantRecord], path: Path, note: str | None = None) -> Path:
+    """Predicted against measured throughput per GPU, with the line where they agree."""
+    figure = _figure(5.5, 5)
+    axis = figure.subplots()
+    pairs = [(r.name, r.figure(THROUGHPUT), r.figure(PREDICTED + THROUGHPUT)) for r in records]
+    pairs = [p for p in pairs if math.isfinite(p[1]) and math.isfinite(p[2])]
+    for name, measured, predicted in pairs:
+        axis.scatter([measured], [predicted], color="tab:purple")
+        axis.annotate(name, (measured, predicted), textcoords="offset points", xytext=(4, 4), fontsize="small")
+    if pairs:
+        top = max(max(m, p) for _, m, p in pairs) * 1.1
+        axis.plot([0, top], [0, top], ":", color="grey", label="prediction = measurement")
+        axis.legend(fontsize="small")
+    else:
+        axis.text(0.5, 0.5, note or "no predictions for these variants", ha="center", va="center", wrap=True,
+                  transform=axis.transAxes)
+    axis.set(xlabel="measured output tokens/s per GPU", ylabel="predicted (AIConfigurator)",
+             title="predicted vs measured")
+    axis.grid(alpha=0.3)
+    return _save(figure, path)
+
+
+def _save(figure, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    return path

@@ -1,0 +1,47 @@
+"""A sweep as MLflow holds it: the parent run's children, each tagged with its variant, read back as rows."""
+
+from __future__ import annotations
+
+from engineforge import tracking
+from engineforge.errors import UserError
+from engineforge.sweep.table import VariantRecord
+
+VARIANT_TAG = "engineforge.sweep.variant"
+GPUS_TAG = "engineforge.sweep.gpus"
+SWEEP_TAG = "engineforge.sweep"  # on the parent run: the number of variants
+OBJECTIVE_TAG = "engineforge.sweep.objective"
+BUILD_KEY_TAG = "engineforge.stage.build.key"
+
+
+def record_of(run) -> VariantRecord:
+    tags = run.data.tags
+    return VariantRecord(
+        name=tags.get(VARIANT_TAG, run.info.run_name or run.info.run_id),
+        gpus=int(tags.get(GPUS_TAG, "1")),
+        figures=dict(run.data.metrics),
+        gates=tags.get("gates", "not measured"),
+        run_id=run.info.run_id,
+    )
+
+
+def sweep_records(uri: str, parent_run_id: str) -> list[VariantRecord]:
+    """The variants of a sweep, one per variant (the newest child run if a variant ran twice)."""
+    newest: dict[str, VariantRecord] = {}
+    for run in tracking.child_runs(uri, parent_run_id):
+        if VARIANT_TAG in run.data.tags:
+            newest[run.data.tags[VARIANT_TAG]] = record_of(run)
+    return list(newest.values())
+
+
+def latest_sweep(uri: str, experiment: str) -> str:
+    """The run id of the newest sweep parent run in `experiment`."""
+    mlflow_client = tracking.client(uri)
+    found = mlflow_client.get_experiment_by_name(experiment)
+    if found is None:
+        raise UserError(f"experiment {experiment!r}: not in {uri}; name one that `engineforge run` recorded a sweep in")
+    runs = mlflow_client.search_runs([found.experiment_id], filter_string=f"tags.`{SWEEP_TAG}` LIKE '%'",
+                                     order_by=["attributes.start_time DESC"], max_results=1)
+    if not runs:
+        raise UserError(f"experiment {experiment!r}: holds no sweep run; run a recipe with a sweep: section first, "
+                        "or pass the runs to compare with --runs")
+    return runs[0].info.run_id

@@ -1,0 +1,73 @@
+"""Expanding a recipe's sweep section into variants, and refusing bad combinations before any work."""
+
+import pytest
+
+from engineforge.errors import UserError
+from engineforge.recipe_file import parse_recipe
+from engineforge.sweep.expand import expand
+
+BASE = """name: sweep-unit
+model:
+  source: synthetic:sweep-unit
+runtime: transformers
+build:
+  max_input_len: 128
+  max_seq_len: 256
+validate:
+  requests: 4
+  concurrency: 2
+"""
+
+
+def recipe(sweep: str):
+    return parse_recipe(BASE + sweep)
+
+
+def test_matrix_times_load_points_gives_every_combination_load_innermost():
+    variants = expand(recipe("sweep:\n  matrix:\n    build.max_batch_size: [2, 4]\n"
+                             "  load:\n    - concurrency: 1\n    - concurrency: 8\n      requests: 16\n"))
+    assert [v.name for v in variants] == ["mbs2-c1", "mbs2-c8-n16", "mbs4-c1", "mbs4-c8-n16"]
+    last = variants[-1].recipe
+    assert (last.build.max_batch_size, last.validate_.concurrency, last.validate_.requests) == (4, 8, 16)
+    assert variants[0].recipe.validate_.requests == 4  # the validate section's, where the load point says nothing
+    assert all(v.recipe.sweep is None for v in variants)  # a variant is a plain recipe
+
+
+def test_a_variant_is_a_recipe_file_that_parses_back_to_the_same_recipe():
+    variant = expand(recipe("sweep:\n  matrix:\n    parallel.tensor: [1, 2]\n"))[1]
+    assert parse_recipe(variant.yaml_text()) == variant.recipe
+    assert (variant.name, variant.gpus) == ("tp2", 2)
+
+
+def test_without_load_points_the_validate_load_is_the_only_one():
+    variants = expand(recipe("sweep:\n  matrix:\n    serve.continuous_batching: [true, false]\n"))
+    assert [v.recipe.validate_.concurrency for v in variants] == [2, 2]
+
+
+def test_layouts_auto_takes_the_planned_layouts():
+    variants = expand(recipe("sweep:\n  layouts: auto\n  top_k: 2\n"),
+                      layouts=[{"tensor": 2, "pipeline": 1}, {"tensor": 1, "pipeline": 2}])
+    assert [(v.recipe.parallel.tensor, v.recipe.parallel.pipeline) for v in variants] == [(2, 1), (1, 2)]
+
+
+@pytest.mark.parametrize(("sweep", "message"), [
+    ("  matrix:\n    build.max_seq_len: [64, 512]\n",
+     "sweep variant msl64 (build.max_seq_len=64): build: max_input_len must not exceed max_seq_len"),
+    ("  matrix:\n    build.kv_cache_dtype: [fp8, fp9]\n", "sweep variant kvfp9 (build.kv_cache_dtype=fp9): build.kv_cache_dtype"),
+    ("  matrix:\n    serve.batching: [1]\n", "sweep variant batching1: serve.batching: no such recipe field"),
+    ("  matrix:\n    name: [a, b]\n", "sweep.matrix.name: not a field a sweep varies"),
+    ("  matrix:\n    serve.port: [1, 2]\n", "sweep.matrix.serve.port: not a field a sweep varies"),
+    ("  load:\n    - concurrency: 1\n    - concurrency: 1\n", "two variants are both named c1"),
+])
+def test_invalid_combinations_are_refused_naming_the_variant_and_the_field(sweep, message):
+    with pytest.raises(UserError) as refused:
+        expand(recipe("sweep:\n" + sweep))
+    assert message in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_the_sweep_section_is_schema_checked_like_the_rest():
+    with pytest.raises(UserError, match="sweep.objective"):
+        recipe("sweep:\n  objective: fastest\n")
+    with pytest.raises(UserError, match="sweep.matrix"):
+        recipe("sweep:\n  matrix:\n    build.max_batch_size: []\n")

@@ -1,0 +1,65 @@
+"""The comparison table, the champion choice and the two plots, from variant records."""
+
+import csv
+import io
+import math
+
+from PIL import Image
+
+from engineforge.sweep.champion import choose
+from engineforge.sweep.plots import frontier, pareto, prediction
+from engineforge.sweep.table import PP_FOOTNOTE, VariantRecord, to_csv, to_markdown
+
+
+def record(name, gpus, tok_s, ttft_p99, gates="passed", tpot=20.0, **more):
+    figures = {"output_tokens_per_s": tok_s, "ttft_ms_p99": ttft_p99, "ttft_ms_p50": ttft_p99 / 2,
+               "tpot_ms_p50": tpot, **more}
+    return VariantRecord(name=name, gpus=gpus, figures=figures, gates=gates, run_id=f"run-{name}")
+
+
+def test_derived_figures_per_gpu_per_user_and_prediction_error():
+    r = record("tp4", 4, 400.0, 100.0, tpot=25.0, predicted_output_tokens_per_s_per_gpu=120.0)
+    assert r.figure("output_tokens_per_s_per_gpu") == 100.0
+    assert r.figure("tokens_per_s_per_user") == 40.0
+    assert math.isclose(r.figure("prediction_error"), 0.2)
+    assert math.isnan(r.figure("gpu_util_pct_mean"))  # not measured stays unknown, never 0
+
+
+def test_champion_is_the_best_passing_variant_not_the_best_overall():
+    records = [record("fast-but-late", 1, 900.0, 5000.0, gates="failed"), record("a", 1, 300.0, 50.0),
+               record("b", 2, 800.0, 60.0)]
+    assert choose(records, "output_tokens_per_s_per_gpu").name == "b"  # 400 per GPU beats 300
+    assert choose(records, "ttft_ms_p99").name == "a"  # latencies: lowest wins
+    assert choose(records, "output_tokens_per_s").name == "b"
+
+
+def test_a_tie_goes_to_fewer_gpus_and_no_passing_variant_means_no_champion():
+    assert choose([record("tp2", 2, 400.0, 50.0), record("tp1", 1, 200.0, 50.0)], "output_tokens_per_s_per_gpu").name == "tp1"
+    assert choose([record("x", 1, 1.0, 1.0, gates="failed"), record("y", 1, 1.0, 1.0, gates="not measured")],
+                  "output_tokens_per_s") is None
+
+
+def test_csv_and_markdown_hold_every_variant_with_verdict_and_footnote():
+    records = [record("a", 1, 300.0, 50.0), record("b", 2, 800.0, 60.0, gates="failed")]
+    rows = list(csv.DictReader(io.StringIO(to_csv(records, "a"))))
+    assert [(r["variant"], r["gates"], r["champion"]) for r in rows] == [("a", "passed", "True"), ("b", "failed", "False")]
+    assert float(rows[1]["output_tokens_per_s_per_gpu"]) == 400.0 and rows[0]["gpu_util_pct_mean"] == ""
+    text = to_markdown(records, "a", "output_tokens_per_s_per_gpu")
+    assert "| a (champion) | 1 | 300.0 | 300.0 | 50.0 | 25.0 | 50.0 |" in text
+    assert "| b | 2 | 800.0 | 400.0 |" in text and PP_FOOTNOTE in text
+    assert "champion: none" in to_markdown(records, None, "output_tokens_per_s_per_gpu")
+
+
+def test_frontier_keeps_only_undominated_points():
+    points = [(10, 100), (20, 150), (15, 90), (30, 140), (5, 50)]
+    assert frontier(points, lower_x_better=True) == [(5, 50), (10, 100), (20, 150)]
+    assert frontier(points, lower_x_better=False) == [(20, 150), (30, 140)]
+
+
+def test_plots_are_written_as_png(tmp_path):
+    records = [record("a", 1, 300.0, 50.0, predicted_output_tokens_per_s_per_gpu=280.0),
+               record("b", 2, 800.0, 60.0, gates="failed")]
+    for path in (pareto(records, "a", tmp_path / "p.png"), prediction(records, tmp_path / "q.png"),
+                 prediction(records[1:], tmp_path / "none.png", note="no data for this GPU")):
+        with Image.open(path) as image:
+            assert image.format == "PNG" and image.width > 300
