@@ -20,13 +20,17 @@ import asyncio
 import os
 import platform
 import statistics
+import sys
 import time
 from datetime import date
+from pathlib import Path
 
 import psutil
 
 from engineforge.loadgen import BenchConfig, run_benchmark
-from engineforge.loadgen.mock_server import mock_server
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests/doubles
+from tests.doubles.openai_server import mock_server  # noqa: E402
 
 RATE_TARGETS = (250, 500, 1000, 1500, 2000, 3000, 4000, 6000)
 

@@ -20,6 +20,7 @@ from engineforge.measure.roofline import roofline_figures
 from engineforge.measure.telemetry import GpuSampler
 from engineforge.recipe import Gates
 
+
 class AccuracyCheck(BaseModel):
     """Compare greedy decodes of the endpoint with the source model decoded in-process."""
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from engineforge.cli.app import main
-from engineforge.loadgen.mock_server import mock_server
+from tests.doubles.openai_server import mock_server
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from engineforge.loadgen import BenchConfig, BenchResult, run_benchmark
-from engineforge.loadgen.mock_server import mock_server
+from tests.doubles.openai_server import mock_server
 
 SUMMARY_KEYS = {
     "requests", "completed", "errors", "error_rate", "duration_s", "request_throughput",

@@ -8,9 +8,9 @@ import pytest
 
 from engineforge.errors import UserError
 from engineforge.loadgen import BenchConfig, run_benchmark
-from engineforge.loadgen.mock_server import mock_server
 from engineforge.loadgen.sweep import parse_levels, run_sweep
 from engineforge.measure.plots import latency_cdf, sweep_plot
+from tests.doubles.openai_server import mock_server
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

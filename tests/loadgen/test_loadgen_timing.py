@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from engineforge.loadgen import BenchConfig, run_benchmark
-from engineforge.loadgen.mock_server import mock_server
+from tests.doubles.openai_server import mock_server
 
 TTFT_MS, ITL_MS = 50.0, 10.0
 
