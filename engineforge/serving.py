@@ -1,7 +1,8 @@
 """Starting a model server as a child process and always stopping it.
 
 The server runs in its own process group so that stopping it also stops whatever it spawned
-(MPI ranks, worker processes); its output goes to a log file kept with the stage output.
+(MPI ranks, worker processes); its output goes to a log file kept with the stage output. The
+group is led by engineforge/lifeline.py, which stops it when this process dies, even by SIGKILL.
 """
 
 from __future__ import annotations
@@ -53,19 +54,24 @@ def running_server(
 ) -> Iterator[str]:
     """Start `argv`, wait until `base_url + health_path` answers 200, yield base_url, then stop it."""
     with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            resolve_executable(argv),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            env={**os.environ, **(env or {})},
-        )
+        process = start_owned(argv, log, env)
         try:
             _wait_healthy(process, base_url + health_path, log_path, startup_timeout_s)
             yield base_url
         finally:
             stop_process_group(process)
+
+
+def start_owned(argv: list[str], log, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start `argv` in a new process group that dies with this process; output to the open file `log`."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "engineforge.lifeline", str(os.getpid()), *resolve_executable(argv)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, **(env or {})},
+    )
 
 
 @contextmanager

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 
 from engineforge.errors import StageFailed
-from engineforge.serving import resolve_executable, stop_process_group
+from engineforge.serving import start_owned, stop_process_group
 
 
 def run_logged(argv: list[str], log_path: Path, timeout_s: float, stage: str, limit_name: str) -> None:
@@ -15,8 +14,7 @@ def run_logged(argv: list[str], log_path: Path, timeout_s: float, stage: str, li
     exit or past `timeout_s`, naming the command's last log lines."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        process = subprocess.Popen(resolve_executable(argv), stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        process = start_owned(argv, log)  # its own process group, which dies with this process
         deadline = time.monotonic() + timeout_s
         try:
             while process.poll() is None:
