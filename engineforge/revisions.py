@@ -1,4 +1,4 @@
-"""Recipes that follow a moving hub revision (`hf://ORG/NAME@main`): current commit, pinned copy, memory.
+"""Recipes that follow a moving hub revision (`hf://ORG/NAME@main`): which move, pinned copy, memory.
 
 The revision watcher flow asks the hub (or `$HF_ENDPOINT`, a mirror) which commit the branch
 points at, compares it with the commit last submitted for the recipe (a Prefect Variable), and
@@ -8,16 +8,13 @@ submits a copy of the recipe pinned to the new commit.
 from __future__ import annotations
 
 import hashlib
-import os
-import re
 
 import yaml
 
 from engineforge.errors import UserError
 from engineforge.recipe import Recipe
-from engineforge.sources import HubSource, hf_token, parse_source
+from engineforge.sources import COMMIT, HubSource, parse_source
 
-COMMIT = re.compile(r"[0-9a-f]{40}")
 VARIABLE_PREFIX = "engineforge-last-built-"
 
 
@@ -27,23 +24,6 @@ def moving_source(recipe: Recipe) -> HubSource | None:
         return None
     source = parse_source(recipe.model)
     return None if COMMIT.fullmatch(source.revision) else source
-
-
-def current_commit(source: HubSource) -> str:
-    """The commit `source.revision` points at now, from the hub or the mirror in `$HF_ENDPOINT`."""
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
-
-    api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=hf_token())
-    try:
-        sha = api.model_info(source.repo, revision=source.revision).sha
-    except RevisionNotFoundError:
-        raise UserError(f"model.source {source.ref}: no revision {source.revision!r} on the hub") from None
-    except RepositoryNotFoundError:
-        raise UserError(f"model.source {source.ref}: no such repository (or it is private: set HF_TOKEN)") from None
-    if not sha or not COMMIT.fullmatch(sha):
-        raise UserError(f"model.source {source.ref}: the hub answered no commit sha ({sha!r})")
-    return sha
 
 
 def pinned_recipe(text: str, commit: str) -> str:

@@ -8,6 +8,7 @@ records the sha and a rerun against a moved branch is a different key. Local dir
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from engineforge.recipe import ModelSpec
 from engineforge.store import content_key, file_digests
 
 REQUIRED_FILES = ("config.json",)
+COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,8 @@ def hf_token() -> str | None:
 
 
 def resolve_hub_revision(source: HubSource) -> str:
-    """The commit sha that `source.revision` points at now (network; retried by the task)."""
+    """The commit sha `source.revision` points at now, from the hub or the mirror in `$HF_ENDPOINT`
+    (read at call time, so a worker's environment decides; network, retried by the tasks)."""
     from huggingface_hub import HfApi
     from huggingface_hub.errors import (
         GatedRepoError,
@@ -64,8 +67,9 @@ def resolve_hub_revision(source: HubSource) -> str:
         RevisionNotFoundError,
     )
 
+    api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=hf_token())
     try:
-        info = HfApi().model_info(source.repo, revision=source.revision, token=hf_token())
+        sha = api.model_info(source.repo, revision=source.revision).sha
     except GatedRepoError:
         raise UserError(f"model.source {source.ref}: the repository is gated; accept its terms and set HF_TOKEN") from None
     except RepositoryNotFoundError:
@@ -74,7 +78,9 @@ def resolve_hub_revision(source: HubSource) -> str:
         ) from None
     except RevisionNotFoundError:
         raise UserError(f"model.source {source.ref}: no revision {source.revision!r}; use a branch, tag or commit sha") from None
-    return info.sha
+    if not sha or not COMMIT.fullmatch(sha):
+        raise UserError(f"model.source {source.ref}: the hub answered no commit sha ({sha!r})")
+    return sha
 
 
 def download_hub_model(source: HubSource, sha: str) -> Path:

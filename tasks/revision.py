@@ -2,8 +2,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from engineforge.errors import UserError
-from engineforge.revisions import current_commit
-from engineforge.sources import HubSource
+from engineforge.sources import HubSource, resolve_hub_revision
 
 
 def _retry_unless_user_error(task, task_run, state) -> bool:
@@ -14,4 +13,4 @@ def _retry_unless_user_error(task, task_run, state) -> bool:
       cache_policy=NO_CACHE)
 def hub_commit_task(source: HubSource) -> str:
     """The commit a moving revision points at now (the hub and mirrors fail transiently)."""
-    return current_commit(source)
+    return resolve_hub_revision(source)

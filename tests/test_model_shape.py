@@ -4,7 +4,12 @@ import pytest
 from planner_helpers import model_config
 
 from engineforge.errors import UserError
-from engineforge.model_shape import ModelShape, UnsupportedModel, read_config, read_model_shape
+from engineforge.model_shape import (
+    ModelShape,
+    UnsupportedModel,
+    read_config,
+    read_model_shape,
+)
 
 # Parameter totals the hub shows for these checkpoints (see tests/fixtures/model_configs/README.md).
 PUBLISHED_PARAMS = {

@@ -2,15 +2,11 @@
 (a loopback server speaking the one endpoint HfApi.model_info uses, reached through HF_ENDPOINT)
 which commit `main` points at, and submits exactly one pinned run per change."""
 
-import json
-import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 from prefect_services import deployment_flow_runs, tiny_recipe
 
 from engineforge.revisions import variable_name
+from tests.doubles.hub import running_hub
 
 pytestmark = pytest.mark.integration
 
@@ -18,44 +14,10 @@ REPO_ID = "acme/tiny-llama"
 FIRST, SECOND = "1" * 40, "2" * 40
 
 
-class FakeHub(ThreadingHTTPServer):
-    """GET /api/models/ORG/NAME/revision/REV answers the commit the branch points at now."""
-
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), _HubHandler)
-        self.commit = FIRST
-        self.lookups: list[str] = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _HubHandler(BaseHTTPRequestHandler):
-    def do_GET(self):
-        match = re.fullmatch(r"/api/models/([^/]+/[^/]+)/revision/([^/?]+)", self.path.split("?")[0])
-        if match is None or match.group(1) != REPO_ID:
-            self.send_error(404)
-            return
-        self.server.lookups.append(match.group(2))
-        body = json.dumps({"id": REPO_ID, "sha": self.server.commit, "private": False}).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def hub():
-    server = FakeHub()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
+    with running_hub(REPO_ID, FIRST) as server:
+        yield server
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ from engineforge.checkpoint.mapping import (
     pad_vocab,
     pp_layers,
 )
-from engineforge.model_shape import ModelShape
 from engineforge.errors import UserError
+from engineforge.model_shape import ModelShape
 
 
 def shape(**overrides) -> ModelShape:

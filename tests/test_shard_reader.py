@@ -19,8 +19,8 @@ from engineforge.checkpoint.hf_reader import (
     canonical_shapes,
     read_stored_tensors,
 )
-from engineforge.checkpoint.supported import read_shardable_shape, shardable_shape
 from engineforge.checkpoint.safetensors_format import encode_header, read_header
+from engineforge.checkpoint.supported import read_shardable_shape, shardable_shape
 from engineforge.errors import UserError
 
 
@@ -167,6 +167,7 @@ BASE_CONFIG = {
         ({"attention_bias": True}, "attention_bias: true is not supported"),
         ({"hidden_act": "gelu"}, "hidden_act 'gelu' is not supported"),
         ({"vocab_size": None}, "missing vocab_size"),
+        ({"architectures": ["MixtralForCausalLM"]}, "missing num_local_experts, num_experts_per_tok"),
     ],
 )
 def test_model_config_errors(change, needle):

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engineforge.checkpoint.box_reader import Box, BoxReader, FileHandles
-from engineforge.model_shape import ModelShape
 from engineforge.checkpoint.safetensors_format import DTYPES, StoredTensor, read_header
 from engineforge.errors import UserError
+from engineforge.model_shape import ModelShape
 
 INDEX_FILE = "model.safetensors.index.json"
 SINGLE_FILE = "model.safetensors"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from engineforge.model_shape import ModelShape
 from engineforge.errors import UserError
+from engineforge.model_shape import ModelShape
 
 
 class RankCoords(BaseModel):

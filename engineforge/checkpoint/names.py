@@ -23,8 +23,8 @@ from engineforge.checkpoint.mapping import (
     pad_vocab,
     pp_layers,
 )
-from engineforge.model_shape import ModelShape
 from engineforge.checkpoint.safetensors_format import DTYPES
+from engineforge.model_shape import ModelShape
 
 ROUTER_DTYPE = "F32"  # the MoE router stays float32 whatever the checkpoint dtype (convert.py)
 

@@ -22,7 +22,6 @@ from pydantic import BaseModel
 from engineforge.checkpoint.checkpoint_config import checkpoint_config
 from engineforge.checkpoint.hf_reader import HFCheckpoint
 from engineforge.checkpoint.mapping import ParallelLayout, check_layout
-from engineforge.checkpoint.supported import read_shardable_shape
 from engineforge.checkpoint.names import OutputTensor, rank_plan
 from engineforge.checkpoint.rank_writer import (
     ShardFile,
@@ -31,6 +30,7 @@ from engineforge.checkpoint.rank_writer import (
 )
 from engineforge.checkpoint.rss import PeakRss
 from engineforge.checkpoint.safetensors_format import CODE_OF_DTYPE, DTYPES
+from engineforge.checkpoint.supported import read_shardable_shape
 from engineforge.errors import UserError
 
 OUTPUT_DTYPES = ("float32", "float16", "bfloat16")

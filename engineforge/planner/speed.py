@@ -13,8 +13,8 @@ the latency objective and tell users the order of magnitude, nothing more.
 from __future__ import annotations
 
 from engineforge.gpus import GpuSpec
-from engineforge.planner.memory import Layout, Precision, ServingLimits, weight_bytes
 from engineforge.model_shape import ModelShape
+from engineforge.planner.memory import Layout, Precision, ServingLimits, weight_bytes
 
 
 def decode_bytes(shape: ModelShape, layout: Layout, precision: Precision) -> float:
