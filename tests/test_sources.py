@@ -13,7 +13,7 @@ REPO = "acme/tiny-llama"
 def hub(monkeypatch):
     with running_hub(REPO, "1" * 40) as server:
         monkeypatch.setenv("HF_ENDPOINT", server.url)
-        monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+        monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)  # conftest sets it for every test
         yield server
 
 
