@@ -1,12 +1,14 @@
 """MLflow, wrapped: one run per recipe execution, addressed by run id.
 
 Everything goes through an explicit `MlflowClient` and run id, never MLflow's active run,
-which is thread-local and so invisible to Prefect's task threads.
+which is thread-local and so invisible to Prefect's task threads. A tracking server is probed once
+before a run starts (a few seconds, one line naming the variable that sets it) instead of meeting
+MLflow's minutes of retries; every run records its owner (host, boot id, pid), so a run left
+RUNNING by a killed process is closed as KILLED by the next run on that host or `engineforge doctor`.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import tempfile
@@ -14,11 +16,22 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import httpx
+from filelock import FileLock
+
+from engineforge.errors import UserError
+from engineforge.process_owner import TAG_PREFIX, Owner, host
 from engineforge.recipe import Recipe
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 CANDIDATE_ALIAS = "candidate"
 CONTENT_KEY_TAG = "engineforge.content_key"
+CLOSED_BY_TAG = "engineforge.closed_by"
+PROBE_TIMEOUT_S = 4.0
+# MLflow's defaults (7 retries, backoff factor 2, 120 s timeouts) spend minutes on a server that
+# went away mid-run; an operator's own settings win.
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
 
 
 def tracking_uri(recipe: Recipe) -> str:
@@ -29,7 +42,25 @@ def experiment_name(recipe: Recipe) -> str:
     return recipe.tracking.experiment or recipe.name
 
 
+def probe(uri: str) -> None:
+    """Fail in seconds, in one line, when the tracking server does not answer."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        status = httpx.get(f"{uri.rstrip('/')}/health", timeout=PROBE_TIMEOUT_S).status_code
+    except httpx.HTTPError as error:
+        cause = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    else:
+        if status == 200:
+            return
+        cause = f"/health answered HTTP {status}"
+    raise UserError(f"MLflow tracking server {uri} is unreachable ({cause}); start it, or point "
+                    "MLFLOW_TRACKING_URI (or the recipe's tracking.uri) at one that runs")
+
+
 def client(uri: str):
+    for name, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     from mlflow.tracking import MlflowClient
 
     _create_sqlite_tables_once(uri)
@@ -46,8 +77,7 @@ def _create_sqlite_tables_once(uri: str) -> None:
 
     database = Path(uri[len("sqlite:///"):]).resolve()
     database.parent.mkdir(parents=True, exist_ok=True)
-    with open(database.with_name(database.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with FileLock(database.with_name(database.name + ".lock")):
         MlflowClient(tracking_uri=uri).search_experiments(max_results=1)  # creates or migrates the tables
 
 
@@ -67,11 +97,14 @@ def start_run(recipe: Recipe, recipe_text: str) -> tuple[str, str]:
     from mlflow.entities import Param, RunTag
 
     uri = tracking_uri(recipe)
+    probe(uri)
     mlflow_client = client(uri)
+    experiment_id = _experiment_id(mlflow_client, uri, experiment_name(recipe))
+    close_stale_runs(uri, [experiment_id])
     run = mlflow_client.create_run(
-        _experiment_id(mlflow_client, uri, experiment_name(recipe)),
+        experiment_id,
         run_name=recipe.name,
-        tags={"engineforge.recipe": recipe.name, "engineforge.runtime": recipe.runtime},
+        tags={"engineforge.recipe": recipe.name, "engineforge.runtime": recipe.runtime, **Owner.current().tags()},
     )
     run_id = run.info.run_id
     params = [Param(key, value[:6000]) for key, value in flatten(recipe.to_data()).items()]
@@ -112,6 +145,26 @@ def log_text(uri: str, run_id: str, text: str, name: str) -> None:
 
 def finish_run(uri: str, run_id: str, succeeded: bool) -> None:
     client(uri).set_terminated(run_id, "FINISHED" if succeeded else "FAILED")
+
+
+def close_stale_runs(uri: str, experiment_ids: list[str] | None = None) -> list[Any]:
+    """Close as KILLED the RUNNING runs (of these experiments, else all) whose owner on this host is
+    dead; return them. Runs of other hosts, or without an owner, are left alone."""
+    mlflow_client = client(uri)
+    if experiment_ids is None:
+        experiment_ids = [experiment.experiment_id for experiment in mlflow_client.search_experiments()]
+    if not experiment_ids:
+        return []
+    stale = []
+    for run in mlflow_client.search_runs(
+        experiment_ids, f"attributes.status = 'RUNNING' and tags.`{TAG_PREFIX}host` = '{host()}'", max_results=1000,
+    ):
+        owner = Owner.from_tags(run.data.tags)
+        if owner is not None and owner.is_dead():
+            mlflow_client.set_tag(run.info.run_id, CLOSED_BY_TAG, f"{Owner.current().token()}: owner {owner.token()} is dead")
+            mlflow_client.set_terminated(run.info.run_id, "KILLED")
+            stale.append(run)
+    return stale
 
 
 def register_version(uri: str, run_id: str, name: str, source: str, content_key: str, tags: dict[str, str]) -> tuple[str, bool]:

@@ -1,0 +1,60 @@
+"""A run killed with SIGKILL leaves its MLflow run RUNNING; the next run on the host closes it as KILLED.
+Real processes, a real SQLite MLflow store."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+from mlflow.tracking import MlflowClient
+
+from engineforge import tracking
+from engineforge.process_owner import Owner
+from engineforge.recipe_file import parse_recipe
+
+RECIPE = "name: stale-demo\nmodel:\n  source: synthetic:tiny-llama\nruntime: transformers\n"
+
+STARTS_A_RUN_AND_HANGS = textwrap.dedent("""
+    import os, sys, time
+    from engineforge import tracking
+    from engineforge.recipe_file import parse_recipe
+    os.environ["MLFLOW_TRACKING_URI"] = sys.argv[1]
+    uri, run_id = tracking.start_run(parse_recipe(sys.argv[2]), sys.argv[2])
+    print(run_id, flush=True)
+    time.sleep(300)
+""")
+
+
+def test_a_killed_runs_mlflow_run_is_closed_as_killed_by_the_next_run(tmp_path, monkeypatch):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    owner = subprocess.Popen([sys.executable, "-c", STARTS_A_RUN_AND_HANGS, uri, RECIPE], stdout=subprocess.PIPE, text=True)
+    killed_run = owner.stdout.readline().strip()
+    owner.send_signal(signal.SIGKILL)
+    owner.wait()
+    mlflow_client = MlflowClient(uri)
+    assert mlflow_client.get_run(killed_run).info.status == "RUNNING"
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    started = time.perf_counter()
+    _, new_run = tracking.start_run(parse_recipe(RECIPE), RECIPE)
+    print(f"stale run closed by the next run's start in {time.perf_counter() - started:.2f} s")
+    closed = mlflow_client.get_run(killed_run)
+    assert closed.info.status == "KILLED"
+    assert "is dead" in closed.data.tags[tracking.CLOSED_BY_TAG]
+    assert mlflow_client.get_run(new_run).info.status == "RUNNING"  # a live owner's run is left alone
+
+
+def test_runs_of_live_owners_and_other_hosts_are_left_running(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    mlflow_client = tracking.client(uri)
+    experiment = mlflow_client.create_experiment("e")
+    me = Owner.current()
+    elsewhere = Owner("another-host", me.boot_id, 1, 0)
+    live = mlflow_client.create_run(experiment, tags=me.tags()).info.run_id
+    remote = mlflow_client.create_run(experiment, tags=elsewhere.tags()).info.run_id
+    dead = mlflow_client.create_run(experiment, tags=Owner(me.host, "0" * 16, me.pid, me.started).tags()).info.run_id
+    assert [run.info.run_id for run in tracking.close_stale_runs(uri)] == [dead]
+    assert [mlflow_client.get_run(run).info.status for run in (live, remote, dead)] == ["RUNNING", "RUNNING", "KILLED"]
