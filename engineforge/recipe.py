@@ -19,25 +19,37 @@ from pydantic import (
 )
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+# An MLflow experiment name, never a path: no "/", and no leading "." (so never "..").
+EXPERIMENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,127}$"
 RUNTIMES = ("transformers", "trtllm", "trtllm-engine")
+# `synthetic:NAME` without a `model.synthetic` section gets the default shape: only these names say so.
+DEFAULT_SYNTHETIC_NAMES = ("tiny", "tiny-llama")
+
+# Upper bounds: far above any real deployment, low enough that nothing downstream overflows.
+MAX_GPUS = 1024  # per parallel dimension and per node
+MAX_TOKENS = 1 << 24  # 16,777,216 tokens of context
+MAX_BATCH = 1 << 16
+MAX_REQUESTS = 1_000_000
+MAX_SECONDS = 7 * 24 * 3600
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    # strict: `true` is not 1 and "8" is not 8; no NaN or infinity where a figure is meant.
+    model_config = ConfigDict(extra="forbid", validate_default=True, strict=True, allow_inf_nan=False)
 
 
 def _positive_int_or_auto(value: Any) -> int | str:
     if value == "auto":
         return value
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError('must be a positive integer or "auto"')
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_GPUS:
+        raise ValueError(f'must be an integer from 1 to {MAX_GPUS} or "auto"')
     return value
 
 
 ParallelSize = Annotated[
     int | Literal["auto"],
     BeforeValidator(_positive_int_or_auto),
-    Field(json_schema_extra={"anyOf": [{"type": "integer", "minimum": 1}, {"const": "auto"}]}),
+    Field(json_schema_extra={"anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_GPUS}, {"const": "auto"}]}),
 ]
 
 Dtype = Literal["auto", "float32", "float16", "bfloat16"]
@@ -46,18 +58,18 @@ Dtype = Literal["auto", "float32", "float16", "bfloat16"]
 class SyntheticModel(Section):
     """Shape of a `synthetic:` model: a Llama (or Mixtral, with experts) with random weights."""
 
-    architecture: Literal["llama", "mixtral"] = "llama"
-    hidden_size: int = Field(64, ge=8)
-    intermediate_size: int = Field(128, ge=8)
-    num_hidden_layers: int = Field(2, ge=1)
-    num_attention_heads: int = Field(4, ge=1)
-    num_key_value_heads: int = Field(2, ge=1)
-    vocab_size: int = Field(512, ge=300, description="At least 300 so the trained tokenizer has room for bytes and merges.")
-    max_position_embeddings: int = Field(512, ge=16)
-    tie_word_embeddings: bool = False
-    num_local_experts: int = Field(4, ge=1, description="mixtral only")
-    num_experts_per_tok: int = Field(2, ge=1, description="mixtral only")
-    seed: int = 0
+    architecture: Literal["llama", "mixtral"] = Field("llama", description="Model family: a dense Llama or a Mixtral mixture of experts.")
+    hidden_size: int = Field(64, ge=8, le=65536, description="Width of the residual stream.")
+    intermediate_size: int = Field(128, ge=8, le=262144, description="Width of the MLP (of each expert, for mixtral).")
+    num_hidden_layers: int = Field(2, ge=1, le=1024, description="Decoder layers.")
+    num_attention_heads: int = Field(4, ge=1, le=1024, description="Query heads; must divide hidden_size.")
+    num_key_value_heads: int = Field(2, ge=1, le=1024, description="KV heads (grouped-query attention); must divide num_attention_heads.")
+    vocab_size: int = Field(512, ge=300, le=1 << 20, description="At least 300 so the trained tokenizer has room for bytes and merges.")
+    max_position_embeddings: int = Field(512, ge=16, le=MAX_TOKENS, description="Longest sequence the model's positions cover.")
+    tie_word_embeddings: bool = Field(False, description="Share the input embedding and the output head.")
+    num_local_experts: int = Field(4, ge=1, le=1024, description="Experts per MoE layer (mixtral only).")
+    num_experts_per_tok: int = Field(2, ge=1, le=1024, description="Experts each token is routed to (mixtral only).")
+    seed: int = Field(0, ge=0, le=2**63 - 1, description="Seed of the random weights: same seed, same bytes.")
     max_shard_size: str | None = Field(None, description='Split the checkpoint into files of this size, e.g. "2GB".')
 
     @model_validator(mode="after")
@@ -74,9 +86,9 @@ class ModelSpec(Section):
         ...,
         description="hf://ORG/NAME[@REVISION], a local directory, or synthetic:NAME (shape from `synthetic`).",
     )
-    dtype: Dtype = "auto"
-    synthetic: SyntheticModel = Field(default_factory=SyntheticModel)
-    trust_remote_code: bool = False
+    dtype: Dtype = Field("auto", description="Weight dtype to serve; auto: the checkpoint's own (float32 for synthetic).")
+    synthetic: SyntheticModel = Field(default_factory=SyntheticModel, description="Shape of a synthetic:NAME model.")
+    trust_remote_code: bool = Field(False, description="Run the model repository's own Python code (only for sources you trust).")
 
     @field_validator("source")
     @classmethod
@@ -94,10 +106,12 @@ class ModelSpec(Section):
 
 
 class ParallelSpec(Section):
-    tensor: ParallelSize = 1
-    pipeline: ParallelSize = 1
-    expert: ParallelSize = 1
-    gpus_per_node: int = Field(8, ge=1)
+    """How one model replica is split over GPUs; `parallel: auto` plans every size."""
+
+    tensor: ParallelSize = Field(1, description='Tensor parallel size (GPUs each layer is split over), or "auto".')
+    pipeline: ParallelSize = Field(1, description='Pipeline parallel size (stages of consecutive layers), or "auto".')
+    expert: ParallelSize = Field(1, description='Expert parallel size (MoE experts split over the tensor group), or "auto".')
+    gpus_per_node: int = Field(8, ge=1, le=MAX_GPUS, description="GPUs in one node: tensor parallelism past it crosses the network.")
 
 
 def _parallel_shorthand(value: Any) -> Any:
@@ -108,16 +122,18 @@ def _parallel_shorthand(value: Any) -> Any:
 
 
 class BuildSpec(Section):
-    max_batch_size: int = Field(8, ge=1)
-    max_input_len: int = Field(256, ge=1)
-    max_seq_len: int = Field(512, ge=1)
-    max_num_tokens: int | None = Field(None, ge=1)
-    kv_cache_dtype: Literal["auto", "float16", "bfloat16", "fp8", "int8"] = "auto"
-    gemm_plugin: str | None = "auto"
-    gpt_attention_plugin: str | None = "auto"
-    use_paged_context_fmha: bool = True
-    multiple_profiles: bool = False
-    timeout_s: int = Field(3600, ge=1, description="Wall-clock limit of the build stage.")
+    """Limits the engine (or servable directory) is built for."""
+
+    max_batch_size: int = Field(8, ge=1, le=MAX_BATCH, description="Requests served together.")
+    max_input_len: int = Field(256, ge=1, le=MAX_TOKENS, description="Longest prompt, in tokens.")
+    max_seq_len: int = Field(512, ge=1, le=MAX_TOKENS, description="Longest prompt plus output, in tokens.")
+    max_num_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS, description="Tokens in one forward pass (batch x chunk); default the runtime's.")
+    kv_cache_dtype: Literal["auto", "float16", "bfloat16", "fp8", "int8"] = Field("auto", description="KV cache precision; auto: the weights' dtype.")
+    gemm_plugin: str | None = Field("auto", description="trtllm-build --gemm_plugin (trtllm-engine); null: not passed.")
+    gpt_attention_plugin: str | None = Field("auto", description="trtllm-build --gpt_attention_plugin (trtllm-engine); null: not passed.")
+    use_paged_context_fmha: bool = Field(True, description="trtllm-build --use_paged_context_fmha (trtllm-engine).")
+    multiple_profiles: bool = Field(False, description="trtllm-build --multiple_profiles (trtllm-engine).")
+    timeout_s: int = Field(3600, ge=1, le=MAX_SECONDS, description="Wall-clock limit of the build stage.")
 
     @model_validator(mode="after")
     def _limits_consistent(self) -> "BuildSpec":
@@ -129,10 +145,10 @@ class BuildSpec(Section):
 class DisaggregatedRole(Section):
     """One role of disaggregated serving: how many servers, and each one's parallel layout."""
 
-    instances: int = Field(1, ge=1)
-    tp: int = Field(1, ge=1, description="Tensor parallel size of each server.")
-    pp: int = Field(1, ge=1, description="Pipeline parallel size of each server.")
-    ep: int = Field(1, ge=1, description="Expert parallel size of each server (MoE).")
+    instances: int = Field(1, ge=1, le=MAX_GPUS, description="Servers of this role.")
+    tp: int = Field(1, ge=1, le=MAX_GPUS, description="Tensor parallel size of each server.")
+    pp: int = Field(1, ge=1, le=MAX_GPUS, description="Pipeline parallel size of each server.")
+    ep: int = Field(1, ge=1, le=MAX_GPUS, description="Expert parallel size of each server (MoE).")
 
     @property
     def gpus(self) -> int:
@@ -142,61 +158,67 @@ class DisaggregatedRole(Section):
 class DisaggregatedSpec(Section):
     """Context (prefill) and generation (decode) servers behind `trtllm-serve disaggregated` (runtime trtllm)."""
 
-    context: DisaggregatedRole = Field(default_factory=DisaggregatedRole)
-    generation: DisaggregatedRole = Field(default_factory=DisaggregatedRole)
-    cache_transceiver_backend: Literal["DEFAULT", "UCX", "NIXL"] = "DEFAULT"
-    max_tokens_in_buffer: int | None = Field(None, ge=1, description="KV transfer buffer in tokens; default build.max_seq_len.")
+    context: DisaggregatedRole = Field(default_factory=DisaggregatedRole, description="Prefill servers.")
+    generation: DisaggregatedRole = Field(default_factory=DisaggregatedRole, description="Decode servers.")
+    cache_transceiver_backend: Literal["DEFAULT", "UCX", "NIXL"] = Field("DEFAULT", description="How KV cache moves from context to generation servers.")
+    max_tokens_in_buffer: int | None = Field(None, ge=1, le=MAX_TOKENS, description="KV transfer buffer in tokens; default build.max_seq_len.")
 
 
 class ServeSpec(Section):
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """How the validate stage and the container serve the model."""
+
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="transformers runtime: cpu, cuda, or auto (cuda when a GPU is visible).")
     continuous_batching: bool = Field(
         True, description="Serve concurrent requests together (transformers serve --continuous-batching)."
     )
-    kv_cache_free_gpu_memory_fraction: float = Field(0.9, gt=0, le=1)
+    kv_cache_free_gpu_memory_fraction: float = Field(0.9, gt=0, le=1, description="Share of free GPU memory the KV cache may take.")
     port: int = Field(8000, ge=1, le=65535, description="Port inside the serving container.")
-    startup_timeout_s: int = Field(600, ge=1)
+    startup_timeout_s: int = Field(600, ge=1, le=MAX_SECONDS, description="How long a server may take to answer its health check.")
     disaggregated: DisaggregatedSpec | None = Field(None, description="Disaggregated serving (runtime trtllm only).")
 
 
 class Gates(Section):
     """Targets the validation figures must reach before packaging and promotion."""
 
-    min_output_tokens_per_s: float | None = Field(None, ge=0)
-    max_ttft_ms_p99: float | None = Field(None, gt=0)
-    max_tpot_ms_p50: float | None = Field(None, gt=0)
-    max_error_rate: float | None = Field(None, ge=0, le=1)
-    min_token_agreement: float | None = Field(None, ge=0, le=1)
+    min_output_tokens_per_s: float | None = Field(None, ge=0, description="Output tokens per second, all requests together, at least.")
+    max_ttft_ms_p99: float | None = Field(None, gt=0, description="Time to first token, 99th percentile, at most (ms).")
+    max_tpot_ms_p50: float | None = Field(None, gt=0, description="Time per output token, median, at most (ms).")
+    max_error_rate: float | None = Field(None, ge=0, le=1, description="Share of failed requests, at most.")
+    min_token_agreement: float | None = Field(None, ge=0, le=1, description="Share of greedy tokens matching the reference, at least.")
 
 
 class TrtllmBenchSpec(Section):
     """An offline `trtllm-bench` run after the served benchmark (TensorRT-LLM runtimes only)."""
 
-    mode: Literal["throughput", "latency"] = "throughput"
-    requests: int | None = Field(None, ge=1, description="Default validate.requests.")
-    concurrency: int | None = Field(None, ge=1, description="Default validate.concurrency (1 for latency).")
-    timeout_s: int = Field(1800, ge=1)
+    mode: Literal["throughput", "latency"] = Field("throughput", description="trtllm-bench subcommand.")
+    requests: int | None = Field(None, ge=1, le=MAX_REQUESTS, description="Default validate.requests.")
+    concurrency: int | None = Field(None, ge=1, le=MAX_BATCH, description="Default validate.concurrency (1 for latency).")
+    timeout_s: int = Field(1800, ge=1, le=MAX_SECONDS, description="Wall-clock limit of trtllm-bench.")
 
 
 class ValidateSpec(Section):
-    enabled: bool = True
-    api: Literal["completions", "chat"] = "completions"
-    requests: int = Field(8, ge=1)
-    concurrency: int = Field(2, ge=1)
-    warmup_requests: int = Field(1, ge=0)
-    max_tokens: int = Field(16, ge=1)
+    """The load the built model is served under, and the gates its figures must pass."""
+
+    enabled: bool = Field(True, description="false: skip validation (nothing is measured or gated).")
+    api: Literal["completions", "chat"] = Field("completions", description="OpenAI endpoint the requests use.")
+    requests: int = Field(8, ge=1, le=MAX_REQUESTS, description="Measured requests.")
+    concurrency: int = Field(2, ge=1, le=MAX_BATCH, description="Requests in flight at once.")
+    warmup_requests: int = Field(1, ge=0, le=MAX_REQUESTS, description="Requests sent before measuring (not counted).")
+    max_tokens: int = Field(16, ge=1, le=MAX_TOKENS, description="Output tokens per request; prompt plus this must fit build.max_seq_len.")
     ignore_eos: bool = Field(True, description="Generate exactly max_tokens per request, so figures compare across runs.")
     prompts: list[str] = Field(
         default_factory=lambda: ["The capital of France is", "Once upon a time", "def fibonacci(n):"],
-        min_length=1,
+        min_length=1, description="Prompts the requests cycle through.",
     )
-    timeout_s: int = Field(1800, ge=1, description="Wall-clock limit of the validate stage.")
-    gates: Gates = Field(default_factory=Gates)
+    timeout_s: int = Field(1800, ge=1, le=MAX_SECONDS, description="Wall-clock limit of the validate stage.")
+    gates: Gates = Field(default_factory=Gates, description="Targets the figures must reach before packaging.")
     trtllm_bench: TrtllmBenchSpec | None = Field(None, description="Also run trtllm-bench (runtimes trtllm, trtllm-engine).")
 
 
 class PackageSpec(Section):
-    enabled: bool = True
+    """The serving container image."""
+
+    enabled: bool = Field(True, description="false: no image is built.")
     base: str | None = Field(None, description="Base image reference; default depends on the runtime.")
     image: str | None = Field(None, description="Image repository; default engineforge/<recipe name>.")
     registry: str | None = Field(None, description="Registry host[:port] to push to; no push when unset.")
@@ -210,8 +232,12 @@ class PackageSpec(Section):
 
 
 class TrackingSpec(Section):
-    uri: str | None = Field(None, description="MLflow tracking URI; default $MLFLOW_TRACKING_URI or sqlite:///mlflow.db.")
-    experiment: str | None = Field(None, description="MLflow experiment; default engineforge/<recipe name>.")
+    """Where the run is recorded in MLflow."""
+
+    uri: str | None = Field(None, description="MLflow tracking URI, used only when $MLFLOW_TRACKING_URI is unset "
+                            "(the operator's setting wins); default sqlite:///mlflow.db.")
+    experiment: str | None = Field(None, pattern=EXPERIMENT_PATTERN,
+                                   description="MLflow experiment name (a name, not a path: no / or leading .); default the recipe name.")
     register_model: bool = Field(True, description="Register the built artifact as an MLflow model version (alias candidate).")
 
 
@@ -283,18 +309,20 @@ class Recipe(Section):
     """A recipe: which model, which runtime, how to parallelise, build, validate and package it."""
 
     name: str = Field(..., pattern=NAME_PATTERN, description="Lowercase id; names the MLflow run and registered model.")
-    model: ModelSpec
-    runtime: Literal["transformers", "trtllm", "trtllm-engine"] = "transformers"
-    parallel: Annotated[ParallelSpec, BeforeValidator(_parallel_shorthand)] = Field(default_factory=ParallelSpec)
-    build: BuildSpec = Field(default_factory=BuildSpec)
-    serve: ServeSpec = Field(default_factory=ServeSpec)
+    model: ModelSpec = Field(..., description="The checkpoint: where it comes from and its dtype.")
+    runtime: Literal["transformers", "trtllm", "trtllm-engine"] = Field(
+        "transformers", description="transformers (anywhere, CPU included), trtllm (TensorRT-LLM PyTorch backend) or trtllm-engine (trtllm-build engines).")
+    parallel: Annotated[ParallelSpec, BeforeValidator(_parallel_shorthand)] = Field(
+        default_factory=ParallelSpec, description='Parallel layout, or "auto" to plan every size.')
+    build: BuildSpec = Field(default_factory=BuildSpec, description="Build limits.")
+    serve: ServeSpec = Field(default_factory=ServeSpec, description="Serving options.")
     quantize: QuantizeSpec | None = Field(None, description="Quantize with ModelOpt before shard/build; none: serve as downloaded.")
-    validate_: ValidateSpec = Field(default_factory=ValidateSpec, alias="validate")
-    package: PackageSpec = Field(default_factory=PackageSpec)
-    tracking: TrackingSpec = Field(default_factory=TrackingSpec)
+    validate_: ValidateSpec = Field(default_factory=ValidateSpec, alias="validate", description="Validation load and gates.")
+    package: PackageSpec = Field(default_factory=PackageSpec, description="Container packaging.")
+    tracking: TrackingSpec = Field(default_factory=TrackingSpec, description="MLflow recording.")
     sweep: SweepSpec | None = Field(None, description="Run variants of this recipe side by side (flow `sweep`).")
 
-    model_config = ConfigDict(extra="forbid", validate_default=True, populate_by_name=True)
+    model_config = ConfigDict(**Section.model_config, populate_by_name=True)
 
     @model_validator(mode="after")
     def _runtime_features(self) -> "Recipe":
@@ -308,7 +336,21 @@ class Recipe(Section):
             if gpus > self.parallel.gpus_per_node:
                 raise ValueError(f"serve.disaggregated needs {gpus} GPUs, more than parallel.gpus_per_node "
                                  f"({self.parallel.gpus_per_node}); engineforge writes single-node layouts")
+        self._validation_fits()
         return self
+
+    def _validation_fits(self) -> None:
+        """A validate request is a prompt plus max_tokens: the server refuses it past build.max_seq_len."""
+        validate, build = self.validate_, self.build
+        if not validate.enabled:
+            return
+        # Byte-level tokenizers give at most one token per UTF-8 byte, plus BOS; the engine caps prompts at max_input_len.
+        prompt = min(max(len(p.encode()) for p in validate.prompts) + 1, build.max_input_len)
+        if prompt + validate.max_tokens > build.max_seq_len:
+            raise ValueError(
+                f"validate.max_tokens: {validate.max_tokens} output tokens plus the longest prompt (up to {prompt} tokens) "
+                f"exceed build.max_seq_len {build.max_seq_len}; lower validate.max_tokens or raise build.max_seq_len"
+            )
 
     def section(self, name: str) -> dict[str, Any]:
         """One section as plain data (what a stage's cache key hashes)."""

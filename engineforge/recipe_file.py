@@ -1,20 +1,27 @@
 """Reading recipe YAML into a `Recipe`, with errors that point at file, line and field.
 
-`yaml.safe_load` gives the data; `yaml.compose` (also safe: it builds nodes, never objects)
-gives the line of every key so that a pydantic error location can be shown as `file:line`.
+`safe_yaml.load` gives the data and its node tree (bounded: size, nesting, aliases; no tags, no
+duplicate keys); the tree gives the line of every key so that a pydantic error location can be
+shown as `file:line: field: message`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
+from engineforge import safe_yaml
 from engineforge.errors import UserError
 from engineforge.recipe import Recipe
+
+_NAMED_FIELD = re.compile(r"^([a-z_]+(?:\.[a-z_0-9]+)+): ")
+MAX_PROBLEMS = 20  # per file: a file of 40,000 typos says so in 21 lines, not 40,000
 
 
 class RecipeError(UserError):
@@ -25,44 +32,64 @@ class RecipeError(UserError):
         self.problems = problems
 
 
+class RecipeLines:
+    """Where each field of one recipe file is written, to prefix a problem with `file:line: field:`."""
+
+    def __init__(self, origin: str, root: yaml.Node | None):
+        self.origin, self.root = origin, root
+
+    def problem(self, field: str, message: str) -> str:
+        location = [int(part) if part.isdigit() else part for part in field.split(".")] if field else []
+        return f"{self.origin}:{_line_of(self.root, location)}: {field or '(recipe)'}: {message}"
+
+
 def load_recipe(path: str | Path) -> Recipe:
+    return read_recipe_file(path)[0]
+
+
+def read_recipe_file(path: str | Path) -> tuple[Recipe, RecipeLines]:
+    """The recipe and where its fields are written (for checks that come after the schema's)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            raw = file.read(safe_yaml.MAX_BYTES + 1)  # never more: the file may be huge, or /dev/zero
     except FileNotFoundError:
         raise RecipeError([f"{path}: no such recipe file"]) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise RecipeError([f"{path}: cannot read recipe ({error.__class__.__name__}: {error})"]) from None
-    return parse_recipe(text, origin=str(path))
-
-
-def check_recipes(paths: list[Path]) -> tuple[list[tuple[Path, Recipe]], list[str]]:
-    """Load every recipe: the good ones, and one line per problem in the others (what `validate` prints)."""
-    loaded: list[tuple[Path, Recipe]] = []
-    problems: list[str] = []
-    for path in paths:
-        try:
-            loaded.append((Path(path), load_recipe(path)))
-        except RecipeError as error:
-            problems.extend(error.problems)
-    return loaded, problems
+    except OSError as error:
+        raise RecipeError([f"{path}: cannot read recipe ({error.__class__.__name__}: {error.strerror or error})"]) from None
+    if len(raw) > safe_yaml.MAX_BYTES:
+        raise RecipeError([f"{path}:1: larger than {safe_yaml.MAX_BYTES // 1024} KiB; a recipe is a small YAML file"])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise RecipeError([f"{path}:{line}: not UTF-8 text (byte {error.start}); save the recipe as UTF-8"]) from None
+    return read_recipe(text, origin=str(path))
 
 
 def parse_recipe(text: str, origin: str = "<recipe>") -> Recipe:
+    return read_recipe(text, origin)[0]
+
+
+def read_recipe(text: str, origin: str = "<recipe>") -> tuple[Recipe, RecipeLines]:
     try:
-        data = yaml.safe_load(text)
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        line = f"{mark.line + 1}" if mark else "1"
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise RecipeError([f"{origin}:{line}: invalid YAML: {problem}"]) from None
+        data, root = safe_yaml.load(text)
+    except safe_yaml.YamlProblem as problem:
+        field = f" {problem.path}:" if problem.path else ""
+        raise RecipeError([f"{origin}:{problem.line}:{field} {problem.message}"]) from None
+    lines = RecipeLines(origin, root)
     if not isinstance(data, dict):
         raise RecipeError([f"{origin}:1: a recipe is a YAML mapping with at least `name` and `model.source`"])
     try:
-        return Recipe.model_validate(data)
+        return Recipe.model_validate(data), lines
     except ValidationError as error:
-        raise RecipeError([_describe(error_item, root, origin) for error_item in error.errors()]) from None
+        raise RecipeError(capped([_describe(item, lines) for item in error.errors()])) from None
+
+
+def capped(problems: list[str]) -> list[str]:
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    return problems[:MAX_PROBLEMS] + [f"... and {len(problems) - MAX_PROBLEMS:,} more problems in the same file"]
 
 
 def recipe_hash(recipe: Recipe) -> str:
@@ -70,11 +97,15 @@ def recipe_hash(recipe: Recipe) -> str:
     return hashlib.sha256(yaml.safe_dump(recipe.to_data(), sort_keys=True).encode()).hexdigest()
 
 
-def _describe(error: dict[str, Any], root: yaml.Node, origin: str) -> str:
+def _describe(error: dict[str, Any], lines: RecipeLines) -> str:
     location = [part for part in error["loc"] if not _is_union_tag(part)]
-    field = ".".join(str(part) for part in location) or "(recipe)"
-    line = _line_of(root, location)
-    return f"{origin}:{line}: {field}: {_message(error)}"
+    field = ".".join(str(part) for part in location)
+    message = _message(error, location)
+    named = _NAMED_FIELD.match(message)
+    if named:  # a check across fields names the field it blames: `validate.max_tokens: ...`
+        field = ".".join(filter(None, (field, named.group(1))))
+        message = message[named.end():]
+    return lines.problem(field, message)
 
 
 def _is_union_tag(part: Any) -> bool:
@@ -87,7 +118,7 @@ def _line_of(node: yaml.Node | None, location: list[Any]) -> int:
     line = node.start_mark.line + 1 if node is not None else 1
     for part in location:
         if isinstance(node, yaml.MappingNode):
-            match = next(((k, v) for k, v in node.value if k.value == part), None)
+            match = next(((k, v) for k, v in node.value if k.value == str(part)), None)
             if match is None:
                 break
             key, node = match
@@ -100,7 +131,7 @@ def _line_of(node: yaml.Node | None, location: list[Any]) -> int:
     return line
 
 
-def _message(error: dict[str, Any]) -> str:
+def _message(error: dict[str, Any], location: list[Any]) -> str:
     kind, context = error["type"], error.get("ctx") or {}
     if kind == "extra_forbidden":
         return "unknown key; check its spelling against `engineforge schema`"
@@ -108,14 +139,13 @@ def _message(error: dict[str, Any]) -> str:
         return "required; add it"
     if kind == "value_error":
         return str(context.get("error", error["msg"]))
-    if kind in {"int_type", "int_parsing", "int_from_float"}:
-        return "must be an integer"
-    if kind in {"float_type", "float_parsing"}:
-        return "must be a number"
+    if kind in {"greater_than_equal", "greater_than", "less_than_equal", "less_than", "int_type", "float_type",
+                "finite_number"}:
+        return _range_message(kind, location, error.get("input"))
     if kind in {"bool_type", "bool_parsing"}:
         return "must be true or false"
     if kind == "string_type":
-        return "must be a string"
+        return "must be a string (quote it)"
     if kind in {"model_type", "model_attributes_type", "dict_type"}:
         return "must be a mapping of keys to values"
     if kind == "list_type":
@@ -124,6 +154,58 @@ def _message(error: dict[str, Any]) -> str:
         return f"must be one of {context.get('expected')}"
     if kind == "string_pattern_mismatch":
         return f"must match {context.get('pattern')} (lowercase letters, digits, . _ -)"
-    if kind in {"greater_than_equal", "greater_than", "less_than_equal", "less_than"}:
-        return error["msg"].replace("Input should be", "must be")
     return error["msg"]
+
+
+def _range_message(kind: str, location: list[Any], value: Any) -> str:
+    """`must be an integer from 1 to 2097152 (got 99999…)`: the allowed range, from the schema."""
+    bounds = field_schema(tuple(str(part) for part in location))
+    number = "an integer" if kind == "int_type" or bounds.get("type") == "integer" else "a number"
+    low = bounds.get("minimum", bounds.get("exclusiveMinimum"))
+    high = bounds.get("maximum", bounds.get("exclusiveMaximum"))
+    if low is not None and high is not None:
+        wanted = f"{number} from {low:g} to {high:g}" if number == "a number" else f"{number} from {low} to {high}"
+    elif low is not None:
+        wanted = f"{number} {'above' if 'exclusiveMinimum' in bounds else 'at least'} {low}"
+    elif high is not None:
+        wanted = f"{number} {'below' if 'exclusiveMaximum' in bounds else 'at most'} {high}"
+    else:
+        wanted = number
+    shown = repr(value) if not isinstance(value, str) else f'"{value}"'
+    if isinstance(value, bool):
+        shown += ", a boolean"
+    return f"must be {wanted} (got {shown[:40]}{'…' if len(shown) > 40 else ''})"
+
+
+def field_schema(location: tuple[str, ...]) -> dict[str, Any]:
+    """The JSON schema of one field (its number bounds), following `$ref`s and optional unions."""
+    schema = _recipe_schema()
+    node: dict[str, Any] = schema
+    for part in location:
+        node = _resolve(schema, node)
+        properties = node.get("properties", {})
+        if part in properties:
+            node = properties[part]
+        elif isinstance(node.get("items"), dict) and part.isdigit():
+            node = node["items"]
+        else:
+            return {}
+    return _resolve(schema, node)
+
+
+def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while True:
+        if "$ref" in node:
+            node = schema["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+        elif "anyOf" in node:  # `int | None`: the non-null member carries the bounds
+            members = [member for member in node["anyOf"] if member.get("type") != "null"]
+            if len(members) != 1:
+                return {key: value for key, value in node.items() if key != "anyOf"}
+            node = {**{k: v for k, v in node.items() if k != "anyOf"}, **members[0]}
+        else:
+            return node
+
+
+@lru_cache(maxsize=1)
+def _recipe_schema() -> dict[str, Any]:
+    return Recipe.model_json_schema(by_alias=True)

@@ -21,10 +21,11 @@ LAYERS: list[tuple[str, ...]] = [
     ("engineforge.stages",),
     ("engineforge.runtimes",),
     ("engineforge.measure", "engineforge.verify", "engineforge.sweep"),
-    ("engineforge.loadgen", "engineforge.checkpoint", "engineforge.planner", "engineforge.packaging", "engineforge.predict"),
+    ("engineforge.loadgen", "engineforge.checkpoint", "engineforge.planner", "engineforge.packaging",
+     "engineforge.recipe_checks", "engineforge.predict"),
     ("engineforge.tracking", "engineforge.sources", "engineforge.synthetic", "engineforge.serving",
      "engineforge.lockfile", "engineforge.revisions", "engineforge.stage", "engineforge.model_shape"),
-    ("engineforge.recipe", "engineforge.recipe_file", "engineforge.run_context", "engineforge.store",
+    ("engineforge.recipe", "engineforge.recipe_file", "engineforge.safe_yaml", "engineforge.store",
      "engineforge.stage_result", "engineforge.stage_plan", "engineforge.progress", "engineforge.gpus",
      "engineforge.versions", "engineforge.errors", "engineforge"),
 ]

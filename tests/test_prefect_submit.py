@@ -18,7 +18,7 @@ from prefect_services import (
     tiny_recipe,
 )
 
-from engineforge.recipe_file import check_recipes
+from engineforge.recipe_checks import check_recipes
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,7 @@ import typer
 from rich.console import Console
 
 from engineforge.errors import UserError
-from engineforge.recipe_file import check_recipes
+from engineforge.recipe_checks import check_recipes
 
 
 def command(recipes: list[Path] = typer.Argument(..., help="Recipe YAML files to check.")) -> int:

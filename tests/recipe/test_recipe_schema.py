@@ -34,7 +34,7 @@ def test_embedded_default_recipe_loads():
 @pytest.mark.parametrize(
     "text, expected",
     [
-        (BAD_TYPE, 'x.yaml:5: parallel.tensor: must be a positive integer or "auto"'),
+        (BAD_TYPE, 'x.yaml:5: parallel.tensor: must be an integer from 1 to 1024 or "auto"'),
         (UNKNOWN_KEY, "x.yaml:6: build.max_batch: unknown key"),
         (BROKEN_YAML, "x.yaml:4: invalid YAML"),
     ],

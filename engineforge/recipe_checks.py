@@ -1,0 +1,78 @@
+"""What `run` checks before any work, checked by `engineforge validate` too, with file and line.
+
+The schema (recipe.py) sees one recipe alone; these checks look at what it points to without doing
+any work: the local model directory (under the worker's allowed roots) and its config.json, a
+synthetic model's shape, and the parallel layout against the model and the planner's memory model.
+Hub models are not fetched here: their layout is checked when `run` fetches config.json.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engineforge.errors import UserError
+from engineforge.recipe import DEFAULT_SYNTHETIC_NAMES, Recipe
+from engineforge.recipe_file import RecipeError, RecipeLines, capped, read_recipe, read_recipe_file
+
+
+def check_recipe_file(path: str | Path) -> Recipe:
+    """The recipe, or RecipeError with one line per problem: the schema's, then these checks'."""
+    recipe, lines = read_recipe_file(path)
+    return _checked(recipe, lines, Path(path).resolve().parent)
+
+
+def check_recipe_text(text: str, origin: str, base_dir: Path | None) -> Recipe:
+    recipe, lines = read_recipe(text, origin)
+    return _checked(recipe, lines, base_dir)
+
+
+def check_recipes(paths: list[Path]) -> tuple[list[tuple[Path, Recipe]], list[str]]:
+    """Every recipe checked: the good ones, and one line per problem in the others (what `validate` prints)."""
+    loaded: list[tuple[Path, Recipe]] = []
+    problems: list[str] = []
+    for path in paths:
+        try:
+            loaded.append((Path(path), check_recipe_file(path)))
+        except RecipeError as error:
+            problems.extend(error.problems)
+    return loaded, problems
+
+
+def _checked(recipe: Recipe, lines: RecipeLines, base_dir: Path | None) -> Recipe:
+    problems = [lines.problem(field, message) for field, message in problems_of(recipe, base_dir)]
+    if problems:
+        raise RecipeError(capped(problems))
+    return recipe
+
+
+def problems_of(recipe: Recipe, base_dir: Path | None) -> list[tuple[str, str]]:
+    """(field, message) for each problem; the model source first, then the layout it allows."""
+    config, problem = _model_config(recipe, base_dir)
+    if problem:
+        return [("model.source", problem)]
+    if config is None:
+        return []
+    from engineforge.planner import resolve_parallel
+
+    try:
+        resolve_parallel(recipe, config)
+    except UserError as error:
+        return [("parallel", str(error).removeprefix("parallel: "))]
+    return []
+
+
+def _model_config(recipe: Recipe, base_dir: Path | None) -> tuple[dict | None, str | None]:
+    """The model's config.json when it can be had without work (no hub), else None; or the problem."""
+    source = recipe.model.source
+    if source.startswith("hf://"):
+        return None, None
+    name = source.removeprefix("synthetic:")
+    if name != source and "synthetic" not in recipe.model.model_fields_set and name not in DEFAULT_SYNTHETIC_NAMES:
+        return None, (f"{source}: no model.synthetic section gives this model's shape; add one (hidden_size, "
+                      f"num_hidden_layers, ...: see `engineforge schema`) or use synthetic:tiny-llama for the default tiny Llama")
+    from engineforge.planner import load_model_config
+
+    try:
+        return load_model_config(recipe, base_dir), None
+    except UserError as error:
+        return None, str(error).removeprefix(f"model.source {source}: ")
