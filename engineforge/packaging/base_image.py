@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 # NGC release image of the TensorRT-LLM version the trtllm runtimes are written against
 # (trtllm-facts.md: tensorrt-llm 1.2.1; still ships the legacy engine path). Python 3.12 inside.
 TRTLLM_VERSION = "1.2.1"
-TRTLLM_RELEASE_IMAGE = f"nvcr.io/nvidia/tensorrt-llm/release:{TRTLLM_VERSION}"
+TRTLLM_IMAGES = "nvcr.io/nvidia/tensorrt-llm"  # release and devel images, same Python
+TRTLLM_RELEASE_REPOSITORY = f"{TRTLLM_IMAGES}/release"
 TRTLLM_IMAGE_PYTHON = "3.12"
 
 BASE_REPOSITORY = "engineforge/base-python"
@@ -62,20 +63,27 @@ class BaseImageSpec(BaseModel):
 DEFAULT_BASE = BaseImageSpec()
 
 
+def trtllm_release_image(version: str) -> str:
+    return f"{TRTLLM_RELEASE_REPOSITORY}:{version}"
+
+
+TRTLLM_RELEASE_IMAGE = trtllm_release_image(TRTLLM_VERSION)
+
+
 def default_base_image(runtime: str) -> str:
     return DEFAULT_BASE.tag if runtime == "transformers" else TRTLLM_RELEASE_IMAGE
 
 
 def image_python(base_image: str, runtime: str) -> str:
     """The Python version inside a base image (the wheelhouse must match it)."""
-    if runtime != "transformers" or base_image.startswith("nvcr.io/nvidia/tensorrt-llm/"):
+    if runtime != "transformers" or base_image.startswith(f"{TRTLLM_IMAGES}/"):
         return TRTLLM_IMAGE_PYTHON
     return DEFAULT_BASE.python
 
 
 def trtllm_version_of(base_image: str) -> str | None:
     """The TensorRT-LLM version a release image carries, read from its tag."""
-    prefix = "nvcr.io/nvidia/tensorrt-llm/release:"
+    prefix = f"{TRTLLM_RELEASE_REPOSITORY}:"
     if base_image.startswith(prefix):
         return base_image[len(prefix):].split("@", 1)[0]
     return None

@@ -17,7 +17,6 @@ from engineforge.stage_result import StageResult
 from engineforge.versions import tensorrt_llm_version
 
 SERVED = "served"
-RELEASE_IMAGE = "nvcr.io/nvidia/tensorrt-llm/release"
 
 
 class TrtllmRuntimeBase:
@@ -69,17 +68,21 @@ class TrtllmRuntimeBase:
 
     def image_base(self, recipe: Recipe, built: StageResult | None) -> str:
         """NVIDIA's release image of the TensorRT-LLM version that built (engines load only there)."""
-        from engineforge.packaging.base_image import TRTLLM_VERSION, trtllm_version_of
+        from engineforge.packaging.base_image import (
+            TRTLLM_VERSION,
+            trtllm_release_image,
+            trtllm_version_of,
+        )
 
         version = (built.outputs.get("tensorrt_llm_version") if built else None) or tensorrt_llm_version() \
             or TRTLLM_VERSION
         base = recipe.package.base
         if base is None:
-            return f"{RELEASE_IMAGE}:{version}"
+            return trtllm_release_image(version)
         carried = trtllm_version_of(base)
         if carried is not None and carried != version:
             raise UserError(f"package.base {base} carries TensorRT-LLM {carried}, but the build used {version}; "
-                            f"engines load only in the version that built them: use {RELEASE_IMAGE}:{version}")
+                            f"engines load only in the version that built them: use {trtllm_release_image(version)}")
         return base
 
     def image_requirements(self) -> list[str]:
