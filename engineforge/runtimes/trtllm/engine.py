@@ -29,7 +29,7 @@ from engineforge.runtimes.trtllm.serve import engine_serve_argv, layout_of
 from engineforge.stage import run_stage
 from engineforge.stage_plan import Command, StagePlan
 from engineforge.stage_result import StageOutput, StageResult
-from engineforge.store import Store, content_key
+from engineforge.store import Store, clone_file, content_key
 from engineforge.versions import package_version
 
 CHECKPOINT = "checkpoint"
@@ -137,14 +137,10 @@ class TrtllmEngineRuntime(TrtllmRuntimeBase):
 
 
 def _link_tokenizer(hf_dir: Path, target: Path) -> None:
+    """Clone the model's top-level files but its weights (the engine holds them)."""
     target.mkdir(parents=True)
     for path in sorted(hf_dir.iterdir()):
         if path.is_file() and not WEIGHT_FILES.fullmatch(path.name):
-            try:
-                os.link(os.path.realpath(path), target / path.name)
-            except OSError:
-                import shutil
-
-                shutil.copy2(path, target / path.name)
+            clone_file(path, target / path.name)
     if not any(target.iterdir()):
         raise UserError(f"{hf_dir}: no tokenizer or config files to serve the engine with")
