@@ -52,10 +52,13 @@ def problems_of(recipe: Recipe, base_dir: Path | None) -> list[tuple[str, str]]:
         return [("model.source", problem)]
     if config is None:
         return []
+    from engineforge.model_shape import UnsupportedModel
     from engineforge.planner import resolve_parallel
 
     try:
         resolve_parallel(recipe, config)
+    except UnsupportedModel as error:  # the planner cannot size this config.json
+        return [("model.source", str(error))]
     except UserError as error:
         return [("parallel", str(error).removeprefix("parallel: "))]
     return []

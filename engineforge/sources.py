@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engineforge.errors import UserError
+from engineforge.model_roots import check_model_path
 from engineforge.recipe import ModelSpec
 from engineforge.store import content_key, file_digests
 
@@ -50,7 +51,7 @@ def parse_source(spec: ModelSpec, base_dir: Path | None = None) -> HubSource | L
     path = Path(source).expanduser()
     if not path.is_absolute() and base_dir is not None:
         path = base_dir / path
-    return LocalSource(path.resolve())
+    return LocalSource(check_model_path(path.resolve(), source))
 
 
 def hf_token() -> str | None:

@@ -35,7 +35,8 @@ HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BA
 
 
 def tracking_uri(recipe: Recipe) -> str:
-    return recipe.tracking.uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI
+    # The operator's setting wins: a submitted recipe must not choose where a worker writes.
+    return os.environ.get("MLFLOW_TRACKING_URI") or recipe.tracking.uri or DEFAULT_URI
 
 
 def experiment_name(recipe: Recipe) -> str:

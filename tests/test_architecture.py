@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
      "engineforge.recipe_checks", "engineforge.predict"),
     ("engineforge.tracking", "engineforge.sources", "engineforge.synthetic", "engineforge.serving",
      "engineforge.lockfile", "engineforge.revisions", "engineforge.stage", "engineforge.model_shape"),
-    ("engineforge.recipe", "engineforge.recipe_file", "engineforge.safe_yaml", "engineforge.store",
+    ("engineforge.recipe", "engineforge.recipe_file", "engineforge.safe_yaml", "engineforge.model_roots", "engineforge.store",
      "engineforge.stage_result", "engineforge.stage_plan", "engineforge.progress", "engineforge.gpus",
      "engineforge.versions", "engineforge.errors", "engineforge"),
 ]

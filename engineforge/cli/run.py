@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from engineforge.errors import StageFailed
-from engineforge.recipe_file import load_recipe
+from engineforge.recipe_checks import check_recipe_file
 from engineforge.stages import STAGES
 
 STATUS_STYLE = {"ran": "green", "cached": "cyan", "skipped": "yellow", "failed": "red"}
@@ -46,7 +46,13 @@ def command(
     unknown = sorted(set(refresh) - set(STAGES) - {"all"})
     if unknown:
         raise typer.BadParameter(f"unknown stage {', '.join(unknown)}; choose from {', '.join(STAGES)} or all", param_hint="--refresh")
-    loaded = load_recipe(recipe)  # recipe errors exit 2 before anything starts
+    loaded = check_recipe_file(recipe)  # what `engineforge validate` checks exits 2 before anything starts
+    if loaded.sweep is not None:  # every variant's commands, or every variant checked before anything starts
+        from engineforge.cli import sweep_output
+
+        if dry_run:
+            return sweep_output.dry_run(loaded, recipe, as_json)
+        sweep_output.check(loaded, recipe)
     if dry_run:
         from engineforge.stages.dry_run import dry_run as plan_stages
         from engineforge.stages.dry_run import render
@@ -57,15 +63,17 @@ def command(
     _quiet_libraries()
     # Importing MLflow takes seconds; do it while Prefect's API starts (mostly waiting) instead of after.
     threading.Thread(target=_import_mlflow, daemon=True).start()
-    if not os.environ.get("PREFECT_API_URL") and not ephemeral:
-        from engineforge.orchestration import local_prefect
+    user_api = bool(os.environ.get("PREFECT_API_URL"))  # a server of the user's: sweeps use its deployments
+    from engineforge.orchestration import local_prefect
 
-        os.environ["PREFECT_API_URL"] = local_prefect.ensure_api()
+    local_prefect.prepare_api(ephemeral)  # before Prefect is imported: it reads its settings then
     from engineforge import progress
     from engineforge.orchestration import gpu_slots
     from flows.model_to_deployment import model_to_deployment
 
     gpu_slots.ensure_declared(loaded)  # this host's GPU slots, unless a worker declared them
+    if loaded.sweep is not None:  # the flow `sweep`: one child run per variant
+        return sweep_output.run_sweep(recipe, refresh, store, as_json, sweep_output.sweep_deployment(user_api))
 
     console = Console(stderr=as_json, highlight=False)
     listener = LiveStages(console)

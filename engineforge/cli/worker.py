@@ -30,7 +30,7 @@ def command(
     limit = gpu_slots.declare_limit(gpus, limit_name)
     print(f"GPU slots: {gpus} on global concurrency limit {limit}" + ("" if gpus else " (GPU stages will fail here; pass --gpus N)"),
           file=sys.stderr, flush=True)
-    env = {**os.environ, gpu_slots.LIMIT_ENV: limit, "ENGINEFORGE_CHECKOUT": str(checkout.resolve())}
+    env = {**os.environ, gpu_slots.LIMIT_ENV: limit, "ENGINEFORGE_CHECKOUT": str(checkout.resolve()), **_operator_settings()}
     argv = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", worker_type]
     if name:
         argv += ["--name", name]
@@ -38,3 +38,18 @@ def command(
         argv += ["--limit", str(flow_runs)]
     os.execve(sys.executable, argv, env)  # the worker replaces this process: signals reach it directly
     return 0  # not reached
+
+
+def _operator_settings() -> dict[str, str]:
+    """Submitted recipes are untrusted: this host, not the recipe, says where runs are recorded
+    (MLflow's variable wins over tracking.uri) and which local model directories they may read
+    (none unless ENGINEFORGE_MODEL_ROOTS says so)."""
+    from engineforge.model_roots import ROOTS_ENV
+    from engineforge.tracking import DEFAULT_URI
+
+    settings = {"MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI,
+                ROOTS_ENV: os.environ.get(ROOTS_ENV, "")}
+    if not settings[ROOTS_ENV]:
+        print(f"local model directories: none allowed (set {ROOTS_ENV}=DIR{os.pathsep}DIR to allow some)",
+              file=sys.stderr, flush=True)
+    return settings
