@@ -9,7 +9,8 @@ from pathlib import Path
 from engineforge.errors import UserError
 from engineforge.model_shape import read_config
 from engineforge.recipe import Recipe
-from engineforge.stage_plan import Command, StagePlan
+from engineforge.runtimes.single_server import SingleServer
+from engineforge.stage_plan import StagePlan
 from engineforge.stage_result import StageOutput, StageResult
 from engineforge.store import clone_tree
 from engineforge.versions import package_version
@@ -19,7 +20,7 @@ SERVED_MODEL = "model"
 CB_PAGE_TOKENS = 256  # transformers' ContinuousBatchingConfig.page_size default (5.17+)
 
 
-class TransformersRuntime:
+class TransformersRuntime(SingleServer):
     name = "transformers"
     ignore_eos_style = "generation_config"  # transformers serve rejects an ignore_eos field (HTTP 422)
     stages = frozenset({"download", "build", "validate", "package", "register"})
@@ -51,10 +52,6 @@ class TransformersRuntime:
         if not recipe.serve.continuous_batching:
             return argv + ["--no-continuous-batching"]
         return argv + ["--continuous-batching", *_kv_cache_flags(recipe, device)]
-
-    def serve_plan(self, recipe: Recipe, served_dir: str, host: str, port: int | str, device: str, workdir: str) -> StagePlan:
-        argv = self.serve_argv(recipe, Path(served_dir), host, port, device)
-        return StagePlan(stage="validate", commands=[Command(role="server", argv=argv, port=port)])
 
     def bench(self, recipe: Recipe, served_dir: Path, workdir: Path) -> dict[str, float]:
         return {}

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from engineforge.errors import UserError
 from engineforge.recipe import Recipe
+from engineforge.runtimes.single_server import SingleServer
 from engineforge.runtimes.trtllm import availability, bench
 from engineforge.runtimes.trtllm.files import write_files
 from engineforge.runtimes.trtllm.launch import launcher_commands
@@ -19,7 +19,7 @@ from engineforge.versions import tensorrt_llm_version
 SERVED = "served"
 
 
-class TrtllmRuntimeBase:
+class TrtllmRuntimeBase(SingleServer):
     ignore_eos_style = "field"  # trtllm-serve's OpenAI API takes ignore_eos
     name: str
     stages: frozenset[str]
@@ -37,10 +37,6 @@ class TrtllmRuntimeBase:
 
     def require(self, stage: str, commands: list[str]) -> None:
         availability.require(f"stage {stage} (runtime {self.name})", commands)
-
-    def serve_plan(self, recipe: Recipe, served_dir: str, host: str, port: int | str, device: str, workdir: str) -> StagePlan:
-        argv = self.serve_argv(recipe, Path(served_dir), host, port, device)
-        return StagePlan(stage="validate", commands=[Command(role="server", argv=argv, port=port)])
 
     def bench_plan(self, recipe: Recipe, served_dir: str, workdir: str) -> StagePlan | None:
         """trtllm-bench's command and dataset, when validate.trtllm_bench asks for it."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from engineforge.gpus import visible_devices
 from engineforge.recipe import Recipe
 from engineforge.runtimes.transformers import link_model_tree, servable_model
-from engineforge.runtimes.trtllm import availability, disagg
+from engineforge.runtimes.trtllm import disagg
 from engineforge.runtimes.trtllm.base import SERVED, TrtllmRuntimeBase
 from engineforge.runtimes.trtllm.files import json_text, write_files, yaml_text
 from engineforge.runtimes.trtllm.launch import launched
