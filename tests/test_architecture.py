@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("engineforge.stages",),
     ("engineforge.runtimes",),
     ("engineforge.measure", "engineforge.verify", "engineforge.sweep"),
-    ("engineforge.loadgen", "engineforge.checkpoint", "engineforge.planner", "engineforge.packaging",
+    ("engineforge.loadgen", "engineforge.checkpoint", "engineforge.planner", "engineforge.packaging", "engineforge.quantize",
      "engineforge.recipe_checks", "engineforge.predict"),
     ("engineforge.tracking", "engineforge.sources", "engineforge.synthetic", "engineforge.serving",
      "engineforge.lockfile", "engineforge.revisions", "engineforge.stage", "engineforge.model_shape"),
