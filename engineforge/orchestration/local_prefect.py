@@ -4,31 +4,65 @@ Prefect's temporary server costs every command about 7 s to start and stop, more
 cached run takes. Instead, the first `engineforge run` without PREFECT_API_URL starts `prefect
 server start` on loopback in the background (state under `.engineforge/prefect/`), and later runs
 find it through a small state file. Its UI shows every run. `engineforge server stop` ends it.
+
+That server outlives the run that started it and serves later ones, so it starts with an
+environment scrubbed of secrets (tokens, passwords, keys): a run's HF_TOKEN or registry password
+must not live on in it. Results Prefect persists (a failed task's exception) stay under the
+state directory, not in ~/.prefect/storage.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import httpx
+from filelock import FileLock
 
 from engineforge.errors import UserError
 from engineforge.serving import LOOPBACK, free_port
 
 STATE_FILE = "server.json"
+SECRET_NAME = re.compile(r"TOKEN|PASSWORD|PASSWD|SECRET|CREDENTIAL|API_KEY|ACCESS_KEY|PRIVATE_KEY", re.IGNORECASE)
+PROBE_TIMEOUT_S = 4.0
 
 
 def home() -> Path:
     return Path(os.environ.get("ENGINEFORGE_PREFECT_HOME", ".engineforge/prefect")).resolve()
+
+
+def prepare_api(ephemeral: bool = False) -> None:
+    """Before a run imports Prefect: results under the state directory, and an API that answers:
+    the user's PREFECT_API_URL probed, else the local server (started once), unless `ephemeral`."""
+    keep_results_local()
+    if os.environ.get("PREFECT_API_URL"):
+        probe(os.environ["PREFECT_API_URL"])
+    elif not ephemeral:
+        os.environ["PREFECT_API_URL"] = ensure_api()
+
+
+def scrubbed_environment(**extra: str) -> dict[str, str]:
+    """This process's environment without the variables whose names say they hold secrets."""
+    return {**{name: value for name, value in os.environ.items() if not SECRET_NAME.search(name)}, **extra}
+
+
+def keep_results_local() -> None:
+    """Persist Prefect results under the state directory; call before Prefect is imported (its
+    settings are read then). An operator's own setting wins."""
+    os.environ.setdefault("PREFECT_RESULTS_LOCAL_STORAGE_PATH", str(home() / "storage"))
+
+
+def probe(url: str) -> None:
+    """Fail in seconds, in one line, when the Prefect API at `url` does not answer."""
+    if not _healthy(url, PROBE_TIMEOUT_S):
+        raise UserError(f"Prefect API {url} does not answer (/health, {PROBE_TIMEOUT_S:.0f} s); start it, or "
+                        "unset PREFECT_API_URL to use the local server engineforge starts")
 
 
 def running_api_url(directory: Path | None = None) -> str | None:
@@ -43,10 +77,12 @@ def ensure_api(startup_timeout_s: float = 120.0) -> str:
     """PREFECT_API_URL of a live local server, starting one if none answers."""
     directory = home()
     directory.mkdir(parents=True, exist_ok=True)
-    with _locked(directory / "start.lock"):  # two runs starting at once share one server
+    with FileLock(directory / "start.lock"):  # two runs starting at once share one server
         url = running_api_url(directory)
-        if url:
+        if url and not _holds_secrets(_read_state(directory / STATE_FILE)["pid"]):
             return url
+        if url:  # started before its environment was scrubbed: replace it
+            stop()
         port = free_port()
         url = f"http://{LOOPBACK}:{port}/api"
         with open(directory / "server.log", "ab") as log:
@@ -54,7 +90,7 @@ def ensure_api(startup_timeout_s: float = 120.0) -> str:
                 [sys.executable, "-m", "prefect", "server", "start", "--host", LOOPBACK, "--port", str(port),
                  "--analytics-off", "--no-late-runs"],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                env={**os.environ, "PREFECT_HOME": str(directory), "PREFECT_API_URL": url},
+                env=scrubbed_environment(PREFECT_HOME=str(directory), PREFECT_API_URL=url),
             )
         deadline = time.monotonic() + startup_timeout_s
         while not _healthy(url):
@@ -83,10 +119,19 @@ def stop() -> bool:
     return True
 
 
-def _healthy(url: str) -> bool:
+def _healthy(url: str, timeout_s: float = 2.0) -> bool:
     try:
-        return httpx.get(f"{url}/health", timeout=2.0).status_code == 200
+        return httpx.get(f"{url}/health", timeout=timeout_s).status_code == 200
     except httpx.HTTPError:
+        return False
+
+
+def _holds_secrets(pid: int) -> bool:
+    import psutil
+
+    try:
+        return any(SECRET_NAME.search(name) for name in psutil.Process(pid).environ())
+    except psutil.Error:
         return False
 
 
@@ -95,13 +140,3 @@ def _read_state(path: Path) -> dict | None:
         return json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
