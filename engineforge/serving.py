@@ -16,7 +16,7 @@ import sys
 import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import httpx
 
@@ -104,24 +104,50 @@ def stop_process_group(process: subprocess.Popen, grace_s: float = 10.0, first_s
         pass
 
 
-def _wait_healthy(process: subprocess.Popen, url: str, log_path: Path, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    with httpx.Client(timeout=2.0) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise StageFailed(
-                    "validate", f"server exited with code {process.returncode} before it was healthy: {_tail(log_path)}"
-                )
+class Unhealthy(Exception):
+    """A health URL never answered 200: `exited` says why the server stopped first, else it timed out
+    and `last` is what the URL last answered."""
+
+    def __init__(self, exited: str | None, last: str):
+        super().__init__(exited or last)
+        self.exited, self.last = exited, last
+
+
+def wait_healthy(url: str, timeout_s: float, exited: Callable[[], str | None] = lambda: None,
+                 request_timeout_s: float = 2.0, interval_s: float = 0.25) -> float:
+    """Poll GET `url` until it answers 200 and return the seconds that took; raise Unhealthy as soon
+    as `exited()` names a reason (the server process or container is gone) or after `timeout_s`."""
+    start = time.monotonic()
+    last = "no answer yet"
+    with httpx.Client(timeout=request_timeout_s) as client:
+        while time.monotonic() - start < timeout_s:
+            reason = exited()
+            if reason:
+                raise Unhealthy(reason, last)
             try:
-                if client.get(url).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.25)
-    raise StageFailed("validate", f"server not healthy at {url} after {timeout_s:.0f} s (serve.startup_timeout_s): {_tail(log_path)}")
+                status = client.get(url).status_code
+                if status == 200:
+                    return time.monotonic() - start
+                last = f"answered {status}"
+            except httpx.RequestError as error:  # not up yet, or answering garbage while it starts
+                last = type(error).__name__
+            time.sleep(interval_s)
+    raise Unhealthy(None, last)
 
 
-def _tail(log_path: Path, lines: int = 3) -> str:
+def _wait_healthy(process: subprocess.Popen, url: str, log_path: Path, timeout_s: float) -> None:
+    try:
+        wait_healthy(url, timeout_s, lambda: None if process.poll() is None else f"server exited with code {process.returncode}")
+    except Unhealthy as failure:
+        if failure.exited:
+            raise StageFailed("validate", f"{failure.exited} before it was healthy: {log_tail(log_path)}") from None
+        raise StageFailed(
+            "validate", f"server not healthy at {url} after {timeout_s:.0f} s (serve.startup_timeout_s): {log_tail(log_path)}"
+        ) from None
+
+
+def log_tail(log_path: Path, lines: int = 3) -> str:
+    """The last lines of a log, joined on one line (for one-line failure messages)."""
     try:
         text = log_path.read_text(errors="replace").strip().splitlines()
     except FileNotFoundError:

@@ -6,7 +6,6 @@ The container's logs are always written to `logs_path` (the package stage keeps 
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 from engineforge.packaging.spec import MODEL_DIR_IN_IMAGE, SmokeResult
@@ -41,23 +40,12 @@ def _exit_message(container) -> str | None:
 
 
 def wait_healthy(container, base_url: str, timeout_s: float) -> float:
-    import httpx
+    from engineforge.serving import Unhealthy, wait_healthy
 
-    start = time.monotonic()
-    last = "no answer yet"
-    while time.monotonic() - start < timeout_s:
-        exited = _exit_message(container)
-        if exited:
-            raise SmokeFailure(exited)
-        try:
-            response = httpx.get(f"{base_url}/health", timeout=5)
-            if response.status_code == 200:
-                return time.monotonic() - start
-            last = f"/health answered {response.status_code}"
-        except httpx.HTTPError as error:
-            last = type(error).__name__
-        time.sleep(0.5)
-    raise SmokeFailure(f"/health did not answer 200 within {timeout_s:.0f} s ({last})")
+    try:
+        return wait_healthy(f"{base_url}/health", timeout_s, lambda: _exit_message(container), request_timeout_s=5)
+    except Unhealthy as failure:
+        raise SmokeFailure(failure.exited or f"/health did not answer 200 within {timeout_s:.0f} s ({failure.last})") from None
 
 
 def one_completion(base_url: str, prompt: str) -> str:

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from engineforge.errors import StageFailed
-from engineforge.serving import start_owned, stop_process_group
+from engineforge.serving import log_tail, start_owned, stop_process_group
 
 
 def run_logged(argv: list[str], log_path: Path, timeout_s: float, stage: str, limit_name: str) -> None:
@@ -24,9 +24,4 @@ def run_logged(argv: list[str], log_path: Path, timeout_s: float, stage: str, li
         finally:
             stop_process_group(process)
     if process.returncode != 0:
-        raise StageFailed(stage, f"{argv[0]} exited with code {process.returncode}: {tail(log_path)}; log: {log_path}")
-
-
-def tail(log_path: Path, lines: int = 3) -> str:
-    text = log_path.read_text(errors="replace").strip().splitlines() if log_path.exists() else []
-    return " | ".join(text[-lines:]) or "(empty log)"
+        raise StageFailed(stage, f"{argv[0]} exited with code {process.returncode}: {log_tail(log_path)}; log: {log_path}")
