@@ -38,9 +38,14 @@ class Variant:
         sizes = [size if isinstance(size, int) else 1 for size in (parallel.tensor, parallel.pipeline)]
         return sizes[0] * sizes[1]
 
-    def yaml_text(self) -> str:
-        """The variant as a recipe file (what a child flow run receives)."""
-        return yaml.safe_dump(self.recipe.to_data() | {"sweep": None}, sort_keys=False)
+    def yaml_text(self, tracking_uri: str | None = None, package: bool = True) -> str:
+        """The variant as a recipe file (what a child flow run receives): recorded at `tracking_uri`
+        (the parent's), and packaged only when `package` (the champion) and the recipe packages."""
+        data = self.recipe.to_data() | {"sweep": None}
+        data["package"]["enabled"] = package and self.recipe.package.enabled
+        if tracking_uri:
+            data["tracking"]["uri"] = tracking_uri
+        return yaml.safe_dump(data, sort_keys=False)
 
 
 def expand(recipe: Recipe, layouts: list[dict[str, int]] | None = None) -> list[Variant]:

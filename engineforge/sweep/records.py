@@ -10,7 +10,8 @@ VARIANT_TAG = "engineforge.sweep.variant"
 GPUS_TAG = "engineforge.sweep.gpus"
 SWEEP_TAG = "engineforge.sweep"  # on the parent run: the number of variants
 OBJECTIVE_TAG = "engineforge.sweep.objective"
-BUILD_KEY_TAG = "engineforge.stage.build.key"
+STAGE_TAG = "engineforge.stage."  # engineforge.stage.<stage>.status / .key
+BUILD_KEY_TAG = STAGE_TAG + "build.key"
 
 
 def record_of(run) -> VariantRecord:
@@ -21,6 +22,8 @@ def record_of(run) -> VariantRecord:
         figures=dict(run.data.metrics),
         gates=tags.get("gates", "not measured"),
         run_id=run.info.run_id,
+        stages={key.split(".")[2]: value for key, value in tags.items()
+                if key.startswith(STAGE_TAG) and key.endswith(".status")},
     )
 
 

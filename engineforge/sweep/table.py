@@ -41,7 +41,7 @@ class VariantRecord:
     figures: dict[str, float] = field(default_factory=dict)
     gates: str = "not measured"  # passed | failed | not measured (the run failed before its gates)
     run_id: str | None = None
-    version: str | None = None  # its registered-model version, when it registered one
+    stages: dict[str, str] = field(default_factory=dict)  # stage -> ran | cached | skipped | failed
 
     @property
     def passed(self) -> bool:
@@ -98,7 +98,10 @@ def to_markdown(records: list[VariantRecord], champion: str | None, objective: s
     lines += ["| " + " | ".join(row[h] for h in headers) + " |" for row in table]
     verdict = f"champion: **{champion}**" if champion else "champion: none (no variant passed every gate)"
     lines += ["", f"Objective: {objective} ({'lowest' if minimises(objective) else 'highest'} wins among variants "
-              f"passing every gate; ties: fewer GPUs); {verdict}.", "", PP_FOOTNOTE, *notes]
+              f"passing every gate; ties: fewer GPUs); {verdict}."]
+    if any(math.isfinite(r.figure(COLUMNS["predicted tok/s per GPU"])) for r in records):
+        lines += ["", PP_FOOTNOTE]
+    lines += ["", *notes] if notes else []
     return "\n".join(lines) + "\n"
 
 

@@ -1,0 +1,63 @@
+"""Everything about a sweep that is known before any work: its variants, each checked by the planner,
+and AIConfigurator's predictions where it has data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engineforge.errors import UserError
+from engineforge.recipe import Recipe
+from engineforge.sweep.expand import Variant, expand
+from engineforge.sweep.table import PREDICTED
+
+PREDICTED_RUNTIMES = ("trtllm", "trtllm-engine")  # what AIConfigurator models (TensorRT-LLM, not transformers serve)
+
+
+@dataclass
+class PlannedSweep:
+    variants: list[Variant]
+    predictions: dict[str, dict[str, float]] = field(default_factory=dict)  # variant -> predicted_* figures
+    notes: list[str] = field(default_factory=list)  # one line per thing the table cannot show, and why
+
+
+def plan_sweep(recipe: Recipe, base_dir: Path | None = None, gpu: str | None = None) -> PlannedSweep:
+    """Expand and check every variant (UserError naming the first bad one), then predict them."""
+    from engineforge.planner import load_model_config, plan, resolve_parallel
+
+    config = load_model_config(recipe, base_dir)
+    layouts = None
+    if recipe.sweep.layouts == "auto":
+        ranked = [c for c in plan(recipe.model_copy(update={"parallel": _auto(recipe)}), config, gpu=gpu).candidates
+                  if c.feasible][: recipe.sweep.top_k]
+        layouts = [{"tensor": c.tp, "pipeline": c.pp, "expert": c.ep} for c in ranked]
+    variants = expand(recipe, layouts)
+    for variant in variants:
+        try:
+            resolve_parallel(variant.recipe, config, gpu=gpu)
+        except UserError as error:
+            raise UserError(f"sweep variant {variant.name}: {error}") from None
+    planned = PlannedSweep(variants)
+    if recipe.runtime not in PREDICTED_RUNTIMES:
+        planned.notes.append(f"No predictions: AIConfigurator models TensorRT-LLM, vLLM and SGLang, "
+                             f"not the {recipe.runtime} runtime.")
+        return planned
+    _predict(planned, config, gpu)
+    return planned
+
+
+def _auto(recipe: Recipe):
+    return recipe.parallel.model_copy(update={"tensor": "auto", "pipeline": "auto", "expert": "auto"})
+
+
+def _predict(planned: PlannedSweep, config: dict, gpu: str | None) -> None:
+    from engineforge.predict import NoPrediction, predict
+
+    missing: dict[str, list[str]] = {}
+    for variant in planned.variants:
+        outcome = predict(variant.recipe, config, gpu)
+        if isinstance(outcome, NoPrediction):
+            missing.setdefault(outcome.reason, []).append(variant.name)
+        else:
+            planned.predictions[variant.name] = {PREDICTED + name: value for name, value in outcome.figures().items()}
+    planned.notes += [f"No prediction for {', '.join(names)}: {reason}." for reason, names in missing.items()]

@@ -1,0 +1,30 @@
+"""A sweep's outputs as files: the comparison table (csv and markdown) and the two plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engineforge.sweep import plots
+from engineforge.sweep.table import VariantRecord, to_csv, to_markdown
+
+ARTIFACT_DIR = "sweep"  # under the parent MLflow run
+FILES = ("comparison.csv", "comparison.md", "pareto.png", "prediction.png")
+
+
+def write_outputs(records: list[VariantRecord], champion: str | None, objective: str, directory: Path,
+                  notes: list[str] = ()) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path, pareto_path, prediction_path = (directory / name for name in FILES)
+    csv_path.write_text(to_csv(records, champion))
+    md_path.write_text(to_markdown(records, champion, objective, list(notes)))
+    plots.pareto(records, champion, pareto_path)
+    plots.prediction(records, prediction_path, note="; ".join(notes) or None)
+    return [csv_path, md_path, pareto_path, prediction_path]
+
+
+def critical_path_s(records: list[VariantRecord]) -> float:
+    """The longest chain of stage work among variants that ran side by side: the most the sweep could
+    take with zero orchestration cost."""
+    chains = [sum(value for name, value in r.figures.items() if name.startswith("stage_") and name.endswith("_duration_s"))
+              for r in records]
+    return max(chains, default=0.0)

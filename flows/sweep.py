@@ -1,0 +1,141 @@
+"""A sweep: one recipe's variants run side by side as `model-to-deployment` children, compared, and the
+best one passing every gate promoted to `champion` (and only it packaged).
+
+Children run as deployments on the `gpu` work pool when a deployment is named (each lands on a worker
+with free GPUs), else as concurrent subflows here; either way their GPU stages take the hosts' GPU
+slots, so no more run at once than there are GPUs. Stages whose keys are shared (download; build where
+only serving or load differ) are computed once: concurrent children wait on the same cache key.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from prefect import flow
+
+from engineforge import tracking
+from engineforge.errors import StageFailed
+from engineforge.orchestration import run_artifacts, submission
+from engineforge.recipe_file import parse_recipe
+from engineforge.sweep import CURRENT_VARIANT, publish
+from engineforge.sweep.champion import choose
+from engineforge.sweep.expand import Variant
+from engineforge.sweep.plan import plan_sweep
+from engineforge.sweep.records import BUILD_KEY_TAG, GPUS_TAG, OBJECTIVE_TAG, SWEEP_TAG, VARIANT_TAG, sweep_records
+from engineforge.sweep.table import to_markdown
+from flows.model_to_deployment import model_to_deployment
+
+
+@flow(name="sweep", log_prints=True)
+def sweep(
+    recipe_yaml: str,
+    recipe_origin: str = "<recipe>",
+    base_dir: str | None = None,
+    refresh: list[str] | None = None,
+    store_root: str | None = None,
+    deployment: str | None = None,
+) -> dict[str, Any]:
+    """Run every variant of the recipe's sweep, compare them, and promote the champion."""
+    started = time.perf_counter()
+    recipe = parse_recipe(recipe_yaml, recipe_origin)
+    planned = plan_sweep(recipe, Path(base_dir) if base_dir else None)  # every variant checked before any work
+    uri, parent = tracking.start_run(recipe, recipe_yaml)
+    tracking.set_tags(uri, parent, {SWEEP_TAG: str(len(planned.variants)), OBJECTIVE_TAG: recipe.sweep.objective,
+                                    **run_artifacts.flow_run_tags()})
+    child = _ChildRunner(uri, parent, recipe_origin, base_dir, store_root, deployment)
+    with ThreadPoolExecutor(max_workers=len(planned.variants), thread_name_prefix="variant") as pool:
+        runs = [pool.submit(contextvars.copy_context().run, child.run, v, planned.predictions.get(v.name, {}))
+                for v in planned.variants]
+        outcomes = {v.name: run.result() for v, run in zip(planned.variants, runs)}
+    records = sweep_records(uri, parent)
+    champion = choose(records, recipe.sweep.objective)
+    packaged = None
+    if champion is not None and recipe.package.enabled:  # only the champion becomes an image
+        variant = next(v for v in planned.variants if v.name == champion.name)
+        packaged = child.run(variant, {}, package=True)
+    promoted = _promote(uri, recipe, champion)
+    wall_s = time.perf_counter() - started
+    critical_s = publish.critical_path_s(records) + (packaged or {}).get("chain_s", 0.0)
+    timing = {"sweep_wall_s": wall_s, "sweep_critical_path_s": critical_s,
+              "sweep_overhead_fraction": max(wall_s - critical_s, 0.0) / wall_s}
+    tracking.log_metrics(uri, parent, timing)
+    with tempfile.TemporaryDirectory() as directory:
+        for path in publish.write_outputs(records, champion.name if champion else None, recipe.sweep.objective,
+                                          Path(directory), planned.notes):
+            tracking.log_file(uri, parent, path, publish.ARTIFACT_DIR)
+    table = to_markdown(records, champion.name if champion else None, recipe.sweep.objective, planned.notes)
+    _publish_table(recipe.name, table)
+    summary = {
+        "recipe": recipe.name, "flow": "sweep", "status": "completed" if champion else "failed",
+        "champion": champion.name if champion else None, "promoted": promoted, "objective": recipe.sweep.objective,
+        "variants": [{"variant": r.name, "gpus": r.gpus, "gates": r.gates, "stages": r.stages, "run_id": r.run_id,
+                      "flow_run_id": outcomes.get(r.name, {}).get("flow_run_id")} for r in records],
+        "packaged": packaged, "table": table, "timing": timing,
+        "mlflow": {"tracking_uri": uri, "run_id": parent, "experiment": tracking.experiment_name(recipe)},
+        "duration_s": round(wall_s, 3),
+    }
+    tracking.finish_run(uri, parent, succeeded=champion is not None)
+    if champion is None:
+        failure = StageFailed("sweep", "no variant passed every gate (see the table); no alias moved")
+        failure.summary = summary
+        raise failure
+    return summary
+
+
+class _ChildRunner:
+    """Runs one variant as a `model-to-deployment` child and nests its MLflow run under the parent's."""
+
+    def __init__(self, uri: str, parent: str, origin: str, base_dir: str | None, store_root: str | None,
+                 deployment: str | None):
+        self.uri, self.parent, self.origin = uri, parent, origin
+        self.base_dir, self.store_root, self.deployment = base_dir, store_root, deployment
+
+    def run(self, variant: Variant, predicted: dict[str, float], package: bool = False) -> dict[str, Any]:
+        CURRENT_VARIANT.set(variant.name)
+        text = variant.yaml_text(tracking_uri=self.uri, package=package)
+        parameters = {"recipe_yaml": text, "recipe_origin": f"{self.origin} [{variant.name}]",
+                      "base_dir": self.base_dir, "store_root": self.store_root}
+        run_name = f"{variant.recipe.name}-{variant.name}" + ("-package" if package else "")
+        if self.deployment:
+            from prefect.deployments import run_deployment
+
+            flow_run = run_deployment(submission.deployment_name(self.deployment), parameters=parameters,
+                                      flow_run_name=run_name, timeout=None)
+            flow_run_id = str(flow_run.id)
+        else:
+            state = model_to_deployment.with_options(flow_run_name=run_name)(**parameters, return_state=True)
+            flow_run_id = str(state.state_details.flow_run_id)
+        found = tracking.run_with_tag(self.uri, tracking.experiment_name(variant.recipe), run_artifacts.FLOW_RUN_TAG,
+                                      flow_run_id)
+        if found is None:  # it failed before its MLflow run started (e.g. a worker without the runtime)
+            return {"variant": variant.name, "flow_run_id": flow_run_id, "run_id": None}
+        tags = {tracking.PARENT_RUN_TAG: self.parent, "mlflow.runName": run_name, GPUS_TAG: str(variant.gpus),
+                ("engineforge.sweep.packaged" if package else VARIANT_TAG): variant.name}
+        tracking.set_tags(self.uri, found.info.run_id, tags)
+        tracking.log_metrics(self.uri, found.info.run_id, predicted)
+        chain = sum(v for k, v in found.data.metrics.items() if k.startswith("stage_") and k.endswith("_duration_s"))
+        return {"variant": variant.name, "flow_run_id": flow_run_id, "run_id": found.info.run_id, "chain_s": chain}
+
+
+def _promote(uri: str, recipe, champion) -> dict[str, Any] | None:
+    """`champion` onto the champion's registered version (found by its build's content key)."""
+    if champion is None or not recipe.tracking.register_model:
+        return None
+    key = tracking.client(uri).get_run(champion.run_id).data.tags.get(BUILD_KEY_TAG)
+    version = tracking.version_with_content_key(uri, recipe.name, key) if key else None
+    if version is None:
+        return None
+    former = tracking.promote_champion(uri, recipe.name, version)
+    return {"model": recipe.name, "version": version, "previous_champion": former if former != version else None}
+
+
+def _publish_table(recipe_name: str, table: str) -> None:
+    from prefect.artifacts import create_markdown_artifact
+
+    create_markdown_artifact(table, key=run_artifacts.artifact_key(recipe_name, "sweep"),
+                             description=f"{recipe_name}: sweep comparison")
