@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/pip install --quiet --disable-pip-version-check "torch==${TORCH_VERSION:-2.13.0}"
-.venv/bin/pip install --quiet --disable-pip-version-check -e '.[test,quantize]'
+.venv/bin/pip install --quiet --disable-pip-version-check -e '.[test,quantize,predict]'
