@@ -47,14 +47,14 @@ class Owner:
     started: int  # the process's start time, whole seconds since the epoch
 
     @classmethod
-    def current(cls) -> "Owner":
+    def current(cls) -> Owner:
         return cls(host(), boot_id(), os.getpid(), _started(os.getpid()) or 0)
 
     def token(self) -> str:
         return f"{self.host}.{self.boot_id}.{self.pid}.{self.started}"
 
     @classmethod
-    def parse(cls, token: str) -> "Owner | None":
+    def parse(cls, token: str) -> Owner | None:
         parts = token.split(".")
         if len(parts) != 4 or not parts[2].isdigit() or not parts[3].isdigit():
             return None
@@ -65,7 +65,7 @@ class Owner:
                 (("host", self.host), ("boot_id", self.boot_id), ("pid", self.pid), ("started", self.started))}
 
     @classmethod
-    def from_tags(cls, tags: dict[str, str]) -> "Owner | None":
+    def from_tags(cls, tags: dict[str, str]) -> Owner | None:
         try:
             return cls(tags[f"{TAG_PREFIX}host"], tags[f"{TAG_PREFIX}boot_id"],
                        int(tags[f"{TAG_PREFIX}pid"]), int(tags[f"{TAG_PREFIX}started"]))

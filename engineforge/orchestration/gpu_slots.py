@@ -16,7 +16,6 @@ rehearses GPU scheduling on a CPU machine (the integration tests do this).
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 import socket
@@ -25,6 +24,8 @@ import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
+
+from filelock import FileLock, Timeout
 
 from engineforge.errors import StageFailed
 from engineforge.gpus import visible_devices
@@ -160,11 +161,12 @@ def _claimed_devices(name: str, size: int, count: int, poll_s: float = 0.5) -> I
         with ExitStack() as held:
             devices = []
             for index in range(size):
-                handle = held.enter_context(open(directory / f"{index}.lock", "w"))
+                lock = FileLock(directory / f"{index}.lock", thread_local=False)
                 try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
+                    lock.acquire(timeout=0)
+                except Timeout:
                     continue
+                held.callback(lock.release)
                 devices.append(index)
                 if len(devices) == count:
                     yield devices
