@@ -252,6 +252,14 @@ class SweepLoad(Section):
     requests: int | None = Field(None, ge=1, description="Default validate.requests.")
 
 
+class SweepLayout(Section):
+    """One parallel layout of a sweep (sizes left out are 1)."""
+
+    tensor: int = Field(1, ge=1)
+    pipeline: int = Field(1, ge=1)
+    expert: int = Field(1, ge=1)
+
+
 class SweepSpec(Section):
     """Variants of one recipe, measured side by side; the best one passing validate.gates is the champion."""
 
@@ -259,7 +267,9 @@ class SweepSpec(Section):
         default_factory=dict,
         description="Dotted recipe field -> values to try, e.g. build.max_batch_size: [4, 8]; every combination is a variant.",
     )
-    layouts: Literal["auto"] | None = Field(None, description="auto: the planner's top_k feasible parallel layouts.")
+    layouts: Literal["auto"] | list[SweepLayout] | None = Field(
+        None, description="Parallel layouts to try: a list, or auto for the planner's top_k feasible ones."
+    )
     top_k: int = Field(3, ge=1, description="How many planned layouts `layouts: auto` takes.")
     load: list[SweepLoad] = Field(default_factory=list, description="Load points; default the validate section's.")
     objective: Literal[OBJECTIVES] = Field(  # type: ignore[valid-type]

@@ -15,6 +15,7 @@ def command(
     # A plain string checked by the planner: a bad value is then a one-line UserError (exit 2).
     objective: str = typer.Option("throughput", "--objective", help="throughput: fewest GPUs per replica first; latency: lowest decode floor (most tensor parallelism inside a node) first."),
     as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+    predict: bool = typer.Option(False, "--predict", help="Also AIConfigurator's predicted TTFT, TPOT and tok/s per GPU for each layout (a sweep recipe: each variant), best first (needs engineforge[predict])."),
 ) -> int:
     """Plan tensor/pipeline/expert parallel sizes for a recipe: every layout, its memory per GPU, and the choice."""
     from engineforge.planner import load_model_config, plan
@@ -25,10 +26,21 @@ def command(
     result = plan(
         loaded, load_model_config(loaded), gpu=gpu, gpus=gpus, gpus_per_node=gpus_per_node, objective=objective
     )
+    predicted = None
+    if predict:
+        from engineforge.cli.predict_output import predictions
+
+        predicted = predictions(loaded, load_model_config(loaded), result)
     if as_json:
-        print(json.dumps(to_json(result), indent=2))
+        from engineforge.predict.ranking import to_json as predictions_json
+
+        print(json.dumps(to_json(result) | ({"predictions": predictions_json(*predicted)} if predicted else {}), indent=2))
     else:
         render(result, Console(highlight=False, soft_wrap=True))
+        if predicted:
+            from engineforge.predict.ranking import render as render_predictions
+
+            render_predictions(*predicted, Console(highlight=False, soft_wrap=True))
     if result.chosen is None:
         raise UserError(result.reason)
     return 0

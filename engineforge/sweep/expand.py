@@ -49,19 +49,21 @@ class Variant:
 
 
 def expand(recipe: Recipe, layouts: list[dict[str, int]] | None = None) -> list[Variant]:
-    """The sweep's variants in matrix order (load points innermost). `layouts` are the planner's
-    choices for `layouts: auto` (parallel.tensor/pipeline/expert per layout)."""
+    """The sweep's variants in matrix order, then layouts, load points innermost. `layouts` are the
+    planner's choices for `layouts: auto` (tensor/pipeline/expert per layout)."""
     sweep = recipe.sweep
     if sweep is None:
         raise UserError(f"recipe {recipe.name} has no sweep section")
     for field in sweep.matrix:
         _check_sweepable(field)
     axes: list[list[dict[str, Any]]] = [[{field: value} for value in values] for field, values in sweep.matrix.items()]
-    if sweep.layouts == "auto":
-        if "parallel.tensor" in sweep.matrix or "parallel.pipeline" in sweep.matrix:
-            raise UserError("sweep.layouts: auto plans the parallel layouts; remove parallel.* from sweep.matrix")
+    if sweep.layouts is not None:
+        if any(field.startswith("parallel.") for field in sweep.matrix):
+            raise UserError("sweep.layouts and parallel.* in sweep.matrix both set the layout; keep one of them")
+        if sweep.layouts != "auto":
+            layouts = [layout.model_dump() for layout in sweep.layouts]
         if not layouts:
-            raise UserError("sweep.layouts: auto found no feasible layout; set parallel sizes in sweep.matrix instead")
+            raise UserError("sweep.layouts: auto found no feasible layout; list the layouts in sweep.layouts instead")
         axes.append([{f"parallel.{k}": v for k, v in layout.items()} for layout in layouts])
     loads = [{"validate.concurrency": p.concurrency} | ({"validate.requests": p.requests} if p.requests else {})
              for p in sweep.load]
@@ -81,6 +83,8 @@ def expand(recipe: Recipe, layouts: list[dict[str, int]] | None = None) -> list[
 def variant_name(overrides: dict[str, Any]) -> str:
     parts = []
     for field, value in overrides.items():
+        if field in ("parallel.pipeline", "parallel.expert") and value == 1:  # tp4, tp4-pp2: the usual names
+            continue
         leaf = field.rsplit(".", 1)[-1]
         parts.append(f"{SHORT.get(leaf, leaf)}{value}".replace("_", "-").lower())
     return "-".join(parts)

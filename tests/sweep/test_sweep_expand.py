@@ -71,3 +71,11 @@ def test_the_sweep_section_is_schema_checked_like_the_rest():
         recipe("sweep:\n  objective: fastest\n")
     with pytest.raises(UserError, match="sweep.matrix"):
         recipe("sweep:\n  matrix:\n    build.max_batch_size: []\n")
+
+
+def test_listed_layouts_are_variants_named_like_the_performance_table():
+    variants = expand(recipe("sweep:\n  layouts:\n    - {tensor: 1}\n    - {tensor: 4, pipeline: 2}\n"
+                             "  load:\n    - concurrency: 1\n"))
+    assert [(v.name, v.gpus) for v in variants] == [("tp1-c1", 1), ("tp4-pp2-c1", 8)]
+    with pytest.raises(UserError, match="keep one of them"):
+        expand(recipe("sweep:\n  layouts: [{tensor: 2}]\n  matrix:\n    parallel.tensor: [1]\n"))
