@@ -16,10 +16,11 @@ import time
 from pathlib import Path
 
 from engineforge.recipe_file import parse_recipe
-from engineforge.stages.build import build
+from engineforge.runtimes import get_runtime
+from engineforge.stages.build import build, build_key
+from engineforge.stages.context import RunContext
 from engineforge.stages.download import download
-from engineforge.stages.validate import validate
-from engineforge.store import Store
+from engineforge.stages.validate import validate, validate_key
 
 TINYLLAMA_SHAPE = """\
     hidden_size: 2048
@@ -60,16 +61,18 @@ def main() -> int:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--tiny", action="store_true", help="the 2-layer test shape instead (a CPU smoke run)")
     args = parser.parse_args()
-    store = Store(args.out / "store")
     results = []
     for concurrency in args.concurrency:
         requests = max(8, args.requests_per_slot * concurrency)
         shape = "    num_hidden_layers: 2\n" if args.tiny else TINYLLAMA_SHAPE
         recipe = parse_recipe(recipe_text(concurrency, requests, args.max_tokens, args.device, shape))
         started = time.perf_counter()
-        model = download(recipe, store)
-        built = build(recipe, model, store)
-        validated = validate(recipe, built, store, refresh=True)
+        runtime = get_runtime(recipe.runtime)
+        ctx = RunContext(runtime=runtime, store_root=str(args.out / "store"), tracking_uri="", run_id="")
+        model = download(recipe, ctx)
+        built = build(recipe, model, ctx, build_key(recipe, model, runtime))
+        measuring = ctx.model_copy(update={"refresh": ["validate"]})
+        validated = validate(recipe, built, measuring, validate_key(recipe, built))
         row = {"concurrency": concurrency, "stage_s": round(time.perf_counter() - started, 1), **validated.outputs["figures"]}
         results.append(row)
         print(json.dumps(row), flush=True)

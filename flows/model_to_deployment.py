@@ -18,9 +18,9 @@ from engineforge.orchestration import run_artifacts
 from engineforge.planner import load_model_config, resolve_parallel
 from engineforge.planner.report import to_json as plan_json
 from engineforge.recipe_file import parse_recipe
-from engineforge.run_context import RunContext
 from engineforge.runtimes import get_runtime
 from engineforge.stage_result import StageResult
+from engineforge.stages.context import RunContext
 from engineforge.store import default_root
 from tasks.build import build_task
 from tasks.download import download_task
@@ -41,14 +41,15 @@ def model_to_deployment(
     """Build, validate, package and register the model a recipe describes; return the run summary."""
     started = time.perf_counter()
     recipe = parse_recipe(recipe_yaml, recipe_origin)
-    get_runtime(recipe.runtime).check_available(recipe)  # fail before any work, never fall back
+    runtime = get_runtime(recipe.runtime)  # resolved once; the stages find it on the run context
+    runtime.check_available(recipe)  # fail before any work, never fall back
     plan = resolve_parallel(recipe, load_model_config(recipe, Path(base_dir) if base_dir else None))
     recipe = plan.apply(recipe)  # "auto" sizes resolved, so stage keys hash the real layout
     uri, run_id = tracking.start_run(recipe, recipe_yaml)
     tracking.set_tags(uri, run_id, {"engineforge.parallel.reason": plan.reason[:5000], **run_artifacts.flow_run_tags()})
     tracking.log_text(uri, run_id, json.dumps(plan_json(plan), indent=2, default=str), "plan.json")
     ctx = RunContext(
-        store_root=str(store_root or default_root()), tracking_uri=uri, run_id=run_id,
+        runtime=runtime, store_root=str(store_root or default_root()), tracking_uri=uri, run_id=run_id,
         base_dir=base_dir, refresh=list(refresh or []),
     )
     results: dict[str, StageResult] = {}

@@ -1,8 +1,8 @@
 from engineforge import tracking
 from engineforge.recipe import Recipe
-from engineforge.run_context import RunContext
 from engineforge.stage_result import StageResult
 from engineforge.stages.build import build, build_key
+from engineforge.stages.context import RunContext
 from engineforge.stages.record import record_stage
 from tasks.common import stage_task
 
@@ -14,5 +14,5 @@ def record_build(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
 
 
 @stage_task("build", key=build_key, record=record_build)
-def build_task(recipe: Recipe, model: StageResult, ctx: RunContext) -> StageResult:
-    return build(recipe, model, ctx.store, ctx.refreshes("build"))
+def build_task(recipe: Recipe, model: StageResult, ctx: RunContext, key: str) -> StageResult:
+    return build(recipe, model, ctx, key)

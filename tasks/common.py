@@ -13,11 +13,14 @@ from engineforge import progress, tracking
 from engineforge.errors import StageFailed, UserError
 from engineforge.orchestration import gpu_slots, run_artifacts
 from engineforge.recipe import Recipe
-from engineforge.run_context import RunContext
+from engineforge.stage import skipped
 from engineforge.stage_result import StageResult
+from engineforge.stages import skip_reason
+from engineforge.stages.context import RunContext
 from tasks.caching import cache_options
 
-KeyFn = Callable[..., "str | None"]  # the stage's content key from (some of) the task's arguments
+# The stage's content key from (some of) the task's arguments by name, `runtime` being the run's runtime.
+KeyFn = Callable[..., "str | None"]
 RecordFn = Callable[[Recipe, RunContext, StageResult], None]  # what the run's MLflow run keeps of a result
 
 
@@ -47,10 +50,18 @@ class StageTask:
         return StageTask(self.stage, self.task.with_options(**options), self.key, self.record)
 
     def __call__(self, *args: Any, **kwargs: Any) -> StageResult:
-        inputs = self._signature.bind(*args, **kwargs).arguments
+        inputs = self._signature.bind_partial(*args, **kwargs).arguments
         recipe, ctx = inputs["recipe"], inputs["ctx"]
+        reason = skip_reason(self.stage, recipe, ctx.runtime)
+        if reason is not None:  # the stage does not apply: no task run, just the record of why
+            result = skipped(self.stage, reason)
+            self._record(recipe, ctx, result)
+            return result
         with _named_failures(self.stage, ctx):
-            key = self.key(**{name: inputs[name] for name in inspect.signature(self.key).parameters}) if self.key else None
+            key = self.key(**{name: inputs.get(name, ctx.runtime if name == "runtime" else None)
+                              for name in inspect.signature(self.key).parameters}) if self.key else None
+        if "key" in self._signature.parameters:
+            kwargs["key"] = key  # computed once, here; the stage does not compute it again
         prefect_task = self.task.with_options(**cache_options(self.stage, key, ctx)) if key else self.task
         stored = key is not None and not ctx.refreshes(self.stage) and ctx.store.manifest(self.stage, key) is not None
         with gpu_slots.holding_gpus(self.stage, 0 if stored else gpu_slots.gpus_needed(self.stage, recipe)):
@@ -61,10 +72,13 @@ class StageTask:
                 result = result.model_copy(update={"status": "cached"})
             result = result.model_copy(update={"duration_s": 0.0})
             progress.finished(result)
+        self._record(recipe, ctx, result)
+        return result
+
+    def _record(self, recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
         if self.record:
             with _named_failures(self.stage, ctx):
                 self.record(recipe, ctx, result)
-        return result
 
     def __getattr__(self, name: str) -> Any:  # .fn, .name, ... of the Prefect task
         return getattr(self.task, name)

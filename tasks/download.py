@@ -1,8 +1,6 @@
-from pathlib import Path
-
 from engineforge.recipe import Recipe
-from engineforge.run_context import RunContext
 from engineforge.stage_result import StageResult
+from engineforge.stages.context import RunContext
 from engineforge.stages.download import download
 from engineforge.stages.record import record_stage
 from tasks.common import stage_task
@@ -12,5 +10,4 @@ from tasks.common import stage_task
 @stage_task("download", retries=3, retry_delay_seconds=[5, 30, 120],  # the hub and mirrors fail transiently
             record=lambda recipe, ctx, result: record_stage(ctx, result))
 def download_task(recipe: Recipe, ctx: RunContext) -> StageResult:
-    base_dir = Path(ctx.base_dir) if ctx.base_dir else None
-    return download(recipe, ctx.store, base_dir, ctx.refreshes("download"))
+    return download(recipe, ctx)

@@ -1,14 +1,10 @@
 from engineforge import tracking
 from engineforge.recipe import Recipe
-from engineforge.run_context import RunContext
 from engineforge.stage_result import StageResult
+from engineforge.stages.context import RunContext
 from engineforge.stages.package import package, package_key
 from engineforge.stages.record import record_stage
 from tasks.common import stage_task
-
-
-def package_cache_key(recipe: Recipe, built: StageResult) -> str | None:
-    return package_key(recipe, built) if recipe.package.enabled else None
 
 
 def record_package(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
@@ -17,6 +13,8 @@ def record_package(recipe: Recipe, ctx: RunContext, result: StageResult) -> None
         tracking.log_file(ctx.tracking_uri, ctx.run_id, result.file("dockerfile"), "package")
 
 
-@stage_task("package", retries=1, retry_delay_seconds=[10], key=package_cache_key, record=record_package)  # pushes blink
-def package_task(recipe: Recipe, built: StageResult, model: StageResult, lock_sha256: str, ctx: RunContext) -> StageResult:
-    return package(recipe, built, model, lock_sha256, ctx.store, ctx.refreshes("package"))
+@stage_task("package", retries=1, retry_delay_seconds=[10], key=package_key, record=record_package)  # pushes blink
+def package_task(
+    recipe: Recipe, built: StageResult, model: StageResult, lock_sha256: str, ctx: RunContext, key: str
+) -> StageResult:
+    return package(recipe, built, model, lock_sha256, ctx, key)

@@ -66,14 +66,18 @@ def test_bench_and_multi_node_launch_add_their_commands_to_what_is_required():
 
 def test_build_stage_fails_at_once_without_tensorrt_llm_and_writes_nothing(monkeypatch, tmp_path):
     from engineforge.stages.build import build as build_stage
-    from engineforge.store import Store
+    from engineforge.stages.build import build_key
+    from engineforge.stages.context import RunContext
 
     without_trtllm(monkeypatch)
     monkeypatch.setattr(versions.importlib.util, "find_spec", lambda name: None)
     shard = StageResult(stage="shard", status="ran", key="k" * 64, path=str(tmp_path / "shard"),
                         outputs={"checkpoint_dir": "checkpoint", "hf_dir": str(tmp_path / "hf")})
     with pytest.raises(UserError, match="stage build \\(runtime trtllm-engine\\) needs TensorRT-LLM"):
-        build_stage(recipe("trtllm-engine"), shard, Store(tmp_path / "store"))
+        engine = recipe("trtllm-engine")
+        runtime = get_runtime(engine.runtime)
+        ctx = RunContext(runtime=runtime, store_root=str(tmp_path / "store"), tracking_uri="", run_id="")
+        build_stage(engine, shard, ctx, build_key(engine, shard, runtime))
     assert not any((tmp_path / "store").rglob("manifest.json"))
 
 

@@ -1,15 +1,19 @@
-"""What every task of one run needs besides its inputs: where the store is and where to record."""
+"""What every stage of one run needs besides its inputs: the runtime, the store and where to record."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
+from engineforge.runtimes.base import Runtime
 from engineforge.store import Store
 
 
 class RunContext(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    runtime: SkipValidation[Runtime] = Field(exclude=True, repr=False)  # resolved once, from recipe.runtime
     store_root: str
     tracking_uri: str
     run_id: str

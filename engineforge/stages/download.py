@@ -18,14 +18,17 @@ from engineforge.sources import (
 )
 from engineforge.stage import run_stage
 from engineforge.stage_result import StageOutput, StageResult
+from engineforge.stages.context import RunContext
 from engineforge.store import Store, content_key, file_digests
 from engineforge.versions import package_version
 
 STAGE = "download"
 
 
-def download(recipe: Recipe, store: Store, base_dir: Path | None = None, refresh: bool = False) -> StageResult:
-    source = parse_source(recipe.model, base_dir)
+def download(recipe: Recipe, ctx: RunContext) -> StageResult:
+    """No key before it runs: a download's key is the content it finds (the hub's commit, the files' hashes)."""
+    store, refresh = ctx.store, ctx.refreshes(STAGE)
+    source = parse_source(recipe.model, Path(ctx.base_dir) if ctx.base_dir else None)
     if isinstance(source, HubSource):
         sha = resolve_hub_revision(source)
         key = content_key(STAGE, "hf", source.repo, sha)

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from engineforge.recipe import Recipe
+from engineforge.runtimes.base import Runtime
 from engineforge.stage_plan import DOWNLOAD_DIR, IMAGE, PORT, Command, StagePlan
+from engineforge.stages import STAGES, skip_reason
 
 
 def dry_run(recipe: Recipe, base_dir: Path | None = None) -> dict[str, Any]:
@@ -25,16 +27,13 @@ def dry_run(recipe: Recipe, base_dir: Path | None = None) -> dict[str, Any]:
     recipe = plan.apply(recipe)
     runtime = get_runtime(recipe.runtime)
     plans = runtime.dry_run(recipe)
-    stages = [_download(recipe)]
-    for stage in ("shard", "build", "validate"):
-        if stage not in runtime.stages:
-            stages.append(StagePlan(stage=stage, status="skipped", reason=runtime.skip_reason(stage)))
-        elif stage == "validate" and not recipe.validate_.enabled:
-            stages.append(StagePlan(stage=stage, status="skipped", reason="validate.enabled is false"))
-        else:
-            stages.append(_with_load(recipe, plans[stage]) if stage == "validate" else plans[stage])
-    stages.append(_package(recipe, runtime))
-    stages.append(_register(recipe))
+    planners = {"download": lambda: _download(recipe), "shard": lambda: plans["shard"], "build": lambda: plans["build"],
+                "validate": lambda: _with_load(recipe, plans["validate"]), "package": lambda: _package(recipe, runtime),
+                "register": lambda: _register(recipe)}
+    stages = []
+    for stage in STAGES:
+        reason = skip_reason(stage, recipe, runtime)
+        stages.append(planners[stage]() if reason is None else StagePlan(stage=stage, status="skipped", reason=reason))
     p = recipe.parallel
     return {
         "recipe": recipe.name,
@@ -55,9 +54,7 @@ def _with_load(recipe: Recipe, plan: StagePlan) -> StagePlan:
     return plan.model_copy(update={"notes": {**plan.notes, "load": load}})
 
 
-def _package(recipe: Recipe, runtime) -> StagePlan:
-    if not recipe.package.enabled:
-        return StagePlan(stage="package", status="skipped", reason="package.enabled is false")
+def _package(recipe: Recipe, runtime: Runtime) -> StagePlan:
     from engineforge.packaging import MODEL_DIR_IN_IMAGE
     from engineforge.packaging.base_image import default_base_image
 
@@ -74,8 +71,6 @@ def _package(recipe: Recipe, runtime) -> StagePlan:
 
 
 def _register(recipe: Recipe) -> StagePlan:
-    if not recipe.tracking.register_model:
-        return StagePlan(stage="register", status="skipped", reason="tracking.register_model is false")
     return StagePlan(stage="register", notes={"registered_model": recipe.name, "alias": "candidate"})
 
 

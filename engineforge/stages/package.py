@@ -6,24 +6,22 @@ from pathlib import Path
 from typing import Any
 
 from engineforge.recipe import Recipe
-from engineforge.runtimes import get_runtime
-from engineforge.stage import run_stage, skipped
+from engineforge.runtimes.base import Runtime
+from engineforge.stage import run_stage
 from engineforge.stage_result import StageOutput, StageResult
-from engineforge.store import Store, content_key
+from engineforge.stages.context import RunContext
+from engineforge.store import content_key
 
 STAGE = "package"
 
 
 def package(
-    recipe: Recipe, built: StageResult, model: StageResult, lock_sha256: str, store: Store, refresh: bool = False
+    recipe: Recipe, built: StageResult, model: StageResult, lock_sha256: str, ctx: RunContext, key: str
 ) -> StageResult:
-    if not recipe.package.enabled:
-        return skipped(STAGE, "package.enabled is false")
     from engineforge.packaging import MODEL_DIR_IN_IMAGE, PackageInputs, package_model
 
-    runtime = get_runtime(recipe.runtime)
+    runtime = ctx.runtime
     base_image = runtime.image_base(recipe, built)  # TensorRT-LLM: the release image of the version that built
-    key = package_key(recipe, built)
     inputs = PackageInputs(
         recipe_name=recipe.name,
         runtime=runtime.name,
@@ -53,14 +51,13 @@ def package(
         return StageOutput(summary=f"{result.image_tag} {result.digest or result.image_id}", outputs=outputs)
 
     # Build and container logs of a failed build or smoke test (the image is then never pushed).
-    return run_stage(store, STAGE, key, produce, refresh, keep_on_failure=("logs",))
+    return run_stage(ctx.store, STAGE, key, produce, ctx.refreshes(STAGE), keep_on_failure=("logs",))
 
 
-def package_key(recipe: Recipe, built: StageResult) -> str:
+def package_key(recipe: Recipe, built: StageResult, runtime: Runtime) -> str:
     """The image's content key (also its Prefect cache key)."""
     from engineforge.packaging.daemon import connect, daemon_address
 
-    runtime = get_runtime(recipe.runtime)
     # Whether a daemon answers is part of the key: a run without Docker must not pin "skipped" once
     # one is started (a short ping; the build itself connects with a long timeout).
     answers = connect(timeout_s=5)[0] is not None

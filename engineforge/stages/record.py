@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from engineforge import tracking
-from engineforge.run_context import RunContext
 from engineforge.stage_result import StageResult
+from engineforge.stages.context import RunContext
 
 
 def record_stage(ctx: RunContext, result: StageResult) -> None:

@@ -11,16 +11,13 @@ from pathlib import Path
 
 from engineforge import progress, tracking
 from engineforge.recipe import Recipe
-from engineforge.run_context import RunContext
-from engineforge.stage import skipped
 from engineforge.stage_result import StageResult
+from engineforge.stages.context import RunContext
 
 STAGE = "register"
 
 
 def register(recipe: Recipe, built: StageResult, packaged: StageResult | None, model: StageResult, ctx: RunContext) -> StageResult:
-    if not recipe.tracking.register_model:
-        return skipped(STAGE, "tracking.register_model is false")
     progress.started(STAGE, built.key)
     started = time.perf_counter()
     tags = {"engineforge.model_revision": str(model.outputs.get("revision")), "engineforge.runtime": recipe.runtime}

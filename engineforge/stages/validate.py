@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engineforge.errors import StageFailed, UserError
+from engineforge.errors import StageFailed
 from engineforge.gpus import gpu_info, serving_device
 from engineforge.recipe import Recipe
-from engineforge.runtimes import get_runtime
+from engineforge.runtimes.base import Runtime
 from engineforge.serving import LOOPBACK, free_port, running_servers
 from engineforge.stage import run_stage
 from engineforge.stage_result import StageOutput, StageResult
-from engineforge.store import Store, content_key
+from engineforge.stages.context import RunContext
+from engineforge.store import content_key
 
 STAGE = "validate"
 RESULTS_FILE = "validation.json"
@@ -31,18 +32,18 @@ def validate_key(recipe: Recipe, built: StageResult) -> str:
     )
 
 
-def validate(recipe: Recipe, built: StageResult, store: Store, refresh: bool = False) -> StageResult:
+def validate(recipe: Recipe, built: StageResult, ctx: RunContext, key: str) -> StageResult:
     device = serving_device(recipe.serve.device)
-    key = validate_key(recipe, built)
     return run_stage(
-        store, STAGE, key, lambda workdir: _measure(recipe, built, device, workdir), refresh, keep_on_failure=(SERVER_LOG,)
+        ctx.store, STAGE, key, lambda workdir: _measure(recipe, built, ctx.runtime, device, workdir),
+        ctx.refreshes(STAGE), keep_on_failure=(SERVER_LOG,),
     )
 
 
-def _measure(recipe: Recipe, built: StageResult, device: str, workdir: Path) -> StageOutput:
-    from engineforge.loadgen import BenchConfig, run_benchmark
+def _measure(recipe: Recipe, built: StageResult, runtime: Runtime, device: str, workdir: Path) -> StageOutput:
+    from engineforge.loadgen import BenchConfig
+    from engineforge.measure.measurement import AccuracyCheck, RooflineCheck, measure
 
-    runtime = get_runtime(recipe.runtime)
     runtime.check_available(recipe)  # on this worker, before a server starts
     served_dir = built.file("served_dir")
     reference_dir = built.file("reference_dir") if "reference_dir" in built.outputs else served_dir
@@ -51,8 +52,13 @@ def _measure(recipe: Recipe, built: StageResult, device: str, workdir: Path) -> 
     plan = runtime.serve_plan(recipe, str(served_dir), LOOPBACK, port, device, str(workdir))
     argv = plan.commands[-1].argv
     spec = recipe.validate_
+    # Greedy decodes through the server against the Hugging Face model in-process, when a gate reads them.
+    accuracy = AccuracyCheck(
+        reference_model=str(reference_dir), prompts=spec.prompts, trust_remote_code=recipe.model.trust_remote_code,
+        dtype=recipe.model.dtype if recipe.model.dtype != "auto" else "float32",
+    ) if spec.gates.min_token_agreement is not None else None
     with running_servers(plan, LOOPBACK, log_path, recipe.serve.startup_timeout_s) as url:
-        result = run_benchmark(
+        measured = measure(
             BenchConfig(
                 endpoint=url,
                 model=str(served_dir),
@@ -65,13 +71,16 @@ def _measure(recipe: Recipe, built: StageResult, device: str, workdir: Path) -> 
                 ignore_eos=spec.ignore_eos,
                 ignore_eos_style=runtime.ignore_eos_style,
                 timeout_s=float(spec.timeout_s),
-            )
+            ),
+            accuracy=accuracy,
+            roofline=RooflineCheck(model_dir=reference_dir, dtype=recipe.model.dtype),
         )
-        accuracy = _accuracy(recipe, url, served_dir, reference_dir, workdir) if spec.gates.min_token_agreement is not None else {}
+    result = measured.result
     result.write_json(workdir / RESULTS_FILE)
+    if measured.accuracy is not None:
+        (workdir / ACCURACY_FILE).write_text(measured.accuracy.model_dump_json(indent=1) + "\n")
     # The runtime's own offline benchmark (trtllm-bench) runs once the servers have freed the GPUs.
-    figures = {**result.summary, **accuracy, **_roofline(recipe, result, reference_dir),
-               **runtime.bench(recipe, served_dir, workdir)}
+    figures = measured.figures | runtime.bench(recipe, served_dir, workdir)
     _plot(result, workdir)
     if figures["completed"] == 0:
         first_error = next((r.error for r in result.records if r.error), "unknown error")
@@ -84,34 +93,6 @@ def _measure(recipe: Recipe, built: StageResult, device: str, workdir: Path) -> 
         outputs={"results": RESULTS_FILE, "server_log": SERVER_LOG, "figures": figures, "device": device,
                  "server_argv": argv, "latency_cdf": CDF_FILE} | ({"accuracy": ACCURACY_FILE} if accuracy else {}),
     )
-
-
-def _accuracy(recipe: Recipe, url: str, served_dir: Path, reference_dir: Path, workdir: Path) -> dict[str, float]:
-    """Greedy decodes through the server against the Hugging Face model in-process (token agreement)."""
-    from engineforge.measure.accuracy import AccuracyConfig, check_accuracy
-
-    spec = recipe.validate_
-    dtype = recipe.model.dtype if recipe.model.dtype != "auto" else "float32"
-    report = check_accuracy(AccuracyConfig(
-        endpoint=url, model=str(served_dir), reference_model=str(reference_dir), api=spec.api, prompts=spec.prompts,
-        max_tokens=spec.max_tokens, dtype=dtype, timeout_s=float(spec.timeout_s),
-        trust_remote_code=recipe.model.trust_remote_code,
-    ))
-    (workdir / ACCURACY_FILE).write_text(report.model_dump_json(indent=1) + "\n")
-    return report.figures()
-
-
-def _roofline(recipe: Recipe, result, model_dir: Path) -> dict[str, float]:
-    """Decode roofline figures when the run sampled a GPU and the model dir has a config.json."""
-    from engineforge.measure.roofline import roofline_figures
-
-    if not result.gpus or not (model_dir / "config.json").is_file():
-        return {}
-    try:
-        return roofline_figures(model_dir, result.gpus[0], result.summary, recipe.validate_.concurrency,
-                                recipe.model.dtype)
-    except UserError:  # a card without a known bandwidth: no roofline, the run still counts
-        return {}
 
 
 def _plot(result, workdir: Path) -> None:

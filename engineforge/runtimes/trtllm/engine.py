@@ -51,28 +51,6 @@ class TrtllmEngineRuntime(TrtllmRuntimeBase):
     def skip_reason(self, stage: str) -> str:
         return f"not used by the {self.name} runtime"
 
-    def shard(self, recipe: Recipe, model: StageResult, store: Store, refresh: bool = False) -> StageResult:
-        """The recipe's layout as a TensorRT-LLM checkpoint (engineforge's sharder; no TensorRT-LLM needed)."""
-        layout = layout_of(recipe)
-        hf_dir = model.file("model_dir")
-        key = content_key("shard", model.key, layout._asdict(), recipe.model.dtype, package_version("engineforge"))
-
-        def produce(workdir: Path) -> StageOutput:
-            from engineforge.checkpoint import shard_checkpoint
-
-            report = shard_checkpoint(hf_dir, workdir / CHECKPOINT, tp=layout.tp, pp=layout.pp, ep=layout.ep,
-                                      dtype=recipe.model.dtype, workers=min(os.cpu_count() or 1, layout.world_size),
-                                      progress=lambda done, total: progress.advanced("shard", done / total))
-            return StageOutput(
-                summary=(f"{report.architecture} tp{report.tp} pp{report.pp} ep{report.ep} {report.dtype}: "
-                         f"{len(report.files)} rank files, {report.output_bytes / 1e9:.2f} GB"),
-                outputs={"checkpoint_dir": CHECKPOINT, "hf_dir": str(hf_dir), "architecture": report.architecture,
-                         "world_size": layout.world_size, "dtype": report.dtype,
-                         "files": {f.name: f.size_bytes for f in report.files}},
-            )
-
-        return run_stage(store, "shard", key, produce, refresh)
-
     def build(self, recipe: Recipe, source: StageResult, workdir: Path) -> StageOutput:
         from engineforge.packaging import MODEL_DIR_IN_IMAGE
 
