@@ -15,7 +15,7 @@ import yaml
 from engineforge.recipe_file import load_recipe
 from engineforge.stages.dry_run import dry_run
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[3]
 RECIPES = sorted((REPO / "recipes").glob("trtllm*.yaml"))
 
 # trtllm-facts.md, "trtllm-serve" (tensorrt_llm/commands/serve.py); --trust_remote_code takes no value.

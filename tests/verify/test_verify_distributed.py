@@ -12,7 +12,7 @@ import json
 
 import pytest
 import torch
-from test_shard_models import shard_models  # noqa: F401 (fixture)
+from tests.checkpoint.test_shard_models import shard_models  # noqa: F401 (fixture)
 from test_verify_checkpoint import rewrite_rank
 
 from engineforge.checkpoint import shard_checkpoint

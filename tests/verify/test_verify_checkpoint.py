@@ -12,7 +12,7 @@ import json
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
-from test_shard_models import reference_logits, shard_models  # noqa: F401 (fixture)
+from tests.checkpoint.test_shard_models import reference_logits, shard_models  # noqa: F401 (fixture)
 
 from engineforge.checkpoint import shard_checkpoint
 from engineforge.checkpoint.hf_reader import canonical_shapes

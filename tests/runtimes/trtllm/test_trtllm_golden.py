@@ -3,7 +3,7 @@
 The goldens (tests/golden/<recipe>.dry-run.json) hold every generated argv list and file text; they
 are reviewed by hand against ../shared/trtllm-facts.md, and test_trtllm_contract.py checks the same
 output against the facts mechanically. Regenerate after an intended change with
-`ENGINEFORGE_UPDATE_GOLDENS=1 pytest tests/test_trtllm_golden.py` and review the diff.
+`ENGINEFORGE_UPDATE_GOLDENS=1 pytest tests/runtimes/trtllm/test_trtllm_golden.py` and review the diff.
 """
 
 import json
@@ -11,13 +11,15 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 from engineforge.cli.app import main
 from engineforge.versions import TRTLLM_TEST_SWITCH as TEST_SWITCH
 
-REPO = Path(__file__).resolve().parent.parent
-GOLDEN = Path(__file__).resolve().parent / "golden"
-RECIPES = sorted((REPO / "recipes").glob("trtllm*.yaml"))
+REPO = Path(__file__).resolve().parents[3]
+GOLDEN = REPO / "tests" / "golden"
+# One run each; a recipe with a sweep section is many runs (flows/sweep.py) and has no single plan.
+RECIPES = [r for r in sorted((REPO / "recipes").glob("trtllm*.yaml")) if "sweep" not in yaml.safe_load(r.read_text())]
 
 
 @pytest.fixture
