@@ -21,6 +21,7 @@ COMMANDS = {
     "schema": "schema",
     "plan": "plan",
     "shard": "shard",
+    "quantize": "quantize",
     "verify-checkpoint": "verify_checkpoint",
     "bench": "bench",
     "submit": "submit",
