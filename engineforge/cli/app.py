@@ -27,6 +27,8 @@ COMMANDS = {
     "submit": "submit",
     "worker": "worker",
     "server": "server",
+    "doctor": "doctor",
+    "store": "store",
 }
 
 app = typer.Typer(

@@ -1,0 +1,54 @@
+"""Closing what a killed run left RUNNING: its MLflow run (KILLED) and its Prefect flow run and task
+runs (CRASHED). The owner of a run (host, boot id, pid) is recorded as MLflow tags when it starts
+(engineforge/tracking.py) beside the Prefect flow run's id, so one dead owner closes both records.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from engineforge import tracking
+from engineforge.orchestration.run_artifacts import FLOW_RUN_TAG
+
+
+def close_stale(uri: str, experiment_ids: list[str] | None = None, prefect: bool = True) -> list[str]:
+    """Close the records of dead owners on this host (the Prefect ones only with `prefect`, when its
+    API answers); return one line per closed run."""
+    closed = []
+    for run in tracking.close_stale_runs(uri, experiment_ids):
+        line = f"MLflow run {run.info.run_id} ({run.info.run_name}) of a dead process: KILLED"
+        flow_run_id = run.data.tags.get(FLOW_RUN_TAG)
+        if flow_run_id and prefect:
+            line += f"; Prefect flow run {flow_run_id}: {crash_flow_run(flow_run_id, line)}"
+        closed.append(line)
+    return closed
+
+
+def crash_flow_run(flow_run_id: str, reason: str) -> str:
+    """Set a flow run that is not final, and its unfinished task runs, to CRASHED; say what was done."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        TaskRunFilter,
+        TaskRunFilterState,
+        TaskRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.exceptions import ObjectNotFound
+    from prefect.states import Crashed
+
+    unfinished = TaskRunFilter(state=TaskRunFilterState(type=TaskRunFilterStateType(
+        any_=[StateType.RUNNING, StateType.PENDING, StateType.SCHEDULED])))
+    with get_client(sync_client=True) as client:
+        try:
+            flow_run = client.read_flow_run(UUID(flow_run_id))
+        except ObjectNotFound:
+            return "not on this Prefect server"
+        for task_run in client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id])),
+                                              task_run_filter=unfinished):
+            client.set_task_run_state(task_run.id, Crashed(message=reason), force=True)
+        if flow_run.state is not None and flow_run.state.is_final():
+            return f"already {flow_run.state.type.value}"
+        client.set_flow_run_state(flow_run.id, Crashed(message=reason), force=True)
+        return "CRASHED"
