@@ -239,6 +239,10 @@ class TrackingSpec(Section):
     experiment: str | None = Field(None, pattern=EXPERIMENT_PATTERN,
                                    description="MLflow experiment name (a name, not a path: no / or leading .); default the recipe name.")
     register_model: bool = Field(True, description="Register the built artifact as an MLflow model version (alias candidate).")
+    log_engine: Literal["auto", "always", "never"] = Field(
+        "auto", description="Log stage outputs (the build as engine/ with MANIFEST.json) as run artifacts, and fetch "
+        "those another host logged instead of recomputing: auto when the tracking URI is http(s); never keeps "
+        "the registered version a reference to this host's store.")
 
 
 OBJECTIVES = ("output_tokens_per_s_per_gpu", "output_tokens_per_s", "tokens_per_s_per_user",

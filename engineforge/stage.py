@@ -46,6 +46,8 @@ def run_stage(
     with store.lock(stage, key):
         manifest = None if refresh else _reusable(store, stage, key)
         status: Status = "cached"
+        if manifest is None and not refresh and store.remote is not None:  # another host computed it
+            manifest, status = store.remote.fetch(store, stage, key), "fetched"
         if manifest is None:
             store.ensure_free_space(stage, needed_bytes)
             shutil.rmtree(store.failure_dir(stage), ignore_errors=True)

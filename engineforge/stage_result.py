@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-Status = Literal["ran", "cached", "skipped", "failed"]
+Status = Literal["ran", "cached", "fetched", "skipped", "failed"]  # fetched: from the remote tier
 
 
 class StageResult(BaseModel):

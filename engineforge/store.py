@@ -44,8 +44,10 @@ def default_root() -> Path:
 
 
 class Store:
-    def __init__(self, root: Path | None = None):
+    def __init__(self, root: Path | None = None, remote: Any = None):
         self.root = Path(root) if root else default_root()
+        # Asked for a key this store lacks (engineforge/artifacts/remote_tier.py): fetch(store, stage, key) -> manifest | None
+        self.remote = remote
 
     def entry(self, stage: str, key: str) -> Path:
         return self.root / stage / key

@@ -1,4 +1,4 @@
-"""One recipe: download -> shard -> build -> validate -> package -> register, recorded in MLflow.
+"""One recipe: download -> [quantize ->] shard -> build -> validate -> package -> register, recorded in MLflow.
 
 The recipe arrives as YAML text, so a worker needs no copy of the file.
 """
@@ -13,6 +13,7 @@ from typing import Any
 from prefect import flow
 
 from engineforge import lockfile, tracking
+from engineforge.artifacts import remote_tier
 from engineforge.errors import StageFailed
 from engineforge.orchestration import run_artifacts
 from engineforge.planner import load_model_config, resolve_parallel
@@ -21,10 +22,12 @@ from engineforge.recipe_file import parse_recipe
 from engineforge.runtimes import get_runtime
 from engineforge.stage_result import StageResult
 from engineforge.stages.context import RunContext
+from engineforge.stages.quantize import check_servable
 from engineforge.store import default_root
 from tasks.build import build_task
 from tasks.download import download_task
 from tasks.package import package_task
+from tasks.quantize import quantize_task
 from tasks.register import register_task
 from tasks.shard import shard_task
 from tasks.validate import validate_task
@@ -43,6 +46,7 @@ def model_to_deployment(
     recipe = parse_recipe(recipe_yaml, recipe_origin)
     runtime = get_runtime(recipe.runtime)  # resolved once; the stages find it on the run context
     runtime.check_available(recipe)  # fail before any work, never fall back
+    check_servable(recipe)  # nor quantize into a format this runtime or GPU cannot serve
     plan = resolve_parallel(recipe, load_model_config(recipe, Path(base_dir) if base_dir else None))
     recipe = plan.apply(recipe)  # "auto" sizes resolved, so stage keys hash the real layout
     uri, run_id = tracking.start_run(recipe, recipe_yaml)
@@ -50,14 +54,17 @@ def model_to_deployment(
     tracking.log_text(uri, run_id, json.dumps(plan_json(plan), indent=2, default=str), "plan.json")
     ctx = RunContext(
         runtime=runtime, store_root=str(store_root or default_root()), tracking_uri=uri, run_id=run_id,
-        base_dir=base_dir, refresh=list(refresh or []),
+        base_dir=base_dir, refresh=list(refresh or []), remote_tier=remote_tier.enabled(recipe.tracking.log_engine, uri),
     )
     results: dict[str, StageResult] = {}
     try:
         model = results["download"] = download_task(recipe, ctx)
-        checkpoint = results["shard"] = shard_task(recipe, model, ctx)
+        source = model  # what shard and build read; package and register keep the download's revision
+        if recipe.quantize is not None:  # a failed accuracy gate stops the run here, before build
+            source = results["quantize"] = quantize_task(recipe, model, ctx)
+        checkpoint = results["shard"] = shard_task(recipe, source, ctx)
         built = results["build"] = build_task.with_options(timeout_seconds=recipe.build.timeout_s)(
-            recipe, checkpoint if checkpoint.status != "skipped" else model, ctx
+            recipe, checkpoint if checkpoint.status != "skipped" else source, ctx
         )
         results["validate"] = validate_task.with_options(timeout_seconds=recipe.validate_.timeout_s)(recipe, built, ctx)
         core = lockfile.lock_core(recipe, results, plan.record())

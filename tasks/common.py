@@ -72,6 +72,10 @@ class StageTask:
                 result = result.model_copy(update={"status": "cached"})
             result = result.model_copy(update={"duration_s": 0.0})
             progress.finished(result)
+        if ctx.remote_tier and result.key and result.status in ("ran", "cached"):
+            with _named_failures(self.stage, ctx):  # a failed upload fails the stage: nothing is registered
+                store = ctx.store
+                store.remote.upload(store, self.stage, result.key)
         self._record(recipe, ctx, result)
         return result
 

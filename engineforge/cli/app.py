@@ -7,10 +7,13 @@ functions so that `engineforge --help` and `engineforge validate` start fast.
 from __future__ import annotations
 
 import importlib
+import re
 import sys
+from importlib.metadata import version
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand, TyperGroup
 
 from engineforge.errors import StageFailed, UserError
 
@@ -27,21 +30,71 @@ COMMANDS = {
     "submit": "submit",
     "worker": "worker",
     "server": "server",
+    "compare": "compare",
     "doctor": "doctor",
     "store": "store",
+    "tracking": "tracking",
+    "pull": "pull",
 }
+
+
+def _plain_metavars(params):
+    """`RECIPE` for an argument, nothing after a flag (typer shows `<bool>`), the name after a
+    repeatable option (typer shows `<list[str]>`)."""
+    for param in params:
+        if param.metavar is not None:
+            continue
+        if param.param_type_name == "argument":
+            param.metavar = param.name.upper()
+        elif getattr(param, "is_flag", False):
+            param.metavar = ""
+        elif getattr(param, "multiple", False):
+            param.metavar = param.name.upper()
+    return params
+
+
+class HelpCommand(TyperCommand):
+    """Help as a user reads it: `engineforge run [OPTIONS] RECIPE`, not typer's `{recipe}`."""
+
+    def get_params(self, ctx):
+        return _plain_metavars(super().get_params(ctx))
+
+    def collect_usage_pieces(self, ctx):
+        return [re.sub(r"^\{(.+)\}", r"\1", piece) for piece in super().collect_usage_pieces(ctx)]
+
+
+class HelpGroup(TyperGroup):
+    def get_params(self, ctx):
+        return _plain_metavars(super().get_params(ctx))
+
 
 app = typer.Typer(
     name="engineforge",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=HelpGroup,
     help="Turn a recipe (model, runtime, parallelism, limits, targets) into a validated, packaged, recorded model.",
 )
 
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        print(f"engineforge {version('engineforge')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    _version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                  help="Print engineforge's version and exit."),
+) -> None:
+    pass
+
+
 for _name, _module in COMMANDS.items():
     _command = importlib.import_module(f"engineforge.cli.{_module}").command
-    app.command(_name, help=_command.__doc__)(_command)
+    app.command(_name, help=_command.__doc__, cls=HelpCommand)(_command)
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 

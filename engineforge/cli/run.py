@@ -13,7 +13,7 @@ from engineforge.errors import StageFailed
 from engineforge.recipe_checks import check_recipe_file
 from engineforge.stages import STAGES
 
-STATUS_STYLE = {"ran": "green", "cached": "cyan", "skipped": "yellow", "failed": "red"}
+STATUS_STYLE = {"ran": "green", "cached": "cyan", "fetched": "blue", "skipped": "yellow", "failed": "red"}
 
 
 class LiveStages:

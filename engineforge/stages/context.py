@@ -19,10 +19,13 @@ class RunContext(BaseModel):
     run_id: str
     base_dir: str | None = None  # the recipe file's directory, for relative model paths
     refresh: list[str] = Field(default_factory=list)
+    remote_tier: bool = False  # the tracking server's artifacts back the store (tracking.log_engine)
 
     @property
     def store(self) -> Store:
-        return Store(Path(self.store_root))
+        from engineforge.artifacts.remote_tier import RemoteTier
+
+        return Store(Path(self.store_root), RemoteTier(self.tracking_uri, self.run_id) if self.remote_tier else None)
 
     def refreshes(self, stage: str) -> bool:
         return stage in self.refresh or "all" in self.refresh

@@ -1,7 +1,7 @@
 """register: the built artifact becomes a version of the recipe's MLflow registered model.
 
-The version points at the content-addressed build output (no gigabyte copies) and carries its
-content key; a rerun with the same key reuses the version instead of adding a duplicate.
+The version points at the engine logged as run artifacts (`runs:/<run>/engine`, tracking.log_engine)
+or, for one host, at the content-addressed build output (no gigabyte copies), and carries its content key; a rerun with the same key reuses the version instead of adding a duplicate.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from engineforge import progress, tracking
+from engineforge.artifacts.remote_tier import artifact_path
 from engineforge.recipe import Recipe
 from engineforge.stage_result import StageResult
 from engineforge.stages.context import RunContext
@@ -23,9 +24,7 @@ def register(recipe: Recipe, built: StageResult, packaged: StageResult | None, m
     tags = {"engineforge.model_revision": str(model.outputs.get("revision")), "engineforge.runtime": recipe.runtime}
     if packaged is not None and packaged.outputs.get("digest"):
         tags["engineforge.image_digest"] = packaged.outputs["digest"]
-    version, reused = tracking.register_version(
-        ctx.tracking_uri, ctx.run_id, recipe.name, Path(built.path).as_uri(), built.key, tags
-    )
+    version, reused = tracking.register_version(ctx.tracking_uri, *_source(built, ctx), recipe.name, built.key, tags)
     result = StageResult(
         stage=STAGE,
         status="cached" if reused else "ran",
@@ -36,3 +35,14 @@ def register(recipe: Recipe, built: StageResult, packaged: StageResult | None, m
     )
     progress.finished(result)
     return result
+
+
+def _source(built: StageResult, ctx: RunContext) -> tuple[str, str]:
+    """(run id, source): the run that logged the engine and its `runs:/` URI, which any host can pull;
+    without the remote tier (tracking.log_engine never, a local tracking URI) this host's store entry."""
+    if ctx.remote_tier:
+        run_id = ctx.store.remote.logged_by("build", built.key)
+        if run_id is None:
+            raise RuntimeError(f"build {built.key[:12]} was not logged to {ctx.tracking_uri}; nothing registered")
+        return run_id, f"runs:/{run_id}/{artifact_path('build')}"
+    return ctx.run_id, Path(built.path).as_uri()
