@@ -12,7 +12,7 @@ from pathlib import Path
 
 from engineforge.errors import UserError
 from engineforge.recipe import DEFAULT_SYNTHETIC_NAMES, Recipe
-from engineforge.recipe_file import RecipeError, RecipeLines, capped, read_recipe, read_recipe_file
+from engineforge.recipe_file import RecipeError, RecipeLines, read_recipe, read_recipe_file
 
 
 def check_recipe_file(path: str | Path) -> Recipe:
@@ -41,7 +41,7 @@ def check_recipes(paths: list[Path]) -> tuple[list[tuple[Path, Recipe]], list[st
 def _checked(recipe: Recipe, lines: RecipeLines, base_dir: Path | None) -> Recipe:
     problems = [lines.problem(field, message) for field, message in problems_of(recipe, base_dir)]
     if problems:
-        raise RecipeError(capped(problems))
+        raise RecipeError(problems)
     return recipe
 
 

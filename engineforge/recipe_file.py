@@ -83,13 +83,14 @@ def read_recipe(text: str, origin: str = "<recipe>") -> tuple[Recipe, RecipeLine
     try:
         return Recipe.model_validate(data), lines
     except ValidationError as error:
-        raise RecipeError(capped([_describe(item, lines) for item in error.errors()])) from None
+        errors = error.errors()  # only the shown ones are looked up in the tree: 40,000 typos stay linear
+        raise RecipeError(_capped([_describe(item, lines) for item in errors[:MAX_PROBLEMS]], len(errors), origin)) from None
 
 
-def capped(problems: list[str]) -> list[str]:
-    if len(problems) <= MAX_PROBLEMS:
-        return problems
-    return problems[:MAX_PROBLEMS] + [f"... and {len(problems) - MAX_PROBLEMS:,} more problems in the same file"]
+def _capped(problems: list[str], total: int, origin: str) -> list[str]:
+    """The first MAX_PROBLEMS of `total` problems, and a line saying how many more there are."""
+    shown = problems[:MAX_PROBLEMS]
+    return shown + ([f"{origin}:1: ... and {total - len(shown):,} more problems in the same file"] if total > len(shown) else [])
 
 
 def recipe_hash(recipe: Recipe) -> str:

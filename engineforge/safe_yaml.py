@@ -17,7 +17,7 @@ import yaml
 
 MAX_BYTES = 1 << 20  # a recipe is a few KiB; 1 MiB still parses in well under a second
 MAX_DEPTH = 32  # recipes nest 4 levels deep
-MAX_VALUES = 200_000  # scalars and collections after aliases are expanded
+MAX_VALUES = 100_000  # scalars as written, and values after aliases are expanded
 MAX_NUMBER_CHARS = 64  # no recipe number needs more digits; Python refuses int() past 4300
 
 # The C scanner and composer when PyYAML was built with libyaml (the wheels are), else pure Python.
@@ -27,7 +27,6 @@ _OPENING = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken, yaml.Flow
 _CLOSING = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
 _TAG = "tag:yaml.org,2002:"
 _NUMBER_TAGS = {_TAG + "int", _TAG + "float"}
-_RESOLVER = yaml.resolver.Resolver()
 
 
 class YamlProblem(Exception):
@@ -43,13 +42,13 @@ def load(text: str) -> tuple[Any, yaml.Node | None]:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise YamlProblem(1, "", f"larger than {MAX_BYTES // 1024} KiB; a recipe is a small YAML file")
     try:
-        _check_depth(text)
+        tagged = _scan(text)
         loader = _Loader(text)
         try:
             root = loader.get_single_node()
             if root is None:
                 return None, None
-            _check_nodes(root)
+            _check_nodes(root, tagged)
             return loader.construct_document(root), root
         finally:
             loader.dispose()
@@ -60,18 +59,27 @@ def load(text: str) -> tuple[Any, yaml.Node | None]:
         raise YamlProblem(1, "", f"invalid YAML: {str(error).splitlines()[0]}") from None
 
 
-def _check_depth(text: str) -> None:
-    depth = 0
+def _scan(text: str) -> set[tuple[int, int]]:
+    """Cap the nesting before anything recurses; return where explicit tags (`!!int`, `!x`) start."""
+    depth = values = 0
+    tagged = set()
     for token in yaml.scan(text, Loader=_Loader):
-        if isinstance(token, _OPENING):
+        if isinstance(token, yaml.ScalarToken):
+            values += 1
+            if values > MAX_VALUES:
+                raise YamlProblem(token.start_mark.line + 1, "", f"more than {MAX_VALUES:,} values; a recipe holds a few hundred")
+        elif isinstance(token, _OPENING):
             depth += 1
             if depth > MAX_DEPTH:
                 raise YamlProblem(token.start_mark.line + 1, "", f"nested more than {MAX_DEPTH} levels deep")
         elif isinstance(token, _CLOSING):
             depth -= 1
+        elif isinstance(token, yaml.TagToken):
+            tagged.add((token.start_mark.line, token.start_mark.column))
+    return tagged
 
 
-def _check_nodes(root: yaml.Node) -> None:
+def _check_nodes(root: yaml.Node, tagged: set[tuple[int, int]]) -> None:
     """One pass over the tree: tags, keys, numbers, and the size and depth aliases expand to.
 
     An alias is the same node object in two places, so each node is examined once and its
@@ -79,19 +87,22 @@ def _check_nodes(root: yaml.Node) -> None:
     size: dict[int, int] = {}
     depth: dict[int, int] = {}
     open_nodes: set[int] = set()  # examined, children not yet: meeting one again is a cycle
-    stack: list[tuple[yaml.Node, str, bool]] = [(root, "", False)]
+    stack: list[tuple[yaml.Node, str, list | None]] = [(root, "", None)]
     while stack:
-        node, path, children_done = stack.pop()
-        if id(node) in size and not children_done:
-            continue  # an alias of a node already examined
-        children = _children(node, path)
-        if not children_done:
+        node, path, children = stack.pop()
+        if children is None:  # first visit
+            if id(node) in size:
+                continue  # an alias of a node already examined
             if id(node) in open_nodes:
                 raise YamlProblem(node.start_mark.line + 1, path, "an alias refers to a value that contains it")
-            _check_node(node, path)
+            _check_node(node, path, tagged)
+            if isinstance(node, yaml.ScalarNode):
+                size[id(node)] = depth[id(node)] = 1
+                continue
+            children = _children(node, path)
             open_nodes.add(id(node))
-            stack.append((node, path, True))
-            stack.extend((child, child_path, False) for child, child_path in children if id(child) not in size)
+            stack.append((node, path, children))
+            stack.extend((child, child_path, None) for child, child_path in children if id(child) not in size)
             continue
         open_nodes.discard(id(node))
         size[id(node)] = 1 + sum(size[id(child)] for child, _ in children)
@@ -115,9 +126,9 @@ def _children(node: yaml.Node, path: str) -> list[tuple[yaml.Node, str]]:
     return []
 
 
-def _check_node(node: yaml.Node, path: str) -> None:
+def _check_node(node: yaml.Node, path: str, tagged: set[tuple[int, int]]) -> None:
     line = node.start_mark.line + 1
-    if node.tag != _implicit_tag(node):
+    if (node.start_mark.line, node.start_mark.column) in tagged:  # a node starts at its tag
         raise YamlProblem(line, path, f"YAML tag {node.tag.replace(_TAG, '!!')} not allowed; write the plain value")
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
@@ -137,14 +148,3 @@ def _check_node(node: yaml.Node, path: str) -> None:
             yaml.constructor.SafeConstructor().construct_yaml_timestamp(node)
         except ValueError as error:  # `2024-13-45` looks like a date to YAML; quote it to mean text
             raise YamlProblem(line, path, f"not a valid date ({error}); quote it if it is text") from None
-
-
-def _implicit_tag(node: yaml.Node) -> str:
-    """The tag the node would carry without an explicit one: so any differing tag was written."""
-    if isinstance(node, yaml.MappingNode):
-        return _TAG + "map"
-    if isinstance(node, yaml.SequenceNode):
-        return _TAG + "seq"
-    if node.style:  # quoted or block scalars are strings
-        return _TAG + "str"
-    return _RESOLVER.resolve(yaml.ScalarNode, node.value, (True, False))
