@@ -39,9 +39,11 @@ COMMANDS = {
 
 
 def _plain_metavars(params):
-    """`RECIPE` for an argument, nothing after a flag (typer shows `<bool>`), the name after a
-    repeatable option (typer shows `<list[str]>`)."""
+    """`RECIPE` for an argument and `<path>...` for its type where typer shows `<list[Path]>`, nothing
+    after a flag (typer shows `<bool>`), the name after a repeatable option (typer: `<list[str]>`)."""
     for param in params:
+        if param.param_type_name == "argument" and param.nargs != 1:
+            _show_element_type(param)
         if param.metavar is not None:
             continue
         if param.param_type_name == "argument":
@@ -51,6 +53,16 @@ def _plain_metavars(params):
         elif getattr(param, "multiple", False):
             param.metavar = param.name.upper()
     return params
+
+
+def _show_element_type(param) -> None:
+    typed = type(param).display_type_rich
+
+    def display(ctx):
+        text = typed(param, ctx)
+        return re.sub(r"^<list\[(\w+)\]>$", lambda found: f"<{found[1].lower()}>...", text) if text else text
+
+    param.display_type_rich = display
 
 
 class HelpCommand(TyperCommand):

@@ -36,7 +36,7 @@ class LiveStages:
 
 def command(
     recipe: Path = typer.Argument(..., help="Recipe YAML file."),
-    refresh: list[str] = typer.Option([], "--refresh", help=f"Rerun a stage even if cached: {', '.join(STAGES)} or all."),
+    refresh: list[str] = typer.Option([], "--refresh", metavar="STAGE", help=f"Rerun a stage even if cached: {', '.join(STAGES)} or all."),
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON (for scripts)."),
     store: Path = typer.Option(None, "--store", help="Content-addressed store (default $ENGINEFORGE_STORE or .engineforge/store)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Resolve the recipe and print each stage's commands and generated files; run nothing (with --json: as JSON)."),
