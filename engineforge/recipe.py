@@ -114,6 +114,11 @@ class ParallelSpec(Section):
     gpus_per_node: int = Field(8, ge=1, le=MAX_GPUS, description="GPUs in one node: tensor parallelism past it crosses the network.")
 
 
+def _or_auto(schema: dict[str, Any]) -> None:
+    # The schema says what _parallel_shorthand accepts: the section, or the word "auto".
+    schema["anyOf"] = [{"$ref": schema.pop("$ref")}, {"const": "auto"}]
+
+
 def _parallel_shorthand(value: Any) -> Any:
     # `parallel: auto` means every size is planned.
     if value == "auto":
@@ -252,16 +257,16 @@ OBJECTIVES = ("output_tokens_per_s_per_gpu", "output_tokens_per_s", "tokens_per_
 class SweepLoad(Section):
     """One load point of a sweep: the validate section's concurrency (and request count) for a variant."""
 
-    concurrency: int = Field(..., ge=1)
+    concurrency: int = Field(..., ge=1, le=MAX_BATCH, description="Requests in flight at once for this load point.")
     requests: int | None = Field(None, ge=1, description="Default validate.requests.")
 
 
 class SweepLayout(Section):
     """One parallel layout of a sweep (sizes left out are 1)."""
 
-    tensor: int = Field(1, ge=1)
-    pipeline: int = Field(1, ge=1)
-    expert: int = Field(1, ge=1)
+    tensor: int = Field(1, ge=1, le=MAX_GPUS, description="Tensor parallel size.")
+    pipeline: int = Field(1, ge=1, le=MAX_GPUS, description="Pipeline parallel size.")
+    expert: int = Field(1, ge=1, le=MAX_GPUS, description="Expert parallel size.")
 
 
 class SweepSpec(Section):
@@ -296,8 +301,8 @@ class CalibrationSpec(Section):
                                 "(one sample per line); default: the small offline set shipped with engineforge.")
     samples: int = Field(16, ge=1, description="Calibration samples (lines), each cut to seq_len tokens.")
     eval_samples: int = Field(8, ge=1, description="Held-out samples, after the calibration ones, for the accuracy report.")
-    seq_len: int = Field(128, ge=8)
-    batch_size: int = Field(4, ge=1)
+    seq_len: int = Field(128, ge=8, le=MAX_TOKENS, description="Tokens each calibration sample is cut to.")
+    batch_size: int = Field(4, ge=1, le=MAX_BATCH, description="Calibration samples per forward pass.")
 
 
 class QuantizeGates(Section):
@@ -312,11 +317,11 @@ class QuantizeGates(Section):
 class QuantizeSpec(Section):
     """Post-training quantization through NVIDIA ModelOpt, between download and shard/build."""
 
-    format: Literal["fp8", "int4_awq", "w4a8_awq", "nvfp4", "int8_sq"]
-    kv_cache: Literal["fp8", "nvfp4", "none"] = "none"
-    calibration: CalibrationSpec = Field(default_factory=CalibrationSpec)
+    format: Literal["fp8", "int4_awq", "w4a8_awq", "nvfp4", "int8_sq"] = Field(..., description="ModelOpt quantization format of the weights.")
+    kv_cache: Literal["fp8", "nvfp4", "none"] = Field("none", description="KV cache quantization; none: the weights' dtype.")
+    calibration: CalibrationSpec = Field(default_factory=CalibrationSpec, description="The text ModelOpt calibrates on.")
     exclude: list[str] = Field(default_factory=lambda: ["lm_head"], description="Module name patterns left unquantized.")
-    gates: QuantizeGates = Field(default_factory=QuantizeGates)
+    gates: QuantizeGates = Field(default_factory=QuantizeGates, description="Accuracy the quantized model must keep.")
 
 
 class Recipe(Section):
@@ -327,7 +332,8 @@ class Recipe(Section):
     runtime: Literal["transformers", "trtllm", "trtllm-engine"] = Field(
         "transformers", description="transformers (anywhere, CPU included), trtllm (TensorRT-LLM PyTorch backend) or trtllm-engine (trtllm-build engines).")
     parallel: Annotated[ParallelSpec, BeforeValidator(_parallel_shorthand)] = Field(
-        default_factory=ParallelSpec, description='Parallel layout, or "auto" to plan every size.')
+        default_factory=ParallelSpec, description='Parallel layout, or "auto" to plan every size.',
+        json_schema_extra=_or_auto)
     build: BuildSpec = Field(default_factory=BuildSpec, description="Build limits.")
     serve: ServeSpec = Field(default_factory=ServeSpec, description="Serving options.")
     quantize: QuantizeSpec | None = Field(None, description="Quantize with ModelOpt before shard/build; none: serve as downloaded.")

@@ -198,8 +198,8 @@ def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
     while True:
         if "$ref" in node:
             node = schema["$defs"][node["$ref"].rsplit("/", 1)[-1]]
-        elif "anyOf" in node:  # `int | None`: the non-null member carries the bounds
-            members = [member for member in node["anyOf"] if member.get("type") != "null"]
+        elif "anyOf" in node:  # `int | None`, `int | "auto"`: the member that is not null or a word carries the bounds
+            members = [member for member in node["anyOf"] if member.get("type") != "null" and "const" not in member]
             if len(members) != 1:
                 return {key: value for key, value in node.items() if key != "anyOf"}
             node = {**{k: v for k, v in node.items() if k != "anyOf"}, **members[0]}

@@ -86,3 +86,36 @@ def test_schema_command_prints_strict_json_schema(capsys):
     schema = json.loads(capsys.readouterr().out)
     assert schema["additionalProperties"] is False
     assert set(schema["properties"]) >= {"name", "model", "runtime", "parallel", "build", "serve", "validate", "package", "tracking"}
+
+
+def _schema() -> dict:
+    from engineforge.recipe import Recipe
+
+    return Recipe.model_json_schema(by_alias=True)
+
+
+def test_every_field_of_the_schema_has_a_description():
+    schema = _schema()
+    sections = {"Recipe": schema, **schema["$defs"]}
+    missing = [f"{name}.{key}" for name, section in sections.items()
+               for key, field in section.get("properties", {}).items() if not field.get("description")]
+    assert missing == []
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "recipes").glob("*.yaml")), ids=lambda path: path.name)
+def test_the_schema_accepts_every_example_recipe(path):
+    import jsonschema
+    import yaml
+
+    assert main(["validate", str(path)]) == 0
+    jsonschema.validate(yaml.safe_load(path.read_text()), _schema())
+
+
+def test_the_schema_accepts_parallel_auto_and_refuses_what_validate_refuses():
+    import jsonschema
+
+    schema = _schema()
+    jsonschema.validate({"name": "a", "model": {"source": "synthetic:a"}, "parallel": "auto"}, schema)
+    for bad in ({"parallel": "most"}, {"build": {"max_seq_len": 10**23}}, {"build": {"max_batch_size": True}}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({"name": "a", "model": {"source": "synthetic:a"}, **bad}, schema)
