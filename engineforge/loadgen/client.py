@@ -1,9 +1,10 @@
 """Send one streaming request and time it: first text, every text chunk, last byte.
 
-The clock starts when the request is written to an open connection (connecting is left out:
-a new connection costs the first wave of a run, not the server); time the harness spends
-before that shows as the record's send lag (start_s - scheduled_s). Arrival times come from
-the connection (see http1.py); the stream is parsed after it ends. A failure (HTTP status,
+The clock starts when the request body is written to an open connection (connecting is left
+out: a new connection costs the first wave of a run, not the server); time the harness spends
+before that shows as the record's send lag (start_s - scheduled_s). Each piece of the body is
+stamped as aiohttp hands it over (connections.py); the stream is parsed after it ends, so
+parsing never delays a stamp. A failure (HTTP status,
 connection, timeout, an error event in the stream) becomes the record's `error`; it never
 escapes, so one bad request cannot stop a run.
 """
@@ -14,7 +15,7 @@ import asyncio
 import json
 import time
 
-import h11
+import aiohttp
 
 from engineforge.loadgen.body import request_body
 from engineforge.loadgen.config import BenchConfig
@@ -38,7 +39,7 @@ async def send_request(
             status, start = await slot.post(config.url(), body, config.headers, lambda t, data: arrivals.append((t, data)))
     except TimeoutError:
         record.error = f"timeout after {config.timeout_s:g} s"
-    except (OSError, h11.ProtocolError) as error:
+    except (OSError, aiohttp.ClientError) as error:
         record.error = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
     end = arrivals[-1][0] if arrivals and record.error is None else time.perf_counter()
     record.start_s = start - clock_zero

@@ -59,7 +59,7 @@ def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
 
 
 async def benchmark(config: BenchConfig, on_record: OnRecord | None = None, probe: ProbeFactory | None = None) -> BenchResult:
-    async with ConnectionSlots(config.concurrency, config.url()) as slots:
+    async with ConnectionSlots(config.concurrency) as slots:
         if config.warmup_requests:
             await closed_loop(slots, config, config.warmup_requests, time.perf_counter())
         started_at = datetime.now(UTC).isoformat()

@@ -4,6 +4,10 @@ Each streamed response sends its first token `ttft_ms` after the request has bee
 one more every `itl_ms`, on absolute deadlines (no drift), then a usage chunk and `[DONE]`.
 It generates `max_tokens` tokens. Prompts starting with `!status=NNN` get that HTTP status;
 `!error` gets an error event after the first token (as transformers serve sends one).
+`GET /mock/timings` returns (and forgets) the delays the server really kept for each streamed
+response since the last call, `{"ttft_s": [...], "itl_s": [...]}` from reading the request to
+writing each token, so a benchmark can tell the client's timing error from the server's lateness
+on a loaded machine.
 
 Run it as `python tests/doubles/openai_server.py --ttft-ms 50 --itl-ms 10`; it prints
 `listening on http://127.0.0.1:PORT` and serves until killed. `mock_server(...)` does that
@@ -22,6 +26,7 @@ import itertools
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -61,6 +66,18 @@ class MockServer(ThreadingHTTPServer):
         self.send_done = send_done
         self.send_usage = send_usage
         self.served = itertools.count(1)
+        self.timings: dict[str, list[float]] = {"ttft_s": [], "itl_s": []}
+        self.timings_lock = threading.Lock()
+
+    def kept(self, received: float, written: list[float]) -> None:
+        with self.timings_lock:
+            self.timings["ttft_s"].append(written[0] - received)
+            self.timings["itl_s"].extend(b - a for a, b in zip(written, written[1:]))
+
+    def take_timings(self) -> dict[str, list[float]]:
+        with self.timings_lock:
+            taken, self.timings = self.timings, {"ttft_s": [], "itl_s": []}
+        return taken
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -72,7 +89,10 @@ class Handler(BaseHTTPRequestHandler):
         pass  # one line per request would cost more than the request
 
     def do_GET(self) -> None:
-        self._respond(200, {"object": "list", "data": [{"id": "mock"}]})
+        if self.path == "/mock/timings":
+            self._respond(200, self.server.take_timings())
+        else:
+            self._respond(200, {"object": "list", "data": [{"id": "mock"}]})
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)) or b"{}")
@@ -101,25 +121,34 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("content-type", "text/event-stream")
         self.send_header("transfer-encoding", "chunked")
         self.end_headers()
-        pending = [_frame(_chunk_json(api, index, None, role=True))] if api == "chat" else []
+        # (bytes, is a token) not yet written: frames due together go out in one write
+        pending = [(_frame(_chunk_json(api, index, None, role=True)), False)] if api == "chat" else []
+        written: list[float] = []  # when each token went out
         for k in range(tokens):
             delay = received + server.ttft + k * server.itl - time.perf_counter()
             if delay > 0:
-                self.wfile.write(b"".join(pending))
-                pending.clear()
+                self._write(pending, written)
                 time.sleep(delay)
             if fail and k == 1:
-                pending.append(_frame('{"error": "mock failure mid-stream"}') + LAST_CHUNK)
+                pending.append((_frame('{"error": "mock failure mid-stream"}') + LAST_CHUNK, False))
                 break
-            pending.append(_frame(_chunk_json(api, index, f" t{k}")))
+            pending.append((_frame(_chunk_json(api, index, f" t{k}")), True))
         else:
             if server.send_usage:
                 usage = {"prompt_tokens": 4, "completion_tokens": tokens, "total_tokens": tokens + 4}
-                pending.append(_frame(_chunk_json(api, index, None, usage=usage)))
+                pending.append((_frame(_chunk_json(api, index, None, usage=usage)), False))
             if server.send_done:
-                pending.append(_frame("[DONE]"))
-            pending.append(LAST_CHUNK)
-        self.wfile.write(b"".join(pending))
+                pending.append((_frame("[DONE]"), False))
+            pending.append((LAST_CHUNK, False))
+        self._write(pending, written)
+        if written and not fail:
+            server.kept(received, written)
+
+    def _write(self, pending: list[tuple[bytes, bool]], written: list[float]) -> None:
+        if pending:
+            self.wfile.write(b"".join(data for data, _ in pending))
+            written.extend(time.perf_counter() for _, token in pending if token)
+            pending.clear()
 
 
 def main(argv: list[str] | None = None) -> None:

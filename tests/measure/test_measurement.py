@@ -17,7 +17,7 @@ from tests.doubles.openai_server import mock_server
 
 @pytest.fixture(scope="module")
 def server():
-    with mock_server(2.0, 1.0) as url:
+    with mock_server(2.0, 10.0) as url:  # 10 ms apart: tokens arrive apart on a loaded machine (TPOT > 0)
         yield url
 
 
