@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import sys
 
-MODELOPT_STATE = "modelopt_state.pth"  # what save_pretrained writes with HF checkpointing enabled
-
-
-def argv(python: str, model_dir: str) -> list[str]:
-    """The start of the server command line (the `transformers serve MODEL` equivalent)."""
-    return [python, "-m", "engineforge.quantize.serve", model_dir]
+# The `transformers serve` equivalent; "python" is resolved beside the running interpreter (engineforge.serving).
+SERVER_ARGV = ["python", "-m", "engineforge.quantize.serve"]
 
 
 def main(args: list[str]) -> int:

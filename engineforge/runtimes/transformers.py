@@ -34,6 +34,10 @@ class TransformersRuntime(SingleServer):
 
     def build(self, recipe: Recipe, source: StageResult, workdir: Path) -> StageOutput:
         model_dir = source.file("model_dir")
+        if (model_dir / "hf_quant_config.json").is_file():
+            # transformers does not know quant_method modelopt: it would read FP8/INT8 codes as numbers.
+            raise UserError(f"{model_dir} is a ModelOpt export, which plain transformers serves as garbage; give the "
+                            "unquantized model with a quantize: section (served fake-quantized), or use runtime trtllm")
         served = workdir / SERVED_MODEL
         link_model_tree(model_dir, served)
         architecture, has_chat_template = servable_model(served, model_dir)
@@ -43,7 +47,7 @@ class TransformersRuntime(SingleServer):
         )
 
     def serve_argv(self, recipe: Recipe, served_dir: Path, host: str, port: int, device: str) -> list[str]:
-        argv = ["transformers", "serve", str(served_dir), "--host", host, "--port", str(port), "--device", device]
+        argv = [*_server(recipe), str(served_dir), "--host", host, "--port", str(port), "--device", device]
         if recipe.model.dtype != "auto":
             argv += ["--dtype", recipe.model.dtype]
         if recipe.model.trust_remote_code:
@@ -102,6 +106,14 @@ def _read_json(path: Path) -> dict:
         return json.loads(path.read_text())
     except FileNotFoundError:
         return {}
+
+
+def _server(recipe: Recipe) -> list[str]:
+    """A quantized recipe serves ModelOpt's fake-quantized checkpoint through a wrapper that restores its
+    quantizers: plain `transformers serve` would load the unquantized weights stored beside them."""
+    from engineforge.quantize.serve import SERVER_ARGV
+
+    return SERVER_ARGV if recipe.quantize is not None else ["transformers", "serve"]
 
 
 def _kv_cache_flags(recipe: Recipe, device: str) -> list[str]:

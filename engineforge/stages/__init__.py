@@ -10,11 +10,13 @@ from __future__ import annotations
 from engineforge.recipe import Recipe
 from engineforge.runtimes.base import Runtime
 
-STAGES = ("download", "shard", "build", "validate", "package", "register")
+STAGES = ("download", "quantize", "shard", "build", "validate", "package", "register")
 
 
 def skip_reason(stage: str, recipe: Recipe, runtime: Runtime) -> str | None:
     """Why `stage` does not apply to `recipe` (shown in the run table), or None when it runs."""
+    if stage == "quantize":  # any runtime, when the recipe asks (engineforge.quantize.support refuses what cannot serve)
+        return None if recipe.quantize is not None else "no quantize section in the recipe"
     if stage not in runtime.stages:
         return runtime.skip_reason(stage)
     switches = {"validate": (recipe.validate_.enabled, "validate.enabled"),

@@ -27,11 +27,13 @@ def dry_run(recipe: Recipe, base_dir: Path | None = None) -> dict[str, Any]:
     recipe = plan.apply(recipe)
     runtime = get_runtime(recipe.runtime)
     plans = runtime.dry_run(recipe)
-    planners = {"download": lambda: _download(recipe), "shard": lambda: plans["shard"], "build": lambda: plans["build"],
+    planners = {"download": lambda: _download(recipe), "quantize": lambda: _quantize(recipe), "shard": lambda: plans["shard"], "build": lambda: plans["build"],
                 "validate": lambda: _with_load(recipe, plans["validate"]), "package": lambda: _package(recipe, runtime),
                 "register": lambda: _register(recipe)}
     stages = []
     for stage in STAGES:
+        if stage == "quantize" and recipe.quantize is None:
+            continue  # not part of this recipe's pipeline at all (the flow does not run it)
         reason = skip_reason(stage, recipe, runtime)
         stages.append(planners[stage]() if reason is None else StagePlan(stage=stage, status="skipped", reason=reason))
     p = recipe.parallel
@@ -45,6 +47,13 @@ def dry_run(recipe: Recipe, base_dir: Path | None = None) -> dict[str, Any]:
 
 def _download(recipe: Recipe) -> StagePlan:
     return StagePlan(stage="download", notes={"source": recipe.model.source, "model_dir": DOWNLOAD_DIR})
+
+
+def _quantize(recipe: Recipe) -> StagePlan:
+    spec = recipe.quantize
+    return StagePlan(stage="quantize", notes={"format": spec.format, "kv_cache": spec.kv_cache, "exclude": spec.exclude,
+                                              "calibration": spec.calibration.model_dump(mode="json"),
+                                              "export_dir": "<quantize>/export", "fakequant_dir": "<quantize>/fakequant"})
 
 
 def _with_load(recipe: Recipe, plan: StagePlan) -> StagePlan:

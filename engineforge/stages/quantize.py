@@ -1,0 +1,84 @@
+"""quantize: calibrate and quantize the downloaded checkpoint with ModelOpt, measure what it cost.
+
+Its `model_dir` output is what the runtime serves: ModelOpt's unified Hugging Face export for
+TensorRT-LLM, the fake-quantized checkpoint (restored through ModelOpt) for the reference runtime.
+The accuracy gates are judged by the task after every run, cached or not, so a failed gate stops
+the run before build and a relaxed gate reuses the calibration.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engineforge import progress
+from engineforge.errors import UserError
+from engineforge.gpus import gpu_info, serving_device
+from engineforge.recipe import Recipe
+from engineforge.stage import run_stage
+from engineforge.stage_result import StageOutput, StageResult
+from engineforge.stages.context import RunContext
+from engineforge.store import content_key
+from engineforge.versions import package_version
+
+STAGE = "quantize"
+
+
+def check_servable(recipe: Recipe) -> None:
+    """Refuse, before any work, a quantization this runtime or GPU cannot serve."""
+    from engineforge.quantize.support import first_gpu, refusal
+
+    spec = recipe.quantize
+    if spec is None:
+        return
+    reason = refusal(recipe.runtime, spec.format, spec.kv_cache, serving_device(recipe.serve.device), first_gpu())
+    if reason:
+        raise UserError(reason)
+
+
+def calibration_device() -> str:
+    """On the GPU when there is one (calibration is forward passes), else the CPU."""
+    return "cuda" if gpu_info()["gpu_count"] else "cpu"
+
+
+def quantize_key(recipe: Recipe, model: StageResult, ctx: RunContext) -> str:
+    """The source, the quantize section (gates judge afterwards), the calibration data's bytes, the
+    tools whose numerics decide the result, and the device calibration runs on."""
+    from engineforge.quantize.calibration import dataset_path, dataset_sha256
+
+    spec = recipe.quantize
+    measured = {k: v for k, v in recipe.section("quantize").items() if k != "gates"}
+    data = dataset_sha256(dataset_path(spec.calibration, Path(ctx.base_dir) if ctx.base_dir else None))
+    return content_key(STAGE, model.key, measured, data, recipe.model.dtype, recipe.runtime,
+                       package_version("nvidia-modelopt"), package_version("torch"), package_version("transformers"),
+                       package_version("engineforge"), calibration_device(), gpu_info()["gpu_name"])
+
+
+def quantize(recipe: Recipe, model: StageResult, ctx: RunContext, key: str) -> StageResult:
+    spec = recipe.quantize
+    source_dir = model.file("model_dir")
+
+    def produce(workdir: Path) -> StageOutput:
+        from engineforge.quantize.ptq import quantize_model
+
+        device = calibration_device()
+        report = quantize_model(
+            source_dir, spec, workdir, device=device, dtype=recipe.model.dtype,
+            base_dir=Path(ctx.base_dir) if ctx.base_dir else None,
+            on_progress=lambda done, total: progress.advanced(STAGE, done / total),
+        )
+        f = report.figures
+        # The reference runtime serves the fake-quantized model; TensorRT-LLM the unified export.
+        served = report.fakequant_dir if recipe.runtime == "transformers" else report.export_dir
+        return StageOutput(
+            summary=(f"{spec.format}{'' if spec.kv_cache == 'none' else ' + ' + spec.kv_cache + ' KV'} on {device}, "
+                     f"{report.samples} samples: ppl {f.source_perplexity:.2f} -> {f.quantized_perplexity:.2f}, "
+                     f"top-1 agreement {f.token_agreement:.3f}"),
+            outputs={"model_dir": str(served), "export_dir": str(report.export_dir),
+                     "fakequant_dir": str(report.fakequant_dir), "accuracy": "accuracy.json",
+                     "figures": f.model_dump(), "hf_quant_config": report.hf_quant_config,
+                     "format": spec.format, "kv_cache": spec.kv_cache,
+                     "modelopt_version": report.modelopt_version, "calibration_sha256": report.calibration_sha256,
+                     "calibration_s": report.calibration_s, "device": device},
+        )
+
+    return run_stage(ctx.store, STAGE, key, produce, ctx.refreshes(STAGE))
