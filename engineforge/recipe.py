@@ -26,7 +26,8 @@ RUNTIMES = ("transformers", "trtllm", "trtllm-engine")
 DEFAULT_SYNTHETIC_NAMES = ("tiny", "tiny-llama")
 
 # Upper bounds: far above any real deployment, low enough that nothing downstream overflows.
-MAX_GPUS = 1024  # per parallel dimension and per node
+MAX_GPUS = 1024  # per parallel dimension
+MAX_GPUS_PER_NODE = 128  # an NVL72 rack is 72; `auto` plans every layout of a node, so keep it small
 MAX_TOKENS = 1 << 24  # 16,777,216 tokens of context
 MAX_BATCH = 1 << 16
 MAX_REQUESTS = 1_000_000
@@ -111,7 +112,7 @@ class ParallelSpec(Section):
     tensor: ParallelSize = Field(1, description='Tensor parallel size (GPUs each layer is split over), or "auto".')
     pipeline: ParallelSize = Field(1, description='Pipeline parallel size (stages of consecutive layers), or "auto".')
     expert: ParallelSize = Field(1, description='Expert parallel size (MoE experts split over the tensor group), or "auto".')
-    gpus_per_node: int = Field(8, ge=1, le=MAX_GPUS, description="GPUs in one node: tensor parallelism past it crosses the network.")
+    gpus_per_node: int = Field(8, ge=1, le=MAX_GPUS_PER_NODE, description="GPUs in one node: tensor parallelism past it crosses the network.")
 
 
 def _or_auto(schema: dict[str, Any]) -> None:

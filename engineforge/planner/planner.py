@@ -205,7 +205,7 @@ def _sizes(value: int | str, upto: int) -> list[int]:
 def _layouts(parallel, shape: ModelShape, pool: int) -> list[Layout]:
     layouts = []
     for tp in _sizes(parallel.tensor, pool):
-        for pp in _sizes(parallel.pipeline, pool):
+        for pp in _sizes(parallel.pipeline, max(1, pool // tp)):  # auto pp past the pool is never kept below
             # Past the pool, keep only the recipe's own sizes (to say why they fail), not every auto size.
             if tp * pp > pool and not ((parallel.tensor != "auto" or tp == 1) and (parallel.pipeline != "auto" or pp == 1)):
                 continue

@@ -72,7 +72,7 @@ def test_40k_unknown_keys_are_reported_in_21_lines(tmp_path, capsys):
 @pytest.mark.parametrize("section, expected", [
     ("build:\n  max_seq_len: 99999999999999999999999\n",
      ":5: build.max_seq_len: must be an integer from 1 to 16777216 (got 99999999999999999999999)"),
-    ("parallel:\n  gpus_per_node: " + str(10**39) + "\n", ":5: parallel.gpus_per_node: must be an integer from 1 to 1024"),
+    ("parallel:\n  gpus_per_node: " + str(10**39) + "\n", ":5: parallel.gpus_per_node: must be an integer from 1 to 128"),
     ("parallel:\n  tensor: 100000\n", ':5: parallel.tensor: must be an integer from 1 to 1024 or "auto"'),
     ("build:\n  max_batch_size: true\n", ":5: build.max_batch_size: must be an integer from 1 to 65536 (got True, a boolean)"),
     ("build:\n  max_batch_size: '8'\n", ':5: build.max_batch_size: must be an integer from 1 to 65536 (got "8")'),
@@ -92,7 +92,7 @@ def test_absurd_values_are_refused_with_the_range(tmp_path, capsys, section, exp
 
 def test_gpus_per_node_10_to_the_39_no_longer_reaches_dry_run(tmp_path, capsys):
     lines = validate(tmp_path, capsys, BASE + f"runtime: trtllm\nparallel:\n  gpus_per_node: {10**39}\n", command="run")
-    assert "parallel.gpus_per_node: must be an integer from 1 to 1024" in lines[0]
+    assert "parallel.gpus_per_node: must be an integer from 1 to 128" in lines[0]
 
 
 def test_synthetic_name_without_a_shape_is_an_error(tmp_path, capsys):
