@@ -41,7 +41,7 @@ def running_url(directory: Path | None = None) -> str | None:
     return state["url"] if state and _healthy(state["url"]) else None
 
 
-def start(port: int = DEFAULT_PORT, startup_timeout_s: float = 120.0, directory: Path | None = None) -> str:
+def start(port: int = DEFAULT_PORT, startup_timeout_s: float = 300.0, directory: Path | None = None) -> str:
     """The tracking URI of the server, started unless it already runs."""
     directory = directory or home()
     if url := running_url(directory):
