@@ -4,7 +4,8 @@ Everything goes through an explicit `MlflowClient` and run id, never MLflow's ac
 which is thread-local and so invisible to Prefect's task threads. A tracking server is probed once
 before a run starts (a few seconds, one line naming the variable that sets it) instead of meeting
 MLflow's minutes of retries; every run records its owner (host, boot id, pid), so a run left
-RUNNING by a killed process is closed as KILLED by the next run on that host or `engineforge doctor`.
+RUNNING by a killed process can be closed as KILLED (`close_stale_runs`: the next run on that host,
+`engineforge doctor`).
 """
 
 from __future__ import annotations
@@ -100,10 +101,8 @@ def start_run(recipe: Recipe, recipe_text: str) -> tuple[str, str]:
     uri = tracking_uri(recipe)
     probe(uri)
     mlflow_client = client(uri)
-    experiment_id = _experiment_id(mlflow_client, uri, experiment_name(recipe))
-    close_stale_runs(uri, [experiment_id])
     run = mlflow_client.create_run(
-        experiment_id,
+        _experiment_id(mlflow_client, uri, experiment_name(recipe)),
         run_name=recipe.name,
         tags={"engineforge.recipe": recipe.name, "engineforge.runtime": recipe.runtime, **Owner.current().tags()},
     )
@@ -151,6 +150,7 @@ def finish_run(uri: str, run_id: str, succeeded: bool) -> None:
 def close_stale_runs(uri: str, experiment_ids: list[str] | None = None) -> list[Any]:
     """Close as KILLED the RUNNING runs (of these experiments, else all) whose owner on this host is
     dead; return them. Runs of other hosts, or without an owner, are left alone."""
+    probe(uri)
     mlflow_client = client(uri)
     if experiment_ids is None:
         experiment_ids = [experiment.experiment_id for experiment in mlflow_client.search_experiments()]

@@ -15,7 +15,7 @@ from prefect import flow
 from engineforge import lockfile, tracking
 from engineforge.artifacts import remote_tier
 from engineforge.errors import StageFailed
-from engineforge.orchestration import run_artifacts
+from engineforge.orchestration import run_artifacts, stale_runs
 from engineforge.planner import load_model_config, resolve_parallel
 from engineforge.planner.report import to_json as plan_json
 from engineforge.recipe_file import parse_recipe
@@ -49,6 +49,7 @@ def model_to_deployment(
     check_servable(recipe)  # nor quantize into a format this runtime or GPU cannot serve
     plan = resolve_parallel(recipe, load_model_config(recipe, Path(base_dir) if base_dir else None))
     recipe = plan.apply(recipe)  # "auto" sizes resolved, so stage keys hash the real layout
+    stale_runs.close_stale(tracking.tracking_uri(recipe))  # what killed runs on this host left RUNNING
     uri, run_id = tracking.start_run(recipe, recipe_yaml)
     tracking.set_tags(uri, run_id, {"engineforge.parallel.reason": plan.reason[:5000], **run_artifacts.flow_run_tags()})
     tracking.log_text(uri, run_id, json.dumps(plan_json(plan), indent=2, default=str), "plan.json")

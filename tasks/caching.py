@@ -7,7 +7,9 @@ key whose store entry is missing or damaged (engineforge/store.py `intact`) is r
 record overwritten), as is a `--refresh`ed stage. Task runs hold a SERIALIZABLE transaction on the key: a second worker wanting the same key
 waits for the first and then reuses its result; the lock is a flock in `<store>/.prefect/locks`
 that dies with its process. A failed stage commits nothing: the store's temporary directory is
-discarded (its own atomic rename) and Prefect writes no record.
+discarded (its own atomic rename) and Prefect writes no record. A record names its entry by stage
+and key; the path it was written with is replaced by this store's (`relocated`), so a store copied
+or mounted elsewhere hands out its own entries, not the old location.
 """
 
 from __future__ import annotations
@@ -42,3 +44,10 @@ def cache_options(stage: str, key: str, ctx: RunContext) -> dict[str, Any]:
         "persist_result": True,
         "refresh_cache": ctx.refreshes(stage) or not ctx.store.intact(stage, key),
     }
+
+
+def relocated(result: StageResult, ctx: RunContext) -> StageResult:
+    """A cached result pointing at its entry in this run's store, wherever the record was written."""
+    if result.key is None or result.path is None:
+        return result
+    return result.model_copy(update={"path": str(ctx.store.entry(result.stage, result.key))})

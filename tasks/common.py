@@ -11,13 +11,13 @@ from prefect.cache_policies import NO_CACHE
 
 from engineforge import progress, tracking
 from engineforge.errors import StageFailed, UserError
-from engineforge.orchestration import gpu_slots, run_artifacts
+from engineforge.orchestration import gpu_slots, retries, run_artifacts
 from engineforge.recipe import Recipe
 from engineforge.stage import skipped
 from engineforge.stage_result import StageResult
 from engineforge.stages import skip_reason
 from engineforge.stages.context import RunContext
-from tasks.caching import cache_options
+from tasks.caching import cache_options, relocated
 
 # The stage's content key from (some of) the task's arguments by name, `runtime` being the run's runtime.
 KeyFn = Callable[..., "str | None"]
@@ -25,7 +25,7 @@ RecordFn = Callable[[Recipe, RunContext, StageResult], None]  # what the run's M
 
 
 def _retry_unless_user_error(task, task_run, state) -> bool:
-    # Retrying cannot fix bad input (a missing repository, a wrong path); it only delays the error.
+    # Retrying cannot fix bad input, a full disk or an HTTP 4xx (engineforge/orchestration/retries.py).
     error = state.result(raise_on_failure=False)
     return not (isinstance(error, StageFailed) and error.user_error)
 
@@ -63,14 +63,14 @@ class StageTask:
         if "key" in self._signature.parameters:
             kwargs["key"] = key  # computed once, here; the stage does not compute it again
         prefect_task = self.task.with_options(**cache_options(self.stage, key, ctx)) if key else self.task
-        stored = key is not None and not ctx.refreshes(self.stage) and ctx.store.manifest(self.stage, key) is not None
+        stored = key is not None and not ctx.refreshes(self.stage) and ctx.store.intact(self.stage, key)
         with gpu_slots.holding_gpus(self.stage, 0 if stored else gpu_slots.gpus_needed(self.stage, recipe)):
             state = prefect_task(*args, return_state=True, **kwargs)
         result = state.result()  # a failed stage raises its StageFailed here
         if state.name == "Cached":  # Prefect served the persisted result: the stage did not run
             if result.status == "ran":  # a skipped stage (e.g. no Docker daemon) stays skipped
                 result = result.model_copy(update={"status": "cached"})
-            result = result.model_copy(update={"duration_s": 0.0})
+            result = relocated(result.model_copy(update={"duration_s": 0.0}), ctx)
             progress.finished(result)
         if ctx.remote_tier and result.key and result.status in ("ran", "cached"):
             with _named_failures(self.stage, ctx):  # a failed upload fails the stage: nothing is registered
@@ -110,7 +110,8 @@ class _named_failures:
             get_run_logger().exception("stage %s failed", self.stage)
         except Exception:  # outside a run there is no run logger
             pass
-        raise StageFailed(self.stage, f"{type(error).__name__}: {error}") from error
+        # A full disk or an HTTP 4xx fails the same way every time: marked so it is not retried.
+        raise StageFailed(self.stage, f"{type(error).__name__}: {error}", user_error=not retries.can_pass(error)) from error
 
 
 def _record_failure_logs(stage: str, ctx: RunContext | None) -> None:

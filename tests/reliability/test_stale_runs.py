@@ -1,5 +1,6 @@
-"""A run killed with SIGKILL leaves its MLflow run RUNNING; the next run on the host closes it as KILLED.
-Real processes, a real SQLite MLflow store."""
+"""A run killed with SIGKILL leaves its MLflow run RUNNING; what the next run on the host calls first
+(engineforge.orchestration.stale_runs.close_stale) closes it as KILLED. Real processes, a real SQLite
+MLflow store; tests/reliability/test_killed_run.py does it end to end with `engineforge run`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 from mlflow.tracking import MlflowClient
 
 from engineforge import tracking
+from engineforge.orchestration.stale_runs import close_stale
 from engineforge.process_owner import Owner
 from engineforge.recipe_file import parse_recipe
 
@@ -28,7 +30,7 @@ STARTS_A_RUN_AND_HANGS = textwrap.dedent("""
 """)
 
 
-def test_a_killed_runs_mlflow_run_is_closed_as_killed_by_the_next_run(tmp_path, monkeypatch):
+def test_a_killed_runs_mlflow_run_is_closed_as_killed_before_the_next_run_starts(tmp_path, monkeypatch):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     owner = subprocess.Popen([sys.executable, "-c", STARTS_A_RUN_AND_HANGS, uri, RECIPE], stdout=subprocess.PIPE, text=True)
     killed_run = owner.stdout.readline().strip()
@@ -39,8 +41,10 @@ def test_a_killed_runs_mlflow_run_is_closed_as_killed_by_the_next_run(tmp_path, 
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     started = time.perf_counter()
+    assert len(close_stale(uri)) == 1
+    print(f"stale run closed in {time.perf_counter() - started:.2f} s")
     _, new_run = tracking.start_run(parse_recipe(RECIPE), RECIPE)
-    print(f"stale run closed by the next run's start in {time.perf_counter() - started:.2f} s")
+    assert close_stale(uri) == []
     closed = mlflow_client.get_run(killed_run)
     assert closed.info.status == "KILLED"
     assert "is dead" in closed.data.tags[tracking.CLOSED_BY_TAG]

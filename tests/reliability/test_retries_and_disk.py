@@ -1,0 +1,109 @@
+"""Retries only for errors that can pass: a real full disk (a 2 MiB tmpfs) and a real HTTP 404 fail on the
+first attempt; a dropped connection is retried. Free space is checked before a stage writes. The stage
+tasks run as real Prefect task runs against the session's Prefect API."""
+
+from __future__ import annotations
+
+import errno
+import http.server
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from prefect import flow
+
+from engineforge.errors import StageFailed
+from engineforge.stage import run_stage
+from engineforge.stage_result import StageOutput
+from engineforge.store import Store
+from tasks.common import stage_task
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    """A real 2 MiB tmpfs (needs root); skipped with the reason elsewhere."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {done.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def attempts_of(fn, tmp_path: Path, retries: int = 3) -> tuple[int, BaseException | None, float]:
+    """Run `fn` as a stage task with `retries` in a real flow; return (attempts, error, seconds)."""
+    counter = tmp_path / "attempts"
+    counter.write_text("")
+
+    def body():
+        with open(counter, "a") as handle:
+            handle.write("x")
+        return fn()
+
+    task = stage_task("demo", retries=retries, retry_delay_seconds=[0.1])(body).task
+
+    @flow
+    def one_stage():
+        return task()
+
+    started = time.perf_counter()
+    try:
+        one_stage()
+        error = None
+    except StageFailed as failure:
+        error = failure
+    return len(counter.read_text()), error, time.perf_counter() - started
+
+
+def test_a_full_disk_fails_on_the_first_attempt_and_says_so(prefect_api, small_fs, tmp_path):
+    def fill():
+        (small_fs / "weights.bin").write_bytes(b"w" * (4 << 20))
+
+    attempts, error, seconds = attempts_of(fill, tmp_path)
+    print(f"disk full: failed after {attempts} attempt(s) in {seconds:.2f} s")
+    assert attempts == 1
+    assert "No space left on device" in str(error) and error.user_error
+
+
+def test_an_http_404_fails_on_the_first_attempt(prefect_api, tmp_path):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/no-such-model/config.json"
+        attempts, error, _ = attempts_of(lambda: httpx.get(url).raise_for_status(), tmp_path)
+    finally:
+        server.shutdown()
+    assert attempts == 1 and "404" in str(error)
+
+
+def test_a_dropped_connection_is_retried(prefect_api, tmp_path):
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise ConnectionResetError(errno.ECONNRESET, "connection reset by peer")
+        return "ok"
+
+    attempts, error, _ = attempts_of(flaky, tmp_path)
+    assert (attempts, error) == (3, None)
+
+
+def test_free_space_is_checked_before_the_stage_writes(small_fs):
+    store, produced = Store(small_fs / "store"), []
+
+    def produce(workdir):
+        produced.append(workdir)
+        return StageOutput(summary="never")
+
+    started = time.perf_counter()
+    with pytest.raises(OSError) as raised:
+        run_stage(store, "download", "k", produce, needed_bytes=8 << 20)
+    print(f"free-space preflight refused in {time.perf_counter() - started:.3f} s: {raised.value}")
+    assert raised.value.errno == errno.ENOSPC and "ENGINEFORGE_STORE" in str(raised.value)
+    assert produced == [] and not (small_fs / "store" / "download").exists()
+    assert run_stage(store, "download", "k2", lambda w: StageOutput(summary="fits"), needed_bytes=1 << 20).status == "ran"
