@@ -56,7 +56,8 @@ class VariantRecord:
         if name.endswith("_per_gpu"):
             return self.figure(name.removesuffix("_per_gpu")) / max(self.gpus, 1)
         if name.endswith("tokens_per_s_per_user"):  # one user's decode rate
-            return 1000.0 / self.figure(name.replace("tokens_per_s_per_user", "tpot_ms_p50"))
+            tpot = self.figure(name.replace("tokens_per_s_per_user", "tpot_ms_p50"))
+            return 1000.0 / tpot if tpot > 0 else math.nan  # 0: tokens came in one chunk, no per-token time seen
         if name == "prediction_error":  # signed, relative to the measurement
             measured = self.figure("output_tokens_per_s_per_gpu")
             return (self.figure(PREDICTED + "output_tokens_per_s_per_gpu") - measured) / measured

@@ -23,6 +23,7 @@ def test_derived_figures_per_gpu_per_user_and_prediction_error():
     assert r.figure("tokens_per_s_per_user") == 40.0
     assert math.isclose(r.figure("prediction_error"), 0.2)
     assert math.isnan(r.figure("gpu_util_pct_mean"))  # not measured stays unknown, never 0
+    assert math.isnan(record("one-chunk", 1, 50.0, 10.0, tpot=0.0).figure("tokens_per_s_per_user"))
 
 
 def test_champion_is_the_best_passing_variant_not_the_best_overall():

@@ -1,0 +1,49 @@
+"""`engineforge compare` reads a sweep back from a real MLflow store (runs recorded as the sweep flow tags them)."""
+
+import json
+
+from mlflow.tracking import MlflowClient
+
+from engineforge import tracking
+from engineforge.cli.app import main
+from engineforge.sweep.records import GPUS_TAG, OBJECTIVE_TAG, SWEEP_TAG, VARIANT_TAG
+
+
+def record_sweep(uri: str) -> dict[str, str]:
+    """A parent run and three variant children, as flows/sweep.py leaves them."""
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("compare-test")
+    parent = client.create_run(experiment, run_name="compare-test", tags={SWEEP_TAG: "3", OBJECTIVE_TAG: "ttft_ms_p99"})
+    ids = {}
+    for name, gpus, tok_s, ttft, gates in (("tp1", 1, 100.0, 90.0, "passed"), ("tp2", 2, 300.0, 40.0, "passed"),
+                                           ("tp4", 4, 500.0, 20.0, "failed")):
+        run = client.create_run(experiment, tags={tracking.PARENT_RUN_TAG: parent.info.run_id, VARIANT_TAG: name,
+                                                  GPUS_TAG: str(gpus), "gates": gates})
+        tracking.log_metrics(uri, run.info.run_id, {"output_tokens_per_s": tok_s, "ttft_ms_p99": ttft, "tpot_ms_p50": 10.0})
+        ids[name] = run.info.run_id
+    return ids
+
+
+def test_compare_prints_the_newest_sweep_with_its_objective_and_writes_the_plots(mlflow_uri, tmp_path, capsys):
+    ids = record_sweep(mlflow_uri)
+    assert main(["compare", "compare-test", "--json", "--tracking-uri", mlflow_uri, "--out", str(tmp_path)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["objective"] == "ttft_ms_p99" and shown["champion"] == "tp2"  # tp4 is faster but failed its gates
+    by_name = {v["variant"]: v for v in shown["variants"]}
+    assert by_name["tp2"]["figures"]["output_tokens_per_s_per_gpu"] == 150.0 and by_name["tp4"]["run_id"] == ids["tp4"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["compare-test-pareto.png", "compare-test-prediction.png"]
+
+    assert main(["compare", "compare-test", "--runs", ids["tp1"], "--runs", ids["tp4"], "--tracking-uri", mlflow_uri,
+                 "--out", str(tmp_path), "--objective", "output_tokens_per_s"]) == 0
+    text = capsys.readouterr().out
+    assert "| tp1 (champion) |" in text and "| tp4 |" in text and "tp2" not in text
+
+
+def test_compare_names_what_is_wrong_in_one_line(mlflow_uri, tmp_path, capsys):
+    record_sweep(mlflow_uri)
+    assert main(["compare", "no-such-experiment", "--tracking-uri", mlflow_uri, "--out", str(tmp_path)]) == 2
+    assert main(["compare", "compare-test", "--runs", "0123abc", "--tracking-uri", mlflow_uri, "--out", str(tmp_path)]) == 2
+    assert main(["compare", "compare-test", "--objective", "fastest", "--tracking-uri", mlflow_uri]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert [line.split(":")[1].strip() for line in errors] == ["experiment 'no-such-experiment'", "--runs 0123abc",
+                                                              "--objective fastest"]

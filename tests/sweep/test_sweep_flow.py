@@ -1,0 +1,94 @@
+"""The sweep flow end to end on the CPU: a real Prefect API, a real MLflow store, real `transformers serve`.
+
+Two build.max_batch_size values at one load point: two children, download computed once, the champion
+registered and packaged (the package stage skips: no Docker daemon here), then a rerun that reuses every
+stage, then an impossible gate that fails the sweep without moving the alias.
+"""
+
+import csv
+import io
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from engineforge import tracking
+from engineforge.errors import StageFailed
+from engineforge.sweep.champion import choose
+from engineforge.sweep.records import sweep_records
+from flows.sweep import sweep
+
+pytestmark = pytest.mark.integration
+
+
+def sweep_text(model_dir, uri: str, ttft_gate_ms: float) -> str:
+    return f"""name: sweep-flow-test
+model:
+  source: {model_dir}
+  dtype: float32
+runtime: transformers
+serve:
+  device: cpu
+  startup_timeout_s: 180
+validate:
+  requests: 4
+  concurrency: 2
+  warmup_requests: 1
+  max_tokens: 8
+  gates:
+    max_ttft_ms_p99: {ttft_gate_ms}
+tracking:
+  uri: {uri}
+sweep:
+  matrix:
+    build.max_batch_size: [1, 4]
+"""
+
+
+def child_statuses(summary) -> dict[str, dict[str, str]]:
+    return {variant["variant"]: variant["stages"] for variant in summary["variants"]}
+
+
+def test_sweep_nests_children_promotes_the_champion_reuses_and_refuses_when_nothing_passes(
+    prefect_api, tiny_model_dir, mlflow_uri, no_docker, tmp_path
+):
+    store = str(tmp_path / "store")
+    first = sweep(recipe_yaml=sweep_text(tiny_model_dir, mlflow_uri, 600000), recipe_origin="sweep.yaml", store_root=store)
+
+    client = MlflowClient(mlflow_uri)
+    parent = first["mlflow"]["run_id"]
+    children = tracking.child_runs(mlflow_uri, parent)
+    variants = sorted(run.data.tags.get("engineforge.sweep.variant") for run in children
+                      if "engineforge.sweep.variant" in run.data.tags)
+    assert variants == ["mbs1", "mbs4"]
+    statuses = child_statuses(first)
+    assert sorted(s["download"] for s in statuses.values()) == ["cached", "ran"]  # computed once
+    assert {s["build"] for s in statuses.values()} == {"ran"}  # two batch sizes, two builds
+    assert {s["package"] for s in statuses.values()} == {"skipped"}  # only the champion is packaged
+    packaging = [run for run in children if "engineforge.sweep.packaged" in run.data.tags]
+    assert [run.data.tags["engineforge.sweep.packaged"] for run in packaging] == [first["champion"]]
+    assert packaging[0].data.tags["engineforge.stage.package.status"] == "skipped"  # ran, and said why (no Docker)
+
+    records = sweep_records(mlflow_uri, parent)
+    assert first["champion"] == choose(records, "output_tokens_per_s_per_gpu").name
+    artifacts = {item.path for item in client.list_artifacts(parent, "sweep")}
+    assert artifacts == {f"sweep/{name}" for name in ("comparison.csv", "comparison.md", "pareto.png", "prediction.png")}
+    table = client.download_artifacts(parent, "sweep/comparison.csv", str(tmp_path))
+    rows = {row["variant"]: row for row in csv.DictReader(io.StringIO(open(table).read()))}
+    assert rows[first["champion"]]["champion"] == "True" and set(rows) == {"mbs1", "mbs4"}
+    champion_version = client.get_model_version_by_alias("sweep-flow-test", "champion")
+    champion_run = next(r for r in records if r.name == first["champion"])
+    assert champion_version.tags[tracking.CONTENT_KEY_TAG] == client.get_run(champion_run.run_id).data.tags[
+        "engineforge.stage.build.key"]
+    assert 0 <= first["timing"]["sweep_overhead_fraction"] < 1
+
+    rerun = sweep(recipe_yaml=sweep_text(tiny_model_dir, mlflow_uri, 600000), recipe_origin="sweep.yaml", store_root=store)
+    assert {status for stages in child_statuses(rerun).values() for status in stages.values()} <= {"cached", "skipped"}
+    assert rerun["champion"] == first["champion"]
+
+    with pytest.raises(StageFailed, match="no variant passed every gate") as failed:
+        sweep(recipe_yaml=sweep_text(tiny_model_dir, mlflow_uri, 0.001), recipe_origin="sweep.yaml", store_root=store)
+    assert {v["gates"] for v in failed.value.summary["variants"]} == {"failed"}
+    assert "champion: none" in failed.value.summary["table"]
+    still = client.get_model_version_by_alias("sweep-flow-test", "champion")
+    assert still.version == champion_version.version  # no alias moved
+    assert client.get_run(failed.value.summary["mlflow"]["run_id"]).info.status == "FAILED"
