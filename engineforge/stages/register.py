@@ -24,7 +24,8 @@ def register(recipe: Recipe, built: StageResult, packaged: StageResult | None, m
     tags = {"engineforge.model_revision": str(model.outputs.get("revision")), "engineforge.runtime": recipe.runtime}
     if packaged is not None and packaged.outputs.get("digest"):
         tags["engineforge.image_digest"] = packaged.outputs["digest"]
-    version, reused = tracking.register_version(ctx.tracking_uri, *_source(built, ctx), recipe.name, built.key, tags)
+    run_id, source = _source(built, ctx)
+    version, reused = tracking.register_version(ctx.tracking_uri, run_id, recipe.name, source, built.key, tags)
     result = StageResult(
         stage=STAGE,
         status="cached" if reused else "ran",

@@ -126,3 +126,31 @@ def test_two_workers_with_separate_stores_compute_each_stage_once_and_pull_gets_
     assert corrupt.returncode == 2 and corrupt.stderr.count("\n") == 1
     assert "sha256 differs from MANIFEST.json" in corrupt.stderr and "nothing was kept" in corrupt.stderr
     assert not any(p.is_file() for p in (tmp_path / "corrupt").rglob("*"))
+
+
+def test_a_failed_engine_upload_injected_fails_the_run_and_registers_nothing(
+        mlflow_server, prefect_api, monkeypatch, no_docker, tmp_path):
+    from mlflow.store.artifact.http_artifact_repo import HttpArtifactRepository
+
+    from engineforge.errors import StageFailed
+    from flows.model_to_deployment import model_to_deployment
+
+    uri, _ = mlflow_server
+    real_log_artifact = HttpArtifactRepository.log_artifact
+
+    def dropped_connection(self, local_file, artifact_path=None):  # the injected fault: the server goes away
+        if (artifact_path or "").startswith("engine"):
+            raise ConnectionError("connection reset by peer")
+        return real_log_artifact(self, local_file, artifact_path)
+
+    monkeypatch.setattr(HttpArtifactRepository, "log_artifact", dropped_connection)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    with pytest.raises(StageFailed) as failure:
+        model_to_deployment(recipe_yaml=tiny_recipe("upload-fails", seed=161), store_root=str(tmp_path / "store"))
+
+    assert failure.value.stage == "build" and "connection reset by peer" in failure.value.cause
+    client = tracking.client(uri)
+    run = client.get_run(failure.value.summary["mlflow"]["run_id"])
+    assert run.info.status == "FAILED" and "engineforge.logged.build" not in run.data.tags
+    assert run.data.tags["engineforge.logged.download"]  # what was logged before the failure stays
+    assert client.search_model_versions("name = 'upload-fails'") == []
