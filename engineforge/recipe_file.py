@@ -8,6 +8,7 @@ shown as `file:line: field: message`.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -40,7 +41,12 @@ class RecipeLines:
 
     def problem(self, field: str, message: str) -> str:
         location = [int(part) if part.isdigit() else part for part in field.split(".")] if field else []
-        return f"{self.origin}:{_line_of(self.root, location)}: {field or '(recipe)'}: {message}"
+        return f"{self.origin}:{_line_of(self.root, location)}: {_printable(field) or '(recipe)'}: {_printable(message)}"
+
+
+def _printable(text: str) -> str:
+    """One line, whatever a hostile key holds: newlines and control characters escaped."""
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
 
 
 def load_recipe(path: str | Path) -> Recipe:
@@ -172,7 +178,7 @@ def _range_message(kind: str, location: list[Any], value: Any) -> str:
         wanted = f"{number} {'below' if 'exclusiveMaximum' in bounds else 'at most'} {high}"
     else:
         wanted = number
-    shown = repr(value) if not isinstance(value, str) else f'"{value}"'
+    shown = json.dumps(value) if isinstance(value, str) else repr(value)
     if isinstance(value, bool):
         shown += ", a boolean"
     return f"must be {wanted} (got {shown[:40]}{'…' if len(shown) > 40 else ''})"
