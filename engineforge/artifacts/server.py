@@ -13,13 +13,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
-
 from engineforge.errors import UserError
-from engineforge.serving import LOOPBACK
+from engineforge.serving import LOOPBACK, Unhealthy, wait_healthy
 
 STATE_FILE = "server.json"
 DEFAULT_PORT = 5000
@@ -37,40 +34,37 @@ def argv(directory: Path, port: int, host: str = LOOPBACK) -> list[str]:
 
 def running_url(directory: Path | None = None) -> str | None:
     """The URL of the live server started here before, or None."""
-    state = _read_state((directory or home()) / STATE_FILE)
-    return state["url"] if state and _healthy(state["url"]) else None
+    state = _state(directory or home())
+    return state["url"] if state and _answers(state["url"], 2.0) else None
 
 
 def start(port: int = DEFAULT_PORT, startup_timeout_s: float = 300.0, directory: Path | None = None) -> str:
-    """The tracking URI of the server, started unless it already runs."""
+    """The tracking URI of the server, started unless it already runs (a loaded 2-core machine took 100 s)."""
     directory = directory or home()
     if url := running_url(directory):
         return url
     directory.mkdir(parents=True, exist_ok=True)
     url = f"http://{LOOPBACK}:{port}"
-    if _healthy(url):
+    if _answers(url, 2.0):
         raise UserError(f"something else answers at {url}; pass another --port")
     with open(directory / "server.log", "ab") as log:
         process = subprocess.Popen(argv(directory, port), stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.monotonic() + startup_timeout_s
-    while not _healthy(url):
-        if process.poll() is not None or time.monotonic() > deadline:
-            _kill(process.pid)
-            raise UserError(f"mlflow server did not start at {url} (log: {directory / 'server.log'})")
-        time.sleep(0.25)
+    if not _answers(url, startup_timeout_s, lambda: None if process.poll() is None else "exited"):
+        _kill(process.pid)
+        raise UserError(f"mlflow server did not start at {url} (log: {directory / 'server.log'})")
     (directory / STATE_FILE).write_text(json.dumps({"url": url, "pid": process.pid}))
     return url
 
 
 def stop(directory: Path | None = None) -> bool:
     """Stop the server `start` started; False when none was recorded."""
-    path = (directory or home()) / STATE_FILE
-    state = _read_state(path)
+    directory = directory or home()
+    state = _state(directory)
     if state is None:
         return False
     _kill(state["pid"])
-    path.unlink(missing_ok=True)
+    (directory / STATE_FILE).unlink(missing_ok=True)
     return True
 
 
@@ -81,15 +75,14 @@ def _kill(pid: int) -> None:
         pass
 
 
-def _healthy(url: str) -> bool:
+def _answers(url: str, timeout_s: float, exited=lambda: None) -> bool:
     try:
-        return httpx.get(f"{url}/health", timeout=2.0).status_code == 200
-    except httpx.HTTPError:
+        wait_healthy(f"{url}/health", timeout_s, exited)
+    except Unhealthy:
         return False
+    return True
 
 
-def _read_state(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
+def _state(directory: Path) -> dict | None:
+    path = directory / STATE_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
