@@ -76,7 +76,7 @@ class RemoteTier:
     def upload(self, store: Store, stage: str, key: str) -> str | None:
         """Log the entry for `key` into this run unless a run already holds it; return where it is."""
         entry = store.manifest(stage, key)
-        if stage not in STAGES or entry is None or not _self_contained(entry.get("outputs")):
+        if stage not in STAGES or entry is None or not _self_contained(entry.get("outputs"), f"{store.root}/"):
             return None
         found = self.location(stage, key)
         if found is None:
@@ -94,11 +94,12 @@ def _adopt(workdir: Path) -> None:
     write_manifest(workdir, recorded)
 
 
-def _self_contained(value: Any) -> bool:
-    """Whether an entry's outputs name only files inside it: one pointing elsewhere (a local model
-    directory, the hub's cache) means nothing on another host."""
+def _self_contained(value: Any, store_root: str) -> bool:
+    """Whether an entry's outputs name no file outside the store: a local model directory or the
+    hub's cache means nothing on another host (paths of store entries, such as a command line that
+    served the build, name entries every host holds by key)."""
     if isinstance(value, dict):
-        return all(_self_contained(item) for item in value.values())
+        return all(_self_contained(item, store_root) for item in value.values())
     if isinstance(value, list):
-        return all(_self_contained(item) for item in value)
-    return not (isinstance(value, str) and value.startswith("/"))
+        return all(_self_contained(item, store_root) for item in value)
+    return not (isinstance(value, str) and value.startswith("/") and not value.startswith(store_root))

@@ -54,6 +54,7 @@ def download(uri: str, artifact_uri: str, into: Path, key: str | None = None) ->
     against its MANIFEST.json (and `key`, when given). Raises ArtifactMismatch when it never matches."""
     from mlflow.artifacts import download_artifacts
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", str(sys.stderr.isatty()).lower())  # not in worker logs
     into.mkdir(parents=True, exist_ok=True)
     found: list[str] = []
     for attempt in range(1, ATTEMPTS + 1):
