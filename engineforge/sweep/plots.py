@@ -34,6 +34,8 @@ def pareto(records: list[VariantRecord], champion: str | None, path: Path) -> Pa
     for axis, (x_name, x_label, lower_better) in panels:
         measured = [(r, r.figure(x_name), r.figure(THROUGHPUT)) for r in records]
         measured = [(r, x, y) for r, x, y in measured if math.isfinite(x) and math.isfinite(y)]
+        if not measured:
+            axis.text(0.5, 0.5, f"no variant has {x_label} measured", ha="center", va="center", transform=axis.transAxes)
         for record, x, y in measured:
             axis.scatter([x], [y], marker="o" if record.passed else "x", color="tab:blue" if record.passed else "tab:red")
             axis.annotate(record.name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize="small")
