@@ -373,6 +373,11 @@ class Recipe(Section):
                 f"exceed build.max_seq_len {build.max_seq_len}; lower validate.max_tokens or raise build.max_seq_len"
             )
 
+    @property
+    def serves_on_cpu(self) -> bool:
+        """The transformers runtime told to use the CPU: no GPU layout applies."""
+        return self.runtime == "transformers" and self.serve.device == "cpu"
+
     def section(self, name: str) -> dict[str, Any]:
         """One section as plain data (what a stage's cache key hashes)."""
         return self.model_dump(mode="json", by_alias=True)[name]

@@ -159,6 +159,8 @@ def resolve_parallel(
 ) -> PlanResult:
     """The layout to run: the planner's choice for "auto" sizes, or the recipe's explicit sizes
     checked. Raises UserError when no layout is feasible or the explicit one breaks a constraint."""
+    if recipe.serves_on_cpu:
+        return _on_cpu(recipe, objective)
     try:
         result = plan(recipe, model_config, gpu=gpu, gpus=gpus, gpus_per_node=gpus_per_node, objective=objective)
     except UnsupportedModel as error:
@@ -235,7 +237,7 @@ def _violations(context: _Context, layout: Layout) -> list[tuple[str, str]]:
     if tp % ep:
         found.append((EP_SPLIT, f"ep {ep} does not divide tp {tp} (TensorRT-LLM splits tp into moe_tp x ep)"))
     if layout.gpus > context.pool:
-        found.append((GPUS, f"tp*pp = {layout.gpus} exceeds the {context.pool} GPUs"))
+        found.append((GPUS, f"needs {layout.gpus} GPUs (tp*pp), pool has {context.pool}"))
     elif context.pool % layout.gpus:
         found.append((POOL, f"{context.pool} GPUs do not split into whole replicas of {layout.gpus}"))
     return found
@@ -328,6 +330,24 @@ def _no_layout_reason(context: _Context, infeasible: list[Candidate]) -> str:
         )
     broken = sorted({name for c in infeasible for name in c.violations})
     return f"no layout for {where} passes the constraints ({'; '.join(broken)}); see `engineforge plan` for each layout"
+
+
+CPU = GpuSpec(name="cpu", memory_bytes=0, source="serve.device: cpu")
+
+
+def _on_cpu(recipe, objective: str) -> PlanResult:
+    """One process on the CPU: no GPU layout, and the record says so (gpu cpu, 0 GPUs)."""
+    parallel = recipe.parallel
+    sizes = {"tensor": parallel.tensor, "pipeline": parallel.pipeline, "expert": parallel.expert}
+    fixed = {name: size for name, size in sizes.items() if size not in (1, "auto")}
+    if fixed:
+        raise UserError(f"parallel: {' '.join(f'{name}={size}' for name, size in fixed.items())} needs GPUs; "
+                        "serve.device cpu runs one process: set the sizes to 1 (or auto), or serve.device to cuda")
+    return PlanResult(
+        model=recipe.model.source, gpu=CPU, gpus=0, gpus_per_node=0, objective=objective, precision=None,
+        limits=ServingLimits.from_recipe(recipe), candidates=[], chosen=None, tp=1, pp=1, ep=1, checked=False,
+        reason="serves on the CPU (serve.device: cpu): one process, no GPU layout to plan",
+    )
 
 
 def _unchecked(recipe, gpu, gpus, gpus_per_node, objective, why: str) -> PlanResult:

@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from engineforge.planner.planner import Candidate, PlanResult
+from engineforge.planner.planner import MEMORY, Candidate, PlanResult
 
 CANDIDATE_KEYS = (
     "tp", "pp", "ep", "gpus", "replicas", "memory_per_gpu_gib", "weights_gib", "kv_cache_gib", "activations_gib",
@@ -38,8 +38,9 @@ def _candidate(candidate: Candidate) -> dict[str, Any]:
 
 
 def render(result: PlanResult, console: Console) -> None:
-    if not console.is_terminal:
-        console.width = max(console.width, 140)  # logs and pipes: keep one candidate per line
+    if result.gpus == 0:  # a CPU recipe: nothing to lay out
+        console.print(f"{result.model}: {result.reason}", markup=False)
+        return
     gpu = result.gpu
     precision = result.precision
     console.print(
@@ -55,12 +56,16 @@ def render(result: PlanResult, console: Console) -> None:
             markup=False,
         )
     table = Table(show_lines=False, highlight=False)
-    # GiB columns; the activation allowance and the full reasons are in --json.
-    for title in ("", "tp", "pp", "ep", "GPUs", "weights", "KV", "mem/GPU", "headroom", "decode ms", "status"):
+    # Sizes per GPU; the activation allowance and the full reasons are in --json.
+    for title in ("", "tp", "pp", "ep", "GPUs", "weights GiB", "KV GiB", "mem/GPU GiB", "headroom GiB",
+                  "decode ms/token", "status"):
         table.add_column(title, justify="left" if title in ("", "status") else "right", overflow="fold")
-    for candidate in result.candidates:
-        chosen = result.chosen is not None and candidate.layout == result.chosen.layout
-        table.add_row(*_row(candidate, chosen))
+    rows = [_row(candidate, result.chosen is not None and candidate.layout == result.chosen.layout)
+            for candidate in result.candidates]
+    if not console.is_terminal:  # logs and pipes: keep one candidate per line, its whole status readable
+        console.width = max([console.width, 140] + [110 + len(row[-1]) for row in rows])
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
     for note in result.notes:
         console.print(f"note: {note}", markup=False)
@@ -68,10 +73,16 @@ def render(result: PlanResult, console: Console) -> None:
     console.print(f"{label}: {result.reason}", markup=False)
 
 
+def _rejections(candidate: Candidate) -> list[str]:
+    """Why a layout is out, as the planner worded each broken constraint ("needs 8 GPUs (tp*pp), pool has 4")."""
+    details = [part.removeprefix("violates ") for part in candidate.reason.split("; ") if part.startswith("violates ")]
+    return [f"memory (short {candidate.short_gib:.1f} GiB)" if detail.startswith(f"{MEMORY}:") else detail.partition(": ")[2]
+            for detail in details]
+
+
 def _row(candidate: Candidate, chosen: bool) -> list[str]:
     decode = f"{candidate.decode_floor_ms:.3g}" if candidate.decode_floor_ms is not None else "-"
-    names = [f"memory (short {candidate.short_gib:.1f} GiB)" if name == "memory" else name for name in candidate.violations]
-    status = "fits" if candidate.feasible else "; ".join(names)
+    status = "fits" if candidate.feasible else "rejected: " + "; ".join(_rejections(candidate))
     if candidate.feasible and candidate.warnings:
         status += " (tp crosses nodes)"
     return [

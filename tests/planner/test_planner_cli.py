@@ -74,7 +74,7 @@ def test_plan_command_prints_every_candidate_and_the_choice(tmp_path, capsys):
     assert main(["plan", str(path), "--gpu", "h100", "--gpus", "8"]) == 0
     out = capsys.readouterr().out
     assert "8 x H100-SXM" in out
-    assert "attention heads divisible by tp" in out and "memory (short" in out
+    assert "rejected: 64 attention heads do not split over tp 3" in out and "rejected: memory (short" in out
     assert "chosen: throughput: tp=2 pp=1 ep=1" in out
 
 
