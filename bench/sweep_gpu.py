@@ -27,16 +27,8 @@ from engineforge.sweep.champion import choose
 from engineforge.sweep.expand import expand
 from engineforge.sweep.publish import write_outputs
 from engineforge.sweep.table import VariantRecord, to_markdown
+from gpu_validate import TINYLLAMA_SHAPE  # bench/ is on the path when run as a script
 
-TINYLLAMA_SHAPE = """\
-    hidden_size: 2048
-    intermediate_size: 5632
-    num_hidden_layers: 22
-    num_attention_heads: 32
-    num_key_value_heads: 4
-    vocab_size: 32000
-    max_position_embeddings: 2048
-"""
 TINY_SHAPE = "    num_hidden_layers: 2\n"
 
 
