@@ -196,12 +196,14 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 def clone_file(source: str | Path, target: str | Path) -> None:
     """Copy a file into another entry without sharing its inode (a hard link would let corruption of
     one entry reach the other): a copy-on-write clone where the filesystem has them, else a copy."""
-    with open(os.path.realpath(source), "rb") as src, open(target, "wb") as dst:
+    source = os.path.realpath(source)
+    with open(source, "rb") as src, open(target, "wb") as dst:
         try:
             fcntl.ioctl(dst.fileno(), FICLONE, src.fileno())
             return
         except OSError:
-            shutil.copyfileobj(src, dst, 1 << 24)
+            pass
+    shutil.copyfile(source, target)  # the kernel's copy (sendfile), no bytes through Python
 
 
 def clone_tree(source: Path, target: Path, ignore=None) -> None:
