@@ -8,6 +8,7 @@ from typing import Any
 from engineforge.recipe import Recipe
 from engineforge.runtimes.base import Runtime
 from engineforge.stage import run_stage
+from engineforge.stage_plan import write_files
 from engineforge.stage_result import StageOutput, StageResult
 from engineforge.stages.context import RunContext
 from engineforge.store import content_key
@@ -34,18 +35,17 @@ def package(
         registry=recipe.package.registry,
         python_requirements=runtime.image_requirements(),
         labels=_labels(recipe, built, model, lock_sha256),
+        gpu=runtime.image_gpu,
         smoke_timeout_s=recipe.serve.startup_timeout_s,
     )
 
     def produce(workdir: Path) -> StageOutput:
         result = package_model(inputs, workdir)
         outputs: dict[str, Any] = result.model_dump(mode="json")
-        if recipe.serve.disaggregated is not None:  # compose.yaml and its configs for the built image
-            from engineforge.runtimes.trtllm.disagg import compose_files
-            from engineforge.runtimes.trtllm.files import write_files
-
-            write_files(workdir / "compose", compose_files(recipe, result.pushed_ref or result.image_tag))
-            outputs["compose"] = "compose/compose.yaml"
+        deployment = runtime.deployment_files(recipe, result.pushed_ref or result.image_tag)  # compose.yaml ...
+        if deployment:
+            write_files(workdir, deployment)
+            outputs["deployment_files"] = sorted(deployment)
         if result.status == "skipped":
             return StageOutput(summary=result.reason, outputs=outputs, skipped=True)
         return StageOutput(summary=f"{result.image_tag} {result.digest or result.image_id}", outputs=outputs)
