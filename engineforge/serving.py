@@ -21,6 +21,7 @@ from typing import Callable, Iterator
 import httpx
 
 from engineforge.errors import StageFailed, UserError
+from engineforge.stage_plan import write_files
 
 LOOPBACK = "127.0.0.1"
 
@@ -78,9 +79,7 @@ def start_owned(argv: list[str], log, env: dict[str, str] | None = None) -> subp
 def running_servers(plan, host: str, log_path: Path, startup_timeout_s: float) -> Iterator[str]:
     """Write a StagePlan's files, start its commands in order (each healthy before the next), yield the
     last one's base URL; stop them all, last first. All output goes to one log."""
-    for name, text in plan.files.items():
-        Path(name).parent.mkdir(parents=True, exist_ok=True)
-        Path(name).write_text(text)
+    write_files(Path(), plan.files)
     with ExitStack() as stack:
         url = ""
         for command in plan.commands:

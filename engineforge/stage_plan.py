@@ -6,6 +6,7 @@ are known (engineforge/stages/dry_run.py).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -44,3 +45,11 @@ def merge(plan: StagePlan, extra: StagePlan | None) -> StagePlan:
     if extra is None:
         return plan
     return plan.model_copy(update={"commands": [*plan.commands, *extra.commands], "files": {**plan.files, **extra.files}})
+
+
+def write_files(directory: Path, files: dict[str, str]) -> None:
+    """Write a plan's {name: text} under `directory` (absolute names are written where they point)."""
+    for name, text in files.items():
+        path = Path(directory) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)

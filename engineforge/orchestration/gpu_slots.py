@@ -34,7 +34,6 @@ from engineforge.recipe import Recipe
 LIMIT_ENV = "ENGINEFORGE_GPU_LIMIT"
 FORCED_STAGES_ENV = "ENGINEFORGE_GPU_STAGES"
 LOCK_DIR_ENV = "ENGINEFORGE_GPU_LOCK_DIR"
-TRTLLM_RUNTIMES = ("trtllm", "trtllm-engine")
 
 
 def limit_name() -> str:
@@ -58,8 +57,10 @@ def gpus_needed(stage: str, recipe: Recipe) -> int:
         world *= size if isinstance(size, int) else 1  # "auto" is resolved before any stage runs
     if stage in forced_stages():
         return world
-    if stage == "build" and recipe.runtime in TRTLLM_RUNTIMES:
-        return world
+    if stage == "build":
+        from engineforge.runtimes import get_runtime
+
+        return world if get_runtime(recipe.runtime).builds_on_gpu else 0
     if stage == "validate" and recipe.validate_.enabled:
         from engineforge.gpus import serving_device
 

@@ -70,13 +70,10 @@ def trtllm_release_image(version: str) -> str:
 TRTLLM_RELEASE_IMAGE = trtllm_release_image(TRTLLM_VERSION)
 
 
-def default_base_image(runtime: str) -> str:
-    return DEFAULT_BASE.tag if runtime == "transformers" else TRTLLM_RELEASE_IMAGE
-
-
-def image_python(base_image: str, runtime: str) -> str:
-    """The Python version inside a base image (the wheelhouse must match it)."""
-    if runtime != "transformers" or base_image.startswith(f"{TRTLLM_IMAGES}/"):
+def image_python(base_image: str) -> str:
+    """The Python version inside a base image (the wheelhouse must match it): NVIDIA's TensorRT-LLM
+    images carry their own, any other base is taken to be like engineforge's."""
+    if base_image.startswith(f"{TRTLLM_IMAGES}/"):
         return TRTLLM_IMAGE_PYTHON
     return DEFAULT_BASE.python
 

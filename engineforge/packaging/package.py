@@ -9,7 +9,6 @@ from engineforge.errors import StageFailed, UserError
 from engineforge.packaging.audit import find_secrets, secrets_in_environment
 from engineforge.packaging.base_image import (
     DEFAULT_BASE,
-    default_base_image,
     ensure_base_image,
     image_python,
     missing_base_hint,
@@ -45,7 +44,7 @@ def package_model(inputs: PackageInputs, out_dir: Path, on_step: ProgressCallbac
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     check_model_dir(Path(inputs.model_dir))
-    base = inputs.base_image or default_base_image(inputs.runtime)
+    base = inputs.base_image or DEFAULT_BASE.tag
     context_dir = out_dir / "context"
     common = dict(context_dir=context_dir, base_image=base, image_tag=inputs.image_tag)
 
@@ -58,7 +57,7 @@ def package_model(inputs: PackageInputs, out_dir: Path, on_step: ProgressCallbac
         return _record(out_dir, PackageResult(status="skipped", reason=reason, dockerfile=dockerfile, **common))
 
     require_base_image(client, base)
-    wheelhouse = ensure_wheelhouse(inputs.python_requirements, image_python(base, inputs.runtime)) if inputs.python_requirements else None
+    wheelhouse = ensure_wheelhouse(inputs.python_requirements, image_python(base)) if inputs.python_requirements else None
     earlier = _earlier_labels(client, inputs)
     dockerfile = write_context(inputs, base, context_dir, wheelhouse, created=earlier.get("org.opencontainers.image.created"))
     fingerprint = context_fingerprint(context_dir)
@@ -75,7 +74,7 @@ def package_model(inputs: PackageInputs, out_dir: Path, on_step: ProgressCallbac
 
     smoke = None
     if inputs.smoke_test:
-        smoke = smoke_test(client, image_id, inputs.port, inputs.needs_gpu, inputs.smoke_timeout_s,
+        smoke = smoke_test(client, image_id, inputs.port, inputs.gpu, inputs.smoke_timeout_s,
                            inputs.smoke_prompt, out_dir / "logs" / "container.log")
         if not smoke.passed:
             result = _record(out_dir, PackageResult(status="built", smoke=smoke, **built))

@@ -32,12 +32,12 @@ class PackageInputs(Frozen):
     model_dir: Path = Field(..., description="Servable model directory; copied into its own, last layer.")
     serve_argv: list[str] = Field(..., min_length=1, description=f"Entrypoint; the model is at {MODEL_DIR_IN_IMAGE}.")
     port: int = Field(8000, ge=1, le=65535)
-    base_image: str | None = Field(None, description="ref[@sha256:...]; default depends on the runtime.")
+    base_image: str | None = Field(None, description="ref[@sha256:...] (the runtime's image_base); default: the engineforge base image.")
     image_repo: str | None = Field(None, description="Default engineforge/<recipe_name>.")
     registry: str | None = Field(None, description="host[:port] to push to; no push when unset.")
     python_requirements: list[str] = Field(default_factory=list, description="Installed from a host-built wheelhouse.")
     labels: dict[str, str] = Field(default_factory=dict)
-    gpu: bool | None = Field(None, description="Smoke-test with GPU device requests; default: runtime is not transformers.")
+    gpu: bool = Field(False, description="Smoke-test with GPU device requests (the runtime's image_gpu).")
     smoke_test: bool = True
     smoke_timeout_s: int = Field(600, ge=1, description="How long the container may take to answer /health.")
     smoke_prompt: str = "The capital of France is"
@@ -89,10 +89,6 @@ class PackageInputs(Frozen):
     def image_tag(self) -> str:
         """`<repo>:<recipe>-<short key>`: the same inputs always name the same tag."""
         return f"{self.repository}:{self.recipe_name}-{self.key[:12]}"
-
-    @property
-    def needs_gpu(self) -> bool:
-        return self.gpu if self.gpu is not None else self.runtime != "transformers"
 
 
 class SmokeResult(Frozen):

@@ -19,6 +19,8 @@ class Runtime(Protocol):
     stages: frozenset[str]  # the stages that apply; the others are reported as skipped
     # How the server is asked for exact output lengths (engineforge.loadgen.BenchConfig.ignore_eos_style).
     ignore_eos_style: str
+    builds_on_gpu: bool  # the build stage takes the recipe's GPU slots (orchestration.gpu_slots)
+    image_gpu: bool  # the serving image needs GPUs (its smoke test asks Docker for them)
 
     def skip_reason(self, stage: str) -> str:
         """Why `stage` does not apply to this runtime (shown in the run table)."""
@@ -42,8 +44,12 @@ class Runtime(Protocol):
     def bench(self, recipe: Recipe, served_dir: Path, workdir: Path) -> dict[str, float]:
         """Figures of the runtime's own offline benchmark, run after the servers stopped ({} for none)."""
 
-    def image_base(self, recipe: Recipe, built: StageResult | None) -> str | None:
-        """The serving image's base (None: packaging's default for the runtime)."""
+    def image_base(self, recipe: Recipe, built: StageResult | None) -> str:
+        """The serving image's base: `package.base`, checked, or the runtime's default."""
+
+    def deployment_files(self, recipe: Recipe, image: str) -> dict[str, str]:
+        """{path inside the package entry: text} shipped beside `image` (compose.yaml and its configs
+        for a disaggregated deployment); {} when the image alone is the deployment."""
 
     def image_requirements(self) -> list[str]:
         """Python requirements the serving image installs."""

@@ -23,6 +23,8 @@ CB_PAGE_TOKENS = 256  # transformers' ContinuousBatchingConfig.page_size default
 class TransformersRuntime(SingleServer):
     name = "transformers"
     ignore_eos_style = "generation_config"  # transformers serve rejects an ignore_eos field (HTTP 422)
+    builds_on_gpu = False  # the build links files
+    image_gpu = False  # the image serves on whatever it finds (serve.device auto), CPU included
     stages = frozenset({"download", "build", "validate", "package", "register"})
 
     def skip_reason(self, stage: str) -> str:
@@ -60,8 +62,13 @@ class TransformersRuntime(SingleServer):
     def bench(self, recipe: Recipe, served_dir: Path, workdir: Path) -> dict[str, float]:
         return {}
 
-    def image_base(self, recipe: Recipe, built: StageResult | None) -> str | None:
-        return recipe.package.base
+    def image_base(self, recipe: Recipe, built: StageResult | None) -> str:
+        from engineforge.packaging.base_image import DEFAULT_BASE
+
+        return recipe.package.base or DEFAULT_BASE.tag
+
+    def deployment_files(self, recipe: Recipe, image: str) -> dict[str, str]:
+        return {}
 
     def dry_run(self, recipe: Recipe) -> dict[str, StagePlan]:
         from engineforge.gpus import serving_device

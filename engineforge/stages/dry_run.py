@@ -65,15 +65,10 @@ def _with_load(recipe: Recipe, plan: StagePlan) -> StagePlan:
 
 def _package(recipe: Recipe, runtime: Runtime) -> StagePlan:
     from engineforge.packaging import MODEL_DIR_IN_IMAGE
-    from engineforge.packaging.base_image import default_base_image
 
-    base = runtime.image_base(recipe, None) or default_base_image(runtime.name)
+    base = runtime.image_base(recipe, None)
     entrypoint = runtime.serve_argv(recipe, Path(MODEL_DIR_IN_IMAGE), "0.0.0.0", recipe.serve.port, recipe.serve.device)
-    files = {}
-    if recipe.serve.disaggregated is not None:
-        from engineforge.runtimes.trtllm.disagg import compose_files
-
-        files = {f"<package>/compose/{name}": text for name, text in compose_files(recipe, IMAGE).items()}
+    files = {f"<package>/{name}": text for name, text in runtime.deployment_files(recipe, IMAGE).items()}
     return StagePlan(stage="package", commands=[Command(role="entrypoint", argv=entrypoint, port=recipe.serve.port)],
                      files=files, notes={"base_image": base, "image": recipe.package.image or f"engineforge/{recipe.name}",
                                          "model_dir_in_image": MODEL_DIR_IN_IMAGE})

@@ -16,9 +16,10 @@ from engineforge.errors import StageFailed, UserError
 from engineforge.packaging import MODEL_DIR_IN_IMAGE, PackageInputs, package_model
 from engineforge.packaging.base_image import (
     DEFAULT_BASE,
+    TRTLLM_IMAGE_PYTHON,
     TRTLLM_RELEASE_IMAGE,
     BaseImageSpec,
-    default_base_image,
+    image_python,
 )
 from engineforge.packaging.compose import (
     DisaggregatedLayout,
@@ -126,14 +127,14 @@ def test_created_label_follows_source_date_epoch(model_dir, monkeypatch):
     assert 'org.opencontainers.image.created="2023-11-14T22:13:20Z"' in text
 
 
-def test_trtllm_runtime_defaults_to_the_pinned_release_image(model_dir):
-    base = default_base_image("trtllm")
-    assert base == TRTLLM_RELEASE_IMAGE and re.fullmatch(r"nvcr\.io/nvidia/tensorrt-llm/release:\d+\.\d+\.\d+", base)
+def test_the_pinned_release_image_is_labelled_with_its_version(model_dir):
+    base = TRTLLM_RELEASE_IMAGE
+    assert re.fullmatch(r"nvcr\.io/nvidia/tensorrt-llm/release:\d+\.\d+\.\d+", base)
     inputs = make_inputs(model_dir, runtime="trtllm", python_requirements=[], serve_argv=["trtllm-serve", MODEL_DIR_IN_IMAGE])
     text = render_dockerfile(inputs, base)
     assert instructions(text)[0] == f"FROM {base}"  # no dependency stage without requirements
     assert f'ai.engineforge.tensorrt-llm-version="{base.rsplit(":", 1)[1]}"' in text
-    assert inputs.needs_gpu and not make_inputs(model_dir).needs_gpu
+    assert (image_python(base), image_python(DEFAULT_BASE.tag)) == (TRTLLM_IMAGE_PYTHON, DEFAULT_BASE.python)
 
 
 @pytest.mark.parametrize(
@@ -168,7 +169,6 @@ def test_base_image_tag_is_a_hash_of_its_spec():
     assert BaseImageSpec().tag == DEFAULT_BASE.tag
     changed = BaseImageSpec(packages=("python3", "python3-venv", "ca-certificates", "curl"))
     assert changed.tag != DEFAULT_BASE.tag and changed.tag.startswith("engineforge/base-python:bookworm-")
-    assert default_base_image("transformers") == DEFAULT_BASE.tag
 
 
 def test_context_keeps_credentials_out_and_makes_the_model_readable(model_dir, tmp_path):

@@ -29,3 +29,12 @@ def test_gpu_kv_cache_takes_the_recipe_memory_fraction():
 
 def test_without_continuous_batching_no_cache_flags():
     assert argv("cpu", continuous_batching=False)[-1] == "--no-continuous-batching"
+
+
+def test_image_is_the_engineforge_base_unless_the_recipe_names_one_and_ships_alone():
+    from engineforge.packaging.base_image import DEFAULT_BASE
+
+    runtime = TransformersRuntime()
+    plain, based = parse_recipe(RECIPE), parse_recipe(RECIPE + "package: {base: debian:12}\n")
+    assert (runtime.image_base(plain, None), runtime.image_base(based, None)) == (DEFAULT_BASE.tag, "debian:12")
+    assert runtime.deployment_files(plain, "img") == {} and not runtime.image_gpu and not runtime.builds_on_gpu

@@ -8,11 +8,10 @@ from engineforge.errors import UserError
 from engineforge.recipe import Recipe
 from engineforge.runtimes.single_server import SingleServer
 from engineforge.runtimes.trtllm import availability, bench
-from engineforge.runtimes.trtllm.files import write_files
 from engineforge.runtimes.trtllm.launch import launcher_commands
 from engineforge.runtimes.trtllm.process import run_logged
 from engineforge.runtimes.trtllm.serve import SERVE, layout_of
-from engineforge.stage_plan import Command, StagePlan
+from engineforge.stage_plan import Command, StagePlan, write_files
 from engineforge.stage_result import StageResult
 from engineforge.versions import tensorrt_llm_version
 
@@ -21,6 +20,8 @@ SERVED = "served"
 
 class TrtllmRuntimeBase(SingleServer):
     ignore_eos_style = "field"  # trtllm-serve's OpenAI API takes ignore_eos
+    builds_on_gpu = True
+    image_gpu = True
     name: str
     stages: frozenset[str]
     # Commands every stage of the runtime may need besides trtllm-serve (trtllm-build for engines).
@@ -80,6 +81,9 @@ class TrtllmRuntimeBase(SingleServer):
             raise UserError(f"package.base {base} carries TensorRT-LLM {carried}, but the build used {version}; "
                             f"engines load only in the version that built them: use {trtllm_release_image(version)}")
         return base
+
+    def deployment_files(self, recipe: Recipe, image: str) -> dict[str, str]:
+        return {}
 
     def image_requirements(self) -> list[str]:
         return []  # the release image already has TensorRT-LLM and trtllm-serve

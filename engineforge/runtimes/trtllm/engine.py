@@ -12,11 +12,9 @@ engine's config.json as a model config):
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
-from engineforge import progress
 from engineforge.errors import UserError
 from engineforge.gpus import gpu_info
 from engineforge.recipe import Recipe
@@ -26,11 +24,9 @@ from engineforge.runtimes.trtllm import build as trtllm_build
 from engineforge.runtimes.trtllm.base import SERVED, TrtllmRuntimeBase
 from engineforge.runtimes.trtllm.launch import launched
 from engineforge.runtimes.trtllm.serve import engine_serve_argv, layout_of
-from engineforge.stage import run_stage
 from engineforge.stage_plan import Command, StagePlan
 from engineforge.stage_result import StageOutput, StageResult
-from engineforge.store import Store, clone_file, content_key
-from engineforge.versions import package_version
+from engineforge.store import clone_file
 
 CHECKPOINT = "checkpoint"
 ENGINE = f"{SERVED}/engine"

@@ -24,14 +24,6 @@ def json_text(data: Any) -> str:
     return json.dumps(data, indent=2) + "\n"
 
 
-def write_files(directory: Path, files: dict[str, str]) -> None:
-    """Write {name: text} under `directory` (absolute names are written where they point)."""
-    for name, text in files.items():
-        path = Path(directory) / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-
-
 def checked_path(path: Path | str, what: str) -> str:
     """A path as a command-line word, refused if it could be read as an option or holds odd characters."""
     text = str(path)

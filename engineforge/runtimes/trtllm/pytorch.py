@@ -18,15 +18,16 @@ from engineforge.recipe import Recipe
 from engineforge.runtimes.transformers import link_model_tree, servable_model
 from engineforge.runtimes.trtllm import disagg
 from engineforge.runtimes.trtllm.base import SERVED, TrtllmRuntimeBase
-from engineforge.runtimes.trtllm.files import json_text, write_files, yaml_text
+from engineforge.runtimes.trtllm.files import json_text, yaml_text
 from engineforge.runtimes.trtllm.launch import launched
 from engineforge.runtimes.trtllm.llm_options import OPTIONS_FILE, llm_api_options
 from engineforge.runtimes.trtllm.serve import layout_of, pytorch_serve_argv
-from engineforge.stage_plan import StagePlan
+from engineforge.stage_plan import StagePlan, write_files
 from engineforge.stage_result import StageOutput, StageResult
 from engineforge.versions import tensorrt_llm_version
 
 DISAGG_DIR = "disaggregated"
+COMPOSE_DIR = "compose"  # in the package entry, beside the image
 LAUNCH_FILE = "launch.json"
 
 
@@ -87,6 +88,11 @@ class TrtllmRuntime(TrtllmRuntimeBase):
 
     def bench_model(self, served_dir: str) -> dict[str, str]:
         return {"model_path": served_dir, "options_file": f"{served_dir}/{OPTIONS_FILE}"}
+
+    def deployment_files(self, recipe: Recipe, image: str) -> dict[str, str]:
+        if recipe.serve.disaggregated is None:
+            return {}
+        return {f"{COMPOSE_DIR}/{name}": text for name, text in disagg.compose_files(recipe, image).items()}
 
     def dry_run(self, recipe: Recipe) -> dict[str, StagePlan]:
         from engineforge.serving import LOOPBACK

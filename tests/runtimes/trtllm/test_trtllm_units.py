@@ -12,6 +12,7 @@ from trtllm_helpers import DOUBLE_VERSION, DOUBLES, use_doubles, without_trtllm
 
 from engineforge import versions
 from engineforge.errors import StageFailed, UserError
+from engineforge.packaging.base_image import TRTLLM_RELEASE_IMAGE
 from engineforge.recipe_file import RecipeError, parse_recipe
 from engineforge.runtimes import get_runtime
 from engineforge.runtimes.trtllm import availability, bench, build
@@ -19,7 +20,7 @@ from engineforge.runtimes.trtllm.launch import Layout, launched
 from engineforge.runtimes.trtllm.llm_options import kv_cache_config
 from engineforge.stage_result import StageResult
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[3]
 
 
 def recipe(runtime: str = "trtllm", extra: str = ""):
@@ -184,8 +185,21 @@ def test_serving_image_carries_the_tensorrt_llm_version_that_built():
         runtime.image_base(pinned, built)
 
 
+def test_both_runtimes_build_and_serve_on_gpus_and_only_disaggregated_serving_ships_compose_files():
+    for name in ("trtllm", "trtllm-engine"):
+        runtime = get_runtime(name)
+        assert runtime.builds_on_gpu and runtime.image_gpu
+        assert runtime.image_base(recipe(name), None) == TRTLLM_RELEASE_IMAGE  # nothing built yet: the pinned one
+        assert runtime.deployment_files(recipe(name), "img") == {}
+    disaggregated = recipe("trtllm", "serve:\n  disaggregated: {context: {instances: 1}, generation: {instances: 1}}\n")
+    files = get_runtime("trtllm").deployment_files(disaggregated, "registry/img@sha256:" + "a" * 64)
+    assert sorted(files) == ["compose/compose.yaml", "compose/context_options.yaml", "compose/disagg_config.yaml",
+                             "compose/generation_options.yaml"]
+    assert "image: registry/img@sha256:" in files["compose/compose.yaml"]
+
+
 def test_worker_image_is_from_the_pinned_release_image():
-    from engineforge.packaging.base_image import TRTLLM_RELEASE_IMAGE, TRTLLM_VERSION
+    from engineforge.packaging.base_image import TRTLLM_VERSION
 
     dockerfile = (REPO / "docker" / "worker.Dockerfile").read_text()
     assert f"ARG TRTLLM_IMAGE={TRTLLM_RELEASE_IMAGE}\n" in dockerfile and "FROM ${TRTLLM_IMAGE}\n" in dockerfile
