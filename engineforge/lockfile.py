@@ -16,6 +16,7 @@ from engineforge.stage_result import StageResult
 from engineforge.versions import tool_versions
 
 LOCK_FILE = "engineforge.lock.json"
+AFTER_IMAGE = ("package", "register")  # stages whose keys the lock records but the image label cannot hash
 
 
 def lock_core(recipe: Recipe, results: dict[str, StageResult], parallel_plan: dict[str, Any]) -> dict[str, Any]:
@@ -48,11 +49,18 @@ def digest(data: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def core_digest(core: dict[str, Any]) -> str:
+    """`core_sha256`, the image's `ai.engineforge.lock-sha256` label: the core as it stood when the
+    package stage started, i.e. without the keys of the stages that stamp it or follow it."""
+    stamped = {name: key for name, key in core["stages"].items() if name not in AFTER_IMAGE}
+    return digest({**core, "stages": stamped})
+
+
 def complete_lock(core: dict[str, Any], package: StageResult | None) -> dict[str, Any]:
     image = {}
     if package is not None and package.status != "skipped":
         image = {key: package.outputs.get(key) for key in ("image_tag", "image_id", "digest", "pushed_ref", "base_image")}
-    return {"version": 1, **core, "core_sha256": digest(core), "image": image}
+    return {"version": 1, **core, "core_sha256": core_digest(core), "image": image}
 
 
 def dumps(lock: dict[str, Any]) -> str:

@@ -33,7 +33,13 @@ from tasks.shard import shard_task
 from tasks.validate import validate_task
 
 
-@flow(name="model-to-deployment", log_prints=True)
+def _flow_run_name() -> str:
+    from prefect.runtime import flow_run
+
+    return run_artifacts.run_label(parse_recipe(flow_run.parameters["recipe_yaml"], "<recipe>"))
+
+
+@flow(name="model-to-deployment", log_prints=True, flow_run_name=_flow_run_name)
 def model_to_deployment(
     recipe_yaml: str,
     recipe_origin: str = "<recipe>",
@@ -44,6 +50,7 @@ def model_to_deployment(
     """Build, validate, package and register the model a recipe describes; return the run summary."""
     started = time.perf_counter()
     recipe = parse_recipe(recipe_yaml, recipe_origin)
+    label = run_artifacts.run_label(recipe)  # as written, like the flow run's name
     runtime = get_runtime(recipe.runtime)  # resolved once; the stages find it on the run context
     runtime.check_available(recipe)  # fail before any work, never fall back
     check_servable(recipe)  # nor quantize into a format this runtime or GPU cannot serve
@@ -51,7 +58,9 @@ def model_to_deployment(
     recipe = plan.apply(recipe)  # "auto" sizes resolved, so stage keys hash the real layout
     stale_runs.close_stale(tracking.tracking_uri(recipe))  # what killed runs on this host left RUNNING
     uri, run_id = tracking.start_run(recipe, recipe_yaml)
-    tracking.set_tags(uri, run_id, {"engineforge.parallel.reason": plan.reason[:5000], **run_artifacts.flow_run_tags()})
+    flow_run = run_artifacts.flow_run_tags()
+    tracking.set_tags(uri, run_id, {"engineforge.parallel.reason": plan.reason[:5000], "mlflow.runName": label, **flow_run})
+    run_artifacts.announce(uri, run_id, flow_run)
     tracking.log_text(uri, run_id, json.dumps(plan_json(plan), indent=2, default=str), "plan.json")
     ctx = RunContext(
         runtime=runtime, store_root=str(store_root or default_root()), tracking_uri=uri, run_id=run_id,
@@ -69,16 +78,23 @@ def model_to_deployment(
         )
         results["validate"] = validate_task.with_options(timeout_seconds=recipe.validate_.timeout_s)(recipe, built, ctx)
         core = lockfile.lock_core(recipe, results, plan.record())
-        packaged = results["package"] = package_task(recipe, built, model, lockfile.digest(core), ctx)
+        packaged = results["package"] = package_task(recipe, built, model, lockfile.core_digest(core), ctx)
         results["register"] = register_task(recipe, built, packaged, model, ctx)
+    except KeyboardInterrupt as interrupt:  # Ctrl-C: the run was stopped, not failed; the CLI says so
+        tracking.client(uri).set_terminated(run_id, "KILLED")
+        interrupt.flow_run_id = flow_run.get(run_artifacts.FLOW_RUN_TAG)
+        interrupt.mlflow_run_id = run_id
+        raise
     except StageFailed as failure:
         _finish(ctx, recipe, results, plan.record(), succeeded=False)
         failure.summary = _summary(recipe, ctx, results, started, failed=failure)
         run_artifacts.publish_summary(failure.summary, recipe.validate_.gates)
+        run_artifacts.describe_mlflow_run(failure.summary, label)
         raise
     lock = _finish(ctx, recipe, results, plan.record(), succeeded=True)
     summary = _summary(recipe, ctx, results, started, lock=lock)
     run_artifacts.publish_summary(summary, recipe.validate_.gates)  # what the UI and `submit --watch` show
+    run_artifacts.describe_mlflow_run(summary, label)
     return summary
 
 
