@@ -17,6 +17,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -29,6 +30,7 @@ from engineforge.errors import UserError
 from engineforge.serving import LOOPBACK, free_port
 
 STATE_FILE = "server.json"
+PORT_FILE = "port"  # kept by `stop`, unlike the state file
 SECRET_NAME = re.compile(r"TOKEN|PASSWORD|PASSWD|SECRET|CREDENTIAL|API_KEY|ACCESS_KEY|PRIVATE_KEY", re.IGNORECASE)
 PROBE_TIMEOUT_S = 4.0
 
@@ -83,7 +85,7 @@ def ensure_api(startup_timeout_s: float = 120.0) -> str:
             return url
         if url:  # started before its environment was scrubbed: replace it
             stop()
-        port = free_port()
+        port = _port(directory)
         url = f"http://{LOOPBACK}:{port}/api"
         with open(directory / "server.log", "ab") as log:
             process = subprocess.Popen(
@@ -115,8 +117,34 @@ def stop() -> bool:
         os.killpg(state["pid"], signal.SIGTERM)
     except ProcessLookupError:
         pass
+    _wait_exited(state["pid"])  # its port free again for the next start
     path.unlink(missing_ok=True)
     return True
+
+
+def _port(directory: Path) -> int:
+    """The port the server had before when it is free, so that the flow-run URLs MLflow runs were
+    tagged with stay valid across restarts; else a free one, kept for next time."""
+    path = directory / PORT_FILE
+    try:
+        port = int(path.read_text())
+        with socket.socket() as probe_socket:
+            probe_socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds it
+            probe_socket.bind((LOOPBACK, port))
+        return port
+    except (FileNotFoundError, ValueError, OSError):
+        port = free_port()
+        path.write_text(f"{port}\n")
+        return port
+
+
+def _wait_exited(pid: int, timeout_s: float = 20.0) -> None:
+    import psutil
+
+    try:
+        psutil.Process(pid).wait(timeout_s)
+    except (psutil.Error, psutil.TimeoutExpired):
+        pass
 
 
 def _healthy(url: str, timeout_s: float = 2.0) -> bool:
