@@ -41,6 +41,24 @@ def advanced(stage: str, fraction: float) -> None:
             method(stage, fraction)
 
 
+def counted(stage: str, done: int, total: int | None, unit: str) -> None:
+    """What a stage has done so far in its own unit (requests answered, bytes downloaded), for
+    listeners that show it (their optional `stage_counted`)."""
+    for listener in list(_listeners):
+        method = getattr(listener, "stage_counted", None)
+        if method is not None:
+            method(stage, done, total, unit)
+
+
+def linked(label: str, url: str) -> None:
+    """Where to follow the run (its Prefect flow run, its MLflow run), for listeners that show it
+    (their optional `run_linked`)."""
+    for listener in list(_listeners):
+        method = getattr(listener, "run_linked", None)
+        if method is not None:
+            method(label, url)
+
+
 def finished(result: "StageResult") -> None:
     for listener in list(_listeners):
         listener.stage_finished(result)

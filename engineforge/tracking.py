@@ -143,6 +143,12 @@ def log_text(uri: str, run_id: str, text: str, name: str) -> None:
         client(uri).log_artifact(run_id, str(path))
 
 
+def log_table(uri: str, run_id: str, rows: list[dict[str, Any]], name: str) -> None:
+    """Rows as an MLflow table artifact (`name`, a .json path), which the run's UI shows as a table."""
+    columns = {key: [row.get(key) for row in rows] for key in dict.fromkeys(key for row in rows for key in row)}
+    client(uri).log_table(run_id, data=columns, artifact_file=name)
+
+
 def finish_run(uri: str, run_id: str, succeeded: bool) -> None:
     client(uri).set_terminated(run_id, "FINISHED" if succeeded else "FAILED")
 

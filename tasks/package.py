@@ -1,3 +1,7 @@
+import shutil
+import tempfile
+from pathlib import Path
+
 from engineforge import tracking
 from engineforge.recipe import Recipe
 from engineforge.stage_result import StageResult
@@ -9,8 +13,11 @@ from tasks.common import stage_task
 
 def record_package(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
     record_stage(ctx, result)
-    if "dockerfile" in result.outputs:
-        tracking.log_file(ctx.tracking_uri, ctx.run_id, result.file("dockerfile"), "package")
+    if "dockerfile" in result.outputs:  # as Dockerfile.txt: MLflow's UI previews files by their extension
+        with tempfile.TemporaryDirectory() as directory:
+            shown = Path(directory) / "Dockerfile.txt"
+            shutil.copyfile(result.file("dockerfile"), shown)
+            tracking.log_file(ctx.tracking_uri, ctx.run_id, shown, "package")
 
 
 @stage_task("package", retries=1, retry_delay_seconds=[10], key=package_key, record=record_package)  # pushes blink

@@ -3,6 +3,7 @@ from pathlib import Path
 
 from engineforge import tracking
 from engineforge.measure.gates import evaluate_gates
+from engineforge.orchestration import run_artifacts
 from engineforge.recipe import Recipe
 from engineforge.stage_result import StageResult
 from engineforge.stages.context import RunContext
@@ -10,17 +11,37 @@ from engineforge.stages.record import record_stage
 from engineforge.stages.validate import validate, validate_key
 from tasks.common import stage_task
 
+MEASURED_TAG = "engineforge.measured.validate"  # the validate key whose figures this run measured
+CACHE_HIT_TAG, MEASURED_BY_TAG = "engineforge.cache_hit", "engineforge.measured_by_run"
+
 
 def record_validation(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
     """Figures, files and the gates' verdict (gates judge the figures every run, cached or not)."""
     if result.status == "skipped":
         return
     record_stage(ctx, result)
-    tracking.log_metrics(ctx.tracking_uri, ctx.run_id, result.outputs["figures"])
+    _record_figures(recipe, ctx, result)
     for name in ("results", "server_log", "accuracy", "latency_cdf"):
         if name in result.outputs:
             tracking.log_file(ctx.tracking_uri, ctx.run_id, result.file(name), "validate")
     _check_gates(recipe, result, ctx)
+
+
+def _record_figures(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
+    """Figures measured by this run become its metrics; a result reused from the store or a remote
+    tier was measured by another run, so this one is tagged a cache hit pointing at that run
+    instead of logging the same figures again as new measurements. The table is shown either way."""
+    figures = result.outputs["figures"]
+    if result.status == "ran":
+        tracking.log_metrics(ctx.tracking_uri, ctx.run_id, figures)
+        tracking.set_tags(ctx.tracking_uri, ctx.run_id, {MEASURED_TAG: result.key})
+    else:
+        measured = tracking.run_with_tag(ctx.tracking_uri, tracking.experiment_name(recipe), MEASURED_TAG, result.key)
+        tags = {CACHE_HIT_TAG: "true"} | ({MEASURED_BY_TAG: measured.info.run_id} if measured else {})
+        tracking.set_tags(ctx.tracking_uri, ctx.run_id, tags)
+    rows = run_artifacts.validation_rows(figures, recipe.validate_.gates)
+    if rows:
+        tracking.log_table(ctx.tracking_uri, ctx.run_id, rows, "validate/figures.json")
 
 
 @stage_task("validate", key=validate_key, record=record_validation)

@@ -51,7 +51,7 @@ def test_flow_records_validates_registers_then_reuses_everything(
     assert run.data.tags["engineforge.parallel"] == "tp1-pp1-ep1"
     assert run.data.tags["engineforge.model_revision"].startswith("sha256:")
     assert run.data.tags["engineforge.stage.build.key"] == next(s["key"] for s in first["stages"] if s["stage"] == "build")
-    assert {"recipe.yaml", "engineforge.lock.json", "plan.json", "validate/validation.json", "package/Dockerfile"} <= artifact_names(
+    assert {"recipe.yaml", "engineforge.lock.json", "plan.json", "validate/validation.json", "package/Dockerfile.txt"} <= artifact_names(
         client, run.info.run_id
     )
     lock = json.loads(Path(client.download_artifacts(run.info.run_id, "engineforge.lock.json", str(tmp_path))).read_text())

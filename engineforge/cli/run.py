@@ -9,29 +9,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from engineforge.cli.progress_view import STATUS_STYLE, LiveStages
 from engineforge.errors import StageFailed
 from engineforge.recipe_checks import check_recipe_file
 from engineforge.stages import STAGES
-
-STATUS_STYLE = {"ran": "green", "cached": "cyan", "fetched": "blue", "skipped": "yellow", "failed": "red"}
-
-
-class LiveStages:
-    """Prints each stage as it starts and ends (the flow runs in this process)."""
-
-    def __init__(self, console: Console):
-        self.console = console
-        self.status = None
-
-    def stage_started(self, stage, key):
-        self.status = self.console.status(f"{stage} ...")
-        self.status.start()
-
-    def stage_finished(self, result):
-        if self.status:
-            self.status.stop()
-        style = STATUS_STYLE.get(result.status, "white")
-        self.console.print(f"[{style}]{result.status:>7}[/] {result.stage:<9} {result.duration_s:7.2f}s  {result.summary}")
 
 
 def command(
@@ -46,6 +27,23 @@ def command(
     unknown = sorted(set(refresh) - set(STAGES) - {"all"})
     if unknown:
         raise typer.BadParameter(f"unknown stage {', '.join(unknown)}; choose from {', '.join(STAGES)} or all", param_hint="--refresh")
+    console = Console(stderr=as_json, highlight=False)
+    user_api = bool(os.environ.get("PREFECT_API_URL"))  # a server of the user's: sweeps use its deployments
+    api = None
+    if not dry_run:  # the Prefect API (mostly waiting on a server) gets ready while the recipe is checked
+        console.print(f"engineforge run {recipe}: checking the recipe; Prefect API starting", markup=False)
+        _quiet_libraries()
+        api = _Background(_prepare_api, ephemeral)
+        # Importing MLflow takes seconds; do it while Prefect's API starts instead of after.
+        threading.Thread(target=_import_mlflow, daemon=True).start()
+    try:
+        return _run(recipe, refresh, as_json, store, dry_run, user_api, console, api)
+    except KeyboardInterrupt as interrupt:
+        _interrupted(interrupt, console)
+        raise typer.Exit(130) from None
+
+
+def _run(recipe: Path, refresh, as_json: bool, store, dry_run: bool, user_api: bool, console: Console, api) -> int:
     loaded = check_recipe_file(recipe)  # what `engineforge validate` checks exits 2 before anything starts
     if loaded.sweep is not None:  # every variant's commands, or every variant checked before anything starts
         from engineforge.cli import sweep_output
@@ -60,13 +58,7 @@ def command(
         planned = plan_stages(loaded, recipe.resolve().parent)
         print(json.dumps(planned, indent=2)) if as_json else render(planned, Console(highlight=False, soft_wrap=True))
         return 0
-    _quiet_libraries()
-    # Importing MLflow takes seconds; do it while Prefect's API starts (mostly waiting) instead of after.
-    threading.Thread(target=_import_mlflow, daemon=True).start()
-    user_api = bool(os.environ.get("PREFECT_API_URL"))  # a server of the user's: sweeps use its deployments
-    from engineforge.orchestration import local_prefect
-
-    local_prefect.prepare_api(ephemeral)  # before Prefect is imported: it reads its settings then
+    api.wait()  # before Prefect is imported: it reads its settings then
     from engineforge import progress
     from engineforge.orchestration import gpu_slots
     from flows.model_to_deployment import model_to_deployment
@@ -75,7 +67,6 @@ def command(
     if loaded.sweep is not None:  # the flow `sweep`: one child run per variant
         return sweep_output.run_sweep(recipe, refresh, store, as_json, sweep_output.sweep_deployment(user_api))
 
-    console = Console(stderr=as_json, highlight=False)
     listener = LiveStages(console)
     progress.subscribe(listener)
     try:
@@ -92,9 +83,49 @@ def command(
             _report(summary, console, as_json)
         raise
     finally:
+        listener.close()
         progress.unsubscribe(listener)
     _report(summary, console, as_json)
     return 0
+
+
+class _Background:
+    """`target` in a daemon thread, so that a bad recipe's exit does not wait for it; `wait` raises
+    what it raised."""
+
+    def __init__(self, target, *args):
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._call, args=(target, *args), daemon=True)
+        self.thread.start()
+
+    def _call(self, target, *args) -> None:
+        try:
+            target(*args)
+        except BaseException as error:  # handed to the main thread by `wait`
+            self.error = error
+
+    def wait(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
+def _prepare_api(ephemeral: bool) -> None:
+    from engineforge.orchestration import local_prefect
+
+    local_prefect.prepare_api(ephemeral)
+
+
+def _interrupted(interrupt: KeyboardInterrupt, console: Console) -> None:
+    """Ctrl-C: one line; the MLflow run is KILLED (by the flow) and the Prefect flow run CANCELLED."""
+    flow_run_id = getattr(interrupt, "flow_run_id", None)
+    if flow_run_id:
+        from engineforge.orchestration import run_artifacts
+
+        run_artifacts.mark_cancelled(flow_run_id)
+    mlflow_run = getattr(interrupt, "mlflow_run_id", None)
+    where = f": MLflow run {mlflow_run} KILLED, Prefect flow run {flow_run_id} CANCELLED" if mlflow_run else ""
+    console.print(f"interrupted{where}; finished stages stay in the store", markup=False)
 
 
 def _import_mlflow() -> None:
@@ -105,7 +136,7 @@ def _import_mlflow() -> None:
 def _quiet_libraries() -> None:
     # The CLI shows its own progress and one-line errors; Prefect's console lines (and failed
     # tasks' tracebacks, still sent to the Prefect API) would drown them.
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    # The level stays INFO so that flow and task run logs reach the API (the run's Logs tab).
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")

@@ -16,6 +16,8 @@ SUMMARY = "summary"
 VALIDATION = "validation"
 FLOW_RUN_TAG = "engineforge.prefect.flow_run_id"
 FLOW_RUN_URL_TAG = "engineforge.prefect.flow_run_url"
+EXPERIMENT_KIND, CLASSIC_KIND = "mlflow.experimentKind", "custom_model_development"
+LOCAL_MLFLOW_UI = "http://127.0.0.1:5000"  # `mlflow ui`'s default address
 HEADLINE_FIGURES = ("output_tokens_per_s", "ttft_ms_p50", "ttft_ms_p99", "tpot_ms_p50", "error_rate")
 
 
@@ -62,6 +64,24 @@ def validation_rows(figures: dict[str, Any], gates=None) -> list[dict[str, str]]
     return rows
 
 
+def run_label(recipe) -> str:
+    """`tiny-llama-1a2b3c4d`: the recipe and the short hash of its content, naming its Prefect flow
+    runs and MLflow runs so that runs of different versions of a recipe can be told apart."""
+    from engineforge.recipe_file import recipe_hash
+
+    return f"{recipe.name}-{recipe_hash(recipe)[:8]}"
+
+
+def mlflow_run_url(uri: str, run_id: str) -> str:
+    """The run's page in MLflow's classic run view: on the tracking server, or for a local store on
+    the `mlflow ui` the README starts (http://127.0.0.1:5000)."""
+    from engineforge import tracking
+
+    experiment_id = tracking.client(uri).get_run(run_id).info.experiment_id
+    server = uri.rstrip("/") if uri.startswith(("http://", "https://")) else LOCAL_MLFLOW_UI
+    return f"{server}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
 def mlflow_link(uri: str, run_id: str, experiment: str) -> str:
     """A clickable link for an MLflow server; the store and the `mlflow ui` line for a local one."""
     if uri.startswith(("http://", "https://")):
@@ -90,6 +110,45 @@ def publish_summary(summary: dict[str, Any], gates=None) -> None:
     if rows:
         create_table_artifact(rows, key=artifact_key(summary["recipe"], VALIDATION),
                               description=f"{summary['recipe']}: validation figures and gates")
+
+
+def announce(uri: str, run_id: str, flow_run: dict[str, str]) -> None:
+    """Tell whoever shows progress where to follow the run, and open its MLflow experiment in the
+    classic runs view: MLflow 3 shows an experiment without a kind as a GenAI traces page."""
+    from engineforge import progress, tracking
+
+    mlflow_client = tracking.client(uri)
+    experiment = mlflow_client.get_experiment(mlflow_client.get_run(run_id).info.experiment_id)
+    if EXPERIMENT_KIND not in experiment.tags:
+        mlflow_client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND, CLASSIC_KIND)
+    if FLOW_RUN_URL_TAG in flow_run:
+        progress.linked("Prefect flow run", flow_run[FLOW_RUN_URL_TAG])
+    progress.linked("MLflow run", mlflow_run_url(uri, run_id))
+
+
+def describe_mlflow_run(summary: dict[str, Any], label: str) -> None:
+    """The summary table as the MLflow run's description; ` cached` after its name when no stage
+    was computed, so a rerun that measured nothing reads as one in the runs list."""
+    from engineforge import tracking
+
+    mlflow = summary["mlflow"]
+    link = mlflow_link(mlflow["tracking_uri"], mlflow["run_id"], mlflow["experiment"])
+    reused = summary["status"] == "completed" and all(stage["status"] in ("cached", "skipped") for stage in summary["stages"])
+    tracking.set_tags(mlflow["tracking_uri"], mlflow["run_id"], {
+        "mlflow.note.content": summary_markdown(summary, link),
+        "mlflow.runName": f"{label} cached" if reused else label,
+    })
+
+
+def mark_cancelled(flow_run_id: str | None) -> None:
+    """An interrupted run's Prefect flow run: CANCELLED (Prefect's engine records Ctrl-C as CRASHED)."""
+    if not flow_run_id:
+        return
+    from prefect import get_client
+    from prefect.states import Cancelled
+
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(flow_run_id, Cancelled(message="interrupted (Ctrl-C)"), force=True)
 
 
 def flow_run_tags() -> dict[str, str]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
+from engineforge import progress
 from engineforge.errors import StageFailed
 from engineforge.gpus import gpu_info, serving_device
 from engineforge.recipe import Recipe
@@ -74,6 +76,7 @@ def _measure(recipe: Recipe, built: StageResult, runtime: Runtime, device: str, 
             ),
             accuracy=accuracy,
             roofline=RooflineCheck(model_dir=reference_dir, dtype=recipe.model.dtype),
+            on_record=_count_requests(spec.requests),
         )
     result = measured.result
     result.write_json(workdir / RESULTS_FILE)
@@ -93,6 +96,12 @@ def _measure(recipe: Recipe, built: StageResult, runtime: Runtime, device: str, 
         outputs={"results": RESULTS_FILE, "server_log": SERVER_LOG, "figures": figures, "device": device,
                  "server_argv": argv, "latency_cdf": CDF_FILE} | ({"accuracy": ACCURACY_FILE} if accuracy else {}),
     )
+
+
+def _count_requests(total: int):
+    """Requests answered so far, for the CLI's spinner (`engineforge.progress`)."""
+    answered = itertools.count(1)
+    return lambda record: progress.counted(STAGE, next(answered), total, "requests")
 
 
 def _plot(result, workdir: Path) -> None:
