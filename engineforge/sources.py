@@ -14,10 +14,11 @@ from pathlib import Path
 
 from engineforge.errors import UserError
 from engineforge.model_roots import check_model_path
+from engineforge.model_shape import CONFIG_FILE
 from engineforge.recipe import ModelSpec
 from engineforge.store import content_key, file_digests
 
-REQUIRED_FILES = ("config.json",)
+REQUIRED_FILES = (CONFIG_FILE,)
 COMMIT = re.compile(r"[0-9a-f]{40}")
 
 
