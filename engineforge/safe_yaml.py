@@ -17,7 +17,7 @@ import yaml
 
 MAX_BYTES = 1 << 20  # a recipe is a few KiB; 1 MiB still parses in well under a second
 MAX_DEPTH = 32  # recipes nest 4 levels deep
-MAX_VALUES = 100_000  # scalars as written, and values after aliases are expanded
+MAX_VALUES = 20_000  # scalars as written, and values after aliases are expanded; recipes hold hundreds
 MAX_NUMBER_CHARS = 64  # no recipe number needs more digits; Python refuses int() past 4300
 
 # The C scanner and composer when PyYAML was built with libyaml (the wheels are), else pure Python.
