@@ -66,7 +66,7 @@ def download(uri: str, artifact_uri: str, into: Path, key: str | None = None) ->
                 for child in local.iterdir():
                     child.rename(into / child.name)
                 return into
-            log.warning("%s attempt %d of %d does not match its %s: %s", artifact_uri, attempt, ATTEMPTS,
+            log.info("%s attempt %d of %d does not match its %s: %s", artifact_uri, attempt, ATTEMPTS,
                         manifest.MANIFEST, "; ".join(found[:3]))
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
