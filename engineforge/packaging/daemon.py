@@ -26,6 +26,21 @@ def connect(timeout_s: int = 300):
         client.ping()
         client.api.timeout = timeout_s
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as error:
-        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
-        return None, f"no Docker daemon at {address} ({detail[:160]})"
+        return None, f"no Docker daemon at {address} ({_reason(error)})"
     return client, None
+
+
+def _reason(error: BaseException, depth: int = 0) -> str:
+    """The words of the innermost OS error ("No such file or directory", "Connection refused"):
+    the SDK's own message nests Python exception tuples."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    for inner in (*error.args, error.__cause__, error.__context__) if depth < 6 else ():
+        if isinstance(inner, BaseException):
+            found = _reason(inner, depth + 1)
+            if found:
+                return found
+    if depth:
+        return ""
+    text = str(error).split(": (")[0].splitlines()  # no OS error inside: the SDK's words, without tuples
+    return text[0][:160] if text else type(error).__name__
