@@ -154,12 +154,12 @@ class Workers:
     stores: dict[str, str]
     started: list[Worker] = field(default_factory=list)
 
-    def start(self, name: str, gpus: int = 2, **env: str) -> Worker:
-        """`engineforge worker` on the gpu pool with `gpus` slots; validate counts as a GPU stage here."""
+    def start(self, name: str, gpus: int = 2, *options: str, **env: str) -> Worker:
+        """`engineforge worker` on the gpu pool with `gpus` slots (and more `options`); validate counts as a GPU stage here."""
         log = self.server.root / f"{name}.log"
         extra = {**self.stores, "ENGINEFORGE_GPU_STAGES": "validate", "PREFECT_WORKER_QUERY_SECONDS": "2", **env}
         process = subprocess.Popen(
-            [str(BIN / "engineforge"), "worker", "--pool", "gpu", "--gpus", str(gpus), "--name", name],
+            [str(BIN / "engineforge"), "worker", "--pool", "gpu", "--gpus", str(gpus), "--name", name, *options],
             cwd=REPO, env=self.server.env(name, **extra), stdout=open(log, "wb"), stderr=subprocess.STDOUT,
             start_new_session=True,
         )
