@@ -85,9 +85,19 @@ def command(
     measured = _measure(config, levels, accuracy, roofline, gates, console)
     _write(measured, json_out, plots, console)
     _print(measured, console, recipe)
+    _fail_if_nothing_answered(measured)
     if measured.gates is not None:
         measured.gates.raise_if_failed("bench", with_table=False)
     return 0
+
+
+def _fail_if_nothing_answered(measured) -> None:
+    """Exit 1 with the cause when no request succeeded: figures of nothing are not a benchmark."""
+    from engineforge.errors import StageFailed
+
+    if measured.figures.get("completed", 0) == 0:
+        first = next((record.error for record in measured.result.records if record.error), "unknown error")
+        raise StageFailed("bench", f"all {int(measured.figures.get('requests', 0))} requests failed; first: {first}")
 
 
 def _first_problem(error: ValueError) -> str:
