@@ -78,6 +78,31 @@ def test_a_directory_goes_up_file_by_file_and_comes_back_verified_and_a_changed_
         transfer.download(uri, location, tmp_path / "truncated")
 
 
+def test_the_remote_tier_commits_a_verified_entry_and_never_a_corrupted_one(mlflow_server, tmp_path):
+    from engineforge.artifacts.remote_tier import RemoteTier
+    from engineforge.store import Store, file_records, write_manifest
+
+    uri, artifacts = mlflow_server
+    key, host_a = "b" * 64, Store(tmp_path / "a")
+    with host_a.writing("build", key) as workdir:
+        (workdir / "served").mkdir()
+        (workdir / "served" / "weights.bin").write_bytes(os.urandom(1 << 20))
+        write_manifest(workdir, {"stage": "build", "key": key, "summary": "built", "outputs": {"served_dir": "served"},
+                                 "skipped": False, "files": file_records(workdir)})
+    logger = a_run(uri, "remote-tier")
+    assert RemoteTier(uri, logger).upload(host_a, "build", key) == f"runs:/{logger}/engine"
+    asker = a_run(uri, "remote-tier")  # another run of the experiment, on a host with an empty store
+
+    host_b = Store(tmp_path / "b")
+    fetched = RemoteTier(uri, asker).fetch(host_b, "build", key)
+    assert fetched["outputs"] == {"served_dir": "served"} and host_b.problems("build", key, full=True) == []
+
+    flip_one_byte(server_file(artifacts, logger, "engine/served/weights.bin"))
+    host_c = Store(tmp_path / "c")
+    assert RemoteTier(uri, asker).fetch(host_c, "build", key) is None  # computed there instead
+    assert not host_c.entry("build", key).exists()
+
+
 RECIPE = "tiny-llama"
 
 
