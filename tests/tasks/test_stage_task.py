@@ -1,0 +1,46 @@
+"""tasks.common.StageTask against a real Prefect API: the runtime is resolved once per run and every
+stage's content key is computed once (the package key pings the Docker daemon, so twice was costly)."""
+
+from collections import Counter
+
+import pytest
+
+import engineforge.runtimes
+import engineforge.stages.build
+import engineforge.stages.package
+from flows.model_to_deployment import model_to_deployment
+
+
+class CountingRuntimes(dict):
+    def __init__(self, runtimes, counts):
+        super().__init__(runtimes)
+        self.counts = counts
+
+    def __getitem__(self, name):
+        self.counts[name] += 1
+        return super().__getitem__(name)
+
+
+def counting(function, counts, label):
+    def counted(*args, **kwargs):
+        counts[label] += 1
+        return function(*args, **kwargs)
+
+    return counted
+
+
+@pytest.mark.integration
+def test_one_run_resolves_its_runtime_once_and_computes_each_key_once(prefect_api, tiny_model_dir, mlflow_uri,
+                                                                      no_docker, monkeypatch, tmp_path, make_recipe):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
+    counts: Counter = Counter()
+    monkeypatch.setattr(engineforge.runtimes, "RUNTIMES", CountingRuntimes(engineforge.runtimes.RUNTIMES, counts))
+    for module in (engineforge.stages.build, engineforge.stages.package):
+        monkeypatch.setattr(module, "content_key", counting(module.content_key, counts, module.STAGE))
+    text, _ = make_recipe(str(tiny_model_dir), name="key-once-test", validate="validate:\n  enabled: false\n")
+
+    summary = model_to_deployment(recipe_yaml=text, recipe_origin="test.yaml", store_root=str(tmp_path / "store"))
+
+    statuses = {stage["stage"]: stage["status"] for stage in summary["stages"]}
+    assert statuses["build"] == "ran" and statuses["package"] == "skipped"  # no Docker daemon: it looked, once
+    assert counts == Counter({"transformers": 1, "build": 1, "package": 1})
