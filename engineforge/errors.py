@@ -7,6 +7,12 @@ class UserError(Exception):
     exit_code = 2
 
 
+class NetworkError(Exception):
+    """A service did not answer (the Hugging Face hub, its mirror): not bad input; one line, exit code 1."""
+
+    exit_code = 1
+
+
 class StageFailed(Exception):
     """A pipeline stage could not finish: one line naming the stage and cause, exit code 1."""
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from engineforge.errors import UserError
+from engineforge.errors import NetworkError, UserError
 from engineforge.model_roots import check_model_path
 from engineforge.model_shape import CONFIG_FILE
 from engineforge.recipe import ModelSpec
@@ -59,6 +59,27 @@ def hf_token() -> str | None:
     return os.environ.get("HF_TOKEN") or None
 
 
+def check_hub_reachable(timeout_s: float = 10.0) -> None:
+    """Fail at once, in one line, when the hub (or `$HF_ENDPOINT`) cannot be reached at all:
+    huggingface_hub would retry five times, printing a line each time, then read it as a missing file."""
+    import httpx
+    from huggingface_hub import constants
+
+    endpoint = os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
+    try:
+        httpx.head(endpoint, timeout=timeout_s)
+    except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+        raise NetworkError(f"network: cannot reach the Hugging Face hub at {endpoint} ({_words(error)}); "
+                           "check the connection, or HF_ENDPOINT for a mirror") from None
+
+
+def _words(error: BaseException) -> str:
+    inner = error.__cause__ or error.__context__
+    while inner is not None and not isinstance(inner, OSError):
+        inner = inner.__cause__ or inner.__context__
+    return inner.strerror if isinstance(inner, OSError) and inner.strerror else str(error) or type(error).__name__
+
+
 def resolve_hub_revision(source: HubSource) -> str:
     """The commit sha `source.revision` points at now, from the hub or the mirror in `$HF_ENDPOINT`
     (read at call time, so a worker's environment decides; network, retried by the tasks)."""
@@ -69,6 +90,7 @@ def resolve_hub_revision(source: HubSource) -> str:
         RevisionNotFoundError,
     )
 
+    check_hub_reachable()
     api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=hf_token())
     try:
         sha = api.model_info(source.repo, revision=source.revision).sha

@@ -32,6 +32,9 @@ def _fetch_from_hub(source, origin: str) -> Path:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
 
+    from engineforge.sources import check_hub_reachable
+
+    check_hub_reachable()  # an unreachable hub is a network error, not a missing file
     try:
         return Path(hf_hub_download(source.repo, CONFIG_FILE, revision=source.revision)).parent
     except (HfHubHTTPError, EntryNotFoundError, httpx.HTTPError, OSError, ValueError) as error:
