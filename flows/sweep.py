@@ -22,6 +22,7 @@ from engineforge import tracking
 from engineforge.errors import StageFailed
 from engineforge.orchestration import run_artifacts, submission
 from engineforge.recipe_file import parse_recipe
+from engineforge.runtimes import get_runtime
 from engineforge.sweep import CURRENT_VARIANT, publish
 from engineforge.sweep.champion import choose
 from engineforge.sweep.expand import Variant
@@ -44,6 +45,8 @@ def sweep(
     started = time.perf_counter()
     recipe = parse_recipe(recipe_yaml, recipe_origin)
     planned = plan_sweep(recipe, Path(base_dir) if base_dir else None)  # every variant checked before any work
+    if not deployment:  # the children run here: fail now, once, rather than in every child
+        get_runtime(recipe.runtime).check_available(recipe)
     uri, parent = tracking.start_run(recipe, recipe_yaml)
     tracking.set_tags(uri, parent, {SWEEP_TAG: str(len(planned.variants)), OBJECTIVE_TAG: recipe.sweep.objective,
                                     **run_artifacts.flow_run_tags()})
@@ -53,6 +56,9 @@ def sweep(
                 for v in planned.variants]
         outcomes = {v.name: run.result() for v, run in zip(planned.variants, runs)}
     records = sweep_records(uri, parent)
+    planned.notes += [f"Variant {name} recorded nothing: its flow run {outcome['flow_run_id']} failed before "
+                      "its MLflow run started (see it in the Prefect UI)." for name, outcome in outcomes.items()
+                      if outcome["run_id"] is None]
     champion = choose(records, recipe.sweep.objective)
     packaged = None
     if champion is not None and recipe.package.enabled:  # only the champion becomes an image
