@@ -30,6 +30,7 @@ def ran_here(worker_log: str, flow_run_id: str) -> bool:
             and f"Aborted submission of flow run '{flow_run_id}'" not in worker_log)
 
 
+@pytest.mark.timeout(2400)  # a server, two workers and four children: slow on a shared 2-core machine
 def test_sweep_children_spread_over_two_workers_within_their_gpu_slots(deployments, workers, worker_stores, tmp_path):
     # Two "hosts", one GPU slot each; each worker takes at most two flow runs at once, so four children
     # cannot all land on one worker, and two on one host must queue for its one slot.
