@@ -28,9 +28,11 @@ def plan_sweep(recipe: Recipe, base_dir: Path | None = None, gpu: str | None = N
     config = load_model_config(recipe, base_dir)
     layouts = None
     if recipe.sweep.layouts == "auto":
-        ranked = [c for c in plan(recipe.model_copy(update={"parallel": _auto(recipe)}), config, gpu=gpu).candidates
-                  if c.feasible][: recipe.sweep.top_k]
-        layouts = [{"tensor": c.tp, "pipeline": c.pp, "expert": c.ep} for c in ranked]
+        planned_layouts = plan(recipe.model_copy(update={"parallel": _auto(recipe)}), config, gpu=gpu)
+        layouts = [{"tensor": c.tp, "pipeline": c.pp, "expert": c.ep} for c in planned_layouts.candidates if c.feasible]
+        if recipe.runtime in PREDICTED_RUNTIMES:  # AIConfigurator's order where it predicts; else the planner's
+            layouts = _by_prediction(recipe, config, planned_layouts.gpu.name, layouts)
+        layouts = layouts[: recipe.sweep.top_k]
     variants = expand(recipe, layouts)
     for variant in variants:
         try:
@@ -44,6 +46,14 @@ def plan_sweep(recipe: Recipe, base_dir: Path | None = None, gpu: str | None = N
         return planned
     _predict(planned, config, gpu)
     return planned
+
+
+def _by_prediction(recipe: Recipe, config: dict, gpu: str, layouts: list[dict[str, int]]) -> list[dict[str, int]]:
+    from engineforge.predict.ranking import rank
+
+    labelled = [(index, recipe.model_copy(update={"parallel": recipe.parallel.model_copy(update=layout)}))
+                for index, layout in enumerate(layouts)]
+    return [layouts[ranked.label] for ranked in rank(labelled, config, gpu)]  # stable: unpredicted keep their order
 
 
 def _auto(recipe: Recipe):
