@@ -1,4 +1,4 @@
-"""Which local directories a recipe's `model.source` may name on this host.
+"""Which local directories a recipe's `model.source` (and other local paths) may name on this host.
 
 A submitted recipe is untrusted input on a worker: its local path must not read whatever the
 worker can read. `ENGINEFORGE_MODEL_ROOTS` (directories separated by os.pathsep) lists where local
@@ -24,13 +24,14 @@ def allowed_roots() -> list[Path] | None:
     return [Path(entry).expanduser().resolve() for entry in value.split(os.pathsep) if entry.strip()]
 
 
-def check_model_path(path: Path, source: str) -> Path:
-    """`path` (already resolved: symlinks and `..` followed) if it lies under an allowed root."""
+def check_model_path(path: Path, source: str, field: str = "model.source") -> Path:
+    """`path` (already resolved: symlinks and `..` followed) if it lies under an allowed root; `field`
+    names the recipe field that gave it (a model directory, or a data file such as calibration text)."""
     roots = allowed_roots()
     if roots is None or any(path == root or path.is_relative_to(root) for root in roots):
         return path
     where = ", ".join(map(str, roots)) if roots else "none"
     raise UserError(
-        f"model.source {source}: local model directories on this host must be under {ROOTS_ENV} ({where}); "
-        "move the model there, ask the operator to allow its directory, or use hf://ORG/NAME"
+        f"{field} {source}: local paths on this host must be under {ROOTS_ENV} ({where}); "
+        "move the files there, ask the operator to allow their directory, or use hf://ORG/NAME"
     )

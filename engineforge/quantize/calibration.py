@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engineforge.errors import UserError
+from engineforge.model_roots import check_model_path
 from engineforge.recipe import CalibrationSpec
 
 DEFAULT_DATASET = Path(__file__).parent / "data" / "calibration.jsonl"
@@ -35,7 +36,7 @@ def dataset_path(spec: CalibrationSpec, base_dir: Path | None = None) -> Path:
     path = path if path.is_absolute() or base_dir is None else base_dir / path
     if not path.is_file():
         raise UserError(f"quantize.calibration.dataset: no file {path}; give a JSON-lines or text file")
-    return path
+    return check_model_path(path.resolve(), spec.dataset, "quantize.calibration.dataset")  # a worker's allowed roots
 
 
 def dataset_sha256(path: Path) -> str:

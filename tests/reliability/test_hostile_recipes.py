@@ -119,7 +119,7 @@ def test_local_model_outside_the_allowed_roots_is_refused(tmp_path, capsys, monk
     monkeypatch.setenv("ENGINEFORGE_MODEL_ROOTS", f"{allowed}:{tmp_path / 'other'}")
     for source in (str(model), f"{allowed}/../elsewhere/model", str(allowed / "escape")):
         lines = validate(tmp_path, capsys, f"name: a\nmodel:\n  source: '{source}'\n")
-        assert ":3: model.source: local model directories on this host must be under ENGINEFORGE_MODEL_ROOTS" in lines[0]
+        assert ":3: model.source: local paths on this host must be under ENGINEFORGE_MODEL_ROOTS" in lines[0]
     monkeypatch.setenv("ENGINEFORGE_MODEL_ROOTS", "")  # set but empty: no local directory at all
     lines = validate(tmp_path, capsys, f"name: a\nmodel:\n  source: '{model}'\n")
     assert "ENGINEFORGE_MODEL_ROOTS (none)" in lines[0]
@@ -153,3 +153,17 @@ def test_engineforge_worker_pins_tracking_and_allows_no_local_models(monkeypatch
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow:5000")
     monkeypatch.setenv("ENGINEFORGE_MODEL_ROOTS", "/models")
     assert _operator_settings() == {"MLFLOW_TRACKING_URI": "http://mlflow:5000", "ENGINEFORGE_MODEL_ROOTS": "/models"}
+
+
+def test_a_calibration_file_outside_the_allowed_roots_is_refused(tmp_path, monkeypatch):
+    from engineforge.errors import UserError
+    from engineforge.quantize.calibration import dataset_path
+    from engineforge.recipe import CalibrationSpec
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for recipes\n")
+    monkeypatch.setenv("ENGINEFORGE_MODEL_ROOTS", str(tmp_path / "models"))
+    with pytest.raises(UserError, match="quantize.calibration.dataset .*must be under ENGINEFORGE_MODEL_ROOTS"):
+        dataset_path(CalibrationSpec(dataset=str(secret)))
+    monkeypatch.delenv("ENGINEFORGE_MODEL_ROOTS")
+    assert dataset_path(CalibrationSpec(dataset=str(secret))) == secret  # no roots set: a user's own file
