@@ -20,14 +20,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 from filelock import FileLock
 
 from engineforge.errors import UserError
-from engineforge.serving import LOOPBACK, free_port
+from engineforge.serving import LOOPBACK, Unhealthy, free_port, wait_healthy
 
 STATE_FILE = "server.json"
 PORT_FILE = "port"  # kept by `stop`, unlike the state file
@@ -94,15 +93,14 @@ def ensure_api(startup_timeout_s: float = 120.0) -> str:
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                 env=scrubbed_environment(PREFECT_HOME=str(directory), PREFECT_API_URL=url),
             )
-        deadline = time.monotonic() + startup_timeout_s
-        while not _healthy(url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise UserError(
-                    f"the local Prefect server did not start (log: {directory / 'server.log'}); "
-                    "set PREFECT_API_URL to a running server instead"
-                )
-            time.sleep(0.25)
+        try:
+            wait_healthy(f"{url}/health", startup_timeout_s, lambda: None if process.poll() is None else "exited")
+        except Unhealthy:
+            process.kill()
+            raise UserError(
+                f"the local Prefect server did not start (log: {directory / 'server.log'}); "
+                "set PREFECT_API_URL to a running server instead"
+            ) from None
         (directory / STATE_FILE).write_text(json.dumps({"url": url, "pid": process.pid}))
         return url
 
