@@ -19,12 +19,13 @@ def record_validation(recipe: Recipe, ctx: RunContext, result: StageResult) -> N
     """Figures, files and the gates' verdict (gates judge the figures every run, cached or not)."""
     if result.status == "skipped":
         return
-    record_stage(ctx, result)
+    report = evaluate_gates(recipe.validate_.gates, result.outputs["figures"])
+    record_stage(ctx, result if report.passed else result.model_copy(update={"status": "failed"}))
     _record_figures(recipe, ctx, result)
     for name in ("results", "server_log", "accuracy", "latency_cdf"):
         if name in result.outputs:
             tracking.log_file(ctx.tracking_uri, ctx.run_id, result.file(name), "validate")
-    _check_gates(recipe, result, ctx)
+    _check_gates(report, ctx)
 
 
 def _record_figures(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
@@ -49,9 +50,8 @@ def validate_task(recipe: Recipe, built: StageResult, ctx: RunContext, key: str)
     return validate(recipe, built, ctx, key)
 
 
-def _check_gates(recipe: Recipe, result: StageResult, ctx: RunContext) -> None:
+def _check_gates(report, ctx: RunContext) -> None:
     """Tag the run gates=passed|failed and log the table; a failed gate fails the stage with it."""
-    report = evaluate_gates(recipe.validate_.gates, result.outputs["figures"])
     tracking.set_tags(ctx.tracking_uri, ctx.run_id, {"gates": report.verdict})
     if report.results:
         with tempfile.TemporaryDirectory() as directory:

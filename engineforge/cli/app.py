@@ -1,7 +1,8 @@
 """The `engineforge` console script: one command per module in engineforge/cli/.
 
-Command modules keep heavy imports (torch, transformers, mlflow, prefect) inside their
-functions so that `engineforge --help` and `engineforge validate` start fast.
+A command's module is imported only when that command runs (HelpGroup), and command modules keep
+heavy imports (torch, transformers, mlflow, prefect) inside their functions, so that a command
+starts, and `engineforge run` prints its first line, without waiting for the others' imports.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import importlib
 import re
 import sys
-from importlib.metadata import version
 
 import typer
 from rich.console import Console
@@ -76,8 +76,22 @@ class HelpCommand(TyperCommand):
 
 
 class HelpGroup(TyperGroup):
+    """The commands of COMMANDS, each module imported only when its command is asked for: `engineforge
+    run` prints its first line without importing every other command's dependencies first."""
+
     def get_params(self, ctx):
         return _plain_metavars(super().get_params(ctx))
+
+    def list_commands(self, ctx):
+        return list(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        command = importlib.import_module(f"engineforge.cli.{COMMANDS[name]}").command
+        single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+        single.command(name, help=command.__doc__, cls=HelpCommand)(command)
+        return typer.main.get_command(single)  # one command and no callback: the command itself
 
 
 app = typer.Typer(
@@ -92,6 +106,8 @@ app = typer.Typer(
 
 def _print_version(wanted: bool) -> None:
     if wanted:
+        from importlib.metadata import version
+
         print(f"engineforge {version('engineforge')}")
         raise typer.Exit()
 
@@ -103,10 +119,6 @@ def _options(
 ) -> None:
     pass
 
-
-for _name, _module in COMMANDS.items():
-    _command = importlib.import_module(f"engineforge.cli.{_module}").command
-    app.command(_name, help=_command.__doc__, cls=HelpCommand)(_command)
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 

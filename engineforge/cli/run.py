@@ -11,27 +11,22 @@ from rich.table import Table
 
 from engineforge.cli.progress_view import STATUS_STYLE, LiveStages
 from engineforge.errors import StageFailed
-from engineforge.recipe_checks import check_recipe_file
-from engineforge.stages import STAGES
 
 
 def command(
     recipe: Path = typer.Argument(..., help="Recipe YAML file."),
-    refresh: list[str] = typer.Option([], "--refresh", metavar="STAGE", help=f"Rerun a stage even if cached: {', '.join(STAGES)} or all."),
+    refresh: list[str] = typer.Option([], "--refresh", metavar="STAGE", help="Rerun a stage even if cached: download, quantize, shard, build, validate, package, register or all."),
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON (for scripts)."),
     store: Path = typer.Option(None, "--store", help="Content-addressed store (default $ENGINEFORGE_STORE or .engineforge/store)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Resolve the recipe and print each stage's commands and generated files; run nothing (with --json: as JSON)."),
     ephemeral: bool = typer.Option(False, "--ephemeral-prefect", help="Use a temporary Prefect server for this run only, instead of the local one `engineforge server` keeps (ignored when PREFECT_API_URL is set)."),
 ) -> int:
     """Run a recipe end to end: download, shard, build, validate, package, register."""
-    unknown = sorted(set(refresh) - set(STAGES) - {"all"})
-    if unknown:
-        raise typer.BadParameter(f"unknown stage {', '.join(unknown)}; choose from {', '.join(STAGES)} or all", param_hint="--refresh")
     console = Console(stderr=as_json, highlight=False)
     user_api = bool(os.environ.get("PREFECT_API_URL"))  # a server of the user's: sweeps use its deployments
     api = None
     if not dry_run:  # the Prefect API (mostly waiting on a server) gets ready while the recipe is checked
-        console.print(f"engineforge run {recipe}: checking the recipe; Prefect API starting", markup=False)
+        console.print(f"engineforge run {recipe}: checking the recipe; Prefect API starting", markup=False, soft_wrap=True)
         _quiet_libraries()
         api = _Background(_prepare_api, ephemeral)
         # Importing MLflow takes seconds; do it while Prefect's API starts instead of after.
@@ -44,6 +39,12 @@ def command(
 
 
 def _run(recipe: Path, refresh, as_json: bool, store, dry_run: bool, user_api: bool, console: Console, api) -> int:
+    from engineforge.recipe_checks import check_recipe_file
+    from engineforge.stages import STAGES  # imports every runtime: after the first line
+
+    unknown = sorted(set(refresh) - set(STAGES) - {"all"})
+    if unknown:
+        raise typer.BadParameter(f"unknown stage {', '.join(unknown)}; choose from {', '.join(STAGES)} or all", param_hint="--refresh")
     loaded = check_recipe_file(recipe)  # what `engineforge validate` checks exits 2 before anything starts
     if loaded.sweep is not None:  # every variant's commands, or every variant checked before anything starts
         from engineforge.cli import sweep_output
@@ -79,9 +80,10 @@ def _run(recipe: Path, refresh, as_json: bool, store, dry_run: bool, user_api: b
         )
     except StageFailed as failure:
         summary = getattr(failure, "summary", None)
-        if summary:
-            _report(summary, console, as_json)
-        raise
+        if not summary:
+            raise
+        _report(summary, console, as_json)  # its failed row holds the whole cause (a gate table)
+        raise StageFailed(failure.stage, failure.cause.splitlines()[0]) from None
     finally:
         listener.close()
         progress.unsubscribe(listener)

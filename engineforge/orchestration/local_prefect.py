@@ -74,7 +74,7 @@ def running_api_url(directory: Path | None = None) -> str | None:
     return None
 
 
-def ensure_api(startup_timeout_s: float = 120.0) -> str:
+def ensure_api(startup_timeout_s: float = 300.0) -> str:  # a first start (database creation) on a loaded 2-core machine took over 120 s
     """PREFECT_API_URL of a live local server, starting one if none answers."""
     directory = home()
     directory.mkdir(parents=True, exist_ok=True)

@@ -33,3 +33,10 @@ def test_run_usage_names_the_recipe():
     output = CliRunner().invoke(app, ["run", "--help"], terminal_width=200).output
     assert "Usage: engineforge run [OPTIONS] RECIPE" in output
     assert "STAGE" in output and "REFRESH" not in output  # the value a user types, not the parameter
+
+
+def test_run_help_names_every_stage():
+    from engineforge.stages import STAGES  # the help text is written out so that `run` starts without importing them
+
+    output = " ".join(CliRunner().invoke(app, ["run", "--help"]).output.replace("│", " ").split())
+    assert f"Rerun a stage even if cached: {', '.join(STAGES)} or all." in output

@@ -28,7 +28,8 @@ def user(prefect_server, tmp_path):
     recipe = tmp_path / "view.yaml"
     recipe.write_text(tiny_recipe("cli-view"))
     env = prefect_server.env("cli-view", MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}",
-                             ENGINEFORGE_STORE=str(tmp_path / "store"), DOCKER_HOST=f"unix://{tmp_path / 'none.sock'}")
+                             ENGINEFORGE_STORE=str(tmp_path / "store"), DOCKER_HOST=f"unix://{tmp_path / 'none.sock'}",
+                             COLUMNS="200")  # rich's width off a terminal: table cells unwrapped
     return recipe, env
 
 
@@ -99,3 +100,19 @@ def test_ctrl_c_prints_one_line_and_closes_both_runs(prefect_server, user):
     with prefect_server.client_settings():
         assert read_flow_run(flow_run_id).state.type.value == "CANCELLED"
     assert len(list((Path(env["ENGINEFORGE_STORE"]) / "build").iterdir())) == 1  # the built stage stays reusable
+
+
+def test_a_failed_gate_reads_failed_everywhere_and_its_table_prints_once(prefect_server, user):
+    recipe, env = user
+    recipe.write_text(recipe.read_text() + "  gates:\n    min_output_tokens_per_s: 1000000000\n")
+
+    done = run(recipe, env)
+
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert done.stderr.splitlines() == ["error: stage validate failed: gates failed"]
+    assert output.count("min_output_tokens_per_s") == 1, output  # the gate table, once
+    assert re.search(r"validate\s+│\s+failed", done.stdout), done.stdout
+    run_id = MLFLOW_RUN_LINE.search(done.stdout).group(2)
+    tags = MlflowClient(env["MLFLOW_TRACKING_URI"]).get_run(run_id).data.tags
+    assert tags["engineforge.stage.validate.status"] == "failed" and tags["gates"] == "failed"
