@@ -61,7 +61,9 @@ def package_key(recipe: Recipe, built: StageResult, runtime: Runtime) -> str:
     # Whether a daemon answers is part of the key: a run without Docker must not pin "skipped" once
     # one is started (a short ping; the build itself connects with a long timeout).
     answers = connect(timeout_s=5)[0] is not None
-    return content_key(STAGE, built.key, recipe.section("package"), recipe.section("serve"), runtime.name,
+    # The recipe's name is in the key: it names the image and its labels, so two recipes with equal
+    # inputs get an image each.
+    return content_key(STAGE, recipe.name, built.key, recipe.section("package"), recipe.section("serve"), runtime.name,
                        runtime.image_requirements(), daemon_address(), answers, runtime.image_base(recipe, built))
 
 
