@@ -11,6 +11,7 @@ line and the key path, so callers can print `file:line: field: message`.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -29,6 +30,15 @@ _TAG = "tag:yaml.org,2002:"
 _NUMBER_TAGS = {_TAG + "int", _TAG + "float"}
 
 
+class _RecipeLoader(_Loader):
+    """YAML 1.2 floats too: PyYAML (YAML 1.1) reads `1e3` and `1.5e3` as text, which strict numbers refuse."""
+
+
+_RecipeLoader.add_implicit_resolver(
+    _TAG + "float", re.compile(r"^[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789.")
+)
+
+
 class YamlProblem(Exception):
     """What is wrong, where: `line` is 1-based, `path` the keys leading to the value ('' at the top)."""
 
@@ -43,7 +53,7 @@ def load(text: str) -> tuple[Any, yaml.Node | None]:
         raise YamlProblem(1, "", f"larger than {MAX_BYTES // 1024} KiB; a recipe is a small YAML file")
     try:
         tagged = _scan(text)
-        loader = _Loader(text)
+        loader = _RecipeLoader(text)
         try:
             root = loader.get_single_node()
             if root is None:

@@ -10,6 +10,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engineforge import safe_yaml
 from engineforge.recipe import Recipe
 from engineforge.recipe_checks import check_recipe_text
 from engineforge.recipe_file import RecipeError
@@ -86,5 +87,5 @@ def test_no_generated_recipe_gives_a_traceback(text):
         return
     import jsonschema
 
-    jsonschema.validate(yaml.safe_load(text), SCHEMA)  # what validate accepts, the schema accepts
+    jsonschema.validate(safe_yaml.load(text)[0], SCHEMA)  # what validate accepts, the schema accepts
     assert recipe.name

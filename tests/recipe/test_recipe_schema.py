@@ -119,3 +119,9 @@ def test_the_schema_accepts_parallel_auto_and_refuses_what_validate_refuses():
     for bad in ({"parallel": "most"}, {"build": {"max_seq_len": 10**23}}, {"build": {"max_batch_size": True}}):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate({"name": "a", "model": {"source": "synthetic:a"}, **bad}, schema)
+
+
+def test_numbers_in_exponent_form_are_numbers():
+    # PyYAML alone reads `1e3` as text; strict numbers would then refuse what a user meant as 1000.
+    recipe = parse_recipe("name: a\nmodel: {source: synthetic:a}\nvalidate:\n  gates:\n    min_output_tokens_per_s: 1e3\n")
+    assert recipe.validate_.gates.min_output_tokens_per_s == 1000.0
