@@ -17,7 +17,7 @@ def command(
     checkout: Path = typer.Option(Path("."), "--checkout", help="The clone flow runs execute in (ENGINEFORGE_CHECKOUT, the pull step's directory)."),
 ) -> int:
     """Declare this host's GPU slots on the Prefect server, then run `prefect worker start` on the pool."""
-    from engineforge.orchestration import gpu_slots
+    from engineforge.orchestration import gpu_slots, local_prefect
     from engineforge.orchestration.submission import require_server
 
     require_server()
@@ -30,6 +30,7 @@ def command(
     limit = gpu_slots.declare_limit(gpus, limit_name)
     print(f"GPU slots: {gpus} on global concurrency limit {limit}" + ("" if gpus else " (GPU stages will fail here; pass --gpus N)"),
           file=sys.stderr, flush=True)
+    local_prefect.keep_results_local()  # flow runs persist results under the state dir, not ~/.prefect
     env = {**os.environ, gpu_slots.LIMIT_ENV: limit, "ENGINEFORGE_CHECKOUT": str(checkout.resolve()), **_operator_settings()}
     argv = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", worker_type]
     if name:
