@@ -40,7 +40,7 @@ def dry_run(recipe: Path, capsys, *flags: str) -> str:
 
 def test_there_are_the_five_example_layouts():
     assert [r.stem for r in RECIPES] == ["trtllm-engine-llama-tp4", "trtllm-engine-mixtral-ep2", "trtllm-llama-1gpu",
-                                         "trtllm-llama-disagg", "trtllm-llama-tp4-pp2"]
+                                         "trtllm-llama-disagg", "trtllm-llama-fp8", "trtllm-llama-tp4-pp2"]
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda r: r.stem)
