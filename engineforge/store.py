@@ -185,6 +185,11 @@ def file_digests(directory: Path) -> dict[str, str]:
     return digests
 
 
+def tree_bytes(path: Path) -> int:
+    """Bytes of the files under `path` (links followed: a hub snapshot's files live in its cache)."""
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

@@ -107,3 +107,23 @@ def test_free_space_is_checked_before_the_stage_writes(small_fs):
     assert raised.value.errno == errno.ENOSPC and "ENGINEFORGE_STORE" in str(raised.value)
     assert produced == [] and not (small_fs / "store" / "download").exists()
     assert run_stage(store, "download", "k2", lambda w: StageOutput(summary="fits"), needed_bytes=1 << 20).status == "ran"
+
+
+def test_a_build_that_cannot_fit_fails_before_it_copies_anything(small_fs, tmp_path):
+    from engineforge.recipe_file import parse_recipe
+    from engineforge.runtimes import get_runtime
+    from engineforge.stage_result import StageResult
+    from engineforge.stages.build import build
+    from engineforge.stages.context import RunContext
+
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "model.safetensors").write_bytes(b"w" * (3 << 20))  # more than the 2 MiB tmpfs holds
+    model = StageResult(stage="download", status="ran", key="d" * 64, outputs={"model_dir": str(model_dir)})
+    ctx = RunContext(runtime=get_runtime("transformers"), store_root=str(small_fs / "store"),
+                     tracking_uri="sqlite:///unused.db", run_id="unused")
+    recipe = parse_recipe("name: too-big\nmodel:\n  source: synthetic:tiny-llama\nruntime: transformers\n")
+    with pytest.raises(OSError) as raised:
+        build(recipe, model, ctx, "b" * 64)
+    assert raised.value.errno == errno.ENOSPC and "stage build needs 3.0 MiB" in str(raised.value)
+    assert not (small_fs / "store" / "build").exists()
