@@ -38,6 +38,7 @@ def run(recipe: Path, env: dict[str, str], *args: str) -> subprocess.CompletedPr
                           capture_output=True, text=True, timeout=900)
 
 
+@pytest.mark.timeout(1800)  # two full runs as subprocesses; on a loaded 2-core machine a run took over 7 minutes
 def test_run_prints_where_to_follow_it_and_records_browsable_runs(prefect_server, user):
     recipe, env = user
     label = f"cli-view-{recipe_hash(parse_recipe(recipe.read_text(), 'x'))[:8]}"
