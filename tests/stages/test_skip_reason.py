@@ -18,14 +18,21 @@ def reasons(parsed):
     return {stage: skip_reason(stage, parsed, get_runtime(parsed.runtime)) for stage in STAGES}
 
 
-def test_every_stage_applies_to_the_engine_runtime_by_default():
-    assert reasons(recipe("trtllm-engine")) == dict.fromkeys(STAGES)
+NO_QUANTIZE = "no quantize section in the recipe"
+
+
+def test_every_stage_but_quantize_applies_to_the_engine_runtime_by_default():
+    assert reasons(recipe("trtllm-engine")) == dict.fromkeys(STAGES) | {"quantize": NO_QUANTIZE}
+
+
+def test_quantize_applies_when_the_recipe_asks_for_it():
+    assert reasons(recipe(extra="quantize:\n  format: int4_awq\n"))["quantize"] is None
 
 
 def test_a_stage_the_runtime_does_not_use_is_skipped_with_the_runtimes_reason():
     found = reasons(recipe("transformers"))
     assert found["shard"] == get_runtime("transformers").skip_reason("shard")
-    assert {stage for stage, reason in found.items() if reason} == {"shard"}
+    assert {stage for stage, reason in found.items() if reason} == {"shard", "quantize"}
 
 
 @pytest.mark.parametrize("section, stage, field", [
@@ -37,8 +44,10 @@ def test_a_switched_off_stage_names_its_switch(section, stage, field):
     assert reasons(recipe(extra=section))[stage] == f"{field} is false"
 
 
-def test_the_dry_run_skips_exactly_what_the_flow_skips():
-    parsed = recipe(extra="package:\n  enabled: false\n")
+@pytest.mark.parametrize("extra", ["package:\n  enabled: false\n", "quantize:\n  format: int4_awq\n"])
+def test_the_dry_run_skips_exactly_what_the_flow_skips(extra):
+    parsed = recipe(extra=extra)
     planned = {stage["stage"]: stage for stage in dry_run(parsed)["stages"]}
-    assert list(planned) == list(STAGES)
-    assert {stage: plan["reason"] for stage, plan in planned.items()} == reasons(parsed)
+    expected = {stage: reason for stage, reason in reasons(parsed).items() if reason != NO_QUANTIZE}
+    assert list(planned) == list(expected)  # a recipe without quantization has no quantize stage to show
+    assert {stage: plan["reason"] for stage, plan in planned.items()} == expected
