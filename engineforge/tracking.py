@@ -191,7 +191,8 @@ def register_version(uri: str, run_id: str, name: str, source: str, content_key:
     existing = [
         version
         for version in mlflow_client.search_model_versions(f"name = '{name}'")
-        if version.tags.get(CONTENT_KEY_TAG) == content_key
+        # Same bytes at the same place: a store moved elsewhere gets a version pointing at its copy.
+        if version.tags.get(CONTENT_KEY_TAG) == content_key and version.source == source
     ]
     if existing:
         version, reused = existing[0].version, True
