@@ -30,7 +30,7 @@ def command(
     client = tracking.client(uri)
     parent = None
     if runs:
-        records = [record_of(_run(client, run_id)) for run_id in runs]
+        records = [record_of(_run(client, run_id), uri) for run_id in runs]
     else:
         parent = latest_sweep(uri, experiment)
         records = sweep_records(uri, parent)

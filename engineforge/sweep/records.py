@@ -12,14 +12,21 @@ SWEEP_TAG = "engineforge.sweep"  # on the parent run: the number of variants
 OBJECTIVE_TAG = "engineforge.sweep.objective"
 STAGE_TAG = "engineforge.stage."  # engineforge.stage.<stage>.status / .key
 BUILD_KEY_TAG = STAGE_TAG + "build.key"
+MEASURED_BY_TAG = "engineforge.measured_by_run"  # on a run whose validation was reused: the run that measured it
 
 
-def record_of(run) -> VariantRecord:
+def record_of(run, uri: str | None = None) -> VariantRecord:
+    """A run's row. A run that reused a cached validation logged no figures of its own: they are read from
+    the run that measured them (tag set by tasks/validate.py), its own stage times kept."""
     tags = run.data.tags
+    figures = dict(run.data.metrics)
+    if uri and MEASURED_BY_TAG in tags:
+        measured = tracking.client(uri).get_run(tags[MEASURED_BY_TAG]).data.metrics
+        figures = {k: v for k, v in measured.items() if not k.startswith("stage_")} | figures
     return VariantRecord(
         name=tags.get(VARIANT_TAG, run.info.run_name or run.info.run_id),
         gpus=int(tags.get(GPUS_TAG, "1")),
-        figures=dict(run.data.metrics),
+        figures=figures,
         gates=tags.get("gates", "not measured"),
         run_id=run.info.run_id,
         stages={key.split(".")[2]: value for key, value in tags.items()
@@ -32,7 +39,7 @@ def sweep_records(uri: str, parent_run_id: str) -> list[VariantRecord]:
     newest: dict[str, VariantRecord] = {}
     for run in tracking.child_runs(uri, parent_run_id):
         if VARIANT_TAG in run.data.tags:
-            newest[run.data.tags[VARIANT_TAG]] = record_of(run)
+            newest[run.data.tags[VARIANT_TAG]] = record_of(run, uri)
     return list(newest.values())
 
 
