@@ -9,16 +9,14 @@ step "virtual environment .venv"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 pip() { .venv/bin/pip "$@" --disable-pip-version-check; }
 # torch through pip, first: pip's configuration may point at a local CPU build, which uv never reads;
-# with it installed, uv keeps it instead of fetching a multi-GB CUDA build. --no-compile: byte-compiling
-# torch's thousands of modules took 5 of this step's 6 minutes on a loaded 2-core machine; Python
-# compiles the few it imports on first use.
+# with it installed, uv keeps it instead of fetching a multi-GB CUDA build. --no-compile: pip compiles
+# one file at a time (5 of this step's 6 minutes on a loaded 2-core machine); uv compiles it below.
 step "torch ${TORCH_VERSION:-2.13.0} (CPU build, pip)"
 pip install --no-compile "torch==${TORCH_VERSION:-2.13.0}"
 step "uv (the installer for the rest: several times faster than pip here)"
 pip install --quiet 'uv>=0.5'
 step "engineforge[test,quantize,predict] and its dependencies (uv)"
-.venv/bin/uv pip install --python .venv/bin/python -e '.[test,quantize,predict]'
-# uv does not byte-compile: compile what `engineforge run` imports before its first line (seconds), so
-# the first run prints at once; the rest compiles as a run first imports it.
-.venv/bin/python -c 'import engineforge.cli.app, engineforge.cli.run'
+# --compile-bytecode: the venv's modules compiled once, on all cores; where PYTHONDONTWRITEBYTECODE is
+# set, Python would otherwise compile them again in memory on every command (first line: 42 s, not 12).
+.venv/bin/uv pip install --python .venv/bin/python --compile-bytecode -e '.[test,quantize,predict]'
 step "done: $(.venv/bin/engineforge --version)"
