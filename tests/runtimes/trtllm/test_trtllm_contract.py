@@ -3,7 +3,7 @@ checked against the flag sets and formats of ../shared/trtllm-facts.md (and, whe
 silent, TensorRT-LLM's source; each set below names where it comes from). The sets are written here
 from those sources, independently of engineforge's generators.
 
-Real TensorRT-LLM is not run; these check the contract, test_trtllm_flow_e2e.py runs the flow.
+Real TensorRT-LLM is not run; these check the contract, tests/flows/test_model_to_deployment_trtllm.py runs the flow.
 """
 
 import json
