@@ -21,7 +21,7 @@ class LiveStages:
         self.running: dict[str, int] = {}
 
     def stage_started(self, stage: str, key: str | None) -> None:
-        if not self.running:
+        if not self.running and self.console.is_terminal:  # off a terminal a stopped Live leaves blank lines
             self.spinners.start()
         self.running[stage] = self.spinners.add_task(stage, done="")
 
@@ -38,7 +38,7 @@ class LiveStages:
         task = self.running.pop(result.stage, None)
         if task is not None:
             self.spinners.remove_task(task)
-        if not self.running:
+        if not self.running and self.spinners.live.is_started:
             self.spinners.stop()
         style = STATUS_STYLE.get(result.status, "white")
         self.console.print(f"[{style}]{result.status:>7}[/] {result.stage:<9} {result.duration_s:7.2f}s  {result.summary}")
@@ -47,7 +47,8 @@ class LiveStages:
         self.console.print(f"{label}: {url}", markup=False, soft_wrap=True)  # an address stays on one line
 
     def close(self) -> None:
-        self.spinners.stop()
+        if self.spinners.live.is_started:
+            self.spinners.stop()
 
     def _show(self, stage: str, done: str) -> None:
         if stage in self.running:
