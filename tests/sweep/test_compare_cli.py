@@ -47,3 +47,19 @@ def test_compare_names_what_is_wrong_in_one_line(mlflow_uri, tmp_path, capsys):
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert [line.split(":")[1].strip() for line in errors] == ["experiment 'no-such-experiment'", "--runs 0123abc",
                                                               "--objective fastest"]
+
+
+def test_a_child_that_reused_a_cached_validation_shows_the_measuring_runs_figures(mlflow_uri):
+    from engineforge.sweep.records import MEASURED_BY_TAG, sweep_records
+
+    ids = record_sweep(mlflow_uri)
+    client = MlflowClient(mlflow_uri)
+    parent = client.get_run(ids["tp1"]).data.tags[tracking.PARENT_RUN_TAG]
+    experiment = client.get_run(ids["tp1"]).info.experiment_id
+    later = client.get_run(ids["tp4"]).info.start_time + 1000  # the rerun's child is the newest of its variant
+    rerun = client.create_run(experiment, start_time=later, tags={tracking.PARENT_RUN_TAG: parent, VARIANT_TAG: "tp2", GPUS_TAG: "2",
+                                                "gates": "passed", MEASURED_BY_TAG: ids["tp2"]})
+    tracking.log_metrics(mlflow_uri, rerun.info.run_id, {"stage_validate_duration_s": 0.0})
+    (tp2,) = [r for r in sweep_records(mlflow_uri, parent) if r.name == "tp2"]
+    assert tp2.run_id == rerun.info.run_id  # the newest child of the variant
+    assert tp2.figure("output_tokens_per_s") == 300.0 and tp2.figures["stage_validate_duration_s"] == 0.0
