@@ -20,6 +20,7 @@ from typing import Any
 from prefect.cache_policies import CachePolicy
 
 from engineforge.orchestration.process_locks import ProcessLockManager
+from engineforge.stage_result import StageResult
 from engineforge.stages.context import RunContext
 
 
