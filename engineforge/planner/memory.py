@@ -23,7 +23,7 @@ layers do not split evenly, as TensorRT-LLM's `torch.tensor_split` does).
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 
@@ -37,6 +37,12 @@ DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "fp8": 1, "int8": 1}
 # KV cache managers default to 8192).
 DEFAULT_MAX_NUM_TOKENS = 8192
 QUANTIZED_WEIGHT_BYTES = {"fp8": 1}  # quantization_config.quant_method -> bytes per decoder weight
+# A recipe's quantize.format -> bytes per decoder weight, scales included: ModelOpt's INT4_AWQ_CFG and
+# W4A8_AWQ_BETA_CFG quantize 4-bit weights in blocks of 128 with a 16-bit scale each, NVFP4_DEFAULT_CFG
+# 4-bit in blocks of 16 with an FP8 scale each; FP8 and INT8-SmoothQuant scales are per tensor or channel.
+QUANTIZE_WEIGHT_BYTES = {"fp8": 1, "int8_sq": 1, "int4_awq": 0.5 + 2 / 128, "w4a8_awq": 0.5 + 2 / 128,
+                         "nvfp4": 0.5 + 1 / 16}
+QUANTIZE_KV_BYTES = {"fp8": 1, "nvfp4": 0.5 + 1 / 16}  # quantize.kv_cache -> bytes per cached value
 
 
 class Layout(NamedTuple):
@@ -81,14 +87,18 @@ class ServingLimits(BaseModel):
 class Precision(BaseModel):
     dtype: str  # the model's compute dtype
     dtype_bytes: int
-    weight_bytes: int  # decoder-layer weights (smaller when the checkpoint is quantized)
+    weight_bytes: int | float  # decoder-layer weights (smaller when the checkpoint or the recipe quantizes)
     kv_dtype: str
-    kv_bytes: int
+    kv_bytes: int | float
     notes: list[str] = []
 
     @classmethod
-    def resolve(cls, shape: ModelShape, model_dtype: str = "auto", kv_cache_dtype: str = "auto") -> "Precision":
-        """dtype "auto" is the config's torch_dtype (bfloat16 when it has none); KV "auto" follows the model."""
+    def resolve(cls, shape: ModelShape, model_dtype: str = "auto", kv_cache_dtype: str = "auto",
+                quantize: Any = None) -> "Precision":
+        """dtype "auto" is the config's torch_dtype (bfloat16 when it has none); KV "auto" follows the model.
+
+        `quantize` is the recipe's quantize section (format, kv_cache): the quantize stage's output is
+        what is served, so its widths replace the source's."""
         notes = []
         dtype = model_dtype if model_dtype != "auto" else (shape.torch_dtype or "bfloat16")
         if dtype not in DTYPE_BYTES:
@@ -100,9 +110,15 @@ class Precision(BaseModel):
         elif shape.quant_method:
             notes.append(f"quantization {shape.quant_method!r} is not modelled: weights counted at {dtype} (an overestimate)")
         kv_dtype = dtype if kv_cache_dtype == "auto" else kv_cache_dtype
+        kv_bytes = DTYPE_BYTES[kv_dtype]
+        if quantize is not None:
+            weight_bytes = QUANTIZE_WEIGHT_BYTES[quantize.format]
+            notes.append(f"weights quantized to {quantize.format} ({weight_bytes:.3g} bytes per decoder weight)")
+            if quantize.kv_cache != "none":
+                kv_dtype, kv_bytes = quantize.kv_cache, QUANTIZE_KV_BYTES[quantize.kv_cache]
         return cls(
             dtype=dtype, dtype_bytes=DTYPE_BYTES[dtype], weight_bytes=weight_bytes,
-            kv_dtype=kv_dtype, kv_bytes=DTYPE_BYTES[kv_dtype], notes=notes,
+            kv_dtype=kv_dtype, kv_bytes=kv_bytes, notes=notes,
         )
 
 

@@ -128,7 +128,7 @@ def plan(
     pool = gpus or detected or per_node
     if not (gpus or detected):
         notes.append(f"--gpus not given and no GPU detected: planning for one node of {pool} GPUs")
-    precision = Precision.resolve(shape, recipe.model.dtype, recipe.build.kv_cache_dtype)
+    precision = Precision.resolve(shape, recipe.model.dtype, recipe.build.kv_cache_dtype, recipe.quantize)
     limits = ServingLimits.from_recipe(recipe)
     context = _Context(shape, spec, precision, limits, pool, per_node)
     candidates = [_evaluate(context, layout) for layout in _layouts(recipe.parallel, shape, pool)]

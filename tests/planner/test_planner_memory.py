@@ -122,3 +122,26 @@ def test_weight_estimate_is_within_2_percent_of_a_written_checkpoint(kind, tmp_p
     assert on_disk > 1_000_000  # a real checkpoint of a few MB, not an empty file
     assert abs(estimate - on_disk) / on_disk < 0.02
     assert estimate == tensor_bytes  # the count itself is exact; the files add only their JSON headers
+
+
+@pytest.mark.parametrize("fmt, bytes_per_weight", [("fp8", 1), ("int8_sq", 1), ("int4_awq", 0.5 + 2 / 128),
+                                                  ("w4a8_awq", 0.5 + 2 / 128), ("nvfp4", 0.5 + 1 / 16)])
+def test_a_recipes_quantize_format_sizes_the_decoder_weights(fmt, bytes_per_weight):
+    from engineforge.recipe import QuantizeSpec
+
+    shape = ModelShape.from_config(model_config("llama-3.1-70b"))
+    source, quantized = Precision.resolve(shape), Precision.resolve(shape, quantize=QuantizeSpec(format=fmt))
+    layout = Layout(1, 1, 1)
+    decoder_source = weight_bytes(shape, layout, source) - shape.outer_params() * source.dtype_bytes
+    decoder_quantized = weight_bytes(shape, layout, quantized) - shape.outer_params() * quantized.dtype_bytes
+    assert decoder_quantized / decoder_source == pytest.approx(bytes_per_weight / 2)  # the source is bf16
+    assert quantized.kv_bytes == source.kv_bytes == 2  # kv_cache none: the model's dtype
+
+
+def test_a_quantized_kv_cache_is_sized_at_its_width():
+    from engineforge.recipe import QuantizeSpec
+
+    shape = ModelShape.from_config(model_config("llama-3.1-70b"))
+    fp8 = Precision.resolve(shape, quantize=QuantizeSpec(format="fp8", kv_cache="fp8"))
+    assert (fp8.kv_dtype, fp8.kv_bytes) == ("fp8", 1)
+    assert kv_cache_bytes(shape, Layout(2, 3, 1), limits(16, 4096), fp8) == 1_811_939_328  # as worked by hand above
