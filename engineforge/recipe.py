@@ -85,6 +85,7 @@ class SyntheticModel(Section):
 class ModelSpec(Section):
     source: str = Field(
         ...,
+        max_length=4096,
         description="hf://ORG/NAME[@REVISION], a local directory, or synthetic:NAME (shape from `synthetic`).",
     )
     dtype: Dtype = Field("auto", description="Weight dtype to serve; auto: the checkpoint's own (float32 for synthetic).")
@@ -94,6 +95,9 @@ class ModelSpec(Section):
     @field_validator("source")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
+        # A NUL cannot name a file (the OS refuses it), and a newline would split the one-line errors.
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("must not contain control characters (NUL, tab, newline, ...)")
         if value.startswith("hf://"):
             repo = value[len("hf://"):].split("@", 1)
             if not re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", repo[0]) or (len(repo) == 2 and not repo[1]):

@@ -65,6 +65,8 @@ def check_hub_reachable(timeout_s: float = 10.0) -> None:
     import httpx
     from huggingface_hub import constants
 
+    if os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}:
+        return  # offline mode reads the local cache only: the hub's reachability does not matter
     endpoint = os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
     try:
         httpx.head(endpoint, timeout=timeout_s)

@@ -64,7 +64,7 @@ class StageTask:
             kwargs["key"] = key  # computed once, here; the stage does not compute it again
         prefect_task = self.task.with_options(**cache_options(self.stage, key, ctx)) if key else self.task
         stored = key is not None and not ctx.refreshes(self.stage) and ctx.store.intact(self.stage, key)
-        with gpu_slots.holding_gpus(self.stage, 0 if stored else gpu_slots.gpus_needed(self.stage, recipe)):
+        with gpu_slots.holding_gpus(self.stage, 0 if stored else gpu_slots.gpus_needed(self.stage, recipe, ctx.runtime)):
             state = prefect_task(*args, return_state=True, **kwargs)
         result = state.result()  # a failed stage raises its StageFailed here
         if state.name == "Cached":  # Prefect served the persisted result: the stage did not run

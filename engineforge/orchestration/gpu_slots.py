@@ -30,6 +30,7 @@ from filelock import FileLock, Timeout
 from engineforge.errors import StageFailed
 from engineforge.gpus import visible_devices
 from engineforge.recipe import Recipe
+from engineforge.runtimes.base import Runtime
 
 LIMIT_ENV = "ENGINEFORGE_GPU_LIMIT"
 FORCED_STAGES_ENV = "ENGINEFORGE_GPU_STAGES"
@@ -49,8 +50,8 @@ def forced_stages() -> set[str]:
     return {name.strip() for name in os.environ.get(FORCED_STAGES_ENV, "").split(",") if name.strip()}
 
 
-def gpus_needed(stage: str, recipe: Recipe) -> int:
-    """How many GPUs `stage` uses for `recipe` (0 for CPU stages)."""
+def gpus_needed(stage: str, recipe: Recipe, runtime: Runtime) -> int:
+    """How many GPUs `stage` uses for `recipe` on its (already resolved) runtime (0 for CPU stages)."""
     parallel = recipe.parallel
     world = 1
     for size in (parallel.tensor, parallel.pipeline):
@@ -58,9 +59,7 @@ def gpus_needed(stage: str, recipe: Recipe) -> int:
     if stage in forced_stages():
         return world
     if stage == "build":
-        from engineforge.runtimes import get_runtime
-
-        return world if get_runtime(recipe.runtime).builds_on_gpu else 0
+        return world if runtime.builds_on_gpu else 0
     if stage == "validate" and recipe.validate_.enabled:
         from engineforge.gpus import serving_device
 
@@ -109,7 +108,10 @@ def declare_limit(slots: int, name: str | None = None) -> str:
 def ensure_declared(recipe: Recipe, stages: tuple[str, ...] = ("shard", "build", "validate")) -> None:
     """For a local run (`engineforge run`): create this host's GPU limit, one slot per GPU torch sees,
     if the recipe has GPU stages and no worker declared it. An existing limit is never resized."""
-    if not any(gpus_needed(stage, recipe) for stage in stages):
+    from engineforge.runtimes import get_runtime
+
+    runtime = get_runtime(recipe.runtime)
+    if not any(gpus_needed(stage, recipe, runtime) for stage in stages):
         return
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound

@@ -7,6 +7,7 @@ import pytest
 
 from engineforge.orchestration import gpu_slots
 from engineforge.recipe_file import parse_recipe
+from engineforge.runtimes import get_runtime
 
 
 def recipe(runtime="transformers", device="cpu", tensor=1, pipeline=1, validate=True):
@@ -17,23 +18,27 @@ def recipe(runtime="transformers", device="cpu", tensor=1, pipeline=1, validate=
     )
 
 
+def needed(stage, parsed):
+    return gpu_slots.gpus_needed(stage, parsed, get_runtime(parsed.runtime))
+
+
 def test_gpu_stages_take_one_slot_per_gpu_they_use(monkeypatch):
     monkeypatch.delenv(gpu_slots.FORCED_STAGES_ENV, raising=False)
-    assert gpu_slots.gpus_needed("build", recipe("trtllm", tensor=4, pipeline=2)) == 8
-    assert gpu_slots.gpus_needed("build", recipe("trtllm-engine", tensor=2)) == 2
-    assert gpu_slots.gpus_needed("validate", recipe("trtllm", device="cuda", tensor=2)) == 2
-    assert gpu_slots.gpus_needed("build", recipe("transformers", device="cuda")) == 0  # writes a directory
-    assert gpu_slots.gpus_needed("validate", recipe(device="cpu")) == 0
-    assert gpu_slots.gpus_needed("validate", recipe(device="cuda", validate=False)) == 0
+    assert needed("build", recipe("trtllm", tensor=4, pipeline=2)) == 8
+    assert needed("build", recipe("trtllm-engine", tensor=2)) == 2
+    assert needed("validate", recipe("trtllm", device="cuda", tensor=2)) == 2
+    assert needed("build", recipe("transformers", device="cuda")) == 0  # writes a directory
+    assert needed("validate", recipe(device="cpu")) == 0
+    assert needed("validate", recipe(device="cuda", validate=False)) == 0
     for stage in ("download", "shard", "package", "register"):
-        assert gpu_slots.gpus_needed(stage, recipe("trtllm-engine", device="cuda", tensor=2)) == 0
+        assert needed(stage, recipe("trtllm-engine", device="cuda", tensor=2)) == 0
 
 
 def test_declared_gpu_stages_take_slots_on_a_cpu_machine(monkeypatch):
     monkeypatch.setenv(gpu_slots.FORCED_STAGES_ENV, "validate, shard")
-    assert gpu_slots.gpus_needed("validate", recipe(device="cpu")) == 1
-    assert gpu_slots.gpus_needed("shard", recipe(tensor=2)) == 2
-    assert gpu_slots.gpus_needed("build", recipe()) == 0
+    assert needed("validate", recipe(device="cpu")) == 1
+    assert needed("shard", recipe(tensor=2)) == 2
+    assert needed("build", recipe()) == 0
 
 
 def test_limit_name_is_per_host_unless_configured(monkeypatch):
