@@ -20,6 +20,8 @@ class Runtime(Protocol):
     # How the server is asked for exact output lengths (engineforge.loadgen.BenchConfig.ignore_eos_style).
     ignore_eos_style: str
     builds_on_gpu: bool  # the build stage takes the recipe's GPU slots (orchestration.gpu_slots)
+    # Which quantize output it serves: ModelOpt's fake-quantized checkpoint (True) or the unified export.
+    serves_fake_quantized: bool
     image_gpu: bool  # the serving image needs GPUs (its smoke test asks Docker for them)
 
     def skip_reason(self, stage: str) -> str:

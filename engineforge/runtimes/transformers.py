@@ -24,6 +24,7 @@ class TransformersRuntime(SingleServer):
     name = "transformers"
     ignore_eos_style = "generation_config"  # transformers serve rejects an ignore_eos field (HTTP 422)
     builds_on_gpu = False  # the build links files
+    serves_fake_quantized = True  # plain transformers cannot read a ModelOpt export
     image_gpu = False  # the image serves on whatever it finds (serve.device auto), CPU included
     stages = frozenset({"download", "build", "validate", "package", "register"})
 

@@ -28,7 +28,7 @@ def dry_run(recipe: Recipe, base_dir: Path | None = None) -> dict[str, Any]:
     runtime = get_runtime(recipe.runtime)
     plans = runtime.dry_run(recipe)
     if recipe.quantize is not None:  # shard and build read the quantized checkpoint, not the download
-        quantized = "<quantize>/fakequant" if recipe.runtime == "transformers" else "<quantize>/export"
+        quantized = "<quantize>/fakequant" if runtime.serves_fake_quantized else "<quantize>/export"
         plans = {name: StagePlan.model_validate_json(plan.model_dump_json().replace(DOWNLOAD_DIR, quantized))
                  for name, plan in plans.items()}
     planners = {"download": lambda: _download(recipe), "quantize": lambda: _quantize(recipe), "shard": lambda: plans["shard"], "build": lambda: plans["build"],

@@ -67,8 +67,7 @@ def quantize(recipe: Recipe, model: StageResult, ctx: RunContext, key: str) -> S
             on_progress=lambda done, total: progress.advanced(STAGE, done / total),
         )
         f = report.figures
-        # The reference runtime serves the fake-quantized model; TensorRT-LLM the unified export.
-        served = report.fakequant_dir if recipe.runtime == "transformers" else report.export_dir
+        served = report.fakequant_dir if ctx.runtime.serves_fake_quantized else report.export_dir
         return StageOutput(
             summary=(f"{spec.format}{'' if spec.kv_cache == 'none' else ' + ' + spec.kv_cache + ' KV'} on {device}, "
                      f"{report.samples} samples: ppl {f.source_perplexity:.2f} -> {f.quantized_perplexity:.2f}, "

@@ -21,6 +21,7 @@ SERVED = "served"
 class TrtllmRuntimeBase(SingleServer):
     ignore_eos_style = "field"  # trtllm-serve's OpenAI API takes ignore_eos
     builds_on_gpu = True
+    serves_fake_quantized = False  # the LLM API loads the unified export
     image_gpu = True
     name: str
     stages: frozenset[str]
