@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -35,7 +36,8 @@ def command(
     temperature: float | None = typer.Option(None, "--temperature", help="Sent when given; 0 is greedy."),
     timeout: float = typer.Option(600.0, "--timeout", help="Limit of one request in seconds."),
     seed: int = typer.Option(0, "--seed", help="Seed of arrivals and synthetic prompts."),
-    json_out: Path | None = typer.Option(None, "--json", help="Write the results JSON (config, figures, every request) here."),
+    as_json: bool = typer.Option(False, "--json", help="Print the results JSON (config, figures, every request) to stdout; the tables go to stderr."),
+    out: Path | None = typer.Option(None, "--out", help="Also write the results JSON to this file."),
     plots: Path | None = typer.Option(None, "--plots", help="Write PNG plots (latency CDF; sweep curves) into this directory."),
     reference: str | None = typer.Option(None, "--reference", help="Also check accuracy: greedy-decode the prompts with this source model in-process."),
     roofline_model: Path | None = typer.Option(None, "--roofline-model", help="Model directory for the decode roofline (default: --model if a directory; needs a GPU or --gpu)."),
@@ -50,7 +52,7 @@ def command(
     from engineforge.measure.measurement import AccuracyCheck, RooflineCheck
     from engineforge.recipe_file import load_recipe
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True, stderr=as_json)  # stdout holds only the JSON
     if api not in ("completions", "chat"):
         raise UserError(f"--api {api}: use completions or chat")
     if ignore_eos_style not in ("field", "generation_config"):
@@ -83,8 +85,10 @@ def command(
                              required=roofline_model is not None) if roofline_dir is not None else None
     gates = load_recipe(recipe).validate_.gates if recipe is not None else None
     measured = _measure(config, levels, accuracy, roofline, gates, console)
-    _write(measured, json_out, plots, console)
+    _write(measured, out, plots, console)
     _print(measured, console, recipe)
+    if as_json:
+        print(json.dumps((measured.sweep or measured.result).to_json(), indent=1))
     _fail_if_nothing_answered(measured)
     if measured.gates is not None:
         measured.gates.raise_if_failed("bench", with_table=False)
@@ -116,10 +120,10 @@ def _measure(config, levels, accuracy, roofline, gates, console: Console):
         return measure(config, levels, accuracy, roofline, gates, on_record=lambda record: advance())
 
 
-def _write(measured, json_out: Path | None, plots: Path | None, console: Console) -> None:
-    if json_out is not None:
-        (measured.sweep or measured.result).write_json(json_out)
-        console.print(f"results: {json_out}", markup=False)
+def _write(measured, out: Path | None, plots: Path | None, console: Console) -> None:
+    if out is not None:
+        (measured.sweep or measured.result).write_json(out)
+        console.print(f"results: {out}", markup=False)
     if plots is not None:
         from engineforge.measure.plots import latency_cdf, sweep_plot
 

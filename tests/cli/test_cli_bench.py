@@ -20,9 +20,9 @@ def bench(server, *args: str) -> int:
     return main(["bench", "--endpoint", server, "--model", "mock", "--requests", "4", "--output-len", "4", *args])
 
 
-def test_run_writes_json_and_plots(server, tmp_path, capsys):
+def test_run_writes_json_file_and_plots(server, tmp_path, capsys):
     out = tmp_path / "result.json"
-    assert bench(server, "--concurrency", "2", "--json", str(out), "--plots", str(tmp_path / "plots")) == 0
+    assert bench(server, "--concurrency", "2", "--out", str(out), "--plots", str(tmp_path / "plots")) == 0
     data = json.loads(out.read_text())
     assert data["summary"]["completed"] == 4 and len(data["records"]) == 4
     assert (tmp_path / "plots" / "latency_cdf.png").stat().st_size > 0
@@ -30,21 +30,25 @@ def test_run_writes_json_and_plots(server, tmp_path, capsys):
     assert "ttft" in printed and "output_tokens_per_s" in printed
 
 
-def test_request_rate_and_dataset(server, tmp_path):
+def test_json_flag_prints_only_the_results_to_stdout(server, tmp_path, capsys):
+    """`--json` is a flag, as in plan/compare/validate: stdout is the JSON alone, the tables go to stderr."""
     dataset = tmp_path / "d.jsonl"
     dataset.write_text('{"task_id": 1, "prompt": "x", "output_tokens": 3}\n')
-    out = tmp_path / "r.json"
-    assert bench(server, "--request-rate", "50", "--dataset", str(dataset), "--json", str(out)) == 0
-    data = json.loads(out.read_text())
+    assert bench(server, "--request-rate", "50", "--dataset", str(dataset), "--json") == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert "ttft" in captured.err and data["summary"]["completed"] == 4
     assert data["config"]["request_rate"] == 50 and data["config"]["concurrency"] == 4
     assert {r["output_tokens"] for r in data["records"]} == {3}
 
 
 def test_sweep(server, tmp_path, capsys):
     out = tmp_path / "sweep.json"
-    assert bench(server, "--sweep", "1,2", "--json", str(out), "--plots", str(tmp_path)) == 0
-    assert [p["config"]["concurrency"] for p in json.loads(out.read_text())["points"]] == [1, 2]
-    assert (tmp_path / "sweep.png").exists() and "sweep" in capsys.readouterr().out
+    assert bench(server, "--sweep", "1,2", "--json", "--out", str(out), "--plots", str(tmp_path)) == 0
+    captured = capsys.readouterr()
+    assert [p["config"]["concurrency"] for p in json.loads(captured.out)["points"]] == [1, 2]
+    assert json.loads(out.read_text()) == json.loads(captured.out)
+    assert (tmp_path / "sweep.png").exists() and "sweep" in captured.err
 
 
 def _recipe(tmp_path, gates: str):
