@@ -5,8 +5,8 @@
 
 Modules: spec (inputs/results), dockerfile (template rendering), context (build context),
 wheelhouse (host-built wheels), base_image (defaults; engineforge's own debootstrap base),
-daemon (Docker SDK client), build, smoke, audit (user/labels/secret scan), push, compose
-(disaggregated deployments), package (the stage's sequence).
+daemon (Docker SDK client), build, smoke, audit (user/labels/secret scan), push, package (the
+stage's sequence). A runtime's deployment files (compose.yaml) come from the runtime.
 """
 
 from engineforge.packaging.package import PackagingFailed, package_model

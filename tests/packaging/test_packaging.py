@@ -1,4 +1,4 @@
-"""Packaging without a daemon: Dockerfile rendering, inputs, build context, wheelhouse, errors, compose."""
+"""Packaging without a daemon: Dockerfile rendering, inputs, build context, wheelhouse, errors."""
 
 from __future__ import annotations
 
@@ -20,12 +20,6 @@ from engineforge.packaging.base_image import (
     TRTLLM_RELEASE_IMAGE,
     BaseImageSpec,
     image_python,
-)
-from engineforge.packaging.compose import (
-    DisaggregatedLayout,
-    ServerGroup,
-    render_compose,
-    write_compose,
 )
 from engineforge.packaging.context import write_context
 from engineforge.packaging.dockerfile import render_dockerfile
@@ -247,31 +241,6 @@ def test_push_errors_name_the_cause_and_the_fix(message, kind, words):
     assert type(error) is kind and words in str(error) and "\n" not in str(error)
     if "credentials" in words:
         assert "ENGINEFORGE_REGISTRY_USER" in str(error) and "ENGINEFORGE_REGISTRY_PASSWORD" in str(error)
-
-
-def test_compose_wires_context_and_generation_servers_to_the_front(tmp_path):
-    layout = DisaggregatedLayout(
-        image="127.0.0.1:5000/engineforge/x@sha256:" + "a" * 64,
-        context=ServerGroup(instances=2), generation=ServerGroup(instances=1, tensor_parallel=2),
-    )
-    files = render_compose(layout)
-    services = files["compose.yaml"]["services"]
-    assert set(services) == {"context-0", "context-1", "generation-0", "front"}
-    gpus = [services[n]["deploy"]["resources"]["reservations"]["devices"][0]["device_ids"] for n in ("context-0", "context-1", "generation-0")]
-    assert gpus == [["0"], ["1"], ["2", "3"]]
-    front = files["disagg_config.yaml"]
-    assert front["context_servers"] == {"num_instances": 2, "urls": ["context-0:8001", "context-1:8001"]}
-    assert front["generation_servers"]["urls"] == ["generation-0:8001"]
-    assert files["generation_options.yaml"]["cache_transceiver_config"]["backend"] == "DEFAULT"
-    assert services["front"]["entrypoint"][:2] == ["trtllm-serve", "disaggregated"]
-    assert all(s["image"] == layout.image for s in services.values())
-    written = write_compose(layout, tmp_path / "compose")
-    assert yaml.safe_load(written.read_text()) == files["compose.yaml"]
-
-
-def test_compose_refuses_a_layout_larger_than_the_gpus_available():
-    with pytest.raises(ValidationError, match="needs 5 GPUs"):
-        DisaggregatedLayout(image="x", context=ServerGroup(instances=1), generation=ServerGroup(tensor_parallel=4), gpus_available=4)
 
 
 def test_context_fingerprint_follows_model_files_but_not_regenerated_files(model_dir, tmp_path):

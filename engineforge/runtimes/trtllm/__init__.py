@@ -8,6 +8,7 @@ nothing here imports `tensorrt_llm` (it needs a CUDA driver, and it is absent on
 - serve: `trtllm-serve` argv and its multi-GPU / multi-node launcher
 - build: `trtllm-build` argv, running it with a captured log, checking the engine directory
 - bench: `trtllm-bench throughput|latency` argv, its dataset and its `--report_json`
-- disagg: disaggregated serving (context/generation workers, `disagg_config.yaml`, compose)
+- disagg: disaggregated serving (context/generation workers, `disagg_config.yaml`)
+- compose: compose.yaml for a disaggregated deployment of a built image
 - files: stable YAML text for everything written
 """

@@ -5,12 +5,12 @@ Every context and generation server is a `trtllm-serve MODEL` with its own GPUs
 {`backend`, `max_tokens_in_buffer`}; context servers also set `disable_overlap_scheduler: true`.
 The front is `trtllm-serve disaggregated -c disagg_config.yaml` with `hostname`, `port`, `backend`,
 `context_servers` {`num_instances`, `urls`} and `generation_servers` {`num_instances`, `urls`}.
-The compose file for a built image comes from engineforge.packaging.compose, fed these options.
+compose.py turns the same workers into compose.yaml for a built image.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from engineforge.recipe import DisaggregatedRole, Recipe
 from engineforge.runtimes.trtllm.files import checked_path, yaml_text
@@ -73,10 +73,11 @@ def workers(recipe: Recipe, ports: list[int | str]) -> list[Worker]:
     return out
 
 
-def disagg_config(recipe: Recipe, bind_host: str, url_host: str, port: int | str, servers: list[Worker]) -> dict[str, Any]:
+def disagg_config(recipe: Recipe, bind_host: str, port: int | str, servers: list[Worker],
+                  url_host: Callable[[Worker], str]) -> dict[str, Any]:
     config: dict[str, Any] = {"hostname": bind_host, "port": port, "backend": "pytorch"}
     for role in ROLES:
-        urls = [f"{url_host}:{w.port}" for w in servers if w.role == role]
+        urls = [f"{url_host(w)}:{w.port}" for w in servers if w.role == role]
         config[f"{role}_servers"] = {"num_instances": len(urls), "urls": urls}
     return config
 
@@ -84,7 +85,8 @@ def disagg_config(recipe: Recipe, bind_host: str, url_host: str, port: int | str
 def files(recipe: Recipe, bind_host: str, url_host: str, port: int | str, ports: list[int | str]) -> dict[str, str]:
     """{file name: text}: each role's options and the front's config."""
     texts = {options_file(role): yaml_text(role_options(recipe, role)) for role in ROLES}
-    texts[CONFIG_FILE] = yaml_text(disagg_config(recipe, bind_host, url_host, port, workers(recipe, ports)))
+    texts[CONFIG_FILE] = yaml_text(disagg_config(recipe, bind_host, port, workers(recipe, ports),
+                                                 url_host=lambda _: url_host))
     return texts
 
 
@@ -102,24 +104,3 @@ def commands(recipe: Recipe, model_dir: str, config_dir: str, bind_host: str, po
     config = checked_path(f"{config_dir}/{CONFIG_FILE}", "disaggregated config")
     out.append(Command(role="front", argv=[SERVE, "disaggregated", "-c", config], port=port))
     return out
-
-
-def compose_files(recipe: Recipe, image: str) -> dict[str, str]:
-    """compose.yaml and its config files for `image`, from packaging's compose module, with each
-    role's options from here (limits, KV cache and transceiver settings in one place)."""
-    from engineforge.packaging.compose import (
-        DisaggregatedLayout,
-        ServerGroup,
-        render_compose,
-    )
-
-    spec = recipe.serve.disaggregated
-    groups = {role: ServerGroup(instances=_group(recipe, role).instances, tensor_parallel=_group(recipe, role).tp,
-                                pipeline_parallel=_group(recipe, role).pp) for role in ROLES}
-    layout = DisaggregatedLayout(image=image, port=recipe.serve.port,
-                                 cache_transceiver_backend=spec.cache_transceiver_backend,
-                                 max_tokens_in_buffer=spec.max_tokens_in_buffer or recipe.build.max_seq_len, **groups)
-    rendered = render_compose(layout)
-    for role in ROLES:
-        rendered[options_file(role)] = role_options(recipe, role)
-    return {name: yaml_text(data) for name, data in rendered.items()}

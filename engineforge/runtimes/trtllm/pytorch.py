@@ -16,7 +16,7 @@ from pathlib import Path
 from engineforge.gpus import visible_devices
 from engineforge.recipe import Recipe
 from engineforge.runtimes.transformers import link_model_tree, servable_model
-from engineforge.runtimes.trtllm import disagg
+from engineforge.runtimes.trtllm import compose, disagg
 from engineforge.runtimes.trtllm.base import SERVED, TrtllmRuntimeBase
 from engineforge.runtimes.trtllm.files import json_text, yaml_text
 from engineforge.runtimes.trtllm.launch import launched
@@ -92,7 +92,7 @@ class TrtllmRuntime(TrtllmRuntimeBase):
     def deployment_files(self, recipe: Recipe, image: str) -> dict[str, str]:
         if recipe.serve.disaggregated is None:
             return {}
-        return {f"{COMPOSE_DIR}/{name}": text for name, text in disagg.compose_files(recipe, image).items()}
+        return {f"{COMPOSE_DIR}/{name}": text for name, text in compose.compose_files(recipe, image).items()}
 
     def dry_run(self, recipe: Recipe) -> dict[str, StagePlan]:
         from engineforge.serving import LOOPBACK
