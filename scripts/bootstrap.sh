@@ -15,8 +15,8 @@ step "torch ${TORCH_VERSION:-2.13.0} (CPU build, pip)"
 pip install --no-compile "torch==${TORCH_VERSION:-2.13.0}"
 step "uv (the installer for the rest: several times faster than pip here)"
 pip install --quiet 'uv>=0.5'
-step "engineforge[test,quantize,predict] and its dependencies (uv)"
+step "engineforge[test,quantize,predict,docker-worker] and its dependencies (uv)"
 # --compile-bytecode: the venv's modules compiled once, on all cores; where PYTHONDONTWRITEBYTECODE is
 # set, Python would otherwise compile them again in memory on every command (first line: 42 s, not 12).
-.venv/bin/uv pip install --python .venv/bin/python --compile-bytecode -e '.[test,quantize,predict]'
+.venv/bin/uv pip install --python .venv/bin/python --compile-bytecode -e '.[test,quantize,predict,docker-worker]'
 step "done: $(.venv/bin/engineforge --version)"
