@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -109,10 +110,40 @@ def resolve_hub_revision(source: HubSource) -> str:
     return sha
 
 
-def download_hub_model(source: HubSource, sha: str) -> Path:
+def download_hub_model(source: HubSource, sha: str, on_bytes: Callable[[int, int | None], None]) -> Path:
+    """The snapshot at `sha`; `on_bytes(done, total)` hears the bytes written so far of the files started."""
     from huggingface_hub import snapshot_download
 
-    return Path(snapshot_download(source.repo, revision=sha, token=hf_token()))
+    return Path(snapshot_download(source.repo, revision=sha, token=hf_token(), tqdm_class=_byte_counter(on_bytes)))
+
+
+def _byte_counter(on_bytes: Callable[[int, int | None], None]):
+    """A silent tqdm class for snapshot_download's bars that passes the byte bar's count to `on_bytes`.
+
+    huggingface_hub 2.x opens two byte bars: the files' bytes written (its total grows as each file
+    starts) and "Downloading bytes", the network transfer, whose total it only estimates; the first
+    is the one a user can read as done/total. Updates arrive from its download threads."""
+    import threading
+
+    from tqdm.auto import tqdm
+
+    lock = threading.Lock()
+
+    class ByteCounter(tqdm):
+        def __init__(self, *args, **kwargs):
+            self.counted = kwargs.get("unit") == "B" and not str(kwargs.get("desc", "")).startswith("Downloading bytes")
+            super().__init__(*args, **kwargs | {"disable": True})  # disabled: draws nothing, keeps n and total
+
+        def update(self, n=1):
+            with lock:
+                self.n += n or 0
+                self.refresh()
+
+        def refresh(self, *args, **kwargs):
+            if self.counted:
+                on_bytes(int(self.n), int(self.total) if self.total else None)
+
+    return ByteCounter
 
 
 def local_model_digests(source: LocalSource) -> dict[str, str]:

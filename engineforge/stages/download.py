@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engineforge import synthetic
+from engineforge import progress, synthetic
 from engineforge.recipe import Recipe
 from engineforge.sources import (
     HubSource,
@@ -45,7 +45,7 @@ def download(recipe: Recipe, ctx: RunContext) -> StageResult:
 
 
 def _hub(source: HubSource, sha: str) -> StageOutput:
-    model_dir = download_hub_model(source, sha)
+    model_dir = download_hub_model(source, sha, on_bytes=lambda done, total: progress.counted(STAGE, done, total, "bytes"))
     digests = file_digests(model_dir)
     return StageOutput(
         summary=f"{source.repo}@{sha[:12]} ({len(digests)} files)",
