@@ -33,9 +33,10 @@ TINYLLAMA_SHAPE = """\
 """
 
 
-def recipe_text(concurrency: int, requests: int, max_tokens: int, device: str, shape: str) -> str:
+def model_section(name: str, device: str, shape: str) -> str:
+    """The recipe's name, model, runtime and serve device: what both GPU benches share."""
     return f"""\
-name: tinyllama-gpu
+name: {name}
 model:
   source: synthetic:tinyllama-1.1b
   dtype: bfloat16
@@ -43,6 +44,11 @@ model:
 {shape}runtime: transformers
 serve:
   device: {device}
+"""
+
+
+def recipe_text(concurrency: int, requests: int, max_tokens: int, device: str, shape: str) -> str:
+    return model_section("tinyllama-gpu", device, shape) + f"""\
   continuous_batching: true
 validate:
   requests: {requests}
@@ -50,6 +56,17 @@ validate:
   warmup_requests: {min(concurrency, 4)}
   max_tokens: {max_tokens}
 """
+
+
+def validated(recipe, store: Path, remeasure: bool = False):
+    """download -> build -> validate with the real stage functions on a private store; the validate
+    result. `remeasure` measures again even when the store holds this key's figures."""
+    runtime = get_runtime(recipe.runtime)
+    ctx = RunContext(runtime=runtime, store_root=str(store), tracking_uri="", run_id="",
+                     refresh=["validate"] if remeasure else [])
+    model = download(recipe, ctx)
+    built = build(recipe, model, ctx, build_key(recipe, model, runtime))
+    return validate(recipe, built, ctx, validate_key(recipe, built))
 
 
 def main() -> int:
@@ -67,13 +84,8 @@ def main() -> int:
         shape = "    num_hidden_layers: 2\n" if args.tiny else TINYLLAMA_SHAPE
         recipe = parse_recipe(recipe_text(concurrency, requests, args.max_tokens, args.device, shape))
         started = time.perf_counter()
-        runtime = get_runtime(recipe.runtime)
-        ctx = RunContext(runtime=runtime, store_root=str(args.out / "store"), tracking_uri="", run_id="")
-        model = download(recipe, ctx)
-        built = build(recipe, model, ctx, build_key(recipe, model, runtime))
-        measuring = ctx.model_copy(update={"refresh": ["validate"]})
-        validated = validate(recipe, built, measuring, validate_key(recipe, built))
-        row = {"concurrency": concurrency, "stage_s": round(time.perf_counter() - started, 1), **validated.outputs["figures"]}
+        figures = validated(recipe, args.out / "store", remeasure=True).outputs["figures"]
+        row = {"concurrency": concurrency, "stage_s": round(time.perf_counter() - started, 1), **figures}
         results.append(row)
         print(json.dumps(row), flush=True)
     (args.out / "gpu_validate.json").write_text(json.dumps(results, indent=2))

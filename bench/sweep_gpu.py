@@ -18,31 +18,18 @@ from pathlib import Path
 
 from engineforge.measure.gates import evaluate_gates
 from engineforge.recipe_file import parse_recipe
-from engineforge.runtimes import get_runtime
-from engineforge.stages.build import build, build_key
-from engineforge.stages.context import RunContext
-from engineforge.stages.download import download
-from engineforge.stages.validate import validate, validate_key
 from engineforge.sweep.champion import choose
 from engineforge.sweep.expand import expand
 from engineforge.sweep.publish import write_outputs
 from engineforge.sweep.table import VariantRecord, to_markdown
-from gpu_validate import TINYLLAMA_SHAPE  # bench/ is on the path when run as a script
+from gpu_validate import TINYLLAMA_SHAPE, model_section, validated  # bench/ is on the path as a script
 
 TINY_SHAPE = "    num_hidden_layers: 2\n"
 
 
 def sweep_recipe(device: str, shape: str, max_tokens: int) -> str:
     """Precision x continuous batching, each at concurrency 1 and 32; gate: TTFT p99 under 5 s."""
-    return f"""\
-name: tinyllama-sweep-gpu
-model:
-  source: synthetic:tinyllama-1.1b
-  dtype: bfloat16
-  synthetic:
-{shape}runtime: transformers
-serve:
-  device: {device}
+    return model_section("tinyllama-sweep-gpu", device, shape) + f"""\
 validate:
   warmup_requests: 1
   max_tokens: {max_tokens}
@@ -88,13 +75,9 @@ def _from_log(path: Path) -> list[VariantRecord]:
 def _measure(recipe, args) -> list[VariantRecord]:
     records = []
     for variant in expand(recipe):
-        runtime = get_runtime(variant.recipe.runtime)
-        ctx = RunContext(runtime=runtime, store_root=str(args.store or args.out / "store"), tracking_uri="", run_id="")
         variant_started = time.perf_counter()
-        model = download(variant.recipe, ctx)
-        built = build(variant.recipe, model, ctx, build_key(variant.recipe, model, runtime))
-        validated = validate(variant.recipe, built, ctx, validate_key(variant.recipe, built))
-        figures = {**validated.outputs["figures"], "variant_s": time.perf_counter() - variant_started}
+        result = validated(variant.recipe, args.store or args.out / "store")
+        figures = {**result.outputs["figures"], "variant_s": time.perf_counter() - variant_started}
         gates = "passed" if evaluate_gates(variant.recipe.validate_.gates, figures).passed else "failed"
         records.append(VariantRecord(name=variant.name, gpus=variant.gpus, figures=figures, gates=gates))
         print(json.dumps({"variant": variant.name, "gates": gates, **figures}, default=str), flush=True)
