@@ -1,7 +1,6 @@
 import typer
-from rich.console import Console
 
-from engineforge.cli.server import Action
+from engineforge.cli.local_service import Action, act
 
 
 def command(
@@ -11,15 +10,9 @@ def command(
     """A local `mlflow server` (SQLite, proxied artifacts; state in .engineforge/tracking): set MLFLOW_TRACKING_URI to its URL."""
     from engineforge.artifacts import server
 
-    console = Console(highlight=False)
-    if action is Action.start:
+    def start() -> str:
         url = server.start(port)
-        console.print(f"MLflow tracking server at {url} (artifacts under {server.home() / 'artifacts'}); "
-                      f"export MLFLOW_TRACKING_URI={url}")
-    elif action is Action.stop:
-        console.print("stopped" if server.stop() else "no local tracking server was running")
-    else:
-        url = server.running_url()
-        console.print(f"running at {url}" if url else "not running")
-        return 0 if url else 1
-    return 0
+        return (f"MLflow tracking server at {url} (artifacts under {server.home() / 'artifacts'}); "
+                f"export MLFLOW_TRACKING_URI={url}")
+
+    return act(action, "tracking server", start=start, stop=server.stop, running_url=server.running_url)
