@@ -32,6 +32,7 @@ MAX_TOKENS = 1 << 24  # 16,777,216 tokens of context
 MAX_BATCH = 1 << 16
 MAX_REQUESTS = 1_000_000
 MAX_SECONDS = 7 * 24 * 3600
+MAX_REQUEST_RATE = 1e6  # requests/s
 
 
 class Section(BaseModel):
@@ -212,7 +213,11 @@ class ValidateSpec(Section):
     enabled: bool = Field(True, description="false: skip validation (nothing is measured or gated).")
     api: Literal["completions", "chat"] = Field("completions", description="OpenAI endpoint the requests use.")
     requests: int = Field(8, ge=1, le=MAX_REQUESTS, description="Measured requests.")
-    concurrency: int = Field(2, ge=1, le=MAX_BATCH, description="Requests in flight at once.")
+    concurrency: int = Field(2, ge=1, le=MAX_BATCH, description="Requests in flight at once (the cap on them with request_rate).")
+    request_rate: float | None = Field(
+        None, gt=0, le=MAX_REQUEST_RATE,
+        description="Requests/s, sent open loop with Poisson arrivals; unset: a closed loop of `concurrency` requests.",
+    )
     warmup_requests: int = Field(1, ge=0, le=MAX_REQUESTS, description="Requests sent before measuring (not counted).")
     max_tokens: int = Field(16, ge=1, le=MAX_TOKENS, description="Output tokens per request; prompt plus this must fit build.max_seq_len.")
     ignore_eos: bool = Field(True, description="Generate exactly max_tokens per request, so figures compare across runs.")
@@ -260,10 +265,22 @@ OBJECTIVES = ("output_tokens_per_s_per_gpu", "output_tokens_per_s", "tokens_per_
 
 
 class SweepLoad(Section):
-    """One load point of a sweep: the validate section's concurrency (and request count) for a variant."""
+    """One load point of a sweep: the validate section's concurrency, request rate and request count for a variant."""
 
-    concurrency: int = Field(..., ge=1, le=MAX_BATCH, description="Requests in flight at once for this load point.")
+    concurrency: int | None = Field(None, ge=1, le=MAX_BATCH, description="Requests in flight at once; default validate.concurrency.")
+    request_rate: float | None = Field(None, gt=0, le=MAX_REQUEST_RATE, description="Requests/s (open loop); default validate.request_rate.")
     requests: int | None = Field(None, ge=1, description="Default validate.requests.")
+
+    @model_validator(mode="after")
+    def _sets_the_load(self) -> "SweepLoad":
+        if self.concurrency is None and self.request_rate is None:
+            raise ValueError("a load point sets concurrency, request_rate or both")
+        return self
+
+    def overrides(self) -> dict[str, int | float]:
+        """The validate fields this point sets, as dotted recipe fields."""
+        fields = {"concurrency": self.concurrency, "request_rate": self.request_rate, "requests": self.requests}
+        return {f"validate.{name}": value for name, value in fields.items() if value is not None}
 
 
 class SweepLayout(Section):

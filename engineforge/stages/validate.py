@@ -42,8 +42,20 @@ def validate(recipe: Recipe, built: StageResult, ctx: RunContext, key: str) -> S
     )
 
 
-def _measure(recipe: Recipe, built: StageResult, runtime: Runtime, device: str, workdir: Path) -> StageOutput:
+def bench_config(recipe: Recipe, runtime: Runtime, url: str, model: str):
+    """The load generator's settings from the recipe's validate section."""
     from engineforge.loadgen import BenchConfig
+
+    spec = recipe.validate_
+    return BenchConfig(
+        endpoint=url, model=model, api=spec.api, prompts=spec.prompts, requests=spec.requests,
+        concurrency=spec.concurrency, request_rate=spec.request_rate, warmup_requests=spec.warmup_requests,
+        max_tokens=spec.max_tokens, ignore_eos=spec.ignore_eos, ignore_eos_style=runtime.ignore_eos_style,
+        timeout_s=float(spec.timeout_s),
+    )
+
+
+def _measure(recipe: Recipe, built: StageResult, runtime: Runtime, device: str, workdir: Path) -> StageOutput:
     from engineforge.measure.measurement import AccuracyCheck, RooflineCheck, measure
 
     runtime.check_available(recipe)  # on this worker, before a server starts
@@ -61,19 +73,7 @@ def _measure(recipe: Recipe, built: StageResult, runtime: Runtime, device: str, 
     ) if spec.gates.min_token_agreement is not None else None
     with running_servers(plan, LOOPBACK, log_path, recipe.serve.startup_timeout_s) as url:
         measured = measure(
-            BenchConfig(
-                endpoint=url,
-                model=str(served_dir),
-                api=spec.api,
-                prompts=spec.prompts,
-                requests=spec.requests,
-                concurrency=spec.concurrency,
-                warmup_requests=spec.warmup_requests,
-                max_tokens=spec.max_tokens,
-                ignore_eos=spec.ignore_eos,
-                ignore_eos_style=runtime.ignore_eos_style,
-                timeout_s=float(spec.timeout_s),
-            ),
+            bench_config(recipe, runtime, url, str(served_dir)),
             accuracy=accuracy,
             roofline=RooflineCheck(model_dir=reference_dir, dtype=recipe.model.dtype),
             on_record=_count_requests(spec.requests),

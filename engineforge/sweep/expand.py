@@ -23,7 +23,7 @@ SWEEPABLE_PREFIXES = ("parallel.tensor", "parallel.pipeline", "parallel.expert",
 NOT_SWEEPABLE = ("build.timeout_s", "serve.port", "serve.startup_timeout_s", "serve.device")
 # Short names for variant ids: tp4-pp2-c32 reads better than parallel.tensor=4,...
 SHORT = {"tensor": "tp", "pipeline": "pp", "expert": "ep", "max_batch_size": "mbs", "max_num_tokens": "mnt",
-         "kv_cache_dtype": "kv", "max_seq_len": "msl", "max_input_len": "mil", "concurrency": "c", "requests": "n",
+         "kv_cache_dtype": "kv", "max_seq_len": "msl", "max_input_len": "mil", "concurrency": "c", "request_rate": "r", "requests": "n",
          "dtype": "", "continuous_batching": "cb"}
 VALUES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32", True: "", False: "no"}  # bf16, cb / no-cb
 
@@ -67,9 +67,7 @@ def expand(recipe: Recipe, layouts: list[dict[str, int]] | None = None) -> list[
         if not layouts:
             raise UserError("sweep.layouts: auto found no feasible layout; list the layouts in sweep.layouts instead")
         axes.append([{f"parallel.{k}": v for k, v in layout.items()} for layout in layouts])
-    loads = [{"validate.concurrency": p.concurrency} | ({"validate.requests": p.requests} if p.requests else {})
-             for p in sweep.load]
-    axes.append(loads or [{}])
+    axes.append([point.overrides() for point in sweep.load] or [{}])
     base = recipe.to_data() | {"sweep": None}
     variants, seen = [], set()
     for combination in itertools.product(*axes):
@@ -88,7 +86,8 @@ def variant_name(overrides: dict[str, Any]) -> str:
         if field in ("parallel.pipeline", "parallel.expert") and value == 1:  # tp4, tp4-pp2: the usual names
             continue
         leaf = field.rsplit(".", 1)[-1]
-        shown, short = VALUES.get(value, value) if isinstance(value, (str, bool)) else value, SHORT.get(leaf, leaf)
+        shown = VALUES.get(value, value) if isinstance(value, (str, bool)) else f"{value:g}" if isinstance(value, float) else value
+        short = SHORT.get(leaf, leaf)
         part = f"{shown}-{short}" if isinstance(value, bool) else f"{short}{shown}"
         parts.append(part.strip("-").replace("_", "-").lower())
     return "-".join(parts)

@@ -79,3 +79,16 @@ def test_listed_layouts_are_variants_named_like_the_performance_table():
     assert [(v.name, v.gpus) for v in variants] == [("tp1-c1", 1), ("tp4-pp2-c1", 8)]
     with pytest.raises(UserError, match="keep one of them"):
         expand(recipe("sweep:\n  layouts: [{tensor: 2}]\n  matrix:\n    parallel.tensor: [1]\n"))
+
+
+def test_request_rate_load_points_are_open_loop_variants_capped_by_concurrency():
+    variants = expand(recipe("sweep:\n  load:\n    - request_rate: 0.5\n    - request_rate: 4\n      concurrency: 8\n"
+                             "    - concurrency: 4\n"))
+    assert [v.name for v in variants] == ["r0.5", "c8-r4", "c4"]
+    loads = [(v.recipe.validate_.concurrency, v.recipe.validate_.request_rate) for v in variants]
+    assert loads == [(2, 0.5), (8, 4.0), (4, None)]  # concurrency defaults to the validate section's
+
+
+def test_a_load_point_without_concurrency_or_rate_is_refused():
+    with pytest.raises(UserError, match="sweep.load.0.*concurrency, request_rate or both"):
+        recipe("sweep:\n  load:\n    - requests: 4\n")
