@@ -53,9 +53,9 @@ def model_to_deployment(
     label = run_artifacts.run_label(recipe)  # as written, like the flow run's name
     runtime = get_runtime(recipe.runtime)  # resolved once; the stages find it on the run context
     runtime.check_available(recipe)  # fail before any work, never fall back
-    check_servable(recipe)  # nor quantize into a format this runtime or GPU cannot serve
     plan = resolve_parallel(recipe, load_model_config(recipe, Path(base_dir) if base_dir else None))
     recipe = plan.apply(recipe)  # "auto" sizes resolved, so stage keys hash the real layout
+    check_servable(recipe)  # nor quantize into a format this runtime, layout or GPU cannot serve
     stale_runs.close_stale(tracking.tracking_uri(recipe))  # what killed runs on this host left RUNNING
     uri, run_id = tracking.start_run(recipe, recipe_yaml)
     flow_run = run_artifacts.flow_run_tags()

@@ -48,21 +48,25 @@ def modelopt_config(format: str, kv_cache: str, exclude: list[str]) -> dict[str,
     return config
 
 
-def check_shape(format: str, config: dict[str, Any], origin: str) -> None:
-    """Block formats need every linear layer's input width to be a whole number of blocks.
+def check_shape(format: str, config: dict[str, Any], origin: str, tensor_parallel: int = 1) -> None:
+    """Block formats need every linear layer's input width, per tensor-parallel rank when the rank
+    files are split here, to be a whole number of blocks.
 
-    ModelOpt's export refuses partial blocks only after calibration ("Cannot pack weight with input
-    dimension 64 and block size 128"); checked here before any work.
+    ModelOpt's exports refuse partial blocks only after calibration ("Cannot pack weight with input
+    dimension 64 and block size 128"; per rank: "Weight shape 128 of each TP tp=2 is not divisible for
+    block size 128", modelopt/torch/export/postprocess.py check_weight_shape_valid); checked here first.
     """
     block = FORMATS[format].block_size
     if block is None:
         return
     widths = {name: config.get(name) for name in ("hidden_size", "intermediate_size")}
-    bad = {name: width for name, width in widths.items() if isinstance(width, int) and width % block}
+    bad = {name: width for name, width in widths.items() if isinstance(width, int) and width % (block * tensor_parallel)}
     if bad:
         shown = ", ".join(f"{name} {width}" for name, width in bad.items())
+        per_rank = f" x parallel.tensor {tensor_parallel}" if tensor_parallel > 1 else ""
         raise UserError(f"quantize.format {format}: {origin} has {shown}, not a multiple of the format's "
-                        f"block size {block}; pick fp8 or int8_sq, or a model whose widths divide by {block}")
+                        f"block size {block}{per_rank}; pick fp8 or int8_sq, or a model whose widths divide by "
+                        f"{block * tensor_parallel}")
 
 
 def check_device(format: str, device: str) -> None:

@@ -52,10 +52,11 @@ def read_config(model_dir: Path) -> dict:
         raise UserError(f"{model_dir}: no config.json; quantize needs a Hugging Face model directory") from None
 
 
-def check(spec: QuantizeSpec, model_dir: Path, device: str) -> None:
-    """Everything that can be refused before loading the model."""
+def check(spec: QuantizeSpec, model_dir: Path, device: str, tensor_parallel: int = 1) -> None:
+    """Everything that can be refused before loading the model; `tensor_parallel`: the split of the
+    rank files written from the result (1 when the runtime loads the unified export whole)."""
     formats.check_device(spec.format, device)
-    formats.check_shape(spec.format, read_config(model_dir), str(model_dir))
+    formats.check_shape(spec.format, read_config(model_dir), str(model_dir), tensor_parallel)
 
 
 def quantize_model(
@@ -66,6 +67,7 @@ def quantize_model(
     dtype: str = "auto",
     base_dir: Path | None = None,
     on_progress: Progress | None = None,
+    tensor_parallel: int = 1,
 ) -> QuantizeReport:
     import torch
     import modelopt.torch.opt as mto
@@ -73,7 +75,7 @@ def quantize_model(
     from modelopt.torch.export import export_hf_checkpoint
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    check(spec, model_dir, device)
+    check(spec, model_dir, device, tensor_parallel)
     texts = calibration.read_texts(spec.calibration, base_dir)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(

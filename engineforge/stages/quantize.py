@@ -24,13 +24,14 @@ STAGE = "quantize"
 
 
 def check_servable(recipe: Recipe) -> None:
-    """Refuse, before any work, a quantization this runtime or GPU cannot serve."""
+    """Refuse, before any work, a quantization this runtime or GPU cannot serve (the layout resolved)."""
     from engineforge.quantize.support import first_gpu, refusal
 
     spec = recipe.quantize
     if spec is None:
         return
-    reason = refusal(recipe.runtime, spec.format, spec.kv_cache, serving_device(recipe.serve.device), first_gpu())
+    expert = recipe.parallel.expert if isinstance(recipe.parallel.expert, int) else 1
+    reason = refusal(recipe.runtime, spec.format, spec.kv_cache, serving_device(recipe.serve.device), first_gpu(), expert)
     if reason:
         raise UserError(reason)
 
@@ -65,6 +66,8 @@ def quantize(recipe: Recipe, model: StageResult, ctx: RunContext, key: str) -> S
             source_dir, spec, workdir, device=device, dtype=recipe.model.dtype,
             base_dir=Path(ctx.base_dir) if ctx.base_dir else None,
             on_progress=lambda done, total: progress.advanced(STAGE, done / total),
+            # A runtime with a shard stage splits the result into rank files (engineforge.quantize.rank_files).
+            tensor_parallel=int(recipe.parallel.tensor) if "shard" in ctx.runtime.stages else 1,
         )
         f = report.figures
         served = report.fakequant_dir if ctx.runtime.serves_fake_quantized else report.export_dir

@@ -51,8 +51,8 @@ def build_argv(build: BuildSpec, checkpoint_dir: str, output_dir: str, worker_co
     if build.kv_cache_dtype != "auto":
         raise UserError(
             f"build.kv_cache_dtype {build.kv_cache_dtype}: the engine path takes the KV cache type from the checkpoint's "
-            "quantization (kv_cache_quant_algo), and engineforge's sharder writes unquantized checkpoints; "
-            "use auto, or runtime trtllm with fp8"
+            "quantization (kv_cache_quant_algo); use auto, and quantize.kv_cache fp8 for an FP8 KV cache "
+            "(the quantize stage calibrates its scales into the rank files)"
         )
     argv = [BUILD, "--checkpoint_dir", checked_path(checkpoint_dir, "checkpoint directory"),
             "--output_dir", checked_path(output_dir, "engine directory"),

@@ -1,7 +1,8 @@
 """Runtime `trtllm-engine`: TensorRT engines (the legacy path, still in TensorRT-LLM 1.2.x).
 
 shard: engineforge's streamed sharder writes a TensorRT-LLM checkpoint (config.json + one
-rank{N}.safetensors per rank) for the recipe's layout. build: `trtllm-build` compiles it, its log
+rank{N}.safetensors per rank) for the recipe's layout; for a quantized recipe ModelOpt's TensorRT-LLM
+export writes it, scales included (engineforge.quantize.rank_files). build: `trtllm-build` compiles it, its log
 kept; the engine directory is checked for config.json and exactly one rank{N}.engine per rank.
 The served directory keeps the engine apart from the tokenizer (a tokenizer must not read the
 engine's config.json as a model config):
@@ -92,9 +93,15 @@ class TrtllmEngineRuntime(TrtllmRuntimeBase):
 
         layout = layout_of(recipe)
         checkpoint = f"{SHARD_DIR}/{CHECKPOINT}"
+        hf_dir = DOWNLOAD_DIR
+        sharder = (f"engineforge.trtllm.shard_checkpoint({hf_dir}, {checkpoint}, tp={layout.tp}, "
+                   f"pp={layout.pp}, ep={layout.ep}, dtype={recipe.model.dtype})")
+        if recipe.quantize is not None:  # the scales go with the weights: ModelOpt writes the rank files
+            hf_dir = "<quantize>/fakequant"
+            sharder = (f"modelopt.torch.export.export_tensorrt_llm_checkpoint({hf_dir}, {checkpoint}, "
+                       f"inference_tensor_parallel={layout.tp}, inference_pipeline_parallel={layout.pp})")
         shard = StagePlan(stage="shard", notes={
-            "sharder": f"engineforge.trtllm.shard_checkpoint({DOWNLOAD_DIR}, {checkpoint}, tp={layout.tp}, "
-                       f"pp={layout.pp}, ep={layout.ep}, dtype={recipe.model.dtype})",
+            "sharder": sharder,
             "writes": [f"{checkpoint}/config.json", *(f"{checkpoint}/rank{r}.safetensors" for r in range(layout.world_size))],
         })
         argv = self.build_argv(recipe, checkpoint, f"{BUILD_DIR}/{ENGINE}", visible_gpus())
@@ -102,7 +109,7 @@ class TrtllmEngineRuntime(TrtllmRuntimeBase):
             "log": f"{BUILD_DIR}/{BUILD_LOG}",
             "checks": [f"{BUILD_DIR}/{ENGINE}/config.json",
                        *(f"{BUILD_DIR}/{ENGINE}/rank{r}.engine" for r in range(layout.world_size))],
-            "tokenizer": f"{BUILD_DIR}/{TOKENIZER} -> {DOWNLOAD_DIR} (without weights)",
+            "tokenizer": f"{BUILD_DIR}/{TOKENIZER} -> {hf_dir} (without weights)",
         })
         served = f"{BUILD_DIR}/{SERVED}"
         validate = merge(self.serve_plan(recipe, served, LOOPBACK, PORT, "cuda", VALIDATE_DIR),
