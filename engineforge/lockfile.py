@@ -33,16 +33,15 @@ def lock_core(recipe: Recipe, results: dict[str, StageResult], parallel_plan: di
         "parallel": parallel_plan,
         "stages": {name: result.key for name, result in results.items() if result.key},
         "tools": tool_versions(),
-        **_quantization(results.get("quantize")),
+        **({"quantization": quantization_record(results["quantize"])} if "quantize" in results else {}),
     }
 
 
-def _quantization(quantized: StageResult | None) -> dict[str, Any]:
-    """What made a quantized checkpoint: its format, ModelOpt's version and the calibration data's hash."""
-    if quantized is None:
-        return {}
+def quantization_record(quantized: StageResult) -> dict[str, Any]:
+    """What made a quantized checkpoint: its format, ModelOpt's version and the calibration data's hash
+    (the lock file's `quantization`, the image's `ai.engineforge.quantize.*` labels)."""
     keep = ("format", "kv_cache", "modelopt_version", "calibration_sha256")
-    return {"quantization": {name: quantized.outputs.get(name) for name in keep}}
+    return {name: quantized.outputs.get(name) for name in keep}
 
 
 def digest(data: dict[str, Any]) -> str:

@@ -78,7 +78,8 @@ def model_to_deployment(
         )
         results["validate"] = validate_task.with_options(timeout_seconds=recipe.validate_.timeout_s)(recipe, built, ctx)
         core = lockfile.lock_core(recipe, results, plan.record())
-        packaged = results["package"] = package_task(recipe, built, model, lockfile.core_digest(core), ctx)
+        packaged = results["package"] = package_task(recipe, built, model, lockfile.core_digest(core), ctx,
+                                                    quantized=results.get("quantize"))
         results["register"] = register_task(recipe, built, packaged, model, ctx)
     except KeyboardInterrupt as interrupt:  # Ctrl-C: the run was stopped, not failed; the CLI says so
         tracking.client(uri).set_terminated(run_id, "KILLED")

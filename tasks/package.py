@@ -22,6 +22,7 @@ def record_package(recipe: Recipe, ctx: RunContext, result: StageResult) -> None
 
 @stage_task("package", retries=1, retry_delay_seconds=[10], key=package_key, record=record_package)  # pushes blink
 def package_task(
-    recipe: Recipe, built: StageResult, model: StageResult, lock_sha256: str, ctx: RunContext, key: str
+    recipe: Recipe, built: StageResult, model: StageResult, lock_sha256: str, ctx: RunContext, key: str,
+    quantized: StageResult | None = None,
 ) -> StageResult:
-    return package(recipe, built, model, lock_sha256, ctx, key)
+    return package(recipe, built, model, lock_sha256, ctx, key, quantized)

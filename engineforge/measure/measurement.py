@@ -18,7 +18,7 @@ from engineforge.measure.accuracy import AccuracyConfig, AccuracyReport, check_a
 from engineforge.measure.gates import GateReport, evaluate_gates
 from engineforge.measure.roofline import roofline_figures
 from engineforge.measure.telemetry import GpuSampler
-from engineforge.recipe import Gates
+from engineforge.recipe import Gates, QuantizeSpec
 
 
 class AccuracyCheck(BaseModel):
@@ -40,6 +40,8 @@ class RooflineCheck(BaseModel):
     model_dir: Path
     gpu: str | None = None  # catalogue name; default: the GPU telemetry sampled
     dtype: str = "auto"
+    kv_cache_dtype: str = "auto"
+    quantize: QuantizeSpec | None = None  # the recipe's quantize section: the served weight and KV widths
     required: bool = False  # False: no GPU, no config.json or an unknown bandwidth just means no figures
 
 
@@ -103,7 +105,7 @@ def _roofline(check: RooflineCheck, result: BenchResult, nvml_bytes_s: float | N
         return {}
     try:
         return roofline_figures(check.model_dir, gpu, result.summary, result.config.concurrency, check.dtype,
-                                nvml_bytes_s)
+                                nvml_bytes_s, check.kv_cache_dtype, check.quantize)
     except UserError:
         if check.required:
             raise

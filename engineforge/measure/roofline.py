@@ -4,7 +4,8 @@ Each decode step reads the weights once (shared by the batch) and every in-fligh
 cache, and yields one token per request, so at concurrency c the step, hence TPOT, takes at
 least (weight bytes + c x KV bytes per token x context) / HBM bandwidth. Achieved fraction =
 that floor / measured TPOT p50. Weights and KV sizes come from the planner's model arithmetic
-(engineforge.planner), bandwidth from the planner's GPU catalogue or NVML.
+(engineforge.planner), at the quantized widths when the recipe quantizes (the quantize stage's output
+is what is served), bandwidth from the planner's GPU catalogue or NVML.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from engineforge.errors import UserError
 from engineforge.model_shape import ModelShape, read_model_shape
 from engineforge.planner.memory import Layout, Precision, ServingLimits, kv_cache_bytes
 from engineforge.planner.speed import decode_bytes
+from engineforge.recipe import QuantizeSpec
 
 SINGLE_GPU = Layout(tp=1, pp=1, ep=1)
 
@@ -52,9 +54,10 @@ class DecodeRoofline(BaseModel):
 
 def decode_roofline(
     shape: ModelShape, hbm_bytes_s: float, concurrency: int, context_tokens: float, dtype: str = "auto",
-    kv_cache_dtype: str = "auto",
+    kv_cache_dtype: str = "auto", quantize: QuantizeSpec | None = None,
 ) -> DecodeRoofline:
-    precision = Precision.resolve(shape, dtype, kv_cache_dtype)
+    """`quantize`: the recipe's quantize section; what is served then has its weight and KV widths."""
+    precision = Precision.resolve(shape, dtype, kv_cache_dtype, quantize)
     one_token = ServingLimits(max_batch_size=1, max_seq_len=1, max_input_len=1)
     return DecodeRoofline(
         hbm_bytes_s=hbm_bytes_s,
@@ -82,12 +85,13 @@ def gpu_bandwidth(gpu_name: str, nvml_bytes_s: float | None = None) -> float:
 
 def roofline_figures(
     model_dir: str | Path, gpu_name: str, figures: dict[str, float], concurrency: int, dtype: str = "auto",
-    nvml_bytes_s: float | None = None,
+    nvml_bytes_s: float | None = None, kv_cache_dtype: str = "auto", quantize: QuantizeSpec | None = None,
 ) -> dict[str, float]:
     """Roofline figures of a run: the context is the mean prompt plus half the output, per request."""
     completed = figures.get("completed") or 0
     if not completed:
         return {}
     context = (figures.get("prompt_tokens", 0) + figures.get("output_tokens", 0) / 2) / completed
-    roofline = decode_roofline(read_model_shape(model_dir), gpu_bandwidth(gpu_name, nvml_bytes_s), concurrency, context, dtype)
+    roofline = decode_roofline(read_model_shape(model_dir), gpu_bandwidth(gpu_name, nvml_bytes_s), concurrency, context,
+                               dtype, kv_cache_dtype, quantize)
     return roofline.figures(figures.get("tpot_ms_p50", math.nan))

@@ -17,7 +17,8 @@ STAGE = "package"
 
 
 def package(
-    recipe: Recipe, built: StageResult, model: StageResult, lock_sha256: str, ctx: RunContext, key: str
+    recipe: Recipe, built: StageResult, model: StageResult, lock_sha256: str, ctx: RunContext, key: str,
+    quantized: StageResult | None = None,
 ) -> StageResult:
     from engineforge.packaging import MODEL_DIR_IN_IMAGE, PackageInputs, package_model
 
@@ -34,7 +35,7 @@ def package(
         image_repo=recipe.package.image,
         registry=recipe.package.registry,
         python_requirements=runtime.image_requirements(),
-        labels=_labels(recipe, built, model, lock_sha256),
+        labels=_labels(recipe, built, model, lock_sha256, quantized),
         gpu=runtime.image_gpu,
         smoke_timeout_s=recipe.serve.startup_timeout_s,
     )
@@ -67,9 +68,15 @@ def package_key(recipe: Recipe, built: StageResult, runtime: Runtime) -> str:
                        runtime.image_requirements(), daemon_address(), answers, runtime.image_base(recipe, built))
 
 
-def _labels(recipe: Recipe, built: StageResult, model: StageResult, lock_sha256: str) -> dict[str, str]:
+def _labels(recipe: Recipe, built: StageResult, model: StageResult, lock_sha256: str,
+            quantized: StageResult | None) -> dict[str, str]:
+    from engineforge.lockfile import quantization_record
+
     built_with = built.outputs.get("tensorrt_llm_version")
-    return ({"ai.engineforge.tensorrt-llm-built-with": str(built_with)} if built_with else {}) | {
+    # A quantized image says what quantized it, as its lock file does (format, ModelOpt, calibration data).
+    quantization = {f"ai.engineforge.quantize.{name.replace('_', '-')}": str(value)
+                    for name, value in quantization_record(quantized).items()} if quantized else {}
+    return ({"ai.engineforge.tensorrt-llm-built-with": str(built_with)} if built_with else {}) | quantization | {
         "ai.engineforge.recipe": recipe.name,
         "ai.engineforge.runtime": recipe.runtime,
         "ai.engineforge.lock-sha256": lock_sha256,

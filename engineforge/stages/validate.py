@@ -75,7 +75,8 @@ def _measure(recipe: Recipe, built: StageResult, runtime: Runtime, device: str, 
         measured = measure(
             bench_config(recipe, runtime, url, str(served_dir)),
             accuracy=accuracy,
-            roofline=RooflineCheck(model_dir=reference_dir, dtype=recipe.model.dtype),
+            roofline=RooflineCheck(model_dir=reference_dir, dtype=recipe.model.dtype,
+                                   kv_cache_dtype=recipe.build.kv_cache_dtype, quantize=recipe.quantize),
             on_record=_count_requests(spec.requests),
         )
     result = measured.result

@@ -34,3 +34,19 @@ def test_gpu_bandwidth_catalogue_then_nvml():
     assert gpu_bandwidth("Some Future GPU", nvml_bytes_s=5e12) == 5e12
     with pytest.raises(UserError, match="--gpu"):
         gpu_bandwidth("Some Future GPU")
+
+
+def test_quantized_recipe_roofline_reads_the_quantized_widths(tiny_model_dir):
+    # The tiny model is SHAPE; INT4-AWQ decoder weights: half a byte plus a 2-byte scale per block of 128
+    # (engineforge.planner.memory QUANTIZE_WEIGHT_BYTES); embedding and lm_head stay bf16; FP8 KV: 1 byte.
+    from engineforge.measure.roofline import roofline_figures
+    from engineforge.recipe import QuantizeSpec
+
+    weights = 2 * 36992 * (0.5 + 2 / 128) + 65600 * 2
+    kv_per_token = 2 * 2 * 2 * 16 * 1
+    run = {"completed": 1, "prompt_tokens": 100, "output_tokens": 0, "tpot_ms_p50": 1.0}
+    spec = QuantizeSpec(format="int4_awq", kv_cache="fp8")
+    quantized = roofline_figures(tiny_model_dir, "NVIDIA H100 80GB HBM3", run, 4, "bfloat16", quantize=spec)
+    assert quantized["roofline_tpot_ms"] == pytest.approx((weights + 4 * 100 * kv_per_token) / 3.35e12 * 1e3)
+    plain = roofline_figures(tiny_model_dir, "NVIDIA H100 80GB HBM3", run, 4, "bfloat16")
+    assert plain["roofline_tpot_ms"] == pytest.approx(decode_roofline(SHAPE, 3.35e12, 4, 100).tpot_floor_ms)
