@@ -189,9 +189,9 @@ def workers(deployments, worker_stores):
     pool.stop_all()
 
 
-def submit(server: PrefectServer, recipes: list[Path], *options: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    """`engineforge submit` as a user runs it, against the session's server."""
-    return server.run([str(BIN / "engineforge"), "submit", *map(str, recipes), *options], timeout=timeout)
+def submit(server: PrefectServer, recipes: list[Path], *options: str, timeout: float = 900, **env: str) -> subprocess.CompletedProcess:
+    """`engineforge submit` as a user runs it, against the session's server (with more `env`)."""
+    return server.run([str(BIN / "engineforge"), "submit", *map(str, recipes), *options], timeout=timeout, **env)
 
 
 # What the server and MLflow recorded about runs, for the tests' checks.

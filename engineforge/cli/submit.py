@@ -37,7 +37,8 @@ def command(
     runs = []
     for path, recipe in loaded:
         parameters = submission.recipe_parameters(path.read_text(encoding="utf-8"), str(path), path.resolve().parent)
-        run = submission.submit(deployment, {**parameters, **extra}, tags=["engineforge", f"recipe:{recipe.name}"])
+        run = submission.submit(deployment, {**parameters, **extra}, tags=["engineforge", f"recipe:{recipe.name}"],
+                                on_retry=lambda why, path=path: console.print(f"{path}: {why}", markup=False))
         url = submission.flow_run_url(run.id)
         runs.append({"recipe": str(path), "name": recipe.name, "flow_run_id": str(run.id), "flow_run_name": run.name, "url": url})
         console.print(f"submitted {path} ({recipe.name}): flow run {run.id} ({run.name})" + (f"\n  {url}" if url else ""), markup=False)

@@ -7,6 +7,7 @@ content, so the worker that runs it needs no copy of the file.
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Callable
 
@@ -15,6 +16,12 @@ from engineforge.errors import UserError
 FLOW_NAME = "model-to-deployment"
 DEFAULT_DEPLOYMENT = f"{FLOW_NAME}/model-to-deployment"
 FINAL_STATES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
+# A busy server refuses for a while: SQLite answers "database is locked" (a 503) at once to a
+# transaction that read before it writes, as creating a flow run does, whenever another write is
+# under way; Prefect's client gives up after 5 retries (about a minute).
+TRANSIENT_STATUS = frozenset({408, 429, 502, 503, 504})
+RETRY_FOR_S = 600.0
+RETRY_PAUSE_S = 3.0
 
 
 def deployment_name(name: str) -> str:
@@ -47,22 +54,45 @@ def submit(
     parameters: dict[str, Any],
     tags: list[str] | None = None,
     idempotency_key: str | None = None,
+    retry_for_s: float = RETRY_FOR_S,
+    on_retry: Callable[[str], None] | None = None,
 ):
-    """Create a flow run of `deployment` now and return it (without waiting for it)."""
+    """Create a flow run of `deployment` now and return it (without waiting for it).
+
+    A refusal that can pass (TRANSIENT_STATUS, a request that timed out or was cut) is retried for
+    `retry_for_s` under one idempotency key, so that a request the server did commit is never made
+    twice; `on_retry(why)` hears of the first retry."""
+    import httpx
     from prefect.deployments import run_deployment
     from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 
     name = deployment_name(deployment)
-    try:
-        return run_deployment(name, parameters=parameters, timeout=0, tags=tags, idempotency_key=idempotency_key)
-    except ObjectNotFound:
-        raise UserError(
-            f"--deployment {name}: no such deployment on {require_server()}; "
-            "create it from the repository root with `prefect deploy --all`"
-        ) from None
-    except PrefectHTTPStatusError as error:
-        detail = _error_detail(error)
-        raise UserError(f"--deployment {name}: the server refused the run: {detail}") from None
+    key = idempotency_key or f"submit:{uuid.uuid4()}"
+    deadline = time.monotonic() + retry_for_s
+    told = False
+    while True:
+        try:
+            return run_deployment(name, parameters=parameters, timeout=0, tags=tags, idempotency_key=key)
+        except ObjectNotFound:
+            raise UserError(
+                f"--deployment {name}: no such deployment on {require_server()}; "
+                "create it from the repository root with `prefect deploy --all`"
+            ) from None
+        except PrefectHTTPStatusError as error:
+            if error.response.status_code not in TRANSIENT_STATUS or time.monotonic() > deadline:
+                raise UserError(f"--deployment {name}: the server refused the run: {_error_detail(error)}") from None
+            refused = f"the server is busy (HTTP {error.response.status_code}: {_error_detail(error)})"
+        except httpx.ConnectError as error:  # nothing listens: no point waiting
+            raise UserError(f"PREFECT_API_URL {require_server()} does not answer ({error}); start the server or fix the URL") from None
+        except httpx.TransportError as error:
+            if time.monotonic() > deadline:
+                raise UserError(f"--deployment {name}: the Prefect API stopped answering ({type(error).__name__}) "
+                                f"for {retry_for_s:.0f} s; check the server at {require_server()}") from None
+            refused = f"the server did not answer ({type(error).__name__})"
+        if on_retry is not None and not told:
+            on_retry(f"{refused}; retrying for up to {retry_for_s:.0f} s")
+            told = True
+        time.sleep(RETRY_PAUSE_S)
 
 
 def flow_run_url(flow_run_id) -> str | None:
@@ -124,5 +154,5 @@ def _error_detail(error) -> str:
         body = error.response.json()
     except Exception:
         return str(error).splitlines()[0]
-    detail = body.get("detail") if isinstance(body, dict) else body
+    detail = (body.get("detail") or body.get("exception_message")) if isinstance(body, dict) else body
     return " ".join(str(detail).split())[:500]
