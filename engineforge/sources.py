@@ -110,6 +110,20 @@ def resolve_hub_revision(source: HubSource) -> str:
     return sha
 
 
+def hub_bytes_to_fetch(source: HubSource, sha: str) -> tuple[int, Path]:
+    """(the bytes of the snapshot at `sha` not in the local hub cache yet, the cache they go to), from
+    the hub's file list: what a download will write, known before it writes anything."""
+    from huggingface_hub import HfApi, constants, try_to_load_from_cache
+
+    api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=hf_token())
+    missing = 0
+    for entry in api.list_repo_tree(source.repo, revision=sha, recursive=True):
+        size = getattr(entry, "size", None)  # folders have none
+        if size and not isinstance(try_to_load_from_cache(source.repo, entry.path, revision=sha), str):
+            missing += size
+    return missing, Path(constants.HF_HUB_CACHE)
+
+
 def download_hub_model(source: HubSource, sha: str, on_bytes: Callable[[int, int | None], None]) -> Path:
     """The snapshot at `sha`; `on_bytes(done, total)` hears the bytes written so far of the files started."""
     from huggingface_hub import snapshot_download

@@ -153,13 +153,19 @@ class Store:
 
     def ensure_free_space(self, stage: str, needed_bytes: int | None) -> None:
         """Fail before writing when the store's filesystem cannot hold `needed_bytes` (plus 5 %)."""
-        if not needed_bytes:
-            return
-        self.root.mkdir(parents=True, exist_ok=True)
-        free = shutil.disk_usage(self.root).free
-        if free < needed_bytes * 1.05:
-            raise OSError(errno.ENOSPC, f"stage {stage} needs {_size(needed_bytes)} in {self.root} and "
-                          f"{_size(free)} is free; free space there or point ENGINEFORGE_STORE elsewhere")
+        require_free_space(self.root, stage, needed_bytes, "ENGINEFORGE_STORE")
+
+
+def require_free_space(directory: Path, stage: str, needed_bytes: int | None, variable: str) -> None:
+    """Fail before writing when `directory`'s filesystem cannot hold `needed_bytes` (plus 5 %);
+    the error names `variable`, which puts the directory elsewhere."""
+    if not needed_bytes:
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(directory).free
+    if free < needed_bytes * 1.05:
+        raise OSError(errno.ENOSPC, f"stage {stage} needs {_size(needed_bytes)} in {directory} and "
+                      f"{_size(free)} is free; free space there or point {variable} elsewhere")
 
 
 def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from engineforge.sources import (
     SyntheticSource,
     digest_revision,
     download_hub_model,
+    hub_bytes_to_fetch,
     local_model_digests,
     parse_source,
     resolve_hub_revision,
@@ -19,7 +20,7 @@ from engineforge.sources import (
 from engineforge.stage import run_stage
 from engineforge.stage_result import StageOutput, StageResult
 from engineforge.stages.context import RunContext
-from engineforge.store import Store, content_key, file_digests
+from engineforge.store import Store, content_key, file_digests, require_free_space
 from engineforge.versions import package_version
 
 STAGE = "download"
@@ -45,6 +46,8 @@ def download(recipe: Recipe, ctx: RunContext) -> StageResult:
 
 
 def _hub(source: HubSource, sha: str) -> StageOutput:
+    needed, cache = hub_bytes_to_fetch(source, sha)
+    require_free_space(cache, STAGE, needed, "HF_HUB_CACHE")  # the weights land in the hub cache, not the store
     model_dir = download_hub_model(source, sha, on_bytes=lambda done, total: progress.counted(STAGE, done, total, "bytes"))
     digests = file_digests(model_dir)
     return StageOutput(

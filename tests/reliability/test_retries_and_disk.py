@@ -127,3 +127,30 @@ def test_a_build_that_cannot_fit_fails_before_it_copies_anything(small_fs, tmp_p
         build(recipe, model, ctx, "b" * 64)
     assert raised.value.errno == errno.ENOSPC and "stage build needs 3.0 MiB" in str(raised.value)
     assert not (small_fs / "store" / "build").exists()
+
+
+def test_a_hub_download_that_cannot_fit_fails_before_it_fetches_a_byte(small_fs, tmp_path, monkeypatch):
+    """The hub double (tests/doubles/hub.py) in place of the public hub; the hub cache on the 2 MiB tmpfs."""
+    from engineforge.recipe_file import parse_recipe
+    from engineforge.runtimes import get_runtime
+    from engineforge.stages.context import RunContext
+    from engineforge.stages.download import download
+    from tests.doubles.hub import running_hub
+
+    files = {"config.json": b'{"model_type": "llama"}', "model.safetensors": b"w" * (3 << 20)}
+    ctx = RunContext(runtime=get_runtime("transformers"), store_root=str(tmp_path / "store"),
+                     tracking_uri="sqlite:///unused.db", run_id="unused")
+    recipe = parse_recipe("name: too-big\nmodel:\n  source: hf://acme/too-big@main\nruntime: transformers\n")
+    with running_hub("acme/too-big", "c" * 40, files) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", False)  # conftest sets it for every test
+        monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(small_fs / "hf"))
+        started = time.perf_counter()
+        with pytest.raises(OSError) as raised:
+            download(recipe, ctx)
+        print(f"hub download preflight refused in {time.perf_counter() - started:.3f} s: {raised.value}")
+        assert raised.value.errno == errno.ENOSPC and "stage download needs 3.0 MiB" in str(raised.value)
+        assert "HF_HUB_CACHE" in str(raised.value) and hub.served == []  # not one file fetched
+        assert not [path for path in (small_fs / "hf").rglob("*") if path.is_file()]
+        del files["model.safetensors"]  # what fits is downloaded as before
+        assert download(recipe, ctx).status == "ran" and hub.served == ["config.json"]
