@@ -28,6 +28,10 @@ DEFAULT_URI = "sqlite:///mlflow.db"
 CANDIDATE_ALIAS = "candidate"
 CONTENT_KEY_TAG = "engineforge.content_key"
 CLOSED_BY_TAG = "engineforge.closed_by"
+# Register leaves a trail a kill cannot cut short: what it creates names the run that created it, and
+# a new version the candidate it replaces, so that a killed run's registration can be undone whole.
+REGISTERED_BY_TAG = "engineforge.registered_by_run"
+REPLACED_CANDIDATE_TAG = "engineforge.replaced_candidate"
 PROBE_TIMEOUT_S = 4.0
 # MLflow's defaults (7 retries, backoff factor 2, 120 s timeouts) spend minutes on a server that
 # went away mid-run; an operator's own settings win.
@@ -174,17 +178,20 @@ def close_stale_runs(uri: str, experiment_ids: list[str] | None = None) -> list[
     return stale
 
 
-def register_version(uri: str, run_id: str, name: str, source: str, content_key: str, tags: dict[str, str]) -> tuple[str, bool]:
-    """A model version for the built artifact (by reference) with alias `candidate`.
+def register_version(uri: str, run_id: str, name: str, source: str, content_key: str, tags: dict[str, str],
+                     by_run: str | None = None) -> tuple[str, bool]:
+    """A model version for the built artifact (by reference) with alias `candidate`, registered by
+    run `by_run` (default `run_id`; `undo_registration` removes it whole if that run is killed).
 
     Returns (version, reused): an existing version with the same content key is reused rather
     than registering the same bytes twice.
     """
     from mlflow.exceptions import MlflowException
 
+    by_run = by_run or run_id
     mlflow_client = client(uri)
     try:
-        mlflow_client.create_registered_model(name, tags={"engineforge.recipe": name})
+        mlflow_client.create_registered_model(name, tags={"engineforge.recipe": name, REGISTERED_BY_TAG: by_run})
     except MlflowException as error:
         if error.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
@@ -197,12 +204,53 @@ def register_version(uri: str, run_id: str, name: str, source: str, content_key:
     if existing:
         version, reused = existing[0].version, True
     else:
+        replaced = _alias_version(mlflow_client, name, CANDIDATE_ALIAS)
+        trail = {REGISTERED_BY_TAG: by_run, **({REPLACED_CANDIDATE_TAG: replaced} if replaced else {})}
         created = mlflow_client.create_model_version(
-            name, source=source, run_id=run_id, tags={CONTENT_KEY_TAG: content_key, **tags}
+            name, source=source, run_id=run_id, tags={CONTENT_KEY_TAG: content_key, **tags, **trail}
         )
         version, reused = created.version, False
     mlflow_client.set_registered_model_alias(name, CANDIDATE_ALIAS, version)
     return str(version), reused
+
+
+def undo_registration(uri: str, run_id: str) -> list[str]:
+    """What run `run_id`, killed, registered: its versions deleted (`candidate` back on the version it
+    replaced), a registered model it created and left without versions deleted; one line each."""
+    mlflow_client = client(uri)
+    done = []
+    for found in mlflow_client.search_model_versions(f"tags.`{REGISTERED_BY_TAG}` = '{run_id}'"):
+        version = mlflow_client.get_model_version(found.name, found.version)  # with its aliases
+        replaced = version.tags.get(REPLACED_CANDIDATE_TAG)
+        if CANDIDATE_ALIAS in version.aliases and replaced and _version_exists(mlflow_client, found.name, replaced):
+            mlflow_client.set_registered_model_alias(found.name, CANDIDATE_ALIAS, replaced)
+        mlflow_client.delete_model_version(found.name, found.version)  # takes its aliases with it
+        done.append(f"model version {found.name} {found.version} removed"
+                    + (f" ({CANDIDATE_ALIAS} back on version {replaced})" if replaced else ""))
+    for model in mlflow_client.search_registered_models(f"tags.`{REGISTERED_BY_TAG}` = '{run_id}'"):
+        if not mlflow_client.search_model_versions(f"name = '{model.name}'"):
+            mlflow_client.delete_registered_model(model.name)
+            done.append(f"registered model {model.name} (left without versions) removed")
+    return done
+
+
+def _alias_version(mlflow_client, name: str, alias: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return str(mlflow_client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:  # no such alias yet
+        return None
+
+
+def _version_exists(mlflow_client, name: str, version: str) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow_client.get_model_version(name, version)
+        return True
+    except MlflowException:
+        return False
 
 
 def _experiment_id(mlflow_client, uri: str, name: str) -> str:
@@ -265,13 +313,8 @@ def version_with_content_key(uri: str, name: str, content_key: str) -> str | Non
 def promote_champion(uri: str, name: str, version: str) -> str | None:
     """Point alias `champion` at `version`; the former champion (if another version) becomes
     `previous-champion`. Returns the former champion's version."""
-    from mlflow.exceptions import MlflowException
-
     mlflow_client = client(uri)
-    try:
-        former = str(mlflow_client.get_model_version_by_alias(name, CHAMPION_ALIAS).version)
-    except MlflowException:  # no champion yet
-        former = None
+    former = _alias_version(mlflow_client, name, CHAMPION_ALIAS)
     if former is not None and former != str(version):
         mlflow_client.set_registered_model_alias(name, PREVIOUS_CHAMPION_ALIAS, former)
     mlflow_client.set_registered_model_alias(name, CHAMPION_ALIAS, str(version))

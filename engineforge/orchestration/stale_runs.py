@@ -1,6 +1,8 @@
-"""Closing what a killed run left RUNNING: its MLflow run (KILLED) and its Prefect flow run and task
-runs (CRASHED). The owner of a run (host, boot id, pid) is recorded as MLflow tags when it starts
-(engineforge/tracking.py) beside the Prefect flow run's id, so one dead owner closes both records.
+"""Closing what a killed run left RUNNING: its MLflow run (KILLED), what it had registered (undone
+whole), and its Prefect flow run and task runs (CRASHED). The owner of a run (host, boot id, pid)
+is recorded as MLflow tags when it starts (engineforge/tracking.py) beside the Prefect flow run's
+id, so one dead owner closes both records. The flow run carries its owner too (tags), for a run
+killed before its MLflow run existed (while its recipe was parsed or its layout planned).
 """
 
 from __future__ import annotations
@@ -9,6 +11,10 @@ from uuid import UUID
 
 from engineforge import tracking
 from engineforge.orchestration.run_artifacts import FLOW_RUN_TAG
+from engineforge.process_owner import Owner
+
+OWNED_TAG = "engineforge.owned"  # what the search filters on; the owner's own tag varies
+OWNER_TAG = "engineforge.owner:"
 
 
 def close_stale(uri: str, experiment_ids: list[str] | None = None, prefect: bool = True) -> list[str]:
@@ -17,10 +23,48 @@ def close_stale(uri: str, experiment_ids: list[str] | None = None, prefect: bool
     closed = []
     for run in tracking.close_stale_runs(uri, experiment_ids):
         line = f"MLflow run {run.info.run_id} ({run.info.run_name}) of a dead process: KILLED"
+        line += "".join(f"; {undone}" for undone in tracking.undo_registration(uri, run.info.run_id))
         flow_run_id = run.data.tags.get(FLOW_RUN_TAG)
         if flow_run_id and prefect:
             line += f"; Prefect flow run {flow_run_id}: {crash_flow_run(flow_run_id, line)}"
         closed.append(line)
+    return closed + (crash_dead_flow_runs() if prefect else [])
+
+
+def own_flow_run() -> None:
+    """Tag the flow run executing this code with its owner (this process), first thing in a flow."""
+    from prefect.client.orchestration import get_client
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None:
+        return
+    tags = [*context.flow_run.tags, OWNED_TAG, OWNER_TAG + Owner.current().token()]
+    with get_client(sync_client=True) as client:
+        client.update_flow_run(context.flow_run.id, tags=tags)
+
+
+def crash_dead_flow_runs() -> list[str]:
+    """CRASHED for the unfinished flow runs whose owner on this host is dead; one line per run."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+        FlowRunFilterTags,
+    )
+    from prefect.client.schemas.objects import StateType
+
+    unfinished = FlowRunFilter(tags=FlowRunFilterTags(all_=[OWNED_TAG]), state=FlowRunFilterState(
+        type=FlowRunFilterStateType(any_=[StateType.RUNNING, StateType.PENDING])))
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=unfinished)
+    closed = []
+    for run in runs:
+        owner = next((Owner.parse(tag[len(OWNER_TAG):]) for tag in run.tags if tag.startswith(OWNER_TAG)), None)
+        if owner is not None and owner.is_dead():
+            line = f"Prefect flow run {run.id} ({run.name}) of a dead process {owner.token()}"
+            closed.append(f"{line}: {crash_flow_run(str(run.id), line)}")
     return closed
 
 

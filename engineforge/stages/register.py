@@ -25,7 +25,7 @@ def register(recipe: Recipe, built: StageResult, packaged: StageResult | None, m
     if packaged is not None and packaged.outputs.get("digest"):
         tags["engineforge.image_digest"] = packaged.outputs["digest"]
     run_id, source = _source(built, ctx)
-    version, reused = tracking.register_version(ctx.tracking_uri, run_id, recipe.name, source, built.key, tags)
+    version, reused = tracking.register_version(ctx.tracking_uri, run_id, recipe.name, source, built.key, tags, by_run=ctx.run_id)
     result = StageResult(
         stage=STAGE,
         status="cached" if reused else "ran",
