@@ -319,8 +319,14 @@ class SweepSpec(Section):
 class CalibrationSpec(Section):
     """The text ModelOpt calibrates on; samples after the first `samples` are the held-out accuracy slice."""
 
-    dataset: str | None = Field(None, description="A local JSON-lines file (a `text` field per line) or text file "
-                                "(one sample per line); default: the small offline set shipped with engineforge.")
+    dataset: str | None = Field(None, description="A local JSON-lines file (a `text_field` per line) or text file "
+                                "(one sample per line), or a hub dataset hf://datasets/ORG/NAME (its `split`, JSON "
+                                "lines or parquet, downloaded once into the Hugging Face cache); default: the small "
+                                "offline set shipped with engineforge.")
+    split: str = Field("train", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+                       description="The hub dataset's split (files named SPLIT.*, SPLIT-*.* or under SPLIT/).")
+    text_field: str = Field("text", min_length=1, max_length=200,
+                            description="The field (JSON lines) or column (parquet) holding each sample's text.")
     samples: int = Field(16, ge=1, description="Calibration samples (lines), each cut to seq_len tokens.")
     eval_samples: int = Field(8, ge=1, description="Held-out samples, after the calibration ones, for the accuracy report.")
     seq_len: int = Field(128, ge=8, le=MAX_TOKENS, description="Tokens each calibration sample is cut to.")

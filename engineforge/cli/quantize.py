@@ -1,3 +1,5 @@
+import contextlib
+import sys
 from pathlib import Path
 
 import typer
@@ -12,7 +14,10 @@ def command(
     format: str = typer.Option(..., "--format", help="fp8, int4_awq, w4a8_awq, nvfp4 (CUDA only) or int8_sq."),
     out: Path = typer.Option(..., "--out", help="Output directory (must not exist or be empty): export/, fakequant/, accuracy.json."),
     kv_cache: str = typer.Option("none", "--kv-cache", help="KV cache quantization: fp8, nvfp4 or none."),
-    dataset: Path = typer.Option(None, "--dataset", help="Calibration JSON-lines (`text` field) or text file; default: shipped set."),
+    # A string, not a Path: Path would fold hf://datasets/ORG/NAME into hf:/datasets/...
+    dataset: str = typer.Option(None, "--dataset", help="Calibration JSON-lines, text or parquet file, or hf://datasets/ORG/NAME; default: shipped set."),
+    split: str = typer.Option("train", "--split", help="The hub dataset's split."),
+    text_field: str = typer.Option("text", "--text-field", help="JSON field or parquet column holding each sample."),
     samples: int = typer.Option(16, "--samples", help="Calibration samples."),
     eval_samples: int = typer.Option(8, "--eval-samples", help="Held-out samples for the accuracy report."),
     seq_len: int = typer.Option(128, "--seq-len", help="Tokens per sample."),
@@ -35,8 +40,8 @@ def command(
         raise UserError(f"--out {out}: not empty; give a new or empty directory")
     try:
         spec = QuantizeSpec(format=format, kv_cache=kv_cache, calibration={
-            "dataset": str(dataset) if dataset else None, "samples": samples, "eval_samples": eval_samples,
-            "seq_len": seq_len}, gates={"max_perplexity_increase": max_perplexity_increase,
+            "dataset": dataset, "split": split, "text_field": text_field, "samples": samples,
+            "eval_samples": eval_samples, "seq_len": seq_len}, gates={"max_perplexity_increase": max_perplexity_increase,
                                         "min_token_agreement": min_token_agreement})
     except ValidationError as error:
         first = error.errors()[0]
@@ -44,8 +49,10 @@ def command(
     device = serving_device(device)
     check(spec, model_dir, device)  # refusals before loading anything
     console = Console(highlight=False, stderr=as_json)
-    with Progress("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
+    # With --json, stdout is the report alone: ModelOpt's and transformers' prints go to stderr.
+    chatter = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
+    with chatter, Progress("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                           console=console, transient=True) as bar:
         task = bar.add_task(f"calibrating {format} on {device}", total=samples)
         report = quantize_model(model_dir, spec, out, device=device,
                                 on_progress=lambda done, total: bar.update(task, completed=done, total=total))

@@ -1,7 +1,7 @@
 """Calibration text: read, hashed, cut into the calibration samples and the held-out slice.
 
-One line of the dataset is one sample. The first `samples` lines calibrate; the next
-`eval_samples` lines are never seen by calibration and measure the accuracy cost.
+One line (JSON lines, text) or row (parquet) of the dataset is one sample. The first `samples`
+calibrate; the next `eval_samples` are never seen by calibration and measure the accuracy cost.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from engineforge.errors import UserError
 from engineforge.model_roots import check_model_path
+from engineforge.quantize import hub_data
 from engineforge.recipe import CalibrationSpec
 
 DEFAULT_DATASET = Path(__file__).parent / "data" / "calibration.jsonl"
@@ -20,18 +21,25 @@ DEFAULT_DATASET = Path(__file__).parent / "data" / "calibration.jsonl"
 
 @dataclass(frozen=True)
 class CalibrationTexts:
-    path: Path
-    sha256: str  # of the file's bytes: part of the quantize stage's key
+    files: list[Path]
+    sha256: str  # of the files' bytes: part of the quantize stage's key
     calibration: list[str]
     held_out: list[str]
+
+
+def dataset_files(spec: CalibrationSpec, base_dir: Path | None = None) -> list[Path]:
+    """The dataset's files: the shipped default, a local file, or a hub dataset's split (cached)."""
+    if spec.dataset is not None and hub_data.is_hub_dataset(spec.dataset):
+        return hub_data.split_files(spec.dataset, spec.split)
+    return [dataset_path(spec, base_dir)]
 
 
 def dataset_path(spec: CalibrationSpec, base_dir: Path | None = None) -> Path:
     if spec.dataset is None:
         return DEFAULT_DATASET
     if "://" in spec.dataset:
-        raise UserError(f"quantize.calibration.dataset {spec.dataset!r}: only local JSON-lines or text files are "
-                        "read; download a hub dataset first (hf download --repo-type dataset ORG/NAME)")
+        raise UserError(f"quantize.calibration.dataset {spec.dataset!r}: give a local JSON-lines or text file, "
+                        "or a hub dataset as hf://datasets/ORG/NAME")
     path = Path(spec.dataset).expanduser()
     path = path if path.is_absolute() or base_dir is None else base_dir / path
     if not path.is_file():
@@ -39,29 +47,52 @@ def dataset_path(spec: CalibrationSpec, base_dir: Path | None = None) -> Path:
     return check_model_path(path.resolve(), spec.dataset, "quantize.calibration.dataset")  # a worker's allowed roots
 
 
-def dataset_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def dataset_sha256(files: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def read_texts(spec: CalibrationSpec, base_dir: Path | None = None) -> CalibrationTexts:
-    path = dataset_path(spec, base_dir)
-    lines = [line for line in path.read_text().splitlines() if line.strip()]
-    texts = [_text(line, path, number) for number, line in enumerate(lines, 1)] if path.suffix == ".jsonl" else lines
+    files = dataset_files(spec, base_dir)
+    texts = [text for path in files for text in _file_texts(path, spec.text_field)]
     needed = spec.samples + spec.eval_samples
     if len(texts) < needed:
-        raise UserError(f"quantize.calibration: {path} has {len(texts)} samples, fewer than samples + eval_samples "
+        shown = files[0] if len(files) == 1 else f"{spec.dataset} ({len(files)} files)"
+        raise UserError(f"quantize.calibration: {shown} has {len(texts)} samples, fewer than samples + eval_samples "
                         f"({spec.samples} + {spec.eval_samples}); lower them or give a larger dataset")
-    return CalibrationTexts(path, dataset_sha256(path), texts[:spec.samples], texts[spec.samples:needed])
+    return CalibrationTexts(files, dataset_sha256(files), texts[:spec.samples], texts[spec.samples:needed])
 
 
-def _text(line: str, path: Path, number: int) -> str:
+def _file_texts(path: Path, field: str) -> list[str]:
+    if path.suffix == ".parquet":
+        return _parquet_texts(path, field)
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    if path.suffix in (".jsonl", ".json"):
+        return [_text(line, path, number, field) for number, line in enumerate(lines, 1)]
+    return lines
+
+
+def _parquet_texts(path: Path, field: str) -> list[str]:
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    if field not in table.column_names:
+        raise UserError(f"{path.name}: no column {field!r} (columns: {', '.join(table.column_names)}); "
+                        "set quantize.calibration.text_field")
+    return [text for text in table.column(field).to_pylist() if isinstance(text, str) and text.strip()]
+
+
+def _text(line: str, path: Path, number: int, field: str) -> str:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as error:
-        raise UserError(f"{path}:{number}: not JSON ({error.msg}); each line must be an object with a `text` field") from error
-    if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-        raise UserError(f"{path}:{number}: each line must be an object with a string `text` field")
-    return record["text"]
+        raise UserError(f"{path}:{number}: not JSON ({error.msg}); each line must be an object with a `{field}` field") from error
+    if not isinstance(record, dict) or not isinstance(record.get(field), str):
+        raise UserError(f"{path}:{number}: each line must be an object with a string `{field}` field "
+                        "(quantize.calibration.text_field)")
+    return record[field]
 
 
 def batches(tokenizer, texts: list[str], seq_len: int, batch_size: int, device: str) -> list[dict]:

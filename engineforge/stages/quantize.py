@@ -44,11 +44,11 @@ def calibration_device() -> str:
 def quantize_key(recipe: Recipe, model: StageResult, ctx: RunContext) -> str:
     """The source, the quantize section (gates judge afterwards), the calibration data's bytes, the
     tools whose numerics decide the result, and the device calibration runs on."""
-    from engineforge.quantize.calibration import dataset_path, dataset_sha256
+    from engineforge.quantize.calibration import dataset_files, dataset_sha256
 
     spec = recipe.quantize
     measured = {k: v for k, v in recipe.section("quantize").items() if k != "gates"}
-    data = dataset_sha256(dataset_path(spec.calibration, Path(ctx.base_dir) if ctx.base_dir else None))
+    data = dataset_sha256(dataset_files(spec.calibration, Path(ctx.base_dir) if ctx.base_dir else None))
     return content_key(STAGE, model.key, measured, data, recipe.model.dtype, recipe.runtime,
                        package_version("nvidia-modelopt"), package_version("torch"), package_version("transformers"),
                        package_version("engineforge"), calibration_device(), gpu_info()["gpu_name"])

@@ -2,7 +2,8 @@
 model_info and snapshot_download use: GET /api/models/ORG/NAME/revision/REV answers the commit the
 branch points at now; with `files`, GET /api/models/ORG/NAME/tree/REV lists them and
 HEAD/GET /ORG/NAME/resolve/REV/PATH serves them, each body in `chunks` pieces `pause_s` apart so a
-download is seen in progress. The public hub is out of reach from tests."""
+download is seen in progress. With repo_type "dataset" the same under /api/datasets/ and /datasets/
+(huggingface_hub's repo_type="dataset" URLs). The public hub is out of reach from tests."""
 
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class FakeHub(ThreadingHTTPServer):
     def __init__(self, repo_id: str, commit: str, files: dict[str, bytes] | None = None,
-                 chunks: int = 1, pause_s: float = 0.0):
+                 chunks: int = 1, pause_s: float = 0.0, repo_type: str = "model"):
         super().__init__(("127.0.0.1", 0), _HubHandler)
         self.repo_id = repo_id
+        self.repo_type = repo_type
         self.commit = commit
         self.files = files or {}
         self.chunks, self.pause_s = chunks, pause_s
@@ -41,13 +43,14 @@ class _HubHandler(BaseHTTPRequestHandler):
 
     def _answer(self, send_body: bool):
         path, repo = self.path.split("?")[0], re.escape(self.server.repo_id)
-        if match := re.fullmatch(rf"/api/models/{repo}/revision/([^/]+)", path):
+        api, files = ("/api/datasets", "/datasets") if self.server.repo_type == "dataset" else ("/api/models", "")
+        if match := re.fullmatch(rf"{api}/{repo}/revision/([^/]+)", path):
             self.server.lookups.append(match.group(1))
             self._json({"id": self.server.repo_id, "sha": self.server.commit, "private": False}, send_body)
-        elif re.fullmatch(rf"/api/models/{repo}/tree/[^/]+", path):
+        elif re.fullmatch(rf"{api}/{repo}/tree/[^/]+", path):
             self._json([{"type": "file", "path": name, "size": len(body), "oid": _oid(body)}
                         for name, body in self.server.files.items()], send_body)
-        elif (match := re.fullmatch(rf"/{repo}/resolve/[^/]+/(.+)", path)) and match.group(1) in self.server.files:
+        elif (match := re.fullmatch(rf"{files}/{repo}/resolve/[^/]+/(.+)", path)) and match.group(1) in self.server.files:
             self._file(match.group(1), send_body)
         else:
             # The hub names the error in a header; huggingface_hub maps it to RepositoryNotFoundError.
@@ -91,8 +94,8 @@ def _oid(body: bytes) -> str:
 
 @contextlib.contextmanager
 def running_hub(repo_id: str, commit: str, files: dict[str, bytes] | None = None,
-                chunks: int = 1, pause_s: float = 0.0) -> Iterator[FakeHub]:
-    server = FakeHub(repo_id, commit, files, chunks, pause_s)
+                chunks: int = 1, pause_s: float = 0.0, repo_type: str = "model") -> Iterator[FakeHub]:
+    server = FakeHub(repo_id, commit, files, chunks, pause_s, repo_type)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
