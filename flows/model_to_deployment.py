@@ -18,11 +18,11 @@ from engineforge.errors import StageFailed
 from engineforge.orchestration import run_artifacts, stale_runs
 from engineforge.planner import load_model_config, resolve_parallel
 from engineforge.planner.report import to_json as plan_json
+from engineforge.quantize.support import check_servable
 from engineforge.recipe_file import parse_recipe
 from engineforge.runtimes import get_runtime
 from engineforge.stage_result import StageResult
 from engineforge.stages.context import RunContext
-from engineforge.stages.quantize import check_servable
 from engineforge.store import default_root
 from tasks.build import build_task
 from tasks.download import download_task

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engineforge.errors import UserError
+from engineforge.gpus import serving_device
+from engineforge.recipe import Recipe
+
 BLACKWELL = (10, 0)  # SM100: B200/GB200; NVFP4 compute
 FP8_MIN = (8, 9)  # Ada (SM89) and Hopper (SM90): FP8 tensor cores
 FP8_FORMATS = {"fp8", "w4a8_awq"}  # FP8 activations or weights
@@ -46,6 +50,17 @@ def refusal(runtime: str, format: str, kv_cache: str, serve_device: str,
         return ("quantize: the reference runtime serves the fake-quantized model, and ModelOpt's NVFP4 forward "
                 "pass needs CUDA; set serve.device cuda on a GPU worker, or pick fp8/int4_awq")
     return None
+
+
+def check_servable(recipe: Recipe) -> None:
+    """Refuse, before any work, a quantization this runtime, layout or GPU cannot serve (the layout resolved)."""
+    spec = recipe.quantize
+    if spec is None:
+        return
+    expert = recipe.parallel.expert if isinstance(recipe.parallel.expert, int) else 1
+    reason = refusal(recipe.runtime, spec.format, spec.kv_cache, serving_device(recipe.serve.device), first_gpu(), expert)
+    if reason:
+        raise UserError(reason)
 
 
 def first_gpu() -> tuple[str, tuple[int, int]] | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from engineforge import progress
 from engineforge.errors import UserError
-from engineforge.gpus import gpu_info, serving_device
+from engineforge.gpus import gpu_info
 from engineforge.recipe import Recipe
 from engineforge.stage import run_stage
 from engineforge.stage_result import StageOutput, StageResult
@@ -21,19 +21,6 @@ from engineforge.store import content_key
 from engineforge.versions import package_version
 
 STAGE = "quantize"
-
-
-def check_servable(recipe: Recipe) -> None:
-    """Refuse, before any work, a quantization this runtime or GPU cannot serve (the layout resolved)."""
-    from engineforge.quantize.support import first_gpu, refusal
-
-    spec = recipe.quantize
-    if spec is None:
-        return
-    expert = recipe.parallel.expert if isinstance(recipe.parallel.expert, int) else 1
-    reason = refusal(recipe.runtime, spec.format, spec.kv_cache, serving_device(recipe.serve.device), first_gpu(), expert)
-    if reason:
-        raise UserError(reason)
 
 
 def calibration_device() -> str:

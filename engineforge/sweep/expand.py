@@ -2,7 +2,9 @@
 
 Every variant is validated as a whole recipe before anything runs, so a combination that makes
 no sense (max_input_len above a swept max_seq_len, a layout the model cannot be split into) is
-refused up front with the variant's name and the field.
+refused up front with the variant's name and the field. `quantize.format` varies the quantization:
+a format keeps the rest of the recipe's quantize section (calibration, gates; defaults when it has
+none), `none` is the unquantized model.
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from engineforge.errors import UserError
 from engineforge.recipe import Recipe
 
 # Fields a sweep may vary: what changes how a model is built or served, never what it is or where it goes.
-SWEEPABLE_PREFIXES = ("parallel.tensor", "parallel.pipeline", "parallel.expert", "build.", "serve.", "model.dtype")
+SWEEPABLE_PREFIXES = ("parallel.tensor", "parallel.pipeline", "parallel.expert", "build.", "serve.", "model.dtype",
+                      "quantize.format")
+QUANTIZE_FORMAT = "quantize.format"
+UNQUANTIZED = "none"  # quantize.format none: the variant without a quantize section (the source as downloaded)
 NOT_SWEEPABLE = ("build.timeout_s", "serve.port", "serve.startup_timeout_s", "serve.device")
 # Short names for variant ids: tp4-pp2-c32 reads better than parallel.tensor=4,...
 SHORT = {"tensor": "tp", "pipeline": "pp", "expert": "ep", "max_batch_size": "mbs", "max_num_tokens": "mnt",
@@ -85,6 +90,9 @@ def variant_name(overrides: dict[str, Any]) -> str:
     for field, value in overrides.items():
         if field in ("parallel.pipeline", "parallel.expert") and value == 1:  # tp4, tp4-pp2: the usual names
             continue
+        if field == QUANTIZE_FORMAT:  # fp8-c8, int4-awq-c8, unquantized-c8
+            parts.append("unquantized" if value == UNQUANTIZED else str(value).replace("_", "-"))
+            continue
         leaf = field.rsplit(".", 1)[-1]
         shown = VALUES.get(value, value) if isinstance(value, (str, bool)) else f"{value:g}" if isinstance(value, float) else value
         short = SHORT.get(leaf, leaf)
@@ -97,13 +105,17 @@ def _check_sweepable(field: str) -> None:
     if field in NOT_SWEEPABLE or not field.startswith(SWEEPABLE_PREFIXES):
         raise UserError(
             f"sweep.matrix.{field}: not a field a sweep varies; vary parallel.tensor/pipeline/expert, "
-            "build.*, serve.* (not port, device or timeouts) or model.dtype, and put load points in sweep.load"
+            "build.*, serve.* (not port, device or timeouts), model.dtype or quantize.format, and put load points "
+            "in sweep.load"
         )
 
 
 def _validated(base: dict[str, Any], overrides: dict[str, Any], name: str) -> Recipe:
     data = copy.deepcopy(base)
     for field, value in overrides.items():
+        if field == QUANTIZE_FORMAT:  # the recipe's quantize section with this format, or none at all
+            data["quantize"] = None if value == UNQUANTIZED else {**(data.get("quantize") or {}), "format": value}
+            continue
         *parents, leaf = field.split(".")
         section = data
         for part in parents:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engineforge.errors import UserError
+from engineforge.quantize.support import check_servable
 from engineforge.recipe import Recipe
 from engineforge.sweep.expand import Variant, expand
 from engineforge.sweep.table import PREDICTED
@@ -36,7 +37,8 @@ def plan_sweep(recipe: Recipe, base_dir: Path | None = None, gpu: str | None = N
     variants = expand(recipe, layouts)
     for variant in variants:
         try:
-            resolve_parallel(variant.recipe, config, gpu=gpu)
+            # The layout, then what it serves (a swept quantize.format this runtime or GPU cannot serve).
+            check_servable(resolve_parallel(variant.recipe, config, gpu=gpu).apply(variant.recipe))
         except UserError as error:
             raise UserError(f"sweep variant {variant.name}: {error}") from None
     planned = PlannedSweep(variants)

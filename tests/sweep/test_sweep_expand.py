@@ -92,3 +92,39 @@ def test_request_rate_load_points_are_open_loop_variants_capped_by_concurrency()
 def test_a_load_point_without_concurrency_or_rate_is_refused():
     with pytest.raises(UserError, match="sweep.load.0.*concurrency, request_rate or both"):
         recipe("sweep:\n  load:\n    - requests: 4\n")
+
+
+QUANTIZED = BASE + """quantize:
+  format: int4_awq
+  calibration: {samples: 4, eval_samples: 2}
+  gates: {min_token_agreement: 0.7}
+"""
+
+
+def test_quantize_format_varies_the_quantization_and_none_is_the_unquantized_model():
+    variants = expand(parse_recipe(QUANTIZED + "sweep:\n  matrix:\n    quantize.format: [none, fp8, int4_awq]\n"
+                                   "  load:\n    - concurrency: 4\n"))
+    assert [v.name for v in variants] == ["unquantized-c4", "fp8-c4", "int4-awq-c4"]
+    assert variants[0].recipe.quantize is None
+    fp8 = variants[1].recipe.quantize
+    assert fp8.format == "fp8" and fp8.calibration.samples == 4 and fp8.gates.min_token_agreement == 0.7  # the rest kept
+    assert parse_recipe(variants[2].yaml_text()) == variants[2].recipe
+
+
+def test_quantize_format_on_a_recipe_without_a_quantize_section_takes_the_defaults():
+    variants = expand(recipe("sweep:\n  matrix:\n    quantize.format: [none, fp8]\n"))
+    assert variants[0].recipe == parse_recipe(BASE)  # unquantized: the recipe as it was, sweep aside
+    assert variants[1].recipe.quantize.format == "fp8" and variants[1].recipe.quantize.kv_cache == "none"
+
+
+def test_an_unknown_quantize_format_names_the_variant():
+    with pytest.raises(UserError, match=r"sweep variant fp4 \(quantize.format=fp4\): quantize.format"):
+        expand(recipe("sweep:\n  matrix:\n    quantize.format: [fp8, fp4]\n"))
+
+
+def test_sweep_plan_refuses_a_format_the_runtime_cannot_serve_before_any_work():
+    from engineforge.sweep.plan import plan_sweep
+
+    trtllm = BASE.replace("runtime: transformers", "runtime: trtllm")
+    with pytest.raises(UserError, match="sweep variant int8-sq: quantize.format int8_sq: TensorRT-LLM's PyTorch backend"):
+        plan_sweep(parse_recipe(trtllm + "sweep:\n  matrix:\n    quantize.format: [fp8, int8_sq]\n"), gpu="H100-SXM")
