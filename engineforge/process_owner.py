@@ -18,11 +18,17 @@ TAG_PREFIX = "engineforge.owner."
 
 @lru_cache(maxsize=1)
 def boot_id() -> str:
+    """The kernel's boot, then `-` and this process's pid namespace: a container on the host network
+    has the host's name and boot but its own pids, which no process outside it can judge."""
     try:
         with open("/proc/sys/kernel/random/boot_id") as handle:
-            return handle.read().strip().replace("-", "")[:16]
+            kernel = handle.read().strip().replace("-", "")[:16]
     except OSError:  # not Linux: the boot time stands in for it
-        return str(int(psutil.boot_time()))
+        kernel = str(int(psutil.boot_time()))
+    try:
+        return f"{kernel}-{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        return kernel
 
 
 def host() -> str:
@@ -76,8 +82,12 @@ class Owner:
         """True only when certain: same host and another boot, or no such process, or a reused pid."""
         if self.host != host():
             return False
-        if self.boot_id != boot_id():
+        kernel, _, pids = self.boot_id.partition("-")
+        my_kernel, _, my_pids = boot_id().partition("-")
+        if kernel != my_kernel:
             return True
+        if pids != my_pids:  # another container's pids (or the host's, seen from one)
+            return False
         started = _started(self.pid)
         if started is None:
             return True

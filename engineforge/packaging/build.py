@@ -17,15 +17,17 @@ ProgressCallback = Callable[[int, int, str], None]
 
 def build_image(
     client, context_dir: Path, tag: str, log_path: Path, on_step: ProgressCallback | None = None,
-    labels: dict[str, str] | None = None,
+    labels: dict[str, str] | None = None, buildargs: dict[str, str] | None = None,
 ) -> str:
-    """Build context_dir as `tag` (extra `labels` on top); return the image id. `Step n/m` lines go to on_step."""
+    """Build context_dir as `tag` (extra `labels` on top, the Dockerfile's ARGs from `buildargs`);
+    return the image id. `Step n/m` lines go to on_step."""
     image_id = None
     last_lines: list[str] = []
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("w") as out:
         stream = client.api.build(
-            path=str(context_dir), tag=tag, rm=True, forcerm=True, pull=False, decode=True, labels=labels
+            path=str(context_dir), tag=tag, rm=True, forcerm=True, pull=False, decode=True, labels=labels,
+            buildargs=buildargs,
         )
         for chunk in stream:
             if "error" in chunk:
