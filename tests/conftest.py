@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-# Docker daemon, engineforge base image and local registries for the packaging tests.
-from conftest_docker import auth_registry, base_image, docker_client, registry  # noqa: E402,F401
+# Docker daemon, engineforge base and worker images and local registries for the packaging tests.
+from conftest_docker import auth_registry, base_image, docker_client, registry, worker_image  # noqa: E402,F401
 
 # A real `prefect server start`, the deployments of prefect.yaml and `engineforge worker` processes.
 from prefect_services import deployments, prefect_server, worker_stores, workers  # noqa: E402,F401

@@ -35,6 +35,18 @@ def base_image(docker_client) -> str:
     return ensure_base_image(docker_client)
 
 
+@pytest.fixture(scope="session")
+def worker_image(docker_client, base_image) -> str:
+    """engineforge's CPU worker image (Docker work pools): built once per dependency set and code,
+    then found by its content tags; a code change rebuilds only the code layers."""
+    from engineforge.packaging.worker_image import ensure_worker_image
+
+    started = time.perf_counter()
+    tag = ensure_worker_image(docker_client)
+    print(f"worker image {tag} ready in {time.perf_counter() - started:.1f} s")
+    return tag
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
