@@ -154,12 +154,12 @@ class Workers:
     stores: dict[str, str]
     started: list[Worker] = field(default_factory=list)
 
-    def start(self, name: str, gpus: int = 2, *options: str, **env: str) -> Worker:
-        """`engineforge worker` on the gpu pool with `gpus` slots (and more `options`); validate counts as a GPU stage here."""
+    def start(self, name: str, gpus: int = 2, *options: str, pool: str = "gpu", **env: str) -> Worker:
+        """`engineforge worker` on `pool` with `gpus` slots (and more `options`); validate counts as a GPU stage here."""
         log = self.server.root / f"{name}.log"
         extra = {**self.stores, "ENGINEFORGE_GPU_STAGES": "validate", "PREFECT_WORKER_QUERY_SECONDS": "2", **env}
         process = subprocess.Popen(
-            [str(BIN / "engineforge"), "worker", "--pool", "gpu", "--gpus", str(gpus), "--name", name, *options],
+            [str(BIN / "engineforge"), "worker", "--pool", pool, "--gpus", str(gpus), "--name", name, *options],
             cwd=REPO, env=self.server.env(name, **extra), stdout=open(log, "wb"), stderr=subprocess.STDOUT,
             start_new_session=True,
         )

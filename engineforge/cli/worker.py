@@ -1,3 +1,4 @@
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ def command(
     pool: str = typer.Option("gpu", "--pool", help="Work pool to take flow runs from."),
     gpus: int = typer.Option(None, "--gpus", min=0, help="GPU slots this host offers (default: the GPUs torch/NVML sees)."),
     limit_name: str = typer.Option(None, "--limit-name", help="Global concurrency limit of this host's GPUs (default $ENGINEFORGE_GPU_LIMIT or gpu-<hostname>)."),
-    worker_type: str = typer.Option("process", "--type", help="Worker type, used when the pool does not exist yet."),
+    worker_type: str = typer.Option("process", "--type", help="Worker type (process, docker: flow runs in containers), used when the pool does not exist yet."),
     name: str = typer.Option(None, "--name", help="Worker name shown in the Prefect UI."),
     flow_runs: int = typer.Option(None, "--flow-runs", min=1, help="Run at most this many flow runs at once (prefect worker --limit)."),
     checkout: Path = typer.Option(Path("."), "--checkout", help="The clone flow runs execute in (ENGINEFORGE_CHECKOUT, the pull step's directory)."),
@@ -20,6 +21,8 @@ def command(
     from engineforge.orchestration import gpu_slots, local_prefect
     from engineforge.orchestration.submission import require_server
 
+    if worker_type == "docker" and importlib.util.find_spec("prefect_docker") is None:
+        raise UserError("--type docker: Prefect's Docker worker is not installed; pip install 'engineforge[docker-worker]'")
     require_server()
     if not (checkout / "prefect.yaml").is_file():
         raise UserError(f"--checkout {checkout}: no prefect.yaml there; run the worker from a clone of this repository")
