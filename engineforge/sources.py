@@ -60,6 +60,11 @@ def hf_token() -> str | None:
     return os.environ.get("HF_TOKEN") or None
 
 
+def hub_endpoint() -> str | None:
+    """`$HF_ENDPOINT` (a mirror) read at call time: huggingface_hub reads it once, at its import."""
+    return os.environ.get("HF_ENDPOINT") or None
+
+
 def check_hub_reachable(timeout_s: float = 10.0) -> None:
     """Fail at once, in one line, when the hub (or `$HF_ENDPOINT`) cannot be reached at all:
     huggingface_hub would retry five times, printing a line each time, then read it as a missing file."""
@@ -68,7 +73,7 @@ def check_hub_reachable(timeout_s: float = 10.0) -> None:
 
     if os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}:
         return  # offline mode reads the local cache only: the hub's reachability does not matter
-    endpoint = os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
+    endpoint = hub_endpoint() or constants.ENDPOINT
     try:
         httpx.head(endpoint, timeout=timeout_s)
     except (httpx.ConnectError, httpx.ConnectTimeout) as error:
@@ -94,7 +99,7 @@ def resolve_hub_revision(source: HubSource) -> str:
     )
 
     check_hub_reachable()
-    api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=hf_token())
+    api = HfApi(endpoint=hub_endpoint(), token=hf_token())
     try:
         sha = api.model_info(source.repo, revision=source.revision).sha
     except GatedRepoError:
@@ -115,7 +120,7 @@ def hub_bytes_to_fetch(source: HubSource, sha: str) -> tuple[int, Path]:
     the hub's file list: what a download will write, known before it writes anything."""
     from huggingface_hub import HfApi, constants, try_to_load_from_cache
 
-    api = HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None, token=hf_token())
+    api = HfApi(endpoint=hub_endpoint(), token=hf_token())
     missing = 0
     for entry in api.list_repo_tree(source.repo, revision=sha, recursive=True):
         size = getattr(entry, "size", None)  # folders have none
@@ -128,7 +133,8 @@ def download_hub_model(source: HubSource, sha: str, on_bytes: Callable[[int, int
     """The snapshot at `sha`; `on_bytes(done, total)` hears the bytes written so far of the files started."""
     from huggingface_hub import snapshot_download
 
-    return Path(snapshot_download(source.repo, revision=sha, token=hf_token(), tqdm_class=_byte_counter(on_bytes)))
+    return Path(snapshot_download(source.repo, revision=sha, token=hf_token(), endpoint=hub_endpoint(),
+                                  tqdm_class=_byte_counter(on_bytes)))
 
 
 def _byte_counter(on_bytes: Callable[[int, int | None], None]):

@@ -3,8 +3,7 @@
 A stage is cached when its key's entry exists and its files still match their records; otherwise
 it runs into a temporary directory that becomes the entry on success (a refresh or a damaged entry
 is replaced only then, so a failed or killed attempt keeps the last good result). One process at a
-time computes a key: two runs wanting it at once compute it once. Stages that do not apply report
-`skipped` with a reason.
+time computes a key: two runs wanting it at once compute it once.
 """
 
 from __future__ import annotations
@@ -18,12 +17,6 @@ from typing import Any, Callable
 from engineforge import progress
 from engineforge.stage_result import StageOutput, StageResult, Status
 from engineforge.store import Store, file_records, write_manifest
-
-
-def skipped(stage: str, reason: str) -> StageResult:
-    result = StageResult(stage=stage, status="skipped", summary=reason)
-    progress.finished(result)
-    return result
 
 
 def run_stage(
@@ -71,8 +64,7 @@ def run_stage(
         summary=manifest["summary"],
         outputs=manifest["outputs"],
     )
-    progress.finished(result)
-    return result
+    return result  # announced (progress.finished) by its task once recorded and judged
 
 
 def _reusable(store: Store, stage: str, key: str) -> dict[str, Any] | None:

@@ -13,7 +13,6 @@ from engineforge import progress, tracking
 from engineforge.errors import StageFailed, UserError
 from engineforge.orchestration import gpu_slots, retries, run_artifacts
 from engineforge.recipe import Recipe
-from engineforge.stage import skipped
 from engineforge.stage_result import StageResult
 from engineforge.stages import skip_reason
 from engineforge.stages.context import RunContext
@@ -54,9 +53,14 @@ class StageTask:
         recipe, ctx = inputs["recipe"], inputs["ctx"]
         reason = skip_reason(self.stage, recipe, ctx.runtime)
         if reason is not None:  # the stage does not apply: no task run, just the record of why
-            result = skipped(self.stage, reason)
-            self._record(recipe, ctx, result)
-            return result
+            return self._finish(recipe, ctx, StageResult(stage=self.stage, status="skipped", summary=reason))
+        # The stage's progress artifact hears the task's events and, once the result is recorded, its end.
+        with run_artifacts.stage_progress(self.stage):
+            return self._finish(recipe, ctx, self._run(args, kwargs, inputs, ctx))
+
+    def _run(self, args: tuple, kwargs: dict[str, Any], inputs: dict[str, Any], ctx: RunContext) -> StageResult:
+        """The task run (or Prefect's cached result), uploaded to the remote tier when there is one."""
+        recipe = inputs["recipe"]
         with _named_failures(self.stage, ctx):
             key = self.key(**{name: inputs.get(name, ctx.runtime if name == "runtime" else None)
                               for name in inspect.signature(self.key).parameters}) if self.key else None
@@ -71,18 +75,24 @@ class StageTask:
             if result.status == "ran":  # a skipped stage (e.g. no Docker daemon) stays skipped
                 result = result.model_copy(update={"status": "cached"})
             result = relocated(result.model_copy(update={"duration_s": 0.0}), ctx)
-            progress.finished(result)
         if ctx.remote_tier and result.key and result.status in ("ran", "cached"):
             with _named_failures(self.stage, ctx):  # a failed upload fails the stage: nothing is registered
                 store = ctx.store
                 store.remote.upload(store, self.stage, result.key)
-        self._record(recipe, ctx, result)
         return result
 
-    def _record(self, recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
-        if self.record:
-            with _named_failures(self.stage, ctx):
-                self.record(recipe, ctx, result)
+    def _finish(self, recipe: Recipe, ctx: RunContext, result: StageResult) -> StageResult:
+        """Record the result, then announce it (`progress.finished`): the record judges it too (a failed
+        gate fails validate after its measurement), and the live line says what the table will."""
+        try:
+            if self.record:
+                with _named_failures(self.stage, ctx):
+                    self.record(recipe, ctx, result)
+        except StageFailed:
+            progress.finished(result.model_copy(update={"status": "failed"}))
+            raise
+        progress.finished(result)
+        return result
 
     def __getattr__(self, name: str) -> Any:  # .fn, .name, ... of the Prefect task
         return getattr(self.task, name)
@@ -143,7 +153,7 @@ def stage_task(
         @functools.wraps(fn)
         def guarded(*args, **kwargs):
             ctx = inspect.signature(fn).bind(*args, **kwargs).arguments.get("ctx")
-            with _named_failures(stage, ctx, keep_logs=True), run_artifacts.stage_progress(stage):
+            with _named_failures(stage, ctx, keep_logs=True):
                 return fn(*args, **kwargs)
 
         return StageTask(stage, task(

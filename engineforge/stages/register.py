@@ -26,7 +26,7 @@ def register(recipe: Recipe, built: StageResult, packaged: StageResult | None, m
         tags["engineforge.image_digest"] = packaged.outputs["digest"]
     run_id, source = _source(built, ctx)
     version, reused = tracking.register_version(ctx.tracking_uri, run_id, recipe.name, source, built.key, tags, by_run=ctx.run_id)
-    result = StageResult(
+    return StageResult(
         stage=STAGE,
         status="cached" if reused else "ran",
         key=built.key,
@@ -34,8 +34,6 @@ def register(recipe: Recipe, built: StageResult, packaged: StageResult | None, m
         summary=f"{recipe.name} version {version} @{tracking.CANDIDATE_ALIAS}",
         outputs={"model_name": recipe.name, "version": version, "alias": tracking.CANDIDATE_ALIAS},
     )
-    progress.finished(result)
-    return result
 
 
 def _source(built: StageResult, ctx: RunContext) -> tuple[str, str]:
