@@ -18,7 +18,7 @@ def command(
     checkout: Path = typer.Option(Path("."), "--checkout", help="The clone flow runs execute in (ENGINEFORGE_CHECKOUT, the pull step's directory)."),
 ) -> int:
     """Declare this host's GPU slots on the Prefect server, then run `prefect worker start` on the pool."""
-    from engineforge.orchestration import gpu_slots, local_prefect
+    from engineforge.orchestration import gpu_slots, local_prefect, prefect_api
     from engineforge.orchestration.submission import require_server
 
     if worker_type == "docker" and importlib.util.find_spec("prefect_docker") is None:
@@ -34,7 +34,8 @@ def command(
     print(f"GPU slots: {gpus} on global concurrency limit {limit}" + ("" if gpus else " (GPU stages will fail here; pass --gpus N)"),
           file=sys.stderr, flush=True)
     local_prefect.keep_results_local()  # flow runs persist results under the state dir, not ~/.prefect
-    env = {**os.environ, gpu_slots.LIMIT_ENV: limit, "ENGINEFORGE_CHECKOUT": str(checkout.resolve()), **_operator_settings()}
+    env = {**os.environ, gpu_slots.LIMIT_ENV: limit, "ENGINEFORGE_CHECKOUT": str(checkout.resolve()),
+           **_operator_settings(), **prefect_api.patient_client()}
     argv = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", worker_type]
     if name:
         argv += ["--name", name]

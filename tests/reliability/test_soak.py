@@ -6,8 +6,8 @@ The tiny synthetic model on the CPU, two validation requests, no package stage."
 from __future__ import annotations
 
 import json
-import os
 import time
+import uuid
 from collections import Counter
 
 import psutil
@@ -15,13 +15,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 from prefect_services import Workers, submit, tiny_recipe
 
-# Opt-in (ENGINEFORGE_SOAK=1): on the 2-core development machine the session's SQLite-backed Prefect server
-# refused the 12th of 16 concurrent submissions ("database is locked"); RELIABILITY.md records it as not
-# passing. It is kept runnable, not hidden, for a host with a PostgreSQL-backed Prefect server.
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(os.environ.get("ENGINEFORGE_SOAK") != "1",
-                                 reason="soak test is opt-in: ENGINEFORGE_SOAK=1 (does not pass on a SQLite Prefect server)")]
+pytestmark = pytest.mark.integration
 RECIPES, COPIES = 4, 4
+MARK = "ENGINEFORGE_SOAK_ID"  # inherited by every process the workers start: what is left is ours, not another user's
 
 
 def test_sixteen_runs_of_four_recipes_on_two_workers_sharing_one_store(deployments, tmp_path):
@@ -30,14 +26,13 @@ def test_sixteen_runs_of_four_recipes_on_two_workers_sharing_one_store(deploymen
     root.mkdir()
     MlflowClient(uri).search_experiments()  # the tables, created once as a deployment does
     stores = {"ENGINEFORGE_STORE": str(root / "store"), "MLFLOW_TRACKING_URI": uri,
-              "DOCKER_HOST": f"unix://{root / 'no-docker.sock'}", "HF_HUB_OFFLINE": "1"}
+              "DOCKER_HOST": f"unix://{root / 'no-docker.sock'}", "HF_HUB_OFFLINE": "1", MARK: uuid.uuid4().hex}
     paths = []
     for index in range(RECIPES):
         text = tiny_recipe(f"soak-{index}", seed=4200 + index) + "package:\n  enabled: false\n"
         for copy in range(COPIES):
             paths.append(tmp_path / f"soak-{index}-{copy}.yaml")
             paths[-1].write_text(text)
-    before = {p.pid for p in psutil.process_iter()}
     workers = Workers(deployments, stores)
     started = time.monotonic()
     try:
@@ -46,7 +41,9 @@ def test_sixteen_runs_of_four_recipes_on_two_workers_sharing_one_store(deploymen
         done = submit(deployments, paths, "--watch", "--json", timeout=1200)
     finally:
         workers.stop_all()
-    print(f"soak: {len(paths)} runs on 2 workers in {time.monotonic() - started:.0f} s")
+    locked = (deployments.root / "server.log").read_text(errors="replace").count("database is locked")
+    print(f"soak: {len(paths)} runs on 2 workers in {time.monotonic() - started:.0f} s; submissions retried: "
+          f"{done.stderr.count('retrying for up to')}; 'database is locked' in the server log (session so far): {locked}")
     assert done.returncode == 0, f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     runs = json.loads(done.stdout)
     assert len(runs) == 16 and {run["state"] for run in runs} == {"Completed"}, [run["state"] for run in runs]
@@ -62,6 +59,6 @@ def test_sixteen_runs_of_four_recipes_on_two_workers_sharing_one_store(deploymen
             ran[key] += run.data.tags[f"engineforge.stage.{stage}.status"] == "ran"
     assert len(keys) == 3 * RECIPES and set(ran.values()) == {1}, ran  # each key computed exactly once
     assert not list((root / "store").glob("*/.tmp-*"))
-    left = [p for p in psutil.process_iter(["pid", "cmdline"]) if p.pid not in before
-            and any("serve" in part or "engineforge" in part for part in p.info["cmdline"] or [])]
-    assert not left, [p.info["cmdline"] for p in left]
+    left = [p.info["cmdline"] for p in psutil.process_iter(["cmdline", "environ"])
+            if (p.info["environ"] or {}).get(MARK) == stores[MARK]]
+    assert not left, left

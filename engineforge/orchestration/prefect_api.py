@@ -1,0 +1,55 @@
+"""The Prefect API shows a run; the stages and the MLflow run are its record. When the API goes away
+mid-run, what only shows the run (artifacts) is skipped, the run goes on, and `engineforge run`
+reports the outcome the record holds, in one line about the API instead of a traceback."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+# A SQLite-backed server answers 503 ("database is locked") to a read-then-write request whenever
+# another write is under way; Prefect's client gives up after 5 retries (about a minute), and a worker
+# then marks the flow run it was starting CRASHED. 7 retries back off 2, 4, ... 128 s: about 4 minutes.
+BUSY_SERVER_RETRIES = "7"
+
+
+def patient_client() -> dict[str, str]:
+    """Settings for long-lived Prefect clients (a worker and its flow runs); an operator's own win."""
+    return {"PREFECT_CLIENT_MAX_RETRIES": os.environ.get("PREFECT_CLIENT_MAX_RETRIES", BUSY_SERVER_RETRIES)}
+
+
+def is_unreachable(error: BaseException | None) -> bool:
+    """True when `error`, or what it was raised from, says the Prefect API did not answer."""
+    import httpx
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, httpx.TransportError):
+            return True
+        if isinstance(error, PrefectHTTPStatusError) and error.response.status_code >= 500:
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+@contextmanager
+def shown_if_reachable(what: str) -> Iterator[None]:
+    """Run the block that shows `what` in Prefect; if the API is gone, say so once and carry on."""
+    from engineforge import progress
+
+    try:
+        yield
+    except Exception as error:
+        if not is_unreachable(error):
+            raise
+        progress.noticed(f"the Prefect API went away; {what} not shown there")
+
+
+def went_away_line() -> str:
+    from prefect.settings import PREFECT_API_URL
+
+    return (f"warning: the Prefect API ({PREFECT_API_URL.value()}) went away during the run: its flow run "
+            "was not updated; the stages and the MLflow run above are the run's record")
