@@ -173,3 +173,14 @@ def test_shard_stage_writes_modelopt_rank_files_that_the_trtllm_build_double_acc
     assert (tokenizer / "tokenizer.json").is_file() and not list(tokenizer.glob("*.safetensors"))
     assert not (tokenizer / "modelopt_state.pth").exists()
     assert "test double" in (tmp_path / "build" / built.outputs["build_log"]).read_text()
+
+
+def test_trtllm_pytorch_build_points_the_reference_at_the_fake_quantized_model(quantized, tmp_path, monkeypatch):
+    use_doubles(monkeypatch)  # the trtllm-serve double on PATH: the build only checks that it is there
+    out = quantized("fp8", "fp8")
+    recipe = parse_recipe("name: q\nmodel: {source: synthetic:q}\nruntime: trtllm\nquantize: {format: fp8}\n", "q.yaml")
+    source = StageResult(stage="quantize", status="ran", key="q" * 64, path=str(out),
+                         outputs={"model_dir": "export", "export_dir": "export", "fakequant_dir": "fakequant"})
+    built = get_runtime("trtllm").build(recipe, source, tmp_path / "build")
+    assert (tmp_path / "build" / built.outputs["served_dir"] / "hf_quant_config.json").is_file()  # serves the export
+    assert built.outputs["reference_dir"] == str(out / "fakequant")  # compares against what plain transformers reads

@@ -66,7 +66,7 @@ class TrtllmRuntime(TrtllmRuntimeBase):
         return StageOutput(
             summary=f"{architecture} with LLM API options for TensorRT-LLM {version} (tp{layout.tp} pp{layout.pp} ep{layout.ep})",
             outputs={"served_dir": SERVED, "architecture": architecture, "options_file": f"{SERVED}/{OPTIONS_FILE}",
-                     "tensorrt_llm_version": version,
+                     "tensorrt_llm_version": version, **_reference(source),
                      "serve_argv": self.serve_argv(recipe, Path(MODEL_DIR_IN_IMAGE), "0.0.0.0", recipe.serve.port, "cuda")},
         )
 
@@ -115,3 +115,9 @@ class TrtllmRuntime(TrtllmRuntimeBase):
     @staticmethod
     def _ports(recipe: Recipe, first: int) -> list[int | str]:
         return [first + i for i in range(disagg.worker_count(recipe))]
+
+
+def _reference(source: StageResult) -> dict[str, str]:
+    """A quantized model's served directory is ModelOpt's export, which plain transformers misreads
+    (FP8/INT8 codes as numbers): the accuracy check and roofline read the fake-quantized checkpoint."""
+    return {"reference_dir": str(source.file("fakequant_dir"))} if "fakequant_dir" in source.outputs else {}
