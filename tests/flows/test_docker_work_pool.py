@@ -37,7 +37,7 @@ def deploy_file(path: Path, shared: Path, store: Path) -> Path:
 
 
 @pytest.mark.integration
-@pytest.mark.timeout(2700)
+@pytest.mark.timeout(2700)  # a cold worker image build included (16 min on the 2-core VM)
 def test_the_default_recipe_runs_as_a_deployment_in_a_worker_image_container_and_its_results_land(
         docker_client, worker_image, prefect_server, worker_stores, tmp_path):
     from engineforge.packaging.daemon import daemon_address

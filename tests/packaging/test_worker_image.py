@@ -11,7 +11,8 @@ import pytest
 
 from engineforge.packaging.worker_image import CHECKOUT, CODE, CODE_DOCKERFILE, DEPS_DOCKERFILE, ensure_worker_image
 
-pytestmark = pytest.mark.integration
+# The first test of a machine to need the image builds it cold (16 min on the 2-core VM: BENCHMARKS.md).
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(2700)]
 
 
 def test_a_built_image_is_found_by_its_tag_and_a_code_change_reuses_the_dependency_layers(docker_client, worker_image, tmp_path):
