@@ -1,6 +1,6 @@
 """`engineforge run` as a user meets it, as a subprocess against a real `prefect server start`, a real
 MLflow store and real `transformers serve`: the first line, the addresses it prints, what the Prefect
-and MLflow UIs then show, a cached rerun, and Ctrl-C."""
+and MLflow UIs then show, a cached rerun, Ctrl-C, and a failed gate."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import os
 import re
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
 from engineforge.recipe_file import parse_recipe, recipe_hash
+from engineforge.store import MANIFEST, TEMPORARY, Store
 from prefect_services import BIN, flow_run_log_lines, mlflow_run_of, read_flow_run, tiny_recipe
 
 pytestmark = pytest.mark.integration
@@ -77,17 +79,26 @@ def test_run_prints_where_to_follow_it_and_records_browsable_runs(prefect_server
     assert "output_tokens_per_s" not in rerun.data.metrics  # not logged again as a new measurement
 
 
+def started(recipe: Path, env: dict[str, str], *args: str) -> subprocess.Popen:
+    return subprocess.Popen([str(BIN / "engineforge"), "run", recipe.name, *args], cwd=recipe.parent, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def interrupted(process: subprocess.Popen) -> tuple[str, str]:
+    """Ctrl-C as a terminal sends it (SIGINT to the whole foreground group); the rest of stdout, stderr."""
+    os.killpg(process.pid, signal.SIGINT)
+    return process.communicate(timeout=300)
+
+
 def test_ctrl_c_prints_one_line_and_closes_both_runs(prefect_server, user):
     recipe, env = user
-    process = subprocess.Popen([str(BIN / "engineforge"), "run", recipe.name], cwd=recipe.parent, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    process = started(recipe, env)
     lines = []
     for line in process.stdout:  # validate (a server start and the load) follows build
         lines.append(line)
         if re.match(r"^\s+ran build ", line):
             break
-    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole foreground group
-    rest, errors = process.communicate(timeout=300)
+    rest, errors = interrupted(process)
     lines += rest.splitlines(keepends=True)
 
     assert process.returncode == 130, "".join(lines) + errors
@@ -103,7 +114,8 @@ def test_ctrl_c_prints_one_line_and_closes_both_runs(prefect_server, user):
     assert len(list((Path(env["ENGINEFORGE_STORE"]) / "build").iterdir())) == 1  # the built stage stays reusable
 
 
-def test_a_failed_gate_reads_failed_everywhere_and_its_table_prints_once(prefect_server, user):
+@pytest.mark.timeout(1800)  # a full run, then a refresh interrupted
+def test_a_failed_gate_reads_failed_everywhere_and_an_interrupted_refresh_keeps_its_measurement(prefect_server, user):
     recipe, env = user
     recipe.write_text(recipe.read_text() + "  gates:\n    min_output_tokens_per_s: 1000000000\n")
 
@@ -114,6 +126,21 @@ def test_a_failed_gate_reads_failed_everywhere_and_its_table_prints_once(prefect
     assert done.stderr.splitlines() == ["error: stage validate failed: gates failed"]
     assert output.count("min_output_tokens_per_s") == 1, output  # the gate table, once
     assert re.search(r"validate\s+│\s+failed", done.stdout), done.stdout
+    assert re.search(r"^\s+failed validate ", done.stdout, re.MULTILINE), done.stdout  # the live line, as the table
+    assert not re.search(r"^\s+ran validate ", done.stdout, re.MULTILINE), done.stdout
     run_id = MLFLOW_RUN_LINE.search(done.stdout).group(2)
     tags = MlflowClient(env["MLFLOW_TRACKING_URI"]).get_run(run_id).data.tags
     assert tags["engineforge.stage.validate.status"] == "failed" and tags["gates"] == "failed"
+
+    # Ctrl-C during `--refresh validate` leaves the measurement the run above made in place.
+    validate = Path(env["ENGINEFORGE_STORE"]) / "validate"
+    (entry,) = [path for path in validate.iterdir() if not path.name.startswith(".")]
+    measured = (entry / MANIFEST).read_text()
+    process = started(recipe, env, "--refresh", "validate")
+    deadline = time.monotonic() + 600
+    while not any(path.name.startswith(TEMPORARY) for path in validate.iterdir()):  # the new measurement is under way
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.5)
+    rest, errors = interrupted(process)
+    assert process.returncode == 130, rest + errors
+    assert (entry / MANIFEST).read_text() == measured and Store(validate.parent).intact("validate", entry.name)
