@@ -24,6 +24,9 @@ def package(
 
     runtime = ctx.runtime
     base_image = runtime.image_base(recipe, built)  # TensorRT-LLM: the release image of the version that built
+    # The key says whether a daemon answered. One that stopped answering since must fail the stage, not
+    # leave a "skipped" entry under a key that says a daemon was there (it would be reused once it is back).
+    expects_daemon = key == package_key(recipe, built, runtime, daemon_answers=True)
     inputs = PackageInputs(
         recipe_name=recipe.name,
         runtime=runtime.name,
@@ -34,10 +37,11 @@ def package(
         base_image=base_image,
         image_repo=recipe.package.image,
         registry=recipe.package.registry,
-        python_requirements=runtime.image_requirements(),
+        python_requirements=runtime.image_requirements(recipe),
         labels=_labels(recipe, built, model, lock_sha256, quantized),
         gpu=runtime.image_gpu,
         smoke_timeout_s=recipe.serve.startup_timeout_s,
+        require_daemon=expects_daemon,
     )
 
     def produce(workdir: Path) -> StageOutput:
@@ -55,17 +59,17 @@ def package(
     return run_stage(ctx.store, STAGE, key, produce, ctx.refreshes(STAGE), keep_on_failure=("logs",))
 
 
-def package_key(recipe: Recipe, built: StageResult, runtime: Runtime) -> str:
-    """The image's content key (also its Prefect cache key)."""
+def package_key(recipe: Recipe, built: StageResult, runtime: Runtime, daemon_answers: bool | None = None) -> str:
+    """The image's content key (also its Prefect cache key); `daemon_answers` None: ask the daemon."""
     from engineforge.packaging.daemon import connect, daemon_address
 
     # Whether a daemon answers is part of the key: a run without Docker must not pin "skipped" once
     # one is started (a short ping; the build itself connects with a long timeout).
-    answers = connect(timeout_s=5)[0] is not None
+    answers = connect(timeout_s=5)[0] is not None if daemon_answers is None else daemon_answers
     # The recipe's name is in the key: it names the image and its labels, so two recipes with equal
     # inputs get an image each.
     return content_key(STAGE, recipe.name, built.key, recipe.section("package"), recipe.section("serve"), runtime.name,
-                       runtime.image_requirements(), daemon_address(), answers, runtime.image_base(recipe, built))
+                       runtime.image_requirements(recipe), daemon_address(), answers, runtime.image_base(recipe, built))
 
 
 def _labels(recipe: Recipe, built: StageResult, model: StageResult, lock_sha256: str,
