@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from engineforge import progress
+from engineforge.errors import StageFailed
 from engineforge.stage_result import StageOutput, StageResult, Status
 from engineforge.store import Store, file_records, write_manifest
 
@@ -47,8 +48,10 @@ def run_stage(
             with store.writing(stage, key, replace=True) as workdir:
                 try:
                     output = produce(workdir)
-                except BaseException:
+                except BaseException as error:
                     _keep(workdir, keep_on_failure, store.failure_dir(stage))
+                    if keep_on_failure and isinstance(error, StageFailed):
+                        _name_kept_copy(error, workdir, store.failure_dir(stage))
                     raise
                 outputs = _relative_paths(output.outputs, workdir)
                 manifest = {"stage": stage, "key": key, "summary": output.summary, "outputs": outputs,
@@ -76,6 +79,12 @@ def _reusable(store: Store, stage: str, key: str) -> dict[str, Any] | None:
         logging.getLogger("engineforge").warning("recomputing %s: %s", stage, "; ".join(problems[:3]))
         return None
     return store.manifest(stage, key)
+
+
+def _name_kept_copy(error: StageFailed, workdir: Path, kept: Path) -> None:
+    """A failure's message names the kept copy of its logs: the workdir it named is discarded."""
+    error.cause = error.cause.replace(str(workdir), str(kept))
+    error.args = (f"stage {error.stage} failed: {error.cause}", *error.args[1:])
 
 
 def _keep(workdir: Path, names: tuple[str, ...], target: Path) -> None:

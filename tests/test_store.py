@@ -1,5 +1,6 @@
 import pytest
 
+from engineforge.errors import StageFailed
 from engineforge.stage import run_stage
 from engineforge.stage_result import StageOutput
 from engineforge.store import Store, content_key
@@ -50,6 +51,17 @@ def test_failed_stage_keeps_its_logs_and_outputs_use_relative_paths(tmp_path):
     with pytest.raises(RuntimeError):
         run_stage(store, "demo", "k", crash, keep_on_failure=("logs",))
     assert (store.failure_dir("demo") / "logs" / "server.log").read_text() == "CUDA out of memory"
+
+    def fail_naming_its_log(workdir):
+        (workdir / "logs").mkdir()
+        (workdir / "logs" / "server.log").write_text("exited 1")
+        raise StageFailed("demo", f"server exited; its log is {workdir / 'logs' / 'server.log'}")
+
+    with pytest.raises(StageFailed) as failed:
+        run_stage(store, "demo", "k1", fail_naming_its_log, keep_on_failure=("logs",))
+    kept = store.failure_dir("demo") / "logs" / "server.log"
+    assert str(failed.value) == f"stage demo failed: server exited; its log is {kept}"  # the copy, not the workdir
+    assert kept.read_text() == "exited 1"
 
     def ok(workdir):
         (workdir / "a.txt").write_text("a")

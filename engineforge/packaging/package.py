@@ -38,6 +38,9 @@ class PackagingFailed(StageFailed):
         super().__init__("package", cause)
         self.result = result
 
+    def __reduce__(self):  # StageFailed's would call this __init__ with (stage, cause, user_error)
+        return (type(self), (self.cause, self.result))
+
 
 def package_model(inputs: PackageInputs, out_dir: Path, on_step: ProgressCallback | None = None) -> PackageResult:
     """Build, smoke-test and push the serving image; without a daemon, render the context and skip."""

@@ -256,3 +256,16 @@ def test_context_fingerprint_follows_model_files_but_not_regenerated_files(model
     config = model_dir / "config.json"
     os.utime(config, ns=(config.stat().st_atime_ns, config.stat().st_mtime_ns + 10**9))
     assert fingerprint("c") != first
+
+
+def test_a_packaging_failure_survives_pickling_as_prefect_stores_it(tmp_path):
+    import pickle
+
+    from engineforge.packaging.package import PackagingFailed
+    from engineforge.packaging.spec import PackageResult
+
+    result = PackageResult(status="built", reason="smoke", dockerfile=tmp_path / "Dockerfile",
+                           context_dir=tmp_path, base_image="b", image_tag="engineforge/x:y")
+    failure = pickle.loads(pickle.dumps(PackagingFailed("smoke test of engineforge/x:y failed", result)))
+    assert str(failure) == "stage package failed: smoke test of engineforge/x:y failed"
+    assert failure.result == result
