@@ -53,8 +53,8 @@ class Runtime(Protocol):
         """{path inside the package entry: text} shipped beside `image` (compose.yaml and its configs
         for a disaggregated deployment); {} when the image alone is the deployment."""
 
-    def image_requirements(self) -> list[str]:
-        """Python requirements the serving image installs."""
+    def image_requirements(self, recipe: Recipe) -> list[str]:
+        """Python requirements the serving image installs for this recipe."""
 
     def key_versions(self) -> dict[str, str | None]:
         """Tool versions that change this runtime's build output (part of the build key)."""

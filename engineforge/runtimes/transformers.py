@@ -81,9 +81,11 @@ class TransformersRuntime(SingleServer):
         validate = self.serve_plan(recipe, served, LOOPBACK, PORT, serving_device(recipe.serve.device), VALIDATE_DIR)
         return {"build": build, "validate": validate}
 
-    def image_requirements(self) -> list[str]:
+    def image_requirements(self, recipe: Recipe) -> list[str]:
         torch_version = (package_version("torch") or "").split("+")[0]
-        return [f"transformers[serving]=={package_version('transformers')}", f"torch=={torch_version}"]
+        serving = [f"transformers[serving]=={package_version('transformers')}", f"torch=={torch_version}"]
+        # A quantized recipe's server restores ModelOpt's quantizers (_server): the image needs ModelOpt.
+        return serving + [f"nvidia-modelopt=={package_version('nvidia-modelopt')}"] if recipe.quantize else serving
 
     def key_versions(self) -> dict[str, str | None]:
         return {"transformers": package_version("transformers")}

@@ -38,3 +38,22 @@ def test_image_is_the_engineforge_base_unless_the_recipe_names_one_and_ships_alo
     plain, based = parse_recipe(RECIPE), parse_recipe(RECIPE + "package: {base: debian:12}\n")
     assert (runtime.image_base(plain, None), runtime.image_base(based, None)) == (DEFAULT_BASE.tag, "debian:12")
     assert runtime.deployment_files(plain, "img") == {} and not runtime.image_gpu and not runtime.builds_on_gpu
+
+
+def test_a_quantized_image_installs_modelopt_and_its_server_needs_no_engineforge():
+    import subprocess
+    import sys
+
+    from engineforge.quantize.serve import SERVER_ARGV, WRAPPER
+    from engineforge.versions import package_version
+
+    runtime = TransformersRuntime()
+    plain, quantized = parse_recipe(RECIPE), parse_recipe(RECIPE + "quantize: {format: fp8}\n")
+    modelopt = f"nvidia-modelopt=={package_version('nvidia-modelopt')}"
+    assert modelopt not in runtime.image_requirements(plain)
+    assert runtime.image_requirements(quantized) == [*runtime.image_requirements(plain), modelopt]
+    assert runtime.serve_argv(quantized, Path("/m"), "0.0.0.0", 8000, "cpu")[:4] == [*SERVER_ARGV, "/m"]
+    assert "engineforge" not in WRAPPER  # the image has transformers and ModelOpt, not engineforge
+    shown = subprocess.run([sys.executable, "-c", WRAPPER, "--help"], capture_output=True, text=True, timeout=300)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    assert "--continuous-batching" in shown.stdout  # `transformers serve`'s own help

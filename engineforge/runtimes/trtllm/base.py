@@ -86,7 +86,7 @@ class TrtllmRuntimeBase(SingleServer):
     def deployment_files(self, recipe: Recipe, image: str) -> dict[str, str]:
         return {}
 
-    def image_requirements(self) -> list[str]:
+    def image_requirements(self, recipe: Recipe) -> list[str]:
         return []  # the release image already has TensorRT-LLM and trtllm-serve
 
     def key_versions(self) -> dict[str, str | None]:
