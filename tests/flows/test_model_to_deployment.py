@@ -58,6 +58,7 @@ def test_flow_records_validates_registers_then_reuses_everything(
     assert lock["model"]["revision"] == run.data.tags["engineforge.model_revision"]
     assert set(lock["stages"]) == {"download", "build", "validate", "package", "register"}
     assert (lock["parallel"]["tp"], lock["parallel"]["pp"]) == (1, 1) and lock["tools"]["transformers"]
+    assert (lock["parallel"]["gpu"], lock["parallel"]["gpus"]) == ("cpu", 0)  # a CPU recipe is not planned onto GPUs
     version = client.get_model_version_by_alias("spine-test", "candidate")
     assert version.run_id == run.info.run_id and version.source.startswith("file://")
 
