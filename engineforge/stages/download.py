@@ -48,7 +48,9 @@ def download(recipe: Recipe, ctx: RunContext) -> StageResult:
 def _hub(source: HubSource, sha: str) -> StageOutput:
     needed, cache = hub_bytes_to_fetch(source, sha)
     require_free_space(cache, STAGE, needed, "HF_HUB_CACHE")  # the weights land in the hub cache, not the store
-    model_dir = download_hub_model(source, sha, on_bytes=lambda done, total: progress.counted(STAGE, done, total, "bytes"))
+    # The total from the hub's file list: huggingface_hub's own grows as it starts each file.
+    model_dir = download_hub_model(source, sha, on_bytes=lambda done, total: progress.counted(
+        STAGE, done, max(needed, total or 0), "bytes"))
     digests = file_digests(model_dir)
     return StageOutput(
         summary=f"{source.repo}@{sha[:12]} ({len(digests)} files)",

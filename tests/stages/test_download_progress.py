@@ -62,6 +62,7 @@ def test_hub_double_download_shows_bytes_done_of_total(hub, tmp_path):
     size = sum(len(body) for body in FILES.values())
     assert result.status == "ran" and sorted(hub.served) == sorted(FILES)
     assert counts.events[-1] == (size, size)
+    assert {total for _, total in counts.events} == {size}  # the whole download's size from the first event
     assert any(0 < done < size for done, _ in counts.events), counts.events  # seen midway, not only at the end
     assert [done for done, _ in counts.events] == sorted(done for done, _ in counts.events)
     assert all(done <= total for done, total in counts.events if total)
