@@ -62,3 +62,21 @@ def linked(label: str, url: str) -> None:
 def finished(result: "StageResult") -> None:
     for listener in list(_listeners):
         listener.stage_finished(result)
+
+
+def noticed(line: str) -> None:
+    """Something the run went on without (the Prefect API gone), for listeners that show it (their
+    optional `run_noticed`)."""
+    for listener in list(_listeners):
+        method = getattr(listener, "run_noticed", None)
+        if method is not None:
+            method(line)
+
+
+def concluded(summary: dict) -> None:
+    """The run's summary as the flow ends, before Prefect records the end, for listeners that keep it
+    (their optional `run_concluded`): the outcome survives a Prefect API that is gone by then."""
+    for listener in list(_listeners):
+        method = getattr(listener, "run_concluded", None)
+        if method is not None:
+            method(summary)

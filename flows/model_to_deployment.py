@@ -12,7 +12,7 @@ from typing import Any
 
 from prefect import flow
 
-from engineforge import lockfile, tracking
+from engineforge import lockfile, progress, tracking
 from engineforge.artifacts import remote_tier
 from engineforge.errors import StageFailed
 from engineforge.orchestration import run_artifacts, stale_runs
@@ -49,6 +49,7 @@ def model_to_deployment(
 ) -> dict[str, Any]:
     """Build, validate, package and register the model a recipe describes; return the run summary."""
     started = time.perf_counter()
+    stale_runs.own_flow_run()  # before anything can fail or hang: a killed run is closed by the next
     recipe = parse_recipe(recipe_yaml, recipe_origin)
     label = run_artifacts.run_label(recipe)  # as written, like the flow run's name
     runtime = get_runtime(recipe.runtime)  # resolved once; the stages find it on the run context
@@ -83,20 +84,27 @@ def model_to_deployment(
         results["register"] = register_task(recipe, built, packaged, model, ctx)
     except KeyboardInterrupt as interrupt:  # Ctrl-C: the run was stopped, not failed; the CLI says so
         tracking.client(uri).set_terminated(run_id, "KILLED")
+        tracking.undo_registration(uri, run_id)  # a KILLED run registers nothing, even half
         interrupt.flow_run_id = flow_run.get(run_artifacts.FLOW_RUN_TAG)
         interrupt.mlflow_run_id = run_id
         raise
     except StageFailed as failure:
         _finish(ctx, recipe, results, plan.record(), succeeded=False)
         failure.summary = _summary(recipe, ctx, results, started, failed=failure)
-        run_artifacts.publish_summary(failure.summary, recipe.validate_.gates)
-        run_artifacts.describe_mlflow_run(failure.summary, label)
+        _conclude(failure.summary, recipe, label)
         raise
     lock = _finish(ctx, recipe, results, plan.record(), succeeded=True)
     summary = _summary(recipe, ctx, results, started, lock=lock)
-    run_artifacts.publish_summary(summary, recipe.validate_.gates)  # what the UI and `submit --watch` show
-    run_artifacts.describe_mlflow_run(summary, label)
+    _conclude(summary, recipe, label)
     return summary
+
+
+def _conclude(summary: dict[str, Any], recipe, label: str) -> None:
+    """The outcome to the caller first (it outlives a Prefect API gone by the end), then to the
+    Prefect UI and `submit --watch` (the summary artifact) and to the MLflow run's description."""
+    progress.concluded(summary)
+    run_artifacts.publish_summary(summary, recipe.validate_.gates)
+    run_artifacts.describe_mlflow_run(summary, label)
 
 
 def _finish(ctx: RunContext, recipe, results: dict[str, StageResult], plan: dict, succeeded: bool) -> dict[str, Any]:

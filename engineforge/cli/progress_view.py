@@ -19,6 +19,8 @@ class LiveStages:
         self.spinners = Progress(SpinnerColumn(), TextColumn("{task.description:<9}"), TimeElapsedColumn(),
                                  TextColumn("{task.fields[done]}"), console=console, transient=True)
         self.running: dict[str, int] = {}
+        self.summary: dict | None = None  # the run's outcome, kept in case Prefect cannot record it
+        self.notices: list[str] = []  # what the run went on without; the CLI says it once, at the end
 
     def stage_started(self, stage: str, key: str | None) -> None:
         if not self.running and self.console.is_terminal:  # off a terminal a stopped Live leaves blank lines
@@ -45,6 +47,12 @@ class LiveStages:
 
     def run_linked(self, label: str, url: str) -> None:
         self.console.print(f"{label}: {url}", markup=False, soft_wrap=True)  # an address stays on one line
+
+    def run_concluded(self, summary: dict) -> None:
+        self.summary = summary
+
+    def run_noticed(self, line: str) -> None:
+        self.notices.append(line)
 
     def close(self) -> None:
         if self.spinners.live.is_started:

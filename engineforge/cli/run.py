@@ -2,6 +2,7 @@ import importlib
 import json
 import logging
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -61,7 +62,7 @@ def _run(recipe: Path, refresh, as_json: bool, store, dry_run: bool, user_api: b
         return 0
     api.wait()  # before Prefect is imported: it reads its settings then
     from engineforge import progress
-    from engineforge.orchestration import gpu_slots
+    from engineforge.orchestration import gpu_slots, prefect_api
     from flows.model_to_deployment import model_to_deployment
 
     gpu_slots.ensure_declared(loaded)  # this host's GPU slots, unless a worker declared them
@@ -70,6 +71,7 @@ def _run(recipe: Path, refresh, as_json: bool, store, dry_run: bool, user_api: b
 
     listener = LiveStages(console)
     progress.subscribe(listener)
+    api_lost = False
     try:
         summary = model_to_deployment(
             recipe_yaml=recipe.read_text(),
@@ -82,13 +84,34 @@ def _run(recipe: Path, refresh, as_json: bool, store, dry_run: bool, user_api: b
         summary = getattr(failure, "summary", None)
         if not summary:
             raise
-        _report(summary, console, as_json)  # its failed row holds the whole cause (a gate table)
-        raise StageFailed(failure.stage, failure.cause.splitlines()[0]) from None
+    except Exception as error:  # Prefect could not record the end: the run's own record still tells it
+        summary = listener.summary
+        if summary is None or not prefect_api.is_unreachable(error):
+            raise
+        api_lost = True
     finally:
         listener.close()
         progress.unsubscribe(listener)
-    _report(summary, console, as_json)
+    _report(summary, console, as_json)  # a failed row holds the whole cause (a gate table)
+    failed = StageFailed(summary["failed_stage"], summary["error"].splitlines()[0]) if summary["failed_stage"] else None
+    errors = Console(stderr=True, highlight=False, soft_wrap=True)
+    if api_lost or listener.notices:
+        errors.print(prefect_api.went_away_line(), markup=False)
+    if api_lost:
+        _exit_now(failed, errors)
+    if failed:
+        raise failed from None
     return 0
+
+
+def _exit_now(failed: StageFailed | None, errors: Console) -> None:
+    """Exit without Prefect's at-exit drains: its services would spend minutes sending, one by one,
+    what they queued for an API that is gone (measured: over 3 minutes after the MLflow run ended)."""
+    if failed is not None:
+        errors.print(f"error: {failed}", markup=False)  # as cli.app.main prints it
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(failed.exit_code if failed else 0)
 
 
 class _Background:
@@ -140,6 +163,11 @@ def _quiet_libraries() -> None:
     # tasks' tracebacks, still sent to the Prefect API) would drown them.
     # The level stays INFO so that flow and task run logs reach the API (the run's Logs tab).
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    # With the API gone, Prefect's own services log each event they could not send, and its log
+    # worker writes "--- Error logging to API ---" to stderr unless logging.raiseExceptions is off:
+    # the run says it once, in one line of its own.
+    os.environ.setdefault("PREFECT_INTERNAL_LOGGING_LEVEL", "CRITICAL")
+    logging.raiseExceptions = False
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     for name in ("mlflow", "alembic"):  # "Creating initial MLflow database tables..." and migrations

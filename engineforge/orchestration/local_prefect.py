@@ -61,7 +61,7 @@ def keep_results_local() -> None:
 
 def probe(url: str) -> None:
     """Fail in seconds, in one line, when the Prefect API at `url` does not answer."""
-    if not _healthy(url, PROBE_TIMEOUT_S):
+    if not healthy(url, PROBE_TIMEOUT_S):
         raise UserError(f"Prefect API {url} does not answer (/health, {PROBE_TIMEOUT_S:.0f} s); start it, or "
                         "unset PREFECT_API_URL to use the local server engineforge starts")
 
@@ -69,7 +69,7 @@ def probe(url: str) -> None:
 def running_api_url(directory: Path | None = None) -> str | None:
     """The URL of a live server started here before, or None."""
     state = _read_state((directory or home()) / STATE_FILE)
-    if state and _healthy(state["url"]):
+    if state and healthy(state["url"]):
         return state["url"]
     return None
 
@@ -145,7 +145,8 @@ def _wait_exited(pid: int, timeout_s: float = 20.0) -> None:
         pass
 
 
-def _healthy(url: str, timeout_s: float = 2.0) -> bool:
+def healthy(url: str, timeout_s: float = 2.0) -> bool:
+    """Whether the Prefect API at `url` answers /health within `timeout_s`."""
     try:
         return httpx.get(f"{url}/health", timeout=timeout_s).status_code == 200
     except httpx.HTTPError:

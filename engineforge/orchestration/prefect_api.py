@@ -5,8 +5,7 @@ reports the outcome the record holds, in one line about the API instead of a tra
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Callable
 
 # A SQLite-backed server answers 503 ("database is locked") to a read-then-write request whenever
 # another write is under way; Prefect's client gives up after 5 retries (about a minute), and a worker
@@ -35,17 +34,35 @@ def is_unreachable(error: BaseException | None) -> bool:
     return False
 
 
-@contextmanager
-def shown_if_reachable(what: str) -> Iterator[None]:
-    """Run the block that shows `what` in Prefect; if the API is gone, say so once and carry on."""
-    from engineforge import progress
+_gone = False  # one run per process (`engineforge run`, a worker's flow-run process)
 
+
+def show(what: str, call: Callable[..., Any], *args: Any, probe: bool = False, **kwargs: Any) -> Any:
+    """`call(...)`, which shows `what` in Prefect; None without calling once the API went away (each
+    call would spend the client's retries on it, a minute); the first time it does, say so and carry
+    on. With `probe`, one /health request (2 s) first finds an API that died since its last call."""
+    from engineforge.orchestration.local_prefect import healthy
+    from prefect.settings import PREFECT_API_URL
+
+    if not _gone and probe and PREFECT_API_URL.value() and not healthy(PREFECT_API_URL.value()):
+        _went_away(what)
+    if _gone:
+        return None
     try:
-        yield
+        return call(*args, **kwargs)
     except Exception as error:
         if not is_unreachable(error):
             raise
-        progress.noticed(f"the Prefect API went away; {what} not shown there")
+        _went_away(what)
+        return None
+
+
+def _went_away(what: str) -> None:
+    global _gone
+    from engineforge import progress
+
+    _gone = True
+    progress.noticed(f"the Prefect API went away; {what} not shown there")
 
 
 def went_away_line() -> str:

@@ -11,6 +11,8 @@ import re
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+from engineforge.orchestration.prefect_api import show
+
 LONG_STAGES = ("download", "shard", "build")
 SUMMARY = "summary"
 VALIDATION = "validation"
@@ -97,6 +99,11 @@ def mlflow_link(uri: str, run_id: str, experiment: str) -> str:
 
 def publish_summary(summary: dict[str, Any], gates=None) -> None:
     """Create the run's summary and validation artifacts (called by the flow when it ends)."""
+    # probe: an API that died since the last stage costs 2 s here, not a minute of client retries
+    show("the run's summary", _publish_summary, summary, gates, probe=True)
+
+
+def _publish_summary(summary: dict[str, Any], gates) -> None:
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
     mlflow = summary["mlflow"]
@@ -196,7 +203,9 @@ class _ProgressArtifact:
         if stage == self.stage and self.artifact_id is None:
             from prefect.artifacts import create_progress_artifact
 
-            self.artifact_id = create_progress_artifact(0.0, description=f"{stage} {key[:12] if key else ''}".strip())
+            # a stage never fails for its progress bar
+            self.artifact_id = show(f"{stage}'s progress", create_progress_artifact, 0.0,
+                                    description=f"{stage} {key[:12] if key else ''}".strip())
 
     def stage_advanced(self, stage: str, fraction: float) -> None:
         percent = 100.0 * min(max(fraction, 0.0), 1.0)
@@ -212,7 +221,7 @@ class _ProgressArtifact:
             return
         from prefect.artifacts import update_progress_artifact
 
-        update_progress_artifact(self.artifact_id, percent, description=description)
+        show(f"{stage}'s progress", update_progress_artifact, self.artifact_id, percent, description=description)
 
 
 def _cell(text: str) -> str:

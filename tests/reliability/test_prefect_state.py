@@ -38,7 +38,7 @@ def test_the_background_server_starts_without_secrets_and_replaces_one_that_has_
     home.mkdir(parents=True, exist_ok=True)
     url = f"http://127.0.0.1:{port}/api"
     deadline = time.monotonic() + 180
-    while not local_prefect._healthy(url):
+    while not local_prefect.healthy(url):
         assert old.poll() is None and time.monotonic() < deadline, "the old server did not start"
         time.sleep(0.5)
     (home / local_prefect.STATE_FILE).write_text(f'{{"url": "{url}", "pid": {old.pid}}}')
