@@ -84,8 +84,10 @@ class TransformersRuntime(SingleServer):
     def image_requirements(self, recipe: Recipe) -> list[str]:
         torch_version = (package_version("torch") or "").split("+")[0]
         serving = [f"transformers[serving]=={package_version('transformers')}", f"torch=={torch_version}"]
-        # A quantized recipe's server restores ModelOpt's quantizers (_server): the image needs ModelOpt.
-        return serving + [f"nvidia-modelopt=={package_version('nvidia-modelopt')}"] if recipe.quantize else serving
+        # A quantized recipe's server restores ModelOpt's quantizers (_server): the image needs ModelOpt, and
+        # requests, which ModelOpt 0.47 imports (modelopt/torch/utils/dataset_utils.py) without declaring it.
+        modelopt = [f"nvidia-modelopt=={package_version('nvidia-modelopt')}", f"requests=={package_version('requests')}"]
+        return serving + modelopt if recipe.quantize else serving
 
     def key_versions(self) -> dict[str, str | None]:
         return {"transformers": package_version("transformers")}

@@ -49,9 +49,9 @@ def test_a_quantized_image_installs_modelopt_and_its_server_needs_no_engineforge
 
     runtime = TransformersRuntime()
     plain, quantized = parse_recipe(RECIPE), parse_recipe(RECIPE + "quantize: {format: fp8}\n")
-    modelopt = f"nvidia-modelopt=={package_version('nvidia-modelopt')}"
-    assert modelopt not in runtime.image_requirements(plain)
-    assert runtime.image_requirements(quantized) == [*runtime.image_requirements(plain), modelopt]
+    modelopt = [f"nvidia-modelopt=={package_version('nvidia-modelopt')}", f"requests=={package_version('requests')}"]
+    assert not set(modelopt) & set(runtime.image_requirements(plain))
+    assert runtime.image_requirements(quantized) == [*runtime.image_requirements(plain), *modelopt]
     assert runtime.serve_argv(quantized, Path("/m"), "0.0.0.0", 8000, "cpu")[:4] == [*SERVER_ARGV, "/m"]
     assert "engineforge" not in WRAPPER  # the image has transformers and ModelOpt, not engineforge
     shown = subprocess.run([sys.executable, "-c", WRAPPER, "--help"], capture_output=True, text=True, timeout=300)
