@@ -93,7 +93,9 @@ def prefect_server(tmp_path_factory):
     process = subprocess.Popen(
         [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port),
          "--no-scheduler", "--no-ui", "--analytics-off"],
-        cwd=root, env=server.env("server"), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        # Prefect answers 503 for any database error it deems retryable and logs none of them by default
+        cwd=root, env=server.env("server", PREFECT_SERVER_LOG_RETRYABLE_ERRORS="true"), stdout=log,
+        stderr=subprocess.STDOUT, start_new_session=True,
     )
     deadline = time.monotonic() + SERVER_START_TIMEOUT_S
     while True:
