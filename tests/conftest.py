@@ -11,7 +11,13 @@ import pytest
 from conftest_docker import auth_registry, base_image, docker_client, registry, worker_image  # noqa: E402,F401
 
 # A real `prefect server start`, the deployments of prefect.yaml and `engineforge worker` processes.
-from prefect_services import deployments, prefect_server, worker_stores, workers  # noqa: E402,F401
+from prefect_services import (  # noqa: E402,F401
+    deployments,
+    postgres_deployments,
+    prefect_server,
+    worker_stores,
+    workers,
+)
 
 from engineforge.recipe import SyntheticModel
 from engineforge.recipe_file import parse_recipe

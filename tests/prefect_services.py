@@ -9,10 +9,13 @@ never fire during the tests.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,43 +87,96 @@ def _stop(process: subprocess.Popen, grace_s: float = 20) -> None:
         pass
 
 
-@pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("prefect")
+@contextmanager
+def running_prefect_server(root: Path, **env: str) -> Iterator[PrefectServer]:
+    """`prefect server start` on a loopback port with its home and log under `root`; stopped after."""
     port = free_port()
     server = PrefectServer(api_url=f"http://127.0.0.1:{port}/api", root=root)
-    log = open(root / "server.log", "wb")
-    process = subprocess.Popen(
-        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port),
-         "--no-scheduler", "--no-ui", "--analytics-off"],
-        # Prefect answers 503 for any database error it deems retryable and logs none of them by default
-        cwd=root, env=server.env("server", PREFECT_SERVER_LOG_RETRYABLE_ERRORS="true"), stdout=log,
-        stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while True:
+    with open(root / "server.log", "wb") as log:
+        process = subprocess.Popen(
+            [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port),
+             "--no-scheduler", "--no-ui", "--analytics-off"],
+            # Prefect answers 503 for any database error it deems retryable and logs none of them by default
+            cwd=root, env=server.env("server", PREFECT_SERVER_LOG_RETRYABLE_ERRORS="true", **env), stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
         try:
-            if httpx.get(f"{server.api_url}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
+            deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+            while True:
+                try:
+                    if httpx.get(f"{server.api_url}/health", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"prefect server did not start:\n{(root / 'server.log').read_text()[-3000:]}")
+                time.sleep(0.5)
+            yield server
+        finally:
             _stop(process)
-            pytest.fail(f"prefect server did not start:\n{(root / 'server.log').read_text()[-3000:]}")
-        time.sleep(0.5)
-    yield server
-    _stop(process)
-    log.close()
+
+
+def create_deployments(server: PrefectServer) -> PrefectServer:
+    """The `gpu` process pool and every deployment of prefect.yaml, as a user creates them."""
+    for argv in ([str(BIN / "prefect"), "work-pool", "create", "gpu", "--type", "process"],
+                 [str(BIN / "prefect"), "--no-prompt", "deploy", "--all"]):
+        done = server.run(argv)
+        assert done.returncode == 0, f"{' '.join(argv)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return server
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory):
+    with running_prefect_server(tmp_path_factory.mktemp("prefect")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
 def deployments(prefect_server) -> PrefectServer:
-    """The `gpu` process pool and every deployment of prefect.yaml, as a user creates them."""
-    for argv in ([str(BIN / "prefect"), "work-pool", "create", "gpu", "--type", "process"],
-                 [str(BIN / "prefect"), "--no-prompt", "deploy", "--all"]):
-        done = prefect_server.run(argv)
-        assert done.returncode == 0, f"{' '.join(argv)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return prefect_server
+    return create_deployments(prefect_server)
+
+
+@contextmanager
+def private_postgres() -> Iterator[str]:
+    """A private PostgreSQL cluster on a loopback port (trust authentication), removed after; its
+    SQLAlchemy URL for Prefect. The database a Prefect server under concurrent load runs on in
+    production. Skips when PostgreSQL's server binaries are not installed."""
+    bindirs = sorted(Path("/usr/lib/postgresql").glob("*/bin"))
+    if not bindirs:
+        pytest.skip("PostgreSQL is not installed (/usr/lib/postgresql/*/bin): apt-get install postgresql")
+    bindir = bindirs[-1]
+    # initdb and the server refuse to run as root: as root, run them as the postgres user, in a
+    # directory it owns outside pytest's root-only temporary tree.
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    data = Path(tempfile.mkdtemp(prefix="engineforge-pg-"))
+    if as_postgres:
+        shutil.chown(data, "postgres", "postgres")
+    port = free_port()
+    pg_ctl = [*as_postgres, str(bindir / "pg_ctl"), "-D", str(data / "db")]
+
+    def run(argv: list[str]) -> None:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, f"{' '.join(argv)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+
+    try:
+        run([*as_postgres, str(bindir / "initdb"), "-D", str(data / "db"), "--auth=trust", "-U", "postgres"])
+        run([*pg_ctl, "-l", str(data / "server.log"), "-w", "-o",
+             f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c max_connections=200", "start"])
+        try:
+            run([*as_postgres, str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "prefect"])
+            yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/prefect"
+        finally:
+            subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], capture_output=True, timeout=120)
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def postgres_deployments(tmp_path_factory) -> Iterator[PrefectServer]:
+    """A second Prefect server, on PostgreSQL, with prefect.yaml's deployments: for load that SQLite refuses."""
+    with private_postgres() as url, running_prefect_server(
+            tmp_path_factory.mktemp("prefect-postgres"), PREFECT_API_DATABASE_CONNECTION_URL=url) as server:
+        yield create_deployments(server)
 
 
 @pytest.fixture(scope="session")
