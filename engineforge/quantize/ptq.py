@@ -12,11 +12,12 @@ The output directory holds
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from engineforge.quantize import accuracy, calibration, formats
 from engineforge.recipe import QuantizeSpec
@@ -104,12 +105,13 @@ def quantize_model(
 
     fakequant_dir, export_dir = out_dir / FAKEQUANT_DIR, out_dir / EXPORT_DIR
     mto.enable_huggingface_checkpointing()  # save_pretrained then writes modelopt_state.pth too
-    model.save_pretrained(fakequant_dir)
-    tokenizer.save_pretrained(fakequant_dir)
-    # Last: the export rewrites modules in place. dtype given: save_pretrained leaves config.dtype a string,
-    # which the export would pass to Tensor.to as a device.
-    export_hf_checkpoint(model, dtype=model.dtype, export_dir=export_dir)
-    tokenizer.save_pretrained(export_dir)  # export_hf_checkpoint does not copy the tokenizer
+    with _without_transformers_progress_bars():  # the stage reports its own progress
+        model.save_pretrained(fakequant_dir)
+        tokenizer.save_pretrained(fakequant_dir)
+        # Last: the export rewrites modules in place. dtype given: save_pretrained leaves config.dtype a
+        # string, which the export would pass to Tensor.to as a device.
+        export_hf_checkpoint(model, dtype=model.dtype, export_dir=export_dir)
+        tokenizer.save_pretrained(export_dir)  # export_hf_checkpoint does not copy the tokenizer
     (out_dir / ACCURACY_FILE).write_text(figures.model_dump_json(indent=1) + "\n")
     return QuantizeReport(
         export_dir=export_dir, fakequant_dir=fakequant_dir, figures=figures,
@@ -117,3 +119,17 @@ def quantize_model(
         calibration_sha256=texts.sha256, modelopt_version=package_version("nvidia-modelopt"),
         samples=len(texts.calibration), calibration_s=calibration_s, device=device,
     )
+
+
+@contextlib.contextmanager
+def _without_transformers_progress_bars() -> Iterator[None]:
+    """transformers' own "Writing model shards" bars, off while the checkpoints are written."""
+    from transformers.utils import logging as transformers_logging
+
+    shown = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            transformers_logging.enable_progress_bar()
