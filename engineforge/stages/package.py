@@ -26,7 +26,7 @@ def package(
     base_image = runtime.image_base(recipe, built)  # TensorRT-LLM: the release image of the version that built
     # The key says whether a daemon answered. One that stopped answering since must fail the stage, not
     # leave a "skipped" entry under a key that says a daemon was there (it would be reused once it is back).
-    expects_daemon = key == package_key(recipe, built, runtime, daemon_answers=True)
+    expects_daemon = key in _KEYED_WITH_A_DAEMON
     inputs = PackageInputs(
         recipe_name=recipe.name,
         runtime=runtime.name,
@@ -59,17 +59,24 @@ def package(
     return run_stage(ctx.store, STAGE, key, produce, ctx.refreshes(STAGE), keep_on_failure=("logs",))
 
 
-def package_key(recipe: Recipe, built: StageResult, runtime: Runtime, daemon_answers: bool | None = None) -> str:
-    """The image's content key (also its Prefect cache key); `daemon_answers` None: ask the daemon."""
+# Keys this process computed while a daemon answered (the key is computed once, before the stage runs).
+_KEYED_WITH_A_DAEMON: set[str] = set()
+
+
+def package_key(recipe: Recipe, built: StageResult, runtime: Runtime) -> str:
+    """The image's content key (also its Prefect cache key)."""
     from engineforge.packaging.daemon import connect, daemon_address
 
     # Whether a daemon answers is part of the key: a run without Docker must not pin "skipped" once
     # one is started (a short ping; the build itself connects with a long timeout).
-    answers = connect(timeout_s=5)[0] is not None if daemon_answers is None else daemon_answers
+    answers = connect(timeout_s=5)[0] is not None
     # The recipe's name is in the key: it names the image and its labels, so two recipes with equal
     # inputs get an image each.
-    return content_key(STAGE, recipe.name, built.key, recipe.section("package"), recipe.section("serve"), runtime.name,
-                       runtime.image_requirements(recipe), daemon_address(), answers, runtime.image_base(recipe, built))
+    key = content_key(STAGE, recipe.name, built.key, recipe.section("package"), recipe.section("serve"), runtime.name,
+                      runtime.image_requirements(recipe), daemon_address(), answers, runtime.image_base(recipe, built))
+    if answers:
+        _KEYED_WITH_A_DAEMON.add(key)
+    return key
 
 
 def _labels(recipe: Recipe, built: StageResult, model: StageResult, lock_sha256: str,

@@ -62,7 +62,6 @@ def test_a_daemon_gone_after_the_key_fails_the_stage_and_keeps_nothing(tmp_path,
     server.server_close()
     socket_path.unlink()  # and is gone when the stage runs
 
-    assert key == package_key(recipe, built, runtime, daemon_answers=True)
     with pytest.raises(UserError, match="no Docker daemon at unix://.*docker.sock"):
         package(recipe, built, model, "0" * 64, ctx, key)
     assert not ctx.store.intact("package", key)
