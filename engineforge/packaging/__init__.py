@@ -6,7 +6,9 @@
 Modules: spec (inputs/results), dockerfile (template rendering), context (build context),
 wheelhouse (host-built wheels), base_image (defaults; engineforge's own debootstrap base),
 daemon (Docker SDK client), build, smoke, audit (user/labels/secret scan), push, package (the
-stage's sequence). A runtime's deployment files (compose.yaml) come from the runtime.
+stage's sequence); worker_image (the CPU image a Docker work pool runs flow runs in) and pins (its
+requirements pinned for the image's own Python). A runtime's deployment files (compose.yaml) come
+from the runtime.
 """
 
 from engineforge.packaging.package import PackagingFailed, package_model
