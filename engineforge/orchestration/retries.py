@@ -11,6 +11,9 @@ from engineforge.errors import StageFailed, UserError
 
 PERMANENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG})
 PASSING_HTTP = frozenset({408, 425, 429})
+# What a busy server answers to a request that can be sent again later (`engineforge submit` waits
+# these out); narrower than can_pass: a 500 from the API is a fault to report, not to wait out.
+BUSY_SERVER_HTTP = frozenset({408, 429, 502, 503, 504})
 
 
 def can_pass(error: BaseException) -> bool:

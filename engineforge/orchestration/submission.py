@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from engineforge.errors import UserError
+from engineforge.orchestration.retries import BUSY_SERVER_HTTP
 
 FLOW_NAME = "model-to-deployment"
 DEFAULT_DEPLOYMENT = f"{FLOW_NAME}/model-to-deployment"
@@ -19,7 +20,6 @@ FINAL_STATES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 # A busy server refuses for a while: SQLite answers "database is locked" (a 503) at once to a
 # transaction that read before it writes, as creating a flow run does, whenever another write is
 # under way; Prefect's client gives up after 5 retries (about a minute).
-TRANSIENT_STATUS = frozenset({408, 429, 502, 503, 504})
 RETRY_FOR_S = 600.0
 RETRY_PAUSE_S = 3.0
 
@@ -59,7 +59,7 @@ def submit(
 ):
     """Create a flow run of `deployment` now and return it (without waiting for it).
 
-    A refusal that can pass (TRANSIENT_STATUS, a request that timed out or was cut) is retried for
+    A refusal that can pass (BUSY_SERVER_HTTP, a request that timed out or was cut) is retried for
     `retry_for_s` under one idempotency key, so that a request the server did commit is never made
     twice; `on_retry(why)` hears of the first retry."""
     import httpx
@@ -79,7 +79,7 @@ def submit(
                 "create it from the repository root with `prefect deploy --all`"
             ) from None
         except PrefectHTTPStatusError as error:
-            if error.response.status_code not in TRANSIENT_STATUS or time.monotonic() > deadline:
+            if error.response.status_code not in BUSY_SERVER_HTTP or time.monotonic() > deadline:
                 raise UserError(f"--deployment {name}: the server refused the run: {_error_detail(error)}") from None
             refused = f"the server is busy (HTTP {error.response.status_code}: {_error_detail(error)})"
         except httpx.ConnectError as error:  # nothing listens: no point waiting
