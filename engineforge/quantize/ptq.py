@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from engineforge.quantize import accuracy, calibration, formats
+from engineforge.quantize import accuracy, calibration, formats, host_memory
 from engineforge.recipe import QuantizeSpec
 from engineforge.versions import package_version
 
@@ -69,6 +69,7 @@ def quantize_model(
     base_dir: Path | None = None,
     on_progress: Progress | None = None,
     tensor_parallel: int = 1,
+    available: Callable[[], int] = host_memory.available_bytes,
 ) -> QuantizeReport:
     import torch
     import modelopt.torch.opt as mto
@@ -77,6 +78,8 @@ def quantize_model(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     check(spec, model_dir, device, tensor_parallel)
+    if device == "cpu":  # on CUDA the host holds the weights only on their way to the GPU
+        host_memory.check(model_dir, "calibration", dtype, available)
     texts = calibration.read_texts(spec.calibration, base_dir)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(

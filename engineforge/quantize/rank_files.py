@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from engineforge.checkpoint import ShardReport
@@ -29,6 +30,7 @@ from engineforge.checkpoint.rank_writer import ShardFile
 from engineforge.checkpoint.rss import PeakRss
 from engineforge.errors import UserError
 from engineforge.model_shape import ModelShape, read_model_shape
+from engineforge.quantize import host_memory
 
 # ModelOpt's TensorRT-LLM export writes unquantized layers only as float16 or bfloat16 (it warns and
 # takes float16 for anything else): float32 recipes get float16 rank files, said in the report.
@@ -49,14 +51,17 @@ def _with_rope(config: dict, shape: ModelShape) -> dict:
             "rotary_scaling": config.get("rotary_scaling") or shape.rope_scaling}
 
 
-def export_rank_files(fakequant_dir: Path, out_dir: Path, tp: int, pp: int, dtype: str = "auto") -> ShardReport:
+def export_rank_files(fakequant_dir: Path, out_dir: Path, tp: int, pp: int, dtype: str = "auto",
+                      available: Callable[[], int] = host_memory.available_bytes) -> ShardReport:
     """Write `out_dir/config.json` and one `rank{N}.safetensors` per rank of tp x pp from the
-    fake-quantized checkpoint the quantize stage saved."""
+    fake-quantized checkpoint the quantize stage saved; refused first when the host cannot hold the model."""
     import modelopt.torch.opt as mto
     import torch
     from modelopt.torch.export import export_tensorrt_llm_checkpoint
     from modelopt.torch.export.model_utils import get_model_type
     from transformers import AutoModelForCausalLM
+
+    host_memory.check(fakequant_dir, "ModelOpt's TensorRT-LLM export", available=available)
 
     started = time.perf_counter()
     with PeakRss() as rss:
