@@ -21,6 +21,7 @@ import httpx
 from filelock import FileLock
 
 from engineforge.errors import UserError
+from engineforge.gpus import detect_gpus
 from engineforge.process_owner import TAG_PREFIX, Owner, host
 from engineforge.recipe import Recipe
 
@@ -28,6 +29,7 @@ DEFAULT_URI = "sqlite:///mlflow.db"
 CANDIDATE_ALIAS = "candidate"
 CONTENT_KEY_TAG = "engineforge.content_key"
 CLOSED_BY_TAG = "engineforge.closed_by"
+GPU_TAG = "engineforge.gpu"  # the GPU model of the host a run ran on (NVML); absent where it has none
 # Register leaves a trail a kill cannot cut short: what it creates names the run that created it, and
 # a new version the candidate it replaces, so that a killed run's registration can be undone whole.
 REGISTERED_BY_TAG = "engineforge.registered_by_run"
@@ -105,10 +107,12 @@ def start_run(recipe: Recipe, recipe_text: str) -> tuple[str, str]:
     uri = tracking_uri(recipe)
     probe(uri)
     mlflow_client = client(uri)
+    gpu = detect_gpus()  # a sweep child may land on any worker: its run says which GPU it had
     run = mlflow_client.create_run(
         _experiment_id(mlflow_client, uri, experiment_name(recipe)),
         run_name=recipe.name,
-        tags={"engineforge.recipe": recipe.name, "engineforge.runtime": recipe.runtime, **Owner.current().tags()},
+        tags={"engineforge.recipe": recipe.name, "engineforge.runtime": recipe.runtime, **Owner.current().tags(),
+              **({GPU_TAG: gpu.spec.name} if gpu else {})},
     )
     run_id = run.info.run_id
     params = [Param(key, value[:6000]) for key, value in flatten(recipe.to_data()).items()]

@@ -5,6 +5,7 @@ Children run as deployments on the `gpu` work pool when a deployment is named (e
 with free GPUs), else as concurrent subflows here; either way their GPU stages take the hosts' GPU
 slots, so no more run at once than there are GPUs. Stages whose keys are shared (download; build where
 only serving or load differ) are computed once: concurrent children wait on the same cache key.
+AIConfigurator predicts each variant after its child ran, for the GPU that child's run names.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from engineforge.sweep import CURRENT_VARIANT, publish
 from engineforge.sweep.champion import choose
 from engineforge.sweep.expand import Variant
 from engineforge.sweep.plan import plan_sweep
+from engineforge.sweep.predictions import log_predictions
 from engineforge.sweep.records import BUILD_KEY_TAG, GPUS_TAG, OBJECTIVE_TAG, SWEEP_TAG, VARIANT_TAG, sweep_records
 from engineforge.sweep.table import to_markdown
 from flows.model_to_deployment import model_to_deployment
@@ -52,9 +54,9 @@ def sweep(
                                     **run_artifacts.flow_run_tags()})
     child = _ChildRunner(uri, parent, recipe_origin, base_dir, store_root, deployment)
     with ThreadPoolExecutor(max_workers=len(planned.variants), thread_name_prefix="variant") as pool:
-        runs = [pool.submit(contextvars.copy_context().run, child.run, v, planned.predictions.get(v.name, {}))
-                for v in planned.variants]
+        runs = [pool.submit(contextvars.copy_context().run, child.run, v) for v in planned.variants]
         outcomes = {v.name: run.result() for v, run in zip(planned.variants, runs)}
+    planned.notes += log_predictions(uri, planned, {name: outcome["run_id"] for name, outcome in outcomes.items()})
     records = sweep_records(uri, parent)
     planned.notes += [f"Variant {name} recorded nothing: its flow run {outcome['flow_run_id']} failed before "
                       "its MLflow run started (see it in the Prefect UI)." for name, outcome in outcomes.items()
@@ -63,7 +65,7 @@ def sweep(
     packaged = None
     if champion is not None and recipe.package.enabled:  # only the champion becomes an image
         variant = next(v for v in planned.variants if v.name == champion.name)
-        packaged = child.run(variant, {}, package=True)
+        packaged = child.run(variant, package=True)
     promoted = _promote(uri, recipe, champion)
     wall_s = time.perf_counter() - started
     critical_s = publish.critical_path_s(records) + (packaged or {}).get("chain_s", 0.0)
@@ -101,7 +103,7 @@ class _ChildRunner:
         self.uri, self.parent, self.origin = uri, parent, origin
         self.base_dir, self.store_root, self.deployment = base_dir, store_root, deployment
 
-    def run(self, variant: Variant, predicted: dict[str, float], package: bool = False) -> dict[str, Any]:
+    def run(self, variant: Variant, package: bool = False) -> dict[str, Any]:
         CURRENT_VARIANT.set(variant.name)
         text = variant.yaml_text(tracking_uri=self.uri, package=package)
         parameters = {"recipe_yaml": text, "recipe_origin": f"{self.origin} [{variant.name}]",
@@ -123,7 +125,6 @@ class _ChildRunner:
         tags = {tracking.PARENT_RUN_TAG: self.parent, "mlflow.runName": run_name, GPUS_TAG: str(variant.gpus),
                 ("engineforge.sweep.packaged" if package else VARIANT_TAG): variant.name}
         tracking.set_tags(self.uri, found.info.run_id, tags)
-        tracking.log_metrics(self.uri, found.info.run_id, predicted)
         chain = sum(v for k, v in found.data.metrics.items() if k.startswith("stage_") and k.endswith("_duration_s"))
         return {"variant": variant.name, "flow_run_id": flow_run_id, "run_id": found.info.run_id, "chain_s": chain}
 

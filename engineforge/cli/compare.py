@@ -44,6 +44,7 @@ def command(
         print(json.dumps({
             "experiment": experiment, "sweep_run_id": parent, "objective": chosen_objective, "champion": name,
             "variants": [{"variant": r.name, "run_id": r.run_id, "gpus": r.gpus, "gates": r.gates,
+                          "predicted_gpu": r.predicted_gpu,
                           "figures": {figure: _finite(r.figure(figure)) for figure in COLUMNS.values()}} for r in records],
             "plots": [str(path) for path in written],
         }, indent=2))

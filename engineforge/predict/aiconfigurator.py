@@ -23,6 +23,7 @@ BACKEND_VERSION = "1.3.0rc20"  # the newest TensorRT-LLM database aiconfigurator
 SYSTEMS = {"H100-SXM": "h100_sxm", "H100-PCIe": "h100_pcie", "H200": "h200_sxm", "B200": "b200_sxm",
            "A100-40GB": "a100_sxm", "A100-80GB": "a100_sxm", "L40S": "l40s"}
 KV_QUANT = {"fp8": "fp8", "int8": "int8"}  # else the model's dtype (AIConfigurator infers it)
+PREDICTED = "predicted_"  # MLflow metric prefix of these figures beside the measured ones
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,14 @@ class Prediction:
     backend_version: str
 
     def figures(self) -> dict[str, float]:
-        """Named like the measured figures they stand beside (MLflow adds the `predicted_` prefix)."""
+        """Named like the measured figures they stand beside."""
         return {"ttft_ms_p50": self.ttft_ms, "tpot_ms_p50": self.tpot_ms, "output_tokens_per_s": self.output_tokens_per_s,
                 "output_tokens_per_s_per_gpu": self.output_tokens_per_s_per_gpu,
                 "tokens_per_s_per_user": self.tokens_per_s_per_user, "e2e_ms_p50": self.e2e_ms}
+
+    def metrics(self) -> dict[str, float]:
+        """The figures as MLflow metrics, beside the measured ones of the same run."""
+        return {PREDICTED + name: value for name, value in self.figures().items()}
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""Everything about a sweep that is known before any work: its variants, each checked by the planner,
-and AIConfigurator's predictions where it has data."""
+"""Everything about a sweep that is known before any work: its variants, each checked by the planner.
+Their predictions wait for the runs (engineforge/sweep/predictions.py): only a run knows its GPU."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from engineforge.errors import UserError
 from engineforge.quantize.support import check_servable
 from engineforge.recipe import Recipe
 from engineforge.sweep.expand import Variant, expand
-from engineforge.sweep.table import PREDICTED
 
 PREDICTED_RUNTIMES = ("trtllm", "trtllm-engine")  # what AIConfigurator models (TensorRT-LLM, not transformers serve)
 
@@ -18,12 +17,13 @@ PREDICTED_RUNTIMES = ("trtllm", "trtllm-engine")  # what AIConfigurator models (
 @dataclass
 class PlannedSweep:
     variants: list[Variant]
-    predictions: dict[str, dict[str, float]] = field(default_factory=dict)  # variant -> predicted_* figures
+    model_config: dict
+    predicts: bool  # AIConfigurator models this runtime
     notes: list[str] = field(default_factory=list)  # one line per thing the table cannot show, and why
 
 
 def plan_sweep(recipe: Recipe, base_dir: Path | None = None, gpu: str | None = None) -> PlannedSweep:
-    """Expand and check every variant (UserError naming the first bad one), then predict them."""
+    """Expand and check every variant (UserError naming the first bad one)."""
     from engineforge.planner import load_model_config, plan, resolve_parallel
 
     config = load_model_config(recipe, base_dir)
@@ -41,12 +41,10 @@ def plan_sweep(recipe: Recipe, base_dir: Path | None = None, gpu: str | None = N
             check_servable(resolve_parallel(variant.recipe, config, gpu=gpu).apply(variant.recipe))
         except UserError as error:
             raise UserError(f"sweep variant {variant.name}: {error}") from None
-    planned = PlannedSweep(variants)
-    if recipe.runtime not in PREDICTED_RUNTIMES:
+    planned = PlannedSweep(variants, config, predicts=recipe.runtime in PREDICTED_RUNTIMES)
+    if not planned.predicts:
         planned.notes.append(f"No predictions: AIConfigurator models TensorRT-LLM, vLLM and SGLang, "
                              f"not the {recipe.runtime} runtime.")
-        return planned
-    _predict(planned, config, gpu)
     return planned
 
 
@@ -61,15 +59,3 @@ def _by_prediction(recipe: Recipe, config: dict, gpu: str, layouts: list[dict[st
 def _auto(recipe: Recipe):
     return recipe.parallel.model_copy(update={"tensor": "auto", "pipeline": "auto", "expert": "auto"})
 
-
-def _predict(planned: PlannedSweep, config: dict, gpu: str | None) -> None:
-    from engineforge.predict import NoPrediction, predict
-
-    missing: dict[str, list[str]] = {}
-    for variant in planned.variants:
-        outcome = predict(variant.recipe, config, gpu)
-        if isinstance(outcome, NoPrediction):
-            missing.setdefault(outcome.reason, []).append(variant.name)
-        else:
-            planned.predictions[variant.name] = {PREDICTED + name: value for name, value in outcome.figures().items()}
-    planned.notes += [f"No prediction for {', '.join(names)}: {reason}." for reason, names in missing.items()]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from engineforge.sweep.table import PREDICTED, VariantRecord
+from engineforge.predict import PREDICTED
+from engineforge.sweep.table import VariantRecord
 
 THROUGHPUT = "output_tokens_per_s_per_gpu"
 
@@ -56,7 +57,9 @@ def prediction(records: list[VariantRecord], path: Path, note: str | None = None
     """Predicted against measured throughput per GPU, with the line where they agree."""
     figure = _figure(5.5, 5)
     axis = figure.subplots()
-    pairs = [(r.name, r.figure(THROUGHPUT), r.figure(PREDICTED + THROUGHPUT)) for r in records]
+    # Each point names the GPU it was predicted for: a sweep's children may have run on different cards.
+    pairs = [(f"{r.name} ({r.predicted_gpu})" if r.predicted_gpu else r.name, r.figure(THROUGHPUT),
+              r.figure(PREDICTED + THROUGHPUT)) for r in records]
     pairs = [p for p in pairs if math.isfinite(p[1]) and math.isfinite(p[2])]
     for name, measured, predicted in pairs:
         axis.scatter([measured], [predicted], color="tab:purple")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from engineforge import tracking
 from engineforge.errors import UserError
+from engineforge.predict import PREDICTED
 from engineforge.sweep.table import VariantRecord
 
 VARIANT_TAG = "engineforge.sweep.variant"
@@ -13,16 +14,17 @@ OBJECTIVE_TAG = "engineforge.sweep.objective"
 STAGE_TAG = "engineforge.stage."  # engineforge.stage.<stage>.status / .key
 BUILD_KEY_TAG = STAGE_TAG + "build.key"
 MEASURED_BY_TAG = "engineforge.measured_by_run"  # on a run whose validation was reused: the run that measured it
+PREDICTED_GPU_TAG = "engineforge.predicted.gpu"  # the GPU a run's predicted_* figures are for
 
 
 def record_of(run, uri: str | None = None) -> VariantRecord:
     """A run's row. A run that reused a cached validation logged no figures of its own: they are read from
-    the run that measured them (tag set by tasks/validate.py), its own stage times kept."""
+    the run that measured them (tag set by tasks/validate.py), its own stage times and predictions kept."""
     tags = run.data.tags
     figures = dict(run.data.metrics)
     if uri and MEASURED_BY_TAG in tags:
         measured = tracking.client(uri).get_run(tags[MEASURED_BY_TAG]).data.metrics
-        figures = {k: v for k, v in measured.items() if not k.startswith("stage_")} | figures
+        figures = {k: v for k, v in measured.items() if not k.startswith(("stage_", PREDICTED))} | figures
     return VariantRecord(
         name=tags.get(VARIANT_TAG, run.info.run_name or run.info.run_id),
         gpus=int(tags.get(GPUS_TAG, "1")),
@@ -31,6 +33,7 @@ def record_of(run, uri: str | None = None) -> VariantRecord:
         run_id=run.info.run_id,
         stages={key.split(".")[2]: value for key, value in tags.items()
                 if key.startswith(STAGE_TAG) and key.endswith(".status")},
+        predicted_gpu=tags.get(PREDICTED_GPU_TAG),
     )
 
 

@@ -11,7 +11,8 @@ import io
 import math
 from dataclasses import dataclass, field
 
-PREDICTED = "predicted_"  # MLflow metric prefix of AIConfigurator's figures beside the measured ones
+from engineforge.predict import PREDICTED
+
 PP_FOOTNOTE = ("Predicted: NVIDIA AIConfigurator's performance model, which treats pipeline parallelism as an "
                "ideal linear speed-up (no bubbles), so it flatters PP layouts.")
 
@@ -42,6 +43,7 @@ class VariantRecord:
     gates: str = "not measured"  # passed | failed | not measured (the run failed before its gates)
     run_id: str | None = None
     stages: dict[str, str] = field(default_factory=dict)  # stage -> ran | cached | skipped | failed
+    predicted_gpu: str | None = None  # the GPU its predicted_* figures are for (the one its run ran on)
 
     @property
     def passed(self) -> bool:
@@ -74,6 +76,7 @@ def rows(records: list[VariantRecord], champion: str | None) -> list[dict[str, s
     for record in records:
         row = {"variant": record.name + (" (champion)" if record.name == champion else "")}
         row |= {header: _cell(name, record.figure(name)) for header, name in COLUMNS.items()}
+        row["predicted for"] = record.predicted_gpu or "-"
         row["gates"] = record.gates
         table.append(row)
     return table
@@ -81,13 +84,13 @@ def rows(records: list[VariantRecord], champion: str | None) -> list[dict[str, s
 
 def to_csv(records: list[VariantRecord], champion: str | None) -> str:
     """Machine-readable: one column per figure name, full precision."""
-    names = ["variant", *COLUMNS.values(), "gates", "champion", "run_id"]
+    names = ["variant", *COLUMNS.values(), "predicted_gpu", "gates", "champion", "run_id"]
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=names, lineterminator="\n")
     writer.writeheader()
     for record in records:
         values = {name: _raw(record.figure(name)) for name in COLUMNS.values()}
-        writer.writerow({"variant": record.name, **values, "gates": record.gates,
+        writer.writerow({"variant": record.name, **values, "predicted_gpu": record.predicted_gpu or "", "gates": record.gates,
                          "champion": record.name == champion, "run_id": record.run_id or ""})
     return out.getvalue()
 

@@ -60,6 +60,9 @@ def test_a_child_that_reused_a_cached_validation_shows_the_measuring_runs_figure
     rerun = client.create_run(experiment, start_time=later, tags={tracking.PARENT_RUN_TAG: parent, VARIANT_TAG: "tp2", GPUS_TAG: "2",
                                                 "gates": "passed", MEASURED_BY_TAG: ids["tp2"]})
     tracking.log_metrics(mlflow_uri, rerun.info.run_id, {"stage_validate_duration_s": 0.0})
+    tracking.log_metrics(mlflow_uri, ids["tp2"], {"predicted_output_tokens_per_s_per_gpu": 140.0})
     (tp2,) = [r for r in sweep_records(mlflow_uri, parent) if r.name == "tp2"]
     assert tp2.run_id == rerun.info.run_id  # the newest child of the variant
     assert tp2.figure("output_tokens_per_s") == 300.0 and tp2.figures["stage_validate_duration_s"] == 0.0
+    # A prediction is the run's own, for the GPU it ran on: the measuring run's is not borrowed.
+    assert "predicted_output_tokens_per_s_per_gpu" not in tp2.figures

@@ -43,13 +43,15 @@ def test_a_tie_goes_to_fewer_gpus_and_no_passing_variant_means_no_champion():
 def test_csv_and_markdown_hold_every_variant_with_verdict_and_footnote():
     records = [record("a", 1, 300.0, 50.0, predicted_output_tokens_per_s_per_gpu=330.0),
                record("b", 2, 800.0, 60.0, gates="failed")]
+    records[0].predicted_gpu = "H200"
     rows = list(csv.DictReader(io.StringIO(to_csv(records, "a"))))
     assert [(r["variant"], r["gates"], r["champion"]) for r in rows] == [("a", "passed", "True"), ("b", "failed", "False")]
+    assert [r["predicted_gpu"] for r in rows] == ["H200", ""]
     assert float(rows[1]["output_tokens_per_s_per_gpu"]) == 400.0 and rows[0]["gpu_util_pct_mean"] == ""
     text = to_markdown(records, "a", "output_tokens_per_s_per_gpu")
     assert "| a (champion) | 1 | 300.0 | 300.0 | 50.0 | 25.0 | 50.0 |" in text
     assert "| b | 2 | 800.0 | 400.0 |" in text and PP_FOOTNOTE in text
-    assert "| 330.0 | +10% | passed |" in text
+    assert "| 330.0 | +10% | H200 | passed |" in text and "| - | - | - | failed |" in text  # the GPU it was predicted for
     assert "champion: none" in to_markdown(records, None, "output_tokens_per_s_per_gpu")
     assert PP_FOOTNOTE not in to_markdown(records[1:], None, "output_tokens_per_s_per_gpu")  # no predictions shown
 
