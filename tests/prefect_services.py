@@ -1,5 +1,6 @@
-"""Fixtures for the Prefect-in-production tests: one real `prefect server start` (SQLite, loopback)
-for the session, the deployments of prefect.yaml, and `engineforge worker` processes on the `gpu` pool.
+"""Fixtures for the Prefect-in-production tests: one real `prefect server start` (SQLite, loopback,
+started as engineforge starts its own) for the session, the deployments of prefect.yaml, and
+`engineforge worker` processes on the `gpu` pool.
 
 Every process gets a private PREFECT_HOME under the session's temporary directory; nothing touches
 ~/.prefect. The server runs without its scheduler, so prefect.yaml's schedules are created but
@@ -89,13 +90,16 @@ def _stop(process: subprocess.Popen, grace_s: float = 20) -> None:
 
 @contextmanager
 def running_prefect_server(root: Path, **env: str) -> Iterator[PrefectServer]:
-    """`prefect server start` on a loopback port with its home and log under `root`; stopped after."""
+    """`prefect server start`, as engineforge starts it, on a loopback port with its home and log under
+    `root`; stopped after."""
+    from engineforge.orchestration import prefect_server
+
     port = free_port()
     server = PrefectServer(api_url=f"http://127.0.0.1:{port}/api", root=root)
     with open(root / "server.log", "wb") as log:
         process = subprocess.Popen(
-            [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port),
-             "--no-scheduler", "--no-ui", "--analytics-off"],
+            prefect_server.command("--host", "127.0.0.1", "--port", str(port), "--no-scheduler", "--no-ui",
+                                   "--analytics-off"),
             # Prefect answers 503 for any database error it deems retryable and logs none of them by default
             cwd=root, env=server.env("server", PREFECT_SERVER_LOG_RETRYABLE_ERRORS="true", **env), stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True,

@@ -2,7 +2,8 @@
 
 Prefect's temporary server costs every command about 7 s to start and stop, more than a fully
 cached run takes. Instead, the first `engineforge run` without PREFECT_API_URL starts `prefect
-server start` on loopback in the background (state under `.engineforge/prefect/`), and later runs
+server start` on loopback in the background (state under `.engineforge/prefect/`; through
+`prefect_server`, whose SQLite writers wait their turn instead of being refused), and later runs
 find it through a small state file. Its UI shows every run. `engineforge server stop` ends it.
 
 That server outlives the run that started it and serves later ones, so it starts with an
@@ -19,13 +20,13 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 from filelock import FileLock
 
 from engineforge.errors import UserError
+from engineforge.orchestration import prefect_server
 from engineforge.serving import LOOPBACK, Unhealthy, free_port, wait_healthy
 
 STATE_FILE = "server.json"
@@ -88,8 +89,7 @@ def ensure_api(startup_timeout_s: float = 300.0) -> str:  # a first start (datab
         url = f"http://{LOOPBACK}:{port}/api"
         with open(directory / "server.log", "ab") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "prefect", "server", "start", "--host", LOOPBACK, "--port", str(port),
-                 "--analytics-off", "--no-late-runs"],
+                prefect_server.command("--host", LOOPBACK, "--port", str(port), "--analytics-off", "--no-late-runs"),
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                 env=scrubbed_environment(PREFECT_HOME=str(directory), PREFECT_API_URL=url),
             )

@@ -7,9 +7,10 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
-# A SQLite-backed server answers 503 ("database is locked") to a read-then-write request whenever
-# another write is under way; Prefect's client gives up after 5 retries (about a minute), and a worker
-# then marks the flow run it was starting CRASHED. 7 retries back off 2, 4, ... 128 s: about 4 minutes.
+# A SQLite-backed server started with plain `prefect server start` answers 503 ("database is locked")
+# to a read-then-write request whenever another write is under way (engineforge's own waits instead:
+# prefect_server.py); Prefect's client gives up after 5 retries (about a minute), and a worker then
+# marks the flow run it was starting CRASHED. 7 retries back off 2, 4, ... 128 s: about 4 minutes.
 BUSY_SERVER_RETRIES = "7"
 
 

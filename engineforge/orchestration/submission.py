@@ -17,9 +17,10 @@ from engineforge.orchestration.retries import BUSY_SERVER_HTTP
 FLOW_NAME = "model-to-deployment"
 DEFAULT_DEPLOYMENT = f"{FLOW_NAME}/model-to-deployment"
 FINAL_STATES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
-# A busy server refuses for a while: SQLite answers "database is locked" (a 503) at once to a
-# transaction that read before it writes, as creating a flow run does, whenever another write is
-# under way; Prefect's client gives up after 5 retries (about a minute).
+# A busy server refuses for a while: on SQLite, one started with plain `prefect server start` answers
+# "database is locked" (a 503) at once to a transaction that read before it writes, as creating a flow
+# run does, whenever another write is under way (engineforge's own waits: prefect_server.py); any
+# server's request can time out. Prefect's client gives up after 5 retries (about a minute).
 RETRY_FOR_S = 600.0
 RETRY_PAUSE_S = 3.0
 
