@@ -22,16 +22,16 @@ def reassemblers(ckpt: TrtllmCheckpoint) -> dict[str, Callable[[], object]]:
     c = ckpt.config
     out: dict[str, Callable[[], object]] = {}
     last = ckpt.layout.pp - 1
-    out["model.embed_tokens.weight"] = lambda: _replicated(ckpt, 0, "transformer.vocab_embedding.weight")
+    out["model.embed_tokens.weight"] = lambda: _embedding(ckpt)
     for layer in range(int(c["num_hidden_layers"])):
         stage, local = ckpt.stage_of_layer(layer)
         src, dst = f"model.layers.{layer}.", f"transformer.layers.{local}."
         for which in "qkv":
             out[f"{src}self_attn.{which}_proj.weight"] = _bind(_qkv_part, ckpt, stage, dst, which)
         out[src + "self_attn.o_proj.weight"] = _bind(_cat, ckpt, stage, dst + "attention.dense.weight", 1)
-        if int(c["moe"]["num_experts"]) > 0:
+        if num_experts(c) > 0:
             out[src + "block_sparse_moe.gate.weight"] = _bind(_replicated, ckpt, stage, dst + "mlp.router.weight")
-            for e in range(int(c["moe"]["num_experts"])):
+            for e in range(num_experts(c)):
                 for which in ("w1", "w2", "w3"):
                     out[f"{src}block_sparse_moe.experts.{e}.{which}.weight"] = _bind(_expert, ckpt, stage, dst, e, which)
         else:
@@ -43,6 +43,15 @@ def reassemblers(ckpt: TrtllmCheckpoint) -> dict[str, Callable[[], object]]:
     out["model.norm.weight"] = lambda: _replicated(ckpt, last, "transformer.ln_f.weight")
     out["lm_head.weight"] = lambda: _lm_head(ckpt, last)
     return out
+
+
+def num_experts(config: dict) -> int:
+    """Experts per MoE layer, 0 for a dense model. ModelOpt's TensorRT-LLM export writes no `moe` for a
+    Llama; TensorRT-LLM's LLaMAConfig (tensorrt_llm/models/llama/config.py) then reads the legacy
+    `moe_num_experts`, default 0."""
+    if "moe" not in config:
+        return int(config.get("moe_num_experts", 0))
+    return int(config["moe"]["num_experts"])
 
 
 def _bind(function, *args):
@@ -61,6 +70,15 @@ def _replicated(ckpt: TrtllmCheckpoint, stage: int, name: str):
         if not torch.equal(copy, copies[0]):
             raise LayoutMismatch(f"{name}: rank{rank} differs from its replica on rank{_stage(ckpt, stage)[0]}")
     return copies[0]
+
+
+def _embedding(ckpt: TrtllmCheckpoint):
+    """Replicated on the first stage's ranks, or, with `use_parallel_embedding` (ModelOpt's export sets it),
+    split over them along `embedding_sharding_dim`, a split vocabulary padded to a multiple of tp."""
+    name = "transformer.vocab_embedding.weight"
+    if not ckpt.config.get("use_parallel_embedding"):
+        return _replicated(ckpt, 0, name)
+    return _cat(ckpt, 0, name, int(ckpt.config.get("embedding_sharding_dim", 0)))[: int(ckpt.config["vocab_size"])]
 
 
 def _cat(ckpt: TrtllmCheckpoint, stage: int, name: str, dim: int):
@@ -97,7 +115,7 @@ def _expert(ckpt: TrtllmCheckpoint, stage: int, prefix: str, expert: int, which:
     import torch
 
     layout = ckpt.layout
-    per_rank = int(ckpt.config["moe"]["num_experts"]) // layout.ep
+    per_rank = num_experts(ckpt.config) // layout.ep
     ep_rank, local = divmod(expert, per_rank)
     parts = []
     for moe_tp_rank in range(layout.moe_tp):
@@ -124,7 +142,7 @@ def _lm_head(ckpt: TrtllmCheckpoint, stage: int):
 def expected_rank_names(ckpt: TrtllmCheckpoint, rank: int) -> set[str]:
     """Names a rank file must hold, no more and no less."""
     coords = ckpt.coords(rank)
-    moe = int(ckpt.config["moe"]["num_experts"]) > 0
+    moe = num_experts(ckpt.config) > 0
     suffixes = ["attention.qkv.weight", "attention.dense.weight", "input_layernorm.weight", "post_layernorm.weight"]
     suffixes += ["mlp.fc.weight", "mlp.proj.weight"] + (["mlp.router.weight"] if moe else ["mlp.gate.weight"])
     names = {f"transformer.layers.{i}.{s}" for i in range(len(ckpt.stage_layers(coords.pp_rank))) for s in suffixes}

@@ -67,21 +67,81 @@ def read_engine(engine_dir: Path, tool: str) -> dict:
     return config
 
 
-def hf_model_from_engine(engine_dir: Path, tokenizer_dir: Path) -> Path:
+# What the doubles can serve of a quantized engine (config `quantization`, TensorRT-LLM's QuantAlgo names):
+# weights whose real values follow from the rank files alone. The double computes in the checkpoint's dtype:
+# it does not quantize activations (FP8) or the KV cache (FP8 KV) as TensorRT-LLM's kernels do.
+SERVABLE_QUANT_ALGOS = (None, "FP8", "W4A16_AWQ")
+SERVABLE_KV_CACHE_ALGOS = (None, "FP8")
+
+
+def unservable(quantization: dict) -> str | None:
+    """Why the doubles cannot serve rank files of this `quantization`, or None."""
+    algo, kv = quantization.get("quant_algo"), quantization.get("kv_cache_quant_algo")
+    if algo not in SERVABLE_QUANT_ALGOS or quantization.get("has_zero_point"):
+        zero = " with zero points" if quantization.get("has_zero_point") else ""
+        return (f"the test double cannot dequantize quant_algo {algo}{zero}; it serves FP8 and W4A16_AWQ "
+                "(INT4-AWQ) rank files only")
+    if kv not in SERVABLE_KV_CACHE_ALGOS:
+        return f"the test double cannot serve kv_cache_quant_algo {kv}; it serves FP8 or no KV cache quantization"
+    return None
+
+
+def dequantized(tensors: dict, quantization: dict, dtype) -> dict:
+    """One rank's tensors with each quantized `weight` replaced by the real values TensorRT-LLM computes
+    with, and the scale tensors (`*_scaling_factor`) gone:
+    - FP8 (tensorrt_llm/quantization/layers.py FP8Linear: the GEMM is scaled by weights_scaling_factor):
+      float8_e4m3fn weight x its per-tensor `weights_scaling_factor`;
+    - W4A16_AWQ (WeightOnlyGroupwiseQuantLinear, `preprocess_perlayer_weights`): int8 (out/2, in) holding
+      two signed INT4 codes, row 2i in the low nibble and row 2i+1 in the high one (ModelOpt's
+      `pack_int4_in_uint8`), x `weights_scaling_factor` (out, in/group_size) per block of inputs; the
+      layer multiplies its input by `prequant_scaling_factor` (in,), folded here into the weight's columns."""
+    import torch
+
+    out = {}
+    for name, tensor in tensors.items():
+        if name.endswith("_scaling_factor"):
+            continue
+        layer = name.removesuffix(".weight")
+        scale = tensors.get(f"{layer}.weights_scaling_factor")
+        if scale is None:  # an unquantized tensor (norms, embedding, excluded lm_head)
+            out[name] = tensor
+        elif quantization["quant_algo"] == "FP8":
+            out[name] = (tensor.float() * scale.float()).to(dtype)
+        else:
+            packed = tensor.view(torch.uint8).to(torch.int16)
+            codes = torch.stack([packed & 0x0F, packed >> 4], dim=1).reshape(-1, packed.shape[1])
+            codes = torch.where(codes > 7, codes - 16, codes).float()
+            blocks = scale.float().repeat_interleave(int(quantization["group_size"]), dim=1)
+            out[name] = (codes * blocks * tensors[f"{layer}.prequant_scaling_factor"].float()).to(dtype)
+    return out
+
+
+def hf_model_from_engine(engine_dir: Path, tokenizer_dir: Path, tool: str) -> Path:
     """A Hugging Face model directory with the weights the engine files carry (the double's "engine"
-    files are the checkpoint's rank files), reassembled by engineforge's checkpoint reassembler."""
-    from safetensors.torch import save_file
+    files are the checkpoint's rank files, quantized ones dequantized per rank), reassembled by
+    engineforge's checkpoint reassembler; a quantization the double cannot dequantize exits 2."""
+    import torch
+    from safetensors.torch import load_file, save_file
 
     from engineforge.verify.ckpt_reader import TrtllmCheckpoint
     from engineforge.verify.reassemble import reassemblers
 
     config = json.loads((engine_dir / "config.json").read_text())
+    pretrained = config["pretrained_config"]
+    quantization = pretrained.get("quantization") or {}
+    refusal = unservable(quantization)
+    if refusal:
+        fail(tool, f"{engine_dir}: {refusal}", code=2)
     out = Path(tempfile.mkdtemp(prefix="trtllm-double-model-"))
     ckpt_dir = out / "checkpoint"
     ckpt_dir.mkdir()
-    (ckpt_dir / "config.json").write_text(json.dumps(config["pretrained_config"]))
+    (ckpt_dir / "config.json").write_text(json.dumps(pretrained))
     for engine in engine_dir.glob("rank*.engine"):
-        os.symlink(engine.resolve(), ckpt_dir / f"{engine.stem}.safetensors")
+        rank_file = ckpt_dir / f"{engine.stem}.safetensors"
+        if quantization.get("quant_algo"):
+            save_file(dequantized(load_file(engine), quantization, getattr(torch, pretrained["dtype"])), rank_file)
+        else:
+            os.symlink(engine.resolve(), rank_file)
     weights = {name: rebuild().contiguous() for name, rebuild in reassemblers(TrtllmCheckpoint(ckpt_dir)).items()}
     model_dir = out / "model"
     shutil.copytree(tokenizer_dir, model_dir)
