@@ -140,6 +140,8 @@ def hf_model_from_engine(engine_dir: Path, tokenizer_dir: Path, tool: str) -> Pa
         rank_file = ckpt_dir / f"{engine.stem}.safetensors"
         if quantization.get("quant_algo"):
             save_file(dequantized(load_file(engine), quantization, getattr(torch, pretrained["dtype"])), rank_file)
+            log(tool, f"{engine.name}: {quantization['quant_algo']} weights dequantized to {pretrained['dtype']} "
+                      "(the double quantizes neither activations nor the KV cache)")
         else:
             os.symlink(engine.resolve(), rank_file)
     weights = {name: rebuild().contiguous() for name, rebuild in reassemblers(TrtllmCheckpoint(ckpt_dir)).items()}

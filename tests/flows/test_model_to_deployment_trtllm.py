@@ -147,3 +147,37 @@ def test_missing_tensorrt_llm_stops_the_flow_at_once_without_fallback(
     assert "docker/worker.Dockerfile" in message and "work pool" in message
     assert not (tmp_path / "store").exists()  # nothing ran, no other runtime stood in
     assert MlflowClient(mlflow_uri).search_experiments(filter_string="name = 'no-trtllm'") == []
+
+
+def test_trtllm_engine_serves_fp8_rank_files_through_validate_with_doubles(
+    prefect_api, gpu_slots_declared, tiny_model_dir, mlflow_uri, monkeypatch, no_docker, tmp_path
+):
+    """Real ModelOpt calibrates and writes the FP8 rank files; the trtllm-build double copies them and the
+    trtllm-serve double serves them dequantized (tests/doubles/README.md): no FP8 GEMM ran anywhere."""
+    use_doubles(monkeypatch)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
+    quantize = "quantize:\n  format: fp8\n  calibration: {samples: 4, eval_samples: 4, seq_len: 32, batch_size: 4}\n"
+    validate = ("validate:\n  requests: 4\n  concurrency: 2\n  warmup_requests: 1\n  max_tokens: 8\n"
+                "  gates: {max_error_rate: 0, min_token_agreement: 0.5}\n")
+    text = trtllm_recipe(tiny_model_dir, "trtllm-engine", "trtllm-engine-fp8", parallel="parallel:\n  tensor: 2\n",
+                         quantize=quantize, validate=validate, tracking="tracking:\n  register_model: false\n")
+
+    summary = run_flow(text, tmp_path / "store")
+
+    assert statuses(summary) == {"download": "ran", "quantize": "ran", "shard": "ran", "build": "ran",
+                                 "validate": "ran", "package": "skipped", "register": "skipped"}
+    assert stage(summary, "shard")["outputs"]["quantization"]["quant_algo"] == "FP8"
+    validated = stage(summary, "validate")
+    argv = validated["outputs"]["server_argv"]
+    assert argv[0] == "trtllm-serve" and argv[argv.index("--backend") + 1] == "tensorrt"
+    server_log = (Path(validated["path"]) / validated["outputs"]["server_log"]).read_text()
+    assert "rank1.engine: FP8 weights dequantized to float16" in server_log  # served from the rank files' codes
+    figures = summary["figures"]
+    assert figures["completed"] == 4 and figures["errors"] == 0 and figures["output_tokens_per_s"] > 0
+    # Greedy decodes of the FP8 weights against the reference (the fake-quantized checkpoint) in-process;
+    # measured 0.72 on the tiny random model, whose near-uniform logits let one rounding flip a token.
+    assert figures["token_agreement"] >= 0.5
+    accuracy = json.loads((Path(validated["path"]) / validated["outputs"]["accuracy"]).read_text())
+    assert len(accuracy["prompts"]) == 3  # every prompt of the recipe decoded both ways
+    run = MlflowClient(mlflow_uri).get_run(summary["mlflow"]["run_id"])
+    assert run.data.tags["gates"] == "passed" and run.data.tags["engineforge.quantize.format"] == "fp8"
