@@ -19,8 +19,8 @@ from engineforge.model_shape import read_config
 # up so that a 2.8x format still fits.
 LOADS = {
     "calibration": (3.0, "use a host with more memory, or calibrate on a GPU (the stage uses CUDA when one is visible)"),
-    "ModelOpt's TensorRT-LLM export": (2.5, "use a host with more memory, or runtime trtllm, which loads the "
-                                            "unified Hugging Face export instead of rank files"),
+    "ModelOpt's TensorRT-LLM export": (2.5, ("use a host with more memory, or runtime trtllm, which loads the "
+                                             "unified Hugging Face export instead of rank files")),
 }
 
 

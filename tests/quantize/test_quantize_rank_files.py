@@ -232,7 +232,7 @@ def test_serve_double_refuses_an_engine_it_cannot_dequantize(quantized, tmp_path
     build = tmp_path / "build"
     served = subprocess.run(["trtllm-serve", str(build / built.outputs["engine_dir"]), "--backend", "tensorrt",
                              "--tokenizer", str(build / built.outputs["tokenizer_dir"]), "--tp_size", "2"],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=120, check=False)
     assert served.returncode == 2 and "delegating" not in served.stdout  # refused before any server starts
     assert served.stderr.strip().splitlines()[-1].endswith(
         "cannot dequantize quant_algo W8A8_SQ_PER_CHANNEL; it serves FP8 and W4A16_AWQ (INT4-AWQ) rank files only")
