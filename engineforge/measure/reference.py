@@ -1,4 +1,7 @@
-"""Greedy decoding of the source model in-process (transformers): the accuracy check's reference."""
+"""Greedy decoding of the reference model in-process (transformers): the accuracy check's reference.
+
+The reference is the model the server should match: the source, or for a quantized recipe the
+fake-quantized model, whose quantizers are restored here whichever process loads it."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from engineforge.errors import UserError
+from engineforge.quantize.fakequant import restore_quantizers_on_load
 
 
 @dataclass
@@ -16,12 +20,13 @@ class ReferenceOutput:
 
 
 class Reference:
-    """The source model and its tokenizer, loaded once; `generate` decodes one prompt greedily."""
+    """The reference model and its tokenizer, loaded once; `generate` decodes one prompt greedily."""
 
     def __init__(self, model_path: str, dtype: str = "float32", device: str = "cpu", trust_remote_code: bool = False):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        restore_quantizers_on_load(model_path)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust_remote_code)
             self.model = AutoModelForCausalLM.from_pretrained(

@@ -31,6 +31,7 @@ from engineforge.checkpoint.rss import PeakRss
 from engineforge.errors import UserError
 from engineforge.model_shape import ModelShape, read_model_shape
 from engineforge.quantize import host_memory
+from engineforge.quantize.fakequant import MODELOPT_STATE, restore_quantizers_on_load
 
 # ModelOpt's TensorRT-LLM export writes unquantized layers only as float16 or bfloat16 (it warns and
 # takes float16 for anything else): float32 recipes get float16 rank files, said in the report.
@@ -55,7 +56,6 @@ def export_rank_files(fakequant_dir: Path, out_dir: Path, tp: int, pp: int, dtyp
                       available: Callable[[], int] = host_memory.available_bytes) -> ShardReport:
     """Write `out_dir/config.json` and one `rank{N}.safetensors` per rank of tp x pp from the
     fake-quantized checkpoint the quantize stage saved; refused first when the host cannot hold the model."""
-    import modelopt.torch.opt as mto
     import torch
     from modelopt.torch.export import export_tensorrt_llm_checkpoint
     from modelopt.torch.export.model_utils import get_model_type
@@ -65,7 +65,9 @@ def export_rank_files(fakequant_dir: Path, out_dir: Path, tp: int, pp: int, dtyp
 
     started = time.perf_counter()
     with PeakRss() as rss:
-        mto.enable_huggingface_checkpointing()  # from_pretrained then restores the calibrated quantizers
+        if not restore_quantizers_on_load(fakequant_dir):
+            raise UserError(f"{fakequant_dir}: no {MODELOPT_STATE}, so not a checkpoint the quantize stage saved; "
+                            "rerun with --refresh quantize")
         model = AutoModelForCausalLM.from_pretrained(fakequant_dir).eval()
         decoder_type = get_model_type(model)
         if decoder_type is None:
