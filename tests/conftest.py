@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,7 @@ from engineforge.recipe import SyntheticModel
 from engineforge.recipe_file import parse_recipe
 
 REPO = Path(__file__).resolve().parent.parent
+PREFECT_HOME = pytest.StashKey[str]()  # the session's local-server directory, when the tests chose it
 TINY_SPEC = SyntheticModel()  # the tiny-llama shape: 2 layers, hidden 64, GQA 4/2, vocab 512
 
 
@@ -76,6 +79,20 @@ def make_recipe():
 
 
 def pytest_configure(config):
+    # `engineforge run` without PREFECT_API_URL starts the local server, which outlives the run by design
+    # (an in-process run under Prefect's test harness does: the harness sets settings, not the variable).
+    # Under the tests it lives in this session's directory, not the checkout's, and stops with the session.
+    if "ENGINEFORGE_PREFECT_HOME" not in os.environ:
+        os.environ["ENGINEFORGE_PREFECT_HOME"] = config.stash[PREFECT_HOME] = tempfile.mkdtemp(prefix="engineforge-tests-prefect-")
     # Tests must never reach the public hub; the hub client fails fast instead of hanging.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def pytest_unconfigure(config):
+    home = config.stash.get(PREFECT_HOME, None)
+    if home:
+        from engineforge.orchestration import local_prefect
+
+        local_prefect.stop()
+        shutil.rmtree(home, ignore_errors=True)
