@@ -30,11 +30,16 @@ def available_bytes() -> int:
     return psutil.virtual_memory().available  # Linux: /proc/meminfo MemAvailable
 
 
+def safetensors_bytes(model_dir: Path) -> int:
+    """The checkpoint's weight files as stored."""
+    return sum(path.stat().st_size for path in Path(model_dir).glob("*.safetensors"))
+
+
 def weight_bytes(model_dir: Path, dtype: str = "auto") -> int:
     """The model's weights once loaded: its safetensors bytes, rescaled when `dtype` converts them."""
     import torch
 
-    size = sum(path.stat().st_size for path in Path(model_dir).glob("*.safetensors"))
+    size = safetensors_bytes(model_dir)
     config = read_config(model_dir)
     stored = config.get("dtype") or config.get("torch_dtype")
     if dtype == "auto" or not isinstance(getattr(torch, str(stored), None), torch.dtype):

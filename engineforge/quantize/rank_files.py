@@ -82,7 +82,7 @@ def export_rank_files(fakequant_dir: Path, out_dir: Path, tp: int, pp: int, dtyp
     files = [ShardFile(name=path.name, size_bytes=path.stat().st_size) for path in sorted(out_dir.glob("rank*.safetensors"))]
     return ShardReport(
         out_dir=out_dir, architecture=config["architecture"], tp=tp, pp=pp, ep=1, dtype=name, files=files,
-        config=config, source_bytes=sum(p.stat().st_size for p in Path(fakequant_dir).glob("*.safetensors")),
+        config=config, source_bytes=host_memory.safetensors_bytes(fakequant_dir),
         output_bytes=sum(f.size_bytes for f in files) + (out_dir / "config.json").stat().st_size,
         workers=1, wall_s=time.perf_counter() - started, peak_rss_bytes=rss.peak,
     )
