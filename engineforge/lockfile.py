@@ -13,7 +13,7 @@ from typing import Any
 from engineforge.recipe import Recipe
 from engineforge.recipe_file import recipe_hash
 from engineforge.stage_result import StageResult
-from engineforge.versions import tool_versions
+from engineforge.versions import installed_packages, tool_versions
 
 LOCK_FILE = "engineforge.lock.json"
 AFTER_IMAGE = ("package", "register")  # stages whose keys the lock records but the image label cannot hash
@@ -33,6 +33,7 @@ def lock_core(recipe: Recipe, results: dict[str, StageResult], parallel_plan: di
         "parallel": parallel_plan,
         "stages": {name: result.key for name, result in results.items() if result.key},
         "tools": tool_versions(),
+        "installed": installed_packages(),  # what this process ran with (the host's requirements.lock install)
         **({"quantization": quantization_record(results["quantize"])} if "quantize" in results else {}),
     }
 

@@ -183,6 +183,10 @@ class ServeSpec(Section):
         True, description="Serve concurrent requests together (transformers serve --continuous-batching)."
     )
     kv_cache_free_gpu_memory_fraction: float = Field(0.9, gt=0, le=1, description="Share of free GPU memory the KV cache may take.")
+    hub_kernels: bool = Field(
+        False, description="Let the server fetch and run Hugging Face hub kernels (code from the hub, needs network). "
+        "Off: hub kernels disabled and the hub offline (USE_HUB_KERNELS=NO, HF_HUB_OFFLINE=1), in validate and images.",
+    )
     port: int = Field(8000, ge=1, le=65535, description="Port inside the serving container.")
     startup_timeout_s: int = Field(600, ge=1, le=MAX_SECONDS, description="How long a server may take to answer its health check.")
     disaggregated: DisaggregatedSpec | None = Field(None, description="Disaggregated serving (runtime trtllm only).")

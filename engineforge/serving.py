@@ -20,6 +20,7 @@ from typing import Callable, Iterator
 
 import httpx
 
+from engineforge.child_environment import scrubbed_environment
 from engineforge.errors import StageFailed, UserError
 from engineforge.stage_plan import write_files
 
@@ -64,27 +65,29 @@ def running_server(
 
 
 def start_owned(argv: list[str], log, env: dict[str, str] | None = None) -> subprocess.Popen:
-    """Start `argv` in a new process group that dies with this process; output to the open file `log`."""
+    """Start `argv` in a new process group that dies with this process; output to the open file `log`.
+    It gets this process's environment without secrets, plus `env`."""
     return subprocess.Popen(
         [sys.executable, "-m", "engineforge.lifeline", str(os.getpid()), *resolve_executable(argv)],
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         start_new_session=True,
-        env={**os.environ, **(env or {})},
+        env=scrubbed_environment(**(env or {})),
     )
 
 
 @contextmanager
-def running_servers(plan, host: str, log_path: Path, startup_timeout_s: float) -> Iterator[str]:
-    """Write a StagePlan's files, start its commands in order (each healthy before the next), yield the
-    last one's base URL; stop them all, last first. All output goes to one log."""
+def running_servers(plan, host: str, log_path: Path, startup_timeout_s: float, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Write a StagePlan's files, start its commands in order (each healthy before the next, each with
+    `env` under its own), yield the last one's base URL; stop them all, last first. All output goes to one log."""
     write_files(Path(), plan.files)
     with ExitStack() as stack:
         url = ""
         for command in plan.commands:
             url = stack.enter_context(
-                running_server(command.argv, f"http://{host}:{command.port}", log_path, startup_timeout_s, env=command.env)
+                running_server(command.argv, f"http://{host}:{command.port}", log_path, startup_timeout_s,
+                               env={**(env or {}), **command.env})
             )
         yield url
 

@@ -10,13 +10,18 @@ on the spec, not on the order of generation.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import string
 from pathlib import Path
 from typing import Iterator
 
 from engineforge.recipe import SyntheticModel
 
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>"]
+METASPACE = "\u2581"  # SentencePiece's visible space: a token's leading space decodes to " "
+PRINTABLE = [chr(code) for code in range(0x21, 0x7F)] + [METASPACE]
+TRAINED_VOCAB = 1024  # merges the fixed corpus can give; the ids above are filler words
 CHAT_TEMPLATE = (
     "{{ bos_token }}{% for message in messages %}"
     "<|{{ message['role'] }}|>\n{{ message['content'] }}{{ eos_token }}\n"
@@ -80,28 +85,56 @@ def write_synthetic_model(spec: SyntheticModel, out_dir: Path, dtype: str = "flo
 
 
 def train_tokenizer(vocab_size: int):
-    """A byte-level BPE tokenizer trained on the fixed corpus, with a chat template."""
+    """A BPE tokenizer over printable ASCII, trained on the fixed corpus, with exactly `vocab_size` ids.
+
+    A random model emits any id below vocab_size, and a server streams a token only once it decodes to
+    complete text: so every id must decode, on its own, to visible text. Byte-level BPE fails that
+    (lone bytes >= 0x80 are half a character, ids past the trained merges decode to nothing: seen on an
+    H200 as one empty event per request), so the alphabet is printable ASCII with SentencePiece's
+    metaspace for spaces, and the ids past the trained ones are filler words that decode as themselves.
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tokenizer.decoder = decoders.ByteLevel()
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+    tokenizer.decoder = decoders.Metaspace()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
+        vocab_size=min(vocab_size, TRAINED_VOCAB),
         special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        initial_alphabet=PRINTABLE,
         show_progress=False,
     )
-    tokenizer.train_from_iterator([TOKENIZER_CORPUS] * 4, trainer=trainer)
+    # Line by line: no newline token, which would stream as an invisible event.
+    tokenizer.train_from_iterator(TOKENIZER_CORPUS.strip().splitlines() * 4, trainer=trainer)
+    state = json.loads(tokenizer.to_str())
+    vocab = state["model"]["vocab"]
+    fillers = filler_words(vocab, vocab_size - len(vocab))
+    vocab.update({word: index for index, word in enumerate(fillers, start=len(vocab))})
     return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
+        tokenizer_object=Tokenizer.from_str(json.dumps(state)),
         bos_token="<s>",
         eos_token="</s>",
         unk_token="<unk>",
         pad_token="</s>",
         chat_template=CHAT_TEMPLATE,
     )
+
+
+def filler_words(taken: dict[str, int], count: int) -> list[str]:
+    """`count` distinct words not in `taken`, each a space and lowercase letters ("▁ab", "▁ac", ...): the
+    ids a trained tokenizer has no text for, made to decode to a word of their own."""
+    words: list[str] = []
+    length = 2
+    while len(words) < count:
+        for letters in itertools.product(string.ascii_lowercase, repeat=length):
+            word = METASPACE + "".join(letters)
+            if word not in taken:
+                words.append(word)
+                if len(words) == count:
+                    break
+        length += 1
+    return words
 
 
 def parameter_shapes(config) -> dict[str, tuple[int, ...]]:

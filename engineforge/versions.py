@@ -16,6 +16,15 @@ def package_version(name: str) -> str | None:
         return None
 
 
+def installed_packages() -> dict[str, str]:
+    """name -> version of every distribution this interpreter sees, sorted by name."""
+    from packaging.utils import canonicalize_name
+
+    found = {canonicalize_name(dist.metadata["Name"]): dist.version for dist in importlib.metadata.distributions()
+             if dist.metadata["Name"]}
+    return dict(sorted(found.items()))
+
+
 TRTLLM_TEST_SWITCH = "ENGINEFORGE_TEST_TRTLLM_VERSION"  # see engineforge/runtimes/trtllm/availability.py
 TRTLLM_PACKAGE = "tensorrt_llm"
 

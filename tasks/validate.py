@@ -12,6 +12,7 @@ from engineforge.stages.validate import validate, validate_key
 from tasks.common import stage_task
 
 MEASURED_TAG = "engineforge.measured.validate"  # the validate key whose figures this run measured
+MISSING_TAG = "engineforge.missing"  # engineforge.missing.<figure>: why the figure has no value
 CACHE_HIT_TAG, MEASURED_BY_TAG = "engineforge.cache_hit", "engineforge.measured_by_run"
 
 
@@ -19,7 +20,7 @@ def record_validation(recipe: Recipe, ctx: RunContext, result: StageResult) -> N
     """Figures, files and the gates' verdict (gates judge the figures every run, cached or not)."""
     if result.status == "skipped":
         return
-    report = evaluate_gates(recipe.validate_.gates, result.outputs["figures"])
+    report = evaluate_gates(recipe.validate_.gates, result.outputs["figures"], result.outputs.get("missing"))
     record_stage(ctx, result if report.passed else result.model_copy(update={"status": "failed"}))
     _record_figures(recipe, ctx, result)
     for name in ("results", "server_log", "accuracy", "latency_cdf"):
@@ -35,12 +36,13 @@ def _record_figures(recipe: Recipe, ctx: RunContext, result: StageResult) -> Non
     figures = result.outputs["figures"]
     if result.status == "ran":
         tracking.log_metrics(ctx.tracking_uri, ctx.run_id, figures)
-        tracking.set_tags(ctx.tracking_uri, ctx.run_id, {MEASURED_TAG: result.key})
+        missing = {f"{MISSING_TAG}.{name}": reason for name, reason in result.outputs.get("missing", {}).items()}
+        tracking.set_tags(ctx.tracking_uri, ctx.run_id, {MEASURED_TAG: result.key} | missing)
     else:
         measured = tracking.run_with_tag(ctx.tracking_uri, tracking.experiment_name(recipe), MEASURED_TAG, result.key)
         tags = {CACHE_HIT_TAG: "true"} | ({MEASURED_BY_TAG: measured.info.run_id} if measured else {})
         tracking.set_tags(ctx.tracking_uri, ctx.run_id, tags)
-    rows = run_artifacts.validation_rows(figures, recipe.validate_.gates)
+    rows = run_artifacts.validation_rows(figures, recipe.validate_.gates, result.outputs.get("missing"))
     if rows:
         tracking.log_table(ctx.tracking_uri, ctx.run_id, rows, "validate/figures.json")
 

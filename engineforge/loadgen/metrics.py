@@ -1,8 +1,9 @@
 """The figures of a run: counts, throughput and latency statistics from the request records.
 
-TTFT: first text after sending. TPOT: (last text - first text) / (output tokens - 1), per request.
-ITL: every gap between consecutive text chunks, all requests pooled. E2E: send to last byte.
-Latencies cover successful requests only; a statistic with nothing to measure is NaN.
+TTFT: first text after sending. TPOT: (last text - first text) / (output tokens - 1), per request
+whose text came in more than one chunk. ITL: every gap between consecutive text chunks, all requests
+pooled. E2E: send to last byte. Latencies cover successful requests only; a statistic with nothing
+to measure is NaN in the summary and named, with the reason, by `missing_figures`.
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ def latencies(records: Sequence[RequestRecord]) -> dict[str, np.ndarray]:
     """Per-latency arrays in seconds over the successful records."""
     ok = [r for r in records if r.ok]
     ttft = [r.ttft_s for r in ok if r.ttft_s is not None]
+    # One chunk holding all the text says nothing of the time between tokens (it was TPOT 0 before).
     tpot = [
         (r.token_times_s[-1] - r.token_times_s[0]) / (r.output_tokens - 1)
         for r in ok
-        if r.output_tokens > 1 and r.token_times_s
+        if r.output_tokens > 1 and len(r.token_times_s) > 1
     ]
     gaps = [np.diff(r.token_times_s) for r in ok if len(r.token_times_s) > 1]
     itl = np.concatenate(gaps) if gaps else np.empty(0)
@@ -73,9 +75,35 @@ def summarize(records: Sequence[RequestRecord]) -> dict[str, float]:
         "prompt_tokens": float(prompt_tokens),
         "output_tokens_per_s": per_s(output_tokens),
         "total_tokens_per_s": per_s(output_tokens + prompt_tokens),
+        # about 1 when the server streams token by token; more when tokens arrive in bursts
+        "tokens_per_chunk": output_tokens / chunks if (chunks := sum(len(r.token_times_s) for r in ok)) else math.nan,
     }
     for name, values in latencies(records).items():
         summary |= latency_stats(name, values)
     # time the harness took to put a request on the wire after the load pattern asked for it
     summary |= latency_stats("send_lag", [r.start_s - r.scheduled_s for r in records])
     return summary
+
+
+def missing_figures(records: Sequence[RequestRecord], summary: dict[str, float]) -> dict[str, str]:
+    """Each summary figure that is NaN, with why nothing could be measured (for tables, tags, gates)."""
+    ok = [r for r in records if r.ok]
+    streamed = [r for r in ok if r.token_times_s]
+    if not records:
+        cause = {"": "no request was sent"}
+    elif not ok:
+        cause = {"": "no request succeeded"}
+    elif not streamed:
+        cause = {"": "no request streamed any text"}
+    else:
+        cause = {"": "the run took no measurable time"}
+    chunked = [r for r in streamed if len(r.token_times_s) > 1]
+    if streamed and not chunked:
+        cause |= dict.fromkeys(("tpot", "itl", "tokens_per_chunk"), "each request's text arrived in one chunk: no time between tokens was seen")
+    elif chunked and not [r for r in chunked if r.output_tokens > 1]:
+        cause["tpot"] = "no request reported more than one output token"
+    return {
+        name: cause.get(name.split("_ms_")[0] if "_ms_" in name else name, cause[""])
+        for name, value in summary.items()
+        if isinstance(value, float) and math.isnan(value)
+    }

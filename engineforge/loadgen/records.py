@@ -49,6 +49,7 @@ class BenchResult(BaseModel):
     records: list[RequestRecord]
     started_at: str = Field(..., description="UTC ISO time of the first measured request.")
     gpus: list[str] = Field(default_factory=list, description="NVML names of the GPUs sampled during the run.")
+    missing: dict[str, str] = Field(default_factory=dict, description="Figures nothing could measure, with why.")
 
     def to_json(self) -> dict:
         """Plain JSON data (figures that are NaN become null)."""

@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar
 from engineforge.loadgen.client import send_request
 from engineforge.loadgen.config import BenchConfig
 from engineforge.loadgen.connections import ConnectionSlots
-from engineforge.loadgen.metrics import summarize
+from engineforge.loadgen.metrics import missing_figures, summarize
 from engineforge.loadgen.records import BenchResult, RequestRecord
 from engineforge.loadgen.schedule import arrival_times
 
@@ -69,9 +69,9 @@ async def benchmark(config: BenchConfig, on_record: OnRecord | None = None, prob
                 records = await closed_loop(slots, config, config.requests, clock_zero, on_record)
             else:
                 records = await open_loop(slots, config, clock_zero, on_record)
-    summary = summarize(records) | (sampled.figures() if sampled else {})
-    return BenchResult(config=config, summary=summary, records=records, started_at=started_at,
-                       gpus=sampled.names if sampled else [])
+    load = summarize(records)
+    return BenchResult(config=config, summary=load | (sampled.figures() if sampled else {}), records=records,
+                       started_at=started_at, gpus=sampled.names if sampled else [], missing=missing_figures(records, load))
 
 
 async def _send(

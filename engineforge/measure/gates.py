@@ -1,7 +1,7 @@
 """SLO gates: compare the validation figures with the targets in the recipe's `validate.gates`.
 
 A gate left unset is not checked. A figure that was not measured (missing or NaN) fails its
-gate: a build may not ship on a number nobody saw.
+gate, which says why the figure is missing: a build may not ship on a number nobody saw.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ class GateResult(BaseModel):
     target: float
     measured: float | None
     passed: bool
+    missing_reason: str | None = None  # why `measured` is None
 
 
 class GateReport(BaseModel):
@@ -58,7 +59,7 @@ class GateReport(BaseModel):
 
     def rows(self) -> list[tuple[str, str, str, str]]:
         return [
-            (r.gate, f"{r.op} {_number(r.target)}", "not measured" if r.measured is None else _number(r.measured),
+            (r.gate, f"{r.op} {_number(r.target)}", _measured(r),
              "pass" if r.passed else "FAIL")
             for r in self.results
         ]
@@ -81,11 +82,19 @@ class GateReport(BaseModel):
         return table
 
 
+def _measured(result: GateResult) -> str:
+    if result.measured is not None:
+        return _number(result.measured)
+    return f"not measured: {result.missing_reason}" if result.missing_reason else "not measured"
+
+
 def _number(value: float) -> str:
     return f"{value:.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
 
 
-def evaluate_gates(gates: Gates, figures: dict[str, float]) -> GateReport:
+def evaluate_gates(gates: Gates, figures: dict[str, float], missing: dict[str, str] | None = None) -> GateReport:
+    """`missing`: why figures have no value (BenchResult.missing); a figure absent from `figures` altogether
+    was not asked of this run (e.g. token agreement without a reference)."""
     results = []
     for gate, (figure, op) in GATE_FIGURES.items():
         target = getattr(gates, gate)
@@ -94,5 +103,7 @@ def evaluate_gates(gates: Gates, figures: dict[str, float]) -> GateReport:
         value = figures.get(figure)
         measured = None if value is None or not math.isfinite(value) else float(value)
         passed = measured is not None and (measured >= target if op == ">=" else measured <= target)
-        results.append(GateResult(gate=gate, figure=figure, op=op, target=target, measured=measured, passed=passed))
+        reason = None if measured is not None else (missing or {}).get(figure) or (None if figure in figures else "not measured by this run")
+        results.append(GateResult(gate=gate, figure=figure, op=op, target=target, measured=measured, passed=passed,
+                                  missing_reason=reason))
     return GateReport(results=results)

@@ -51,6 +51,7 @@ class Measurement(BaseModel):
     accuracy: AccuracyReport | None = None
     gates: GateReport | None = None
     figures: dict[str, float]
+    missing: dict[str, str] = {}  # figure -> why it has no value (it is NaN in `figures`)
 
 
 def measure(
@@ -83,8 +84,9 @@ def measure(
     if roofline is not None:
         bandwidths = samplers[-1].memory_bandwidth_bytes_s if samplers else []
         figures |= _roofline(roofline, result, bandwidths[0] if bandwidths else None)
-    verdict = evaluate_gates(gates, figures) if gates is not None else None
-    return Measurement(result=result, sweep=sweep, accuracy=report, gates=verdict, figures=figures)
+    missing = dict(result.missing)
+    verdict = evaluate_gates(gates, figures, missing) if gates is not None else None
+    return Measurement(result=result, sweep=sweep, accuracy=report, gates=verdict, figures=figures, missing=missing)
 
 
 def _accuracy(config: BenchConfig, check: AccuracyCheck) -> AccuracyReport:

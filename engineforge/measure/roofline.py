@@ -94,4 +94,6 @@ def roofline_figures(
     context = (figures.get("prompt_tokens", 0) + figures.get("output_tokens", 0) / 2) / completed
     roofline = decode_roofline(read_model_shape(model_dir), gpu_bandwidth(gpu_name, nvml_bytes_s), concurrency, context,
                                dtype, kv_cache_dtype, quantize)
-    return roofline.figures(figures.get("tpot_ms_p50", math.nan))
+    # TPOT p50, else the median gap between chunks: the same decode step when text streams token by token.
+    tpot = figures.get("tpot_ms_p50", math.nan)
+    return roofline.figures(tpot if math.isfinite(tpot) else figures.get("itl_ms_p50", math.nan))

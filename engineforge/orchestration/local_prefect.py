@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -25,13 +24,13 @@ from pathlib import Path
 import httpx
 from filelock import FileLock
 
+from engineforge.child_environment import SECRET_NAME, scrubbed_environment
 from engineforge.errors import UserError
 from engineforge.orchestration import prefect_server
 from engineforge.serving import LOOPBACK, Unhealthy, free_port, wait_healthy
 
 STATE_FILE = "server.json"
 PORT_FILE = "port"  # kept by `stop`, unlike the state file
-SECRET_NAME = re.compile(r"TOKEN|PASSWORD|PASSWD|SECRET|CREDENTIAL|API_KEY|ACCESS_KEY|PRIVATE_KEY", re.IGNORECASE)
 PROBE_TIMEOUT_S = 4.0
 
 
@@ -47,11 +46,6 @@ def prepare_api(ephemeral: bool = False) -> None:
         probe(os.environ["PREFECT_API_URL"])
     elif not ephemeral:
         os.environ["PREFECT_API_URL"] = ensure_api()
-
-
-def scrubbed_environment(**extra: str) -> dict[str, str]:
-    """This process's environment without the variables whose names say they hold secrets."""
-    return {**{name: value for name, value in os.environ.items() if not SECRET_NAME.search(name)}, **extra}
 
 
 def keep_results_local() -> None:

@@ -47,11 +47,12 @@ def summary_markdown(summary: dict[str, Any], mlflow: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def validation_rows(figures: dict[str, Any], gates=None) -> list[dict[str, str]]:
-    """One row per measured figure, with its gate (target and verdict) where the recipe sets one."""
+def validation_rows(figures: dict[str, Any], gates=None, missing: dict[str, str] | None = None) -> list[dict[str, str]]:
+    """One row per figure, with its gate (target and verdict) where the recipe sets one; a figure nothing
+    measured says why (`missing`), never NaN."""
     from engineforge.measure.gates import evaluate_gates
 
-    verdicts = {result.figure: result for result in evaluate_gates(gates, figures).results} if gates else {}
+    verdicts = {result.figure: result for result in evaluate_gates(gates, figures, missing).results} if gates else {}
     rows = []
     for name, value in figures.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -59,7 +60,7 @@ def validation_rows(figures: dict[str, Any], gates=None) -> list[dict[str, str]]
         gate = verdicts.get(name)
         rows.append({
             "figure": name,
-            "value": _number(value),
+            "value": f"missing: {(missing or {}).get(name, 'not measured')}" if not math.isfinite(value) else _number(value),
             "gate": f"{gate.op} {_number(gate.target)}" if gate else "",
             "result": ("pass" if gate.passed else "FAIL") if gate else "",
         })

@@ -80,5 +80,6 @@ def render_dockerfile(inputs: PackageInputs, base_image: str, created: str | Non
         port=inputs.port,
         start_period_s=inputs.smoke_timeout_s,
         labels=image_labels(inputs, base_image, created),
+        environment=" ".join(f"{name}={dockerfile_quote(value)}" for name, value in sorted(inputs.environment.items())),
         entrypoint=list(inputs.serve_argv),
     )

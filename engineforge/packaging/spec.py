@@ -37,6 +37,9 @@ class PackageInputs(Frozen):
     registry: str | None = Field(None, description="host[:port] to push to; no push when unset.")
     python_requirements: list[str] = Field(default_factory=list, description="Installed from a host-built wheelhouse.")
     labels: dict[str, str] = Field(default_factory=dict)
+    environment: dict[str, str] = Field(
+        default_factory=dict, description="ENV of the image (the model server's: hub kernels and hub access)."
+    )
     gpu: bool = Field(False, description="Smoke-test with GPU device requests (the runtime's image_gpu).")
     smoke_test: bool = True
     smoke_timeout_s: int = Field(600, ge=1, description="How long the container may take to answer /health.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from engineforge.child_environment import model_server_environment
 from engineforge.recipe import Recipe
 from engineforge.runtimes.base import Runtime
 from engineforge.stage import run_stage
@@ -39,6 +40,7 @@ def package(
         registry=recipe.package.registry,
         python_requirements=runtime.image_requirements(recipe),
         labels=_labels(recipe, built, model, lock_sha256, quantized),
+        environment=model_server_environment(recipe.serve.hub_kernels),
         gpu=runtime.image_gpu,
         smoke_timeout_s=recipe.serve.startup_timeout_s,
         require_daemon=expects_daemon,
@@ -93,4 +95,5 @@ def _labels(recipe: Recipe, built: StageResult, model: StageResult, lock_sha256:
         "ai.engineforge.lock-sha256": lock_sha256,
         "ai.engineforge.model-source": recipe.model.source,
         "ai.engineforge.model-revision": str(model.outputs.get("revision")),
+        "ai.engineforge.serve.hub-kernels": "on" if recipe.serve.hub_kernels else "off",
     }

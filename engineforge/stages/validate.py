@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import math
 from pathlib import Path
 
 from engineforge import progress
+from engineforge.child_environment import model_server_environment
 from engineforge.errors import StageFailed
 from engineforge.gpus import gpu_info, serving_device
 from engineforge.recipe import Recipe
@@ -71,7 +73,8 @@ def _measure(recipe: Recipe, built: StageResult, runtime: Runtime, device: str, 
         reference_model=str(reference_dir), prompts=spec.prompts, trust_remote_code=recipe.model.trust_remote_code,
         dtype=recipe.model.dtype if recipe.model.dtype != "auto" else "float32",
     ) if spec.gates.min_token_agreement is not None else None
-    with running_servers(plan, LOOPBACK, log_path, recipe.serve.startup_timeout_s) as url:
+    server_env = model_server_environment(recipe.serve.hub_kernels)
+    with running_servers(plan, LOOPBACK, log_path, recipe.serve.startup_timeout_s, server_env) as url:
         measured = measure(
             bench_config(recipe, runtime, url, str(served_dir)),
             accuracy=accuracy,
@@ -89,13 +92,16 @@ def _measure(recipe: Recipe, built: StageResult, runtime: Runtime, device: str, 
     if figures["completed"] == 0:
         first_error = next((r.error for r in result.records if r.error), "unknown error")
         raise StageFailed(STAGE, f"all {int(figures['requests'])} requests failed; first: {first_error}")
+    ttft = figures["ttft_ms_p50"]
     return StageOutput(
         summary=(
-            f"{figures['output_tokens_per_s']:.1f} tok/s, TTFT p50 {figures['ttft_ms_p50']:.0f} ms, "
+            f"{figures['output_tokens_per_s']:.1f} tok/s, "
+            f"TTFT p50 {f'{ttft:.0f} ms' if math.isfinite(ttft) else 'missing (' + measured.missing['ttft_ms_p50'] + ')'}, "
             f"{int(figures['errors'])} errors ({device})"
         ),
-        outputs={"results": RESULTS_FILE, "server_log": SERVER_LOG, "figures": figures, "device": device,
-                 "server_argv": argv, "latency_cdf": CDF_FILE} | ({"accuracy": ACCURACY_FILE} if accuracy else {}),
+        outputs={"results": RESULTS_FILE, "server_log": SERVER_LOG, "figures": figures, "missing": measured.missing,
+                 "device": device, "server_argv": argv, "server_env": server_env, "latency_cdf": CDF_FILE}
+        | ({"accuracy": ACCURACY_FILE} if accuracy else {}),
     )
 
 
