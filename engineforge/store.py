@@ -25,6 +25,7 @@ from typing import Any, Iterator
 
 from filelock import FileLock
 
+from engineforge.model_roots import open_regular
 from engineforge.process_owner import Owner
 
 MANIFEST = "manifest.json"
@@ -206,15 +207,17 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 def clone_file(source: str | Path, target: str | Path) -> None:
     """Copy a file into another entry without sharing its inode (a hard link would let corruption of
-    one entry reach the other): a copy-on-write clone where the filesystem has them, else a copy."""
-    source = os.path.realpath(source)
-    with open(source, "rb") as src, open(target, "wb") as dst:
+    one entry reach the other): a copy-on-write clone where the filesystem has them, else the kernel's
+    copy. Links are followed (a hub snapshot's files link into its cache); a FIFO or device is refused."""
+    with open_regular(Path(source)) as src, open(target, "wb") as dst:
         try:
             fcntl.ioctl(dst.fileno(), FICLONE, src.fileno())
             return
         except OSError:
             pass
-    shutil.copyfile(source, target)  # the kernel's copy (sendfile), no bytes through Python
+        size, done = os.fstat(src.fileno()).st_size, 0
+        while done < size and (sent := os.sendfile(dst.fileno(), src.fileno(), done, size - done)):
+            done += sent  # sendfile: no bytes through Python
 
 
 def clone_tree(source: Path, target: Path, ignore=None) -> None:
