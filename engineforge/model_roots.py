@@ -54,6 +54,8 @@ def model_files(directory: Path) -> list[str]:
     """The relative names of the regular files under `directory` (sorted), or a one-line UserError
     naming the first entry it may not hold. Only `lstat` is used: nothing is opened."""
     root = Path(os.path.realpath(directory))
+    if not root.is_dir():
+        raise UserError(f"{directory}: not a directory with a config.json; point it at a Hugging Face model directory")
     names: list[str] = []
     pending = [root]
     while pending:

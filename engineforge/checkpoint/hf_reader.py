@@ -111,12 +111,16 @@ class HFCheckpoint:
         return torch.frombuffer(data, dtype=dtype).reshape(tensor.shape) if data else torch.empty(tensor.shape, dtype=dtype)
 
 
-def check_model_dir(hf_dir: Path, origin: str | None = None) -> dict:
-    """A local model directory checked before anything loads it (`validate`, `run --dry-run`, the
-    planner, `quantize`): regular files only, inside it (links out, FIFOs, devices refused before any
-    read); config.json read bounded, its values typed and bounded; every `*.safetensors` header and the
-    index parsed and bounded. Returns config.json; each refusal is one line naming the file."""
-    names = model_files(hf_dir)
+def check_model_dir(hf_dir: Path, origin: str | None = None, contained: bool = True) -> dict:
+    """A model directory checked before anything loads it (`validate`, `run --dry-run`, the planner,
+    `quantize`): with `contained` (a local directory), regular files only, inside it (links out, FIFOs,
+    devices refused before any read); config.json read bounded, its values typed and bounded; every
+    `*.safetensors` header and the index parsed and bounded (a FIFO or device among them refused).
+    Without `contained` links may leave it: a hub snapshot's files link into the hub cache. Returns
+    config.json; each refusal is one line naming the file."""
+    hf_dir = Path(hf_dir)
+    names = model_files(hf_dir) if contained else sorted(
+        p.relative_to(hf_dir).as_posix() for p in hf_dir.rglob("*") if p.name.endswith(".safetensors") or p.name == INDEX_FILE)
     config = read_config(hf_dir, origin)
     if INDEX_FILE in names:
         _weight_map(hf_dir / INDEX_FILE)

@@ -49,7 +49,7 @@ def check(spec: QuantizeSpec, model_dir: Path, device: str, tensor_parallel: int
     """Everything that can be refused before loading the model; `tensor_parallel`: the split of the
     rank files written from the result (1 when the runtime loads the unified export whole)."""
     formats.check_device(spec.format, device)
-    formats.check_shape(spec.format, check_model_dir(model_dir), str(model_dir), tensor_parallel)
+    formats.check_shape(spec.format, check_model_dir(model_dir, contained=False), str(model_dir), tensor_parallel)
 
 
 def quantize_model(
