@@ -70,8 +70,14 @@ class Store:
         files = manifest.get("files")
         if not isinstance(files, dict):
             return [f"{stage}/{key[:12]}: {MANIFEST} records no file hashes"]
+        # What a reuse reads (stage.py): a manifest without them would fail every later run.
+        if not isinstance(manifest.get("summary"), str) or not isinstance(manifest.get("outputs"), dict):
+            return [f"{stage}/{key[:12]}: {MANIFEST} lacks its summary or outputs"]
         found = []
         for name, record in files.items():
+            if not isinstance(record, dict):
+                found.append(f"{stage}/{key[:12]}/{name}: {MANIFEST} holds no file record for it")
+                continue
             path = self.entry(stage, key) / name
             try:
                 status = path.stat()
@@ -142,15 +148,16 @@ class Store:
     def sweep(self, directory: Path | None = None) -> list[Path]:
         """Remove temporary and trash directories whose writer is dead (in one stage's directory, or
         everywhere); return what was removed."""
-        parents = [directory] if directory else [self.root / stage for stage in _stage_names(self.root)]
-        removed = []
-        for parent in parents:
-            for path in parent.glob(".*"):
-                owner = _owner_of(path.name)
-                if owner is not None and owner.is_dead():
-                    shutil.rmtree(path, ignore_errors=True)
-                    removed.append(path)
+        removed = self.leftovers(directory)
+        for path in removed:
+            shutil.rmtree(path, ignore_errors=True)
         return removed
+
+    def leftovers(self, directory: Path | None = None) -> list[Path]:
+        """Temporary and trash directories whose writer is dead (what `sweep` removes)."""
+        parents = [directory] if directory else [self.root / stage for stage in _stage_names(self.root)]
+        return [path for parent in parents for path in sorted(parent.glob(".*"))
+                if (owner := _owner_of(path.name)) is not None and owner.is_dead()]
 
     def ensure_free_space(self, stage: str, needed_bytes: int | None) -> None:
         """Fail before writing when the store's filesystem cannot hold `needed_bytes` (plus 5 %)."""
