@@ -92,3 +92,21 @@ class Owner:
         if started is None:
             return True
         return started != -1 and abs(started - self.started) > 1
+
+
+def started_process(pid: int) -> dict:
+    """What a server's state file records of a process engineforge started, so that a later `stop`
+    can prove the pid is still that process: its start time (exact, in the kernel's ticks) and its
+    command line. Assumes `pid` is alive (just started)."""
+    process = psutil.Process(pid)
+    return {"pid": pid, "create_time": process.create_time(), "cmdline": process.cmdline()}
+
+
+def is_started_process(record: dict) -> bool:
+    """Whether `record` (`started_process`) still names the same live process: a pid reused by an
+    unrelated process has another start time or command line, and must never be signalled."""
+    try:
+        process = psutil.Process(int(record["pid"]))
+        return process.create_time() == record["create_time"] and process.cmdline() == record["cmdline"]
+    except (KeyError, TypeError, ValueError, psutil.Error):
+        return False

@@ -19,10 +19,16 @@ from pydantic import ValidationError
 
 from engineforge import safe_yaml
 from engineforge.errors import UserError
-from engineforge.recipe import Recipe
+from engineforge.recipe import EXPERIMENT_PATTERN, NAME_PATTERN, Recipe
 
 _NAMED_FIELD = re.compile(r"^([a-z_]+(?:\.[a-z_0-9]+)+): ")
 MAX_PROBLEMS = 20  # per file: a file of 40,000 typos says so in 21 lines, not 40,000
+
+# The allowed characters in words, for the patterns whose error names them.
+PATTERN_WORDS = {
+    NAME_PATTERN: "lowercase letters, digits, . _ -",
+    EXPERIMENT_PATTERN: "letters, digits, space, . _ -, starting with a letter or digit",
+}
 
 
 class RecipeError(UserError):
@@ -160,7 +166,8 @@ def _message(error: dict[str, Any], location: list[Any]) -> str:
     if kind == "literal_error":
         return f"must be one of {context.get('expected')}"
     if kind == "string_pattern_mismatch":
-        return f"must match {context.get('pattern')} (lowercase letters, digits, . _ -)"
+        pattern = context.get("pattern")
+        return f"must match {pattern}" + (f" ({PATTERN_WORDS[pattern]})" if pattern in PATTERN_WORDS else "")
     return error["msg"]
 
 

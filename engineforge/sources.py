@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engineforge.errors import NetworkError, UserError
-from engineforge.model_roots import check_model_path
+from engineforge.model_roots import check_model_path, model_files
 from engineforge.model_shape import CONFIG_FILE
 from engineforge.recipe import ModelSpec
-from engineforge.store import content_key, file_digests
+from engineforge.store import content_key, sha256_file
 
 REQUIRED_FILES = (CONFIG_FILE,)
 COMMIT = re.compile(r"[0-9a-f]{40}")
@@ -172,7 +172,7 @@ def local_model_digests(source: LocalSource) -> dict[str, str]:
     missing = [name for name in REQUIRED_FILES if not (source.path / name).is_file()]
     if missing:
         raise UserError(f"model.source {source.path}: missing {', '.join(missing)}; is it a Hugging Face model directory?")
-    return file_digests(source.path)
+    return {name: sha256_file(source.path / name) for name in model_files(source.path)}
 
 
 def digest_revision(digests: dict[str, str]) -> str:

@@ -25,6 +25,7 @@ from typing import Any, Iterator
 
 from filelock import FileLock
 
+from engineforge.model_roots import open_regular
 from engineforge.process_owner import Owner
 
 MANIFEST = "manifest.json"
@@ -69,8 +70,14 @@ class Store:
         files = manifest.get("files")
         if not isinstance(files, dict):
             return [f"{stage}/{key[:12]}: {MANIFEST} records no file hashes"]
+        # What a reuse reads (stage.py): a manifest without them would fail every later run.
+        if not isinstance(manifest.get("summary"), str) or not isinstance(manifest.get("outputs"), dict):
+            return [f"{stage}/{key[:12]}: {MANIFEST} lacks its summary or outputs"]
         found = []
         for name, record in files.items():
+            if not isinstance(record, dict):
+                found.append(f"{stage}/{key[:12]}/{name}: {MANIFEST} holds no file record for it")
+                continue
             path = self.entry(stage, key) / name
             try:
                 status = path.stat()
@@ -141,15 +148,16 @@ class Store:
     def sweep(self, directory: Path | None = None) -> list[Path]:
         """Remove temporary and trash directories whose writer is dead (in one stage's directory, or
         everywhere); return what was removed."""
-        parents = [directory] if directory else [self.root / stage for stage in _stage_names(self.root)]
-        removed = []
-        for parent in parents:
-            for path in parent.glob(".*"):
-                owner = _owner_of(path.name)
-                if owner is not None and owner.is_dead():
-                    shutil.rmtree(path, ignore_errors=True)
-                    removed.append(path)
+        removed = self.leftovers(directory)
+        for path in removed:
+            shutil.rmtree(path, ignore_errors=True)
         return removed
+
+    def leftovers(self, directory: Path | None = None) -> list[Path]:
+        """Temporary and trash directories whose writer is dead (what `sweep` removes)."""
+        parents = [directory] if directory else [self.root / stage for stage in _stage_names(self.root)]
+        return [path for parent in parents for path in sorted(parent.glob(".*"))
+                if (owner := _owner_of(path.name)) is not None and owner.is_dead()]
 
     def ensure_free_space(self, stage: str, needed_bytes: int | None) -> None:
         """Fail before writing when the store's filesystem cannot hold `needed_bytes` (plus 5 %)."""
@@ -206,15 +214,17 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 def clone_file(source: str | Path, target: str | Path) -> None:
     """Copy a file into another entry without sharing its inode (a hard link would let corruption of
-    one entry reach the other): a copy-on-write clone where the filesystem has them, else a copy."""
-    source = os.path.realpath(source)
-    with open(source, "rb") as src, open(target, "wb") as dst:
+    one entry reach the other): a copy-on-write clone where the filesystem has them, else the kernel's
+    copy. Links are followed (a hub snapshot's files link into its cache); a FIFO or device is refused."""
+    with open_regular(Path(source)) as src, open(target, "wb") as dst:
         try:
             fcntl.ioctl(dst.fileno(), FICLONE, src.fileno())
             return
         except OSError:
             pass
-    shutil.copyfile(source, target)  # the kernel's copy (sendfile), no bytes through Python
+        size, done = os.fstat(src.fileno()).st_size, 0
+        while done < size and (sent := os.sendfile(dst.fileno(), src.fileno(), done, size - done)):
+            done += sent  # sendfile: no bytes through Python
 
 
 def clone_tree(source: Path, target: Path, ignore=None) -> None:

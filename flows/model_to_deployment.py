@@ -14,8 +14,9 @@ from prefect import flow
 
 from engineforge import lockfile, progress, tracking
 from engineforge.artifacts import remote_tier
-from engineforge.errors import StageFailed
+from engineforge.errors import StageFailed, UserError
 from engineforge.orchestration import run_artifacts, stale_runs
+from engineforge.orchestration.submission import store_root_for_run
 from engineforge.planner import load_model_config, resolve_parallel
 from engineforge.planner.report import to_json as plan_json
 from engineforge.quantize.support import check_servable
@@ -23,7 +24,6 @@ from engineforge.recipe_file import parse_recipe
 from engineforge.runtimes import get_runtime
 from engineforge.stage_result import StageResult
 from engineforge.stages.context import RunContext
-from engineforge.store import default_root
 from tasks.build import build_task
 from tasks.download import download_task
 from tasks.package import package_task
@@ -36,7 +36,10 @@ from tasks.validate import validate_task
 def _flow_run_name() -> str:
     from prefect.runtime import flow_run
 
-    return run_artifacts.run_label(parse_recipe(flow_run.parameters["recipe_yaml"], "<recipe>"))
+    try:
+        return run_artifacts.run_label(parse_recipe(flow_run.parameters["recipe_yaml"], "<recipe>"))
+    except UserError:  # refused in the flow itself, so the run ends Failed with the reason, not Crashed
+        return "refused-recipe"
 
 
 @flow(name="model-to-deployment", log_prints=True, flow_run_name=_flow_run_name)
@@ -50,6 +53,7 @@ def model_to_deployment(
     """Build, validate, package and register the model a recipe describes; return the run summary."""
     started = time.perf_counter()
     stale_runs.own_flow_run()  # before anything can fail or hang: a killed run is closed by the next
+    store_root = store_root_for_run(store_root)  # a submitted run cannot choose where the worker writes
     recipe = parse_recipe(recipe_yaml, recipe_origin)
     label = run_artifacts.run_label(recipe)  # as written, like the flow run's name
     runtime = get_runtime(recipe.runtime)  # resolved once; the stages find it on the run context
@@ -64,7 +68,7 @@ def model_to_deployment(
     run_artifacts.announce(uri, run_id, flow_run)
     tracking.log_text(uri, run_id, json.dumps(plan_json(plan), indent=2, default=str), "plan.json")
     ctx = RunContext(
-        runtime=runtime, store_root=str(store_root or default_root()), tracking_uri=uri, run_id=run_id,
+        runtime=runtime, store_root=store_root, tracking_uri=uri, run_id=run_id,
         base_dir=base_dir, refresh=list(refresh or []), remote_tier=remote_tier.enabled(recipe.tracking.log_engine, uri),
     )
     results: dict[str, StageResult] = {}

@@ -46,7 +46,7 @@ def test_missing_fields_are_named_all_at_once():
 
 def test_non_integer_field_is_named():
     config = model_config("llama-3.1-8b") | {"num_hidden_layers": "32"}
-    with pytest.raises(UserError, match="num_hidden_layers is '32'"):
+    with pytest.raises(UserError, match='num_hidden_layers is "32"; it must be an integer from 1 to 1,024'):
         ModelShape.from_config(config)
 
 

@@ -37,5 +37,9 @@ def pull(uri: str, reference: str, target: Path):
                         "in the tracking server's artifacts; rebuild with tracking.log_engine: always")
     if target.exists() and any(target.iterdir()):
         raise UserError(f"{target} is not empty; pull into a new directory")
-    transfer.download(uri, found.source, target, found.tags.get(tracking.CONTENT_KEY_TAG))
+    digest = transfer.recorded_manifest_digest(uri, found.source, "build")
+    if digest is None:
+        raise UserError(f"{found.name} version {found.version}: its run recorded no {transfer.MANIFEST_TAG.format(stage='build')} "
+                        "tag, so its MANIFEST.json cannot be checked against anything but itself; rebuild with this engineforge")
+    transfer.download(uri, found.source, target, found.tags.get(tracking.CONTENT_KEY_TAG), digest)
     return found

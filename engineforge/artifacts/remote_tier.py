@@ -66,7 +66,7 @@ class RemoteTier:
             return None
         try:
             with store.writing(stage, key, replace=True) as workdir:
-                transfer.download(self.uri, source, workdir, key)
+                transfer.download(self.uri, source, workdir, key, transfer.recorded_manifest_digest(self.uri, source, stage))
                 _adopt(workdir)
         except transfer.ArtifactMismatch as error:
             log.warning("computing %s here: %s", stage, error)

@@ -23,8 +23,13 @@ from pathlib import Path
 from engineforge import tracking
 from engineforge.artifacts import manifest
 from engineforge.errors import UserError
+from engineforge.store import sha256_file
 
 ATTEMPTS = 2  # a mismatch may be a torn transfer: fetch once more before reporting it
+# The sha256 of a logged directory's MANIFEST.json, set on the logging run as it goes up. It lives in
+# the tracking database, not beside the files: whoever can rewrite the artifacts (a weight and the
+# MANIFEST.json that vouches for it) does not thereby change what the download is checked against.
+MANIFEST_TAG = "engineforge.manifest_sha256.{stage}"
 
 log = logging.getLogger("engineforge")
 
@@ -45,13 +50,25 @@ def upload(uri: str, run_id: str, directory: Path, artifact_path: str, stage: st
             client.log_artifact(run_id, str(directory / name), posixpath.join(artifact_path, parent) if parent else artifact_path)
             advance(record["size"])
     with tempfile.TemporaryDirectory() as scratch:
-        client.log_artifact(run_id, str(manifest.write(described, Path(scratch))), artifact_path)
+        written = manifest.write(described, Path(scratch))
+        client.log_artifact(run_id, str(written), artifact_path)
+        client.set_tag(run_id, MANIFEST_TAG.format(stage=stage), sha256_file(written))
     return f"runs:/{run_id}/{artifact_path}"
 
 
-def download(uri: str, artifact_uri: str, into: Path, key: str | None = None) -> Path:
+def recorded_manifest_digest(uri: str, artifact_uri: str, stage: str) -> str | None:
+    """The MANIFEST.json digest the run that logged `artifact_uri` (`runs:/RUN/...`) recorded for
+    `stage`, or None (logged before the digest was recorded, or not a runs:/ URI)."""
+    if not artifact_uri.startswith("runs:/"):
+        return None
+    run_id = artifact_uri[len("runs:/"):].split("/", 1)[0]
+    return tracking.client(uri).get_run(run_id).data.tags.get(MANIFEST_TAG.format(stage=stage))
+
+
+def download(uri: str, artifact_uri: str, into: Path, key: str | None = None, manifest_sha256: str | None = None) -> Path:
     """Download `artifact_uri` (runs:/ or mlflow-artifacts:) into the empty directory `into`, verified
-    against its MANIFEST.json (and `key`, when given). Raises ArtifactMismatch when it never matches."""
+    against its MANIFEST.json, and that against `key` and `manifest_sha256` (recorded out of band),
+    when given. Raises ArtifactMismatch when it never matches."""
     from mlflow.artifacts import download_artifacts
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", str(sys.stderr.isatty()).lower())  # not in worker logs
@@ -62,6 +79,8 @@ def download(uri: str, artifact_uri: str, into: Path, key: str | None = None) ->
         try:
             local = Path(download_artifacts(artifact_uri=artifact_uri, dst_path=str(scratch), tracking_uri=uri))
             found = manifest.problems(local, key)
+            if not found and manifest_sha256 and sha256_file(local / manifest.MANIFEST) != manifest_sha256:
+                found = [f"{manifest.MANIFEST}: sha256 differs from the one its run recorded when it was logged"]
             if not found:
                 for child in local.iterdir():
                     child.rename(into / child.name)

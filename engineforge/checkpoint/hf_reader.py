@@ -17,11 +17,13 @@ from pathlib import Path
 from engineforge.checkpoint.box_reader import Box, BoxReader, FileHandles
 from engineforge.checkpoint.safetensors_format import DTYPES, StoredTensor, read_header
 from engineforge.errors import UserError
-from engineforge.model_shape import ModelShape
+from engineforge.model_roots import model_files, read_regular
+from engineforge.model_shape import ModelShape, read_config
 
 INDEX_FILE = "model.safetensors.index.json"
 SINGLE_FILE = "model.safetensors"
 FLOAT_CODES = ("F32", "F16", "BF16")
+MAX_INDEX_BYTES = 64 << 20  # an index lists each tensor once: DeepSeek-V3's 91k tensors take 8 MiB
 
 
 @dataclass(frozen=True)
@@ -109,14 +111,40 @@ class HFCheckpoint:
         return torch.frombuffer(data, dtype=dtype).reshape(tensor.shape) if data else torch.empty(tensor.shape, dtype=dtype)
 
 
+def check_model_dir(hf_dir: Path, origin: str | None = None, contained: bool = True) -> dict:
+    """A model directory checked before anything loads it (`validate`, `run --dry-run`, the planner,
+    `quantize`): with `contained` (a local directory), regular files only, inside it (links out, FIFOs,
+    devices refused before any read); config.json read bounded, its values typed and bounded; every
+    `*.safetensors` header and the index parsed and bounded (a FIFO or device among them refused).
+    Without `contained` links may leave it: a hub snapshot's files link into the hub cache. Returns
+    config.json; each refusal is one line naming the file."""
+    hf_dir = Path(hf_dir)
+    names = model_files(hf_dir) if contained else sorted(
+        p.relative_to(hf_dir).as_posix() for p in hf_dir.rglob("*") if p.name.endswith(".safetensors") or p.name == INDEX_FILE)
+    config = read_config(hf_dir, origin)
+    if INDEX_FILE in names:
+        _weight_map(hf_dir / INDEX_FILE)
+    for name in names:
+        if name.endswith(".safetensors"):
+            read_header(hf_dir / name)
+    return config
+
+
+def _weight_map(index_path: Path) -> dict[str, str]:
+    try:
+        weight_map = json.loads(read_regular(index_path, MAX_INDEX_BYTES))["weight_map"]
+    except (ValueError, KeyError, TypeError, RecursionError) as error:
+        raise UserError(f"{index_path}: not a valid safetensors index ({type(error).__name__}); re-download it") from None
+    if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+        raise UserError(f"{index_path}: not a valid safetensors index (weight_map is not names to files); re-download it")
+    return weight_map
+
+
 def read_stored_tensors(hf_dir: Path) -> dict[str, StoredTensor]:
     """Headers of all shards (via the index when there is one), checked against the index."""
     index_path = hf_dir / INDEX_FILE
     if index_path.is_file():
-        try:
-            weight_map = json.loads(index_path.read_text())["weight_map"]
-        except (json.JSONDecodeError, KeyError, TypeError) as error:
-            raise UserError(f"{index_path}: not a valid safetensors index ({error}); re-download it") from None
+        weight_map = _weight_map(index_path)
     elif (hf_dir / SINGLE_FILE).is_file():
         weight_map = None
     else:

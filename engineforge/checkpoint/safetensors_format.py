@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 from engineforge.errors import UserError
+from engineforge.model_roots import open_regular
 
 # safetensors dtype code -> (torch dtype name, bytes per element)
 DTYPES: dict[str, tuple[str, int]] = {
@@ -34,8 +36,10 @@ DTYPES: dict[str, tuple[str, int]] = {
     "BOOL": ("bool", 1),
 }
 CODE_OF_DTYPE = {name: code for code, (name, _) in DTYPES.items()}
-# The safetensors library refuses headers above 100 MB; anything larger is corruption.
-MAX_HEADER_BYTES = 100_000_000
+# The safetensors library refuses headers above 100 MB. Parsing 100 MB of hostile JSON takes more
+# than a gigabyte of Python objects, and a real header (a few hundred tensors a shard) is well under
+# 1 MiB: larger than 16 MiB is refused as corruption.
+MAX_HEADER_BYTES = 16 << 20
 
 
 @dataclass(frozen=True)
@@ -60,21 +64,22 @@ class StoredTensor:
 def read_header(path: Path) -> dict[str, StoredTensor]:
     """Parse and check a safetensors header; UserError (one line) if it is corrupt or truncated."""
     path = Path(path)
-    size = path.stat().st_size
     fix = "re-download or re-save this file"
-    with open(path, "rb") as handle:
+    with open_regular(path) as handle:  # a FIFO or a device is refused, never read
+        size = os.fstat(handle.fileno()).st_size
         prefix = handle.read(8)
         if len(prefix) < 8:
             raise UserError(f"{path}: not a safetensors file ({size} bytes, header length missing); {fix}")
         (length,) = struct.unpack("<Q", prefix)
         if length > MAX_HEADER_BYTES or 8 + length > size:
-            raise UserError(f"{path}: corrupt safetensors header (declares {length} header bytes, file has {size}); {fix}")
+            raise UserError(f"{path}: corrupt safetensors header (declares {length:,} header bytes, at most "
+                            f"{MAX_HEADER_BYTES:,} allowed, file has {size:,}); {fix}")
         raw = handle.read(length)
     try:
         header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise UserError(f"{path}: corrupt safetensors header (not JSON: {error}); {fix}") from None
-    if not isinstance(header, dict):
+    except (ValueError, RecursionError) as error:  # not UTF-8, not JSON, an int over 4300 digits, deep nesting
+        raise UserError(f"{path}: corrupt safetensors header (not JSON: {type(error).__name__}); {fix}") from None
+    if not isinstance(header, dict) or not isinstance(header.get("__metadata__", {}), dict):
         raise UserError(f"{path}: corrupt safetensors header (not a JSON object); {fix}")
     data_start = 8 + length
     tensors = {}

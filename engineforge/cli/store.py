@@ -30,9 +30,9 @@ def command(
             if repair:
                 checked.discard(stage, key)
                 console.print(f"removed {stage}/{key[:12]} (the next run recomputes it)", markup=False)
-    leftovers = checked.sweep() if repair else []
-    for path in leftovers:
-        console.print(f"removed {path} (its writer is dead)", markup=False)
+    for path in checked.sweep() if repair else checked.leftovers():
+        console.print(f"removed {path} (its writer is dead)" if repair else
+                      f"stale {path} (its writer is dead; --repair removes it)", markup=False)
     console.print(f"{count} entries in {checked.root}: {count - damaged} intact, {damaged} damaged"
                   + (" and removed" if repair and damaged else ""), markup=False)
     return 1 if damaged and not repair else 0

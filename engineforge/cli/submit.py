@@ -27,6 +27,7 @@ def command(
     if problems:
         raise UserError("\n".join(problems))
     extra = _parse_params(params)
+    submission.check_extra_parameters(extra)
     unknown = sorted(set(refresh) - set(STAGES) - {"all"})
     if unknown:
         raise typer.BadParameter(f"unknown stage {', '.join(unknown)}; choose from {', '.join(STAGES)} or all", param_hint="--refresh")

@@ -25,6 +25,38 @@ RETRY_FOR_S = 600.0
 RETRY_PAUSE_S = 3.0
 
 
+# Flow parameters a submitter may not set: `submit` writes the recipe's own, and where a worker reads
+# and writes is the worker's to decide (ENGINEFORGE_STORE, ENGINEFORGE_MODEL_ROOTS). A submitted
+# store_root let the worker write, and on a failed stage delete (`failed/` is removed), anywhere.
+WORKER_CHOSEN = ("store_root", "base_dir", "recipe_yaml", "recipe_origin")
+
+
+def check_extra_parameters(extra: dict[str, Any]) -> None:
+    """Refuse `--param` values that choose paths on the worker, before the server is contacted."""
+    refused = [name for name in WORKER_CHOSEN if name in extra]
+    if refused:
+        raise UserError(f"--param {refused[0]}: not open to a submitter; the worker's own settings choose its "
+                        "paths (ENGINEFORGE_STORE, ENGINEFORGE_MODEL_ROOTS) and submit sends the recipe itself")
+
+
+def store_root_for_run(store_root: str | None) -> str:
+    """The store a flow run uses. A run created from a deployment (a worker runs what someone
+    submitted) uses the worker's own store, whatever its parameters say; `engineforge run`'s in-process
+    flow takes `--store`. (`base_dir` needs no such check: every path it resolves must still lie under
+    ENGINEFORGE_MODEL_ROOTS, model_roots.check_model_path.)"""
+    from prefect.runtime import deployment
+
+    from engineforge.store import default_root
+
+    own = default_root()
+    if store_root is None:
+        return str(own)
+    if deployment.id and Path(store_root).resolve() != own:
+        raise UserError(f"store_root {store_root}: a submitted run uses this worker's store ({own}, ENGINEFORGE_STORE), "
+                        "not one its submitter names; submit without store_root")
+    return store_root
+
+
 def deployment_name(name: str) -> str:
     """`FLOW/DEPLOYMENT`; a bare deployment name belongs to the model-to-deployment flow."""
     return name if "/" in name else f"{FLOW_NAME}/{name}"

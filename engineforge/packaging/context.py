@@ -10,7 +10,7 @@ from pathlib import Path
 from engineforge.errors import UserError
 from engineforge.packaging.dockerfile import render_dockerfile
 from engineforge.packaging.spec import PackageInputs
-from engineforge.packaging.wheelhouse import link_tree
+from engineforge.packaging.wheelhouse import copy_tree
 
 # Kept out of every image even when a model directory carries them (hub downloads leave .cache/,
 # checkouts leave .git/, people leave tokens in .env files).
@@ -41,7 +41,7 @@ def check_model_dir(model_dir: Path) -> None:
 def write_context(
     inputs: PackageInputs, base_image: str, context_dir: Path, wheelhouse: Path | None, created: str | None = None
 ) -> Path:
-    """(Re)create context_dir and return the Dockerfile's path. Model and wheels are hard links."""
+    """(Re)create context_dir and return the Dockerfile's path. Model and wheels are copies (clones), never hard links."""
     model_dir = Path(inputs.model_dir)
     check_model_dir(model_dir)
     if context_dir.exists():
@@ -53,8 +53,8 @@ def write_context(
     if inputs.python_requirements:
         (context_dir / "requirements.txt").write_text("".join(f"{r}\n" for r in inputs.python_requirements))
         if wheelhouse is not None:
-            link_tree(wheelhouse, context_dir / "wheelhouse")
-    link_tree(model_dir, context_dir / "model", world_readable=True)
+            copy_tree(wheelhouse, context_dir / "wheelhouse")
+    copy_tree(model_dir, context_dir / "model", world_readable=True)
     return dockerfile
 
 

@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from engineforge.errors import UserError
+from engineforge.store import clone_file
 
 log = logging.getLogger(__name__)
 
@@ -81,23 +82,23 @@ def ensure_wheelhouse(requirements: list[str], python: str, root: Path | None = 
     return target
 
 
-def link_tree(source: Path, dest: Path, world_readable: bool = False) -> None:
-    """Hard-link (or copy, across filesystems) a directory tree; never modifies the source.
+def copy_tree(source: Path, dest: Path, world_readable: bool = False) -> None:
+    """Copy a directory tree into a build context file by file with `store.clone_file` (a
+    copy-on-write clone where the filesystem has them, else the kernel's copy), never a hard link: the
+    context is part of the package entry, and an inode shared with the build entry or the wheel cache
+    would carry damage to one into the other. Each file keeps its source's mode and mtime (the context
+    fingerprint reads the mtime); the source is never modified.
 
-    With world_readable, files others cannot read are copied and given read permission instead,
-    so a non-root user in the image can read them while the source keeps its mode.
+    With world_readable, every file and directory gets read permission for all, so a non-root user
+    in the image can read them while the source keeps its mode.
     """
-    def link(src: str, dst: str) -> None:
-        if world_readable and not os.stat(src).st_mode & stat.S_IROTH:
-            shutil.copy2(src, dst)
+    def copy(src: str, dst: str) -> None:
+        clone_file(src, dst)
+        shutil.copystat(src, dst)
+        if world_readable:
             os.chmod(dst, os.stat(dst).st_mode | stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-            return
-        try:
-            os.link(src, dst)
-        except OSError:
-            shutil.copy2(src, dst)
 
-    shutil.copytree(source, dest, copy_function=link, symlinks=False)
+    shutil.copytree(source, dest, copy_function=copy, symlinks=False)
     if world_readable:
         for directory in [dest, *(p for p in dest.rglob("*") if p.is_dir())]:
             directory.chmod(0o755)

@@ -23,7 +23,7 @@ from engineforge.errors import StageFailed, UserError
 from engineforge.packaging.base_image import DEFAULT_BASE, ensure_base_image
 from engineforge.packaging.build import build_image
 from engineforge.packaging.pins import image_markers, pinned_closure
-from engineforge.packaging.wheelhouse import cache_root, ensure_wheelhouse, link_tree, wheelhouse_key
+from engineforge.packaging.wheelhouse import cache_root, ensure_wheelhouse, copy_tree, wheelhouse_key
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 DEPS_DOCKERFILE = "docker/worker-cpu-deps.Dockerfile"
@@ -56,7 +56,7 @@ def ensure_worker_image(client, checkout: Path = CHECKOUT, log_dir: Path | None 
         wheels = ensure_wheelhouse(reqs, DEFAULT_BASE.python)
         with tempfile.TemporaryDirectory(prefix="worker-deps-", dir=cache_root()) as context:
             (Path(context) / "requirements.txt").write_text("".join(f"{r}\n" for r in reqs))
-            link_tree(wheels, Path(context) / "wheelhouse")
+            copy_tree(wheels, Path(context) / "wheelhouse")
             _build(client, checkout / DEPS_DOCKERFILE, Path(context), deps, {"BASE": base}, log_dir / "deps.log")
     with tempfile.TemporaryDirectory(prefix="worker-code-") as context:
         digest = hashlib.sha256(deps.encode())

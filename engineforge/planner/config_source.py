@@ -23,7 +23,9 @@ def load_model_config(recipe, base_dir: Path | None = None) -> dict[str, Any]:
 
         # The fields the synthetic stage writes, without importing transformers (and torch) here.
         return config_fields(recipe.model.synthetic, recipe.model.dtype)
-    return read_config(source.path, origin)
+    from engineforge.checkpoint.hf_reader import check_model_dir
+
+    return check_model_dir(source.path, origin)  # a local directory is untrusted: its files are checked too
 
 
 def _fetch_from_hub(source, origin: str) -> Path:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from engineforge.checkpoint.hf_reader import check_model_dir
 from engineforge.quantize import accuracy, calibration, formats, host_memory
 from engineforge.recipe import QuantizeSpec
 from engineforge.versions import package_version
@@ -44,20 +45,11 @@ class QuantizeReport:
     device: str
 
 
-def read_config(model_dir: Path) -> dict:
-    try:
-        return json.loads((model_dir / "config.json").read_text())
-    except FileNotFoundError:
-        from engineforge.errors import UserError
-
-        raise UserError(f"{model_dir}: no config.json; quantize needs a Hugging Face model directory") from None
-
-
 def check(spec: QuantizeSpec, model_dir: Path, device: str, tensor_parallel: int = 1) -> None:
     """Everything that can be refused before loading the model; `tensor_parallel`: the split of the
     rank files written from the result (1 when the runtime loads the unified export whole)."""
     formats.check_device(spec.format, device)
-    formats.check_shape(spec.format, read_config(model_dir), str(model_dir), tensor_parallel)
+    formats.check_shape(spec.format, check_model_dir(model_dir, contained=False), str(model_dir), tensor_parallel)
 
 
 def quantize_model(

@@ -9,8 +9,8 @@ from engineforge.orchestration.submission import deployment_name
 
 
 def test_params_are_read_as_yaml():
-    assert _parse_params(["refresh=[validate, build]", "store_root=/srv/store", "n=3", "flag=true", "empty="]) == {
-        "refresh": ["validate", "build"], "store_root": "/srv/store", "n": 3, "flag": True, "empty": ""}
+    assert _parse_params(["refresh=[validate, build]", "n=3", "flag=true", "empty="]) == {
+        "refresh": ["validate", "build"], "n": 3, "flag": True, "empty": ""}
     with pytest.raises(UserError, match="expected KEY=VALUE"):
         _parse_params(["refresh"])
 

@@ -167,3 +167,9 @@ def test_a_calibration_file_outside_the_allowed_roots_is_refused(tmp_path, monke
         dataset_path(CalibrationSpec(dataset=str(secret)))
     monkeypatch.delenv("ENGINEFORGE_MODEL_ROOTS")
     assert dataset_path(CalibrationSpec(dataset=str(secret))) == secret  # no roots set: a user's own file
+
+
+def test_the_experiment_name_error_lists_the_characters_it_allows(tmp_path, capsys):
+    """It listed the recipe name's (lowercase only), which the experiment pattern is not."""
+    lines = validate(tmp_path, capsys, BASE + "tracking:\n  experiment: ../x\n")
+    assert lines[0].endswith("(letters, digits, space, . _ -, starting with a letter or digit)"), lines
