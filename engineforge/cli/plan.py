@@ -40,11 +40,14 @@ def command(
             from engineforge.cli.predict_output import predictions
 
             predicted = predictions(loaded, config, result)
+    target = {"tensorrt_llm_version": loaded.trtllm.version} if loaded.trtllm else {}
     if as_json:
         from engineforge.predict.ranking import to_json as predictions_json
 
-        print(json.dumps(to_json(result) | ({"predictions": predictions_json(*predicted)} if predicted else {}), indent=2))
+        print(json.dumps(to_json(result) | target | ({"predictions": predictions_json(*predicted)} if predicted else {}), indent=2))
     else:
+        if target:
+            print(f"TensorRT-LLM {loaded.trtllm.version} (trtllm.version), runtime {loaded.runtime}")
         render(result, Console(highlight=False, soft_wrap=True))
         if predicted:
             from engineforge.predict.ranking import render as render_predictions
