@@ -11,7 +11,7 @@ naming that field: one place per setting.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -28,15 +28,10 @@ class _Options(BaseModel):
 class CudaGraphOptions(_Options):
     """`cuda_graph_config` (CudaGraphConfig): which decode batch sizes are captured as CUDA graphs."""
 
-    batch_sizes: list[int] | None = Field(None, description="Batch sizes to capture; default TensorRT-LLM's list up to max_batch_size.")
+    batch_sizes: list[Annotated[int, Field(ge=1, le=MAX_BATCH)]] | None = Field(
+        None, description="Batch sizes to capture; default TensorRT-LLM's list up to max_batch_size.")
     max_batch_size: int | None = Field(None, ge=1, le=MAX_BATCH, description="Largest captured batch size (when batch_sizes is unset).")
     enable_padding: bool | None = Field(None, description="Pad a batch up to the next captured size so it still runs as a graph.")
-
-    @model_validator(mode="after")
-    def _sizes_in_range(self) -> "CudaGraphOptions":
-        if self.batch_sizes is not None and not all(1 <= size <= MAX_BATCH for size in self.batch_sizes):
-            raise ValueError(f"batch_sizes: every size must be from 1 to {MAX_BATCH}")
-        return self
 
 
 class KvCacheOptions(_Options):

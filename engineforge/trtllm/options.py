@@ -57,9 +57,10 @@ def role_options(recipe: Recipe, role: str) -> dict[str, Any]:
 
 def emitted_options(recipe: Recipe) -> dict[str, dict[str, Any]]:
     """{file name: options} of every options file a TensorRT-LLM recipe writes (what the checks read)."""
-    if recipe.serve.disaggregated is None:
-        return {OPTIONS_FILE: llm_api_options(recipe)}
-    return {options_file(role): role_options(recipe, role) for role in ROLES}
+    files = {OPTIONS_FILE: llm_api_options(recipe)}
+    if recipe.serve.disaggregated is not None:
+        files |= {options_file(role): role_options(recipe, role) for role in ROLES}
+    return files
 
 
 def kv_cache_config(recipe: Recipe) -> dict[str, Any]:
