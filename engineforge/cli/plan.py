@@ -55,7 +55,17 @@ def command(
             render_predictions(*predicted, Console(highlight=False, soft_wrap=True))
     if result.chosen is None and result.checked:
         raise UserError(result.reason)
+    _check_quantization(loaded, result.gpu)
     return 0
+
+
+def _check_quantization(recipe, gpu) -> None:
+    """A layout that fits is no use if the GPU cannot run the recipe's quantization (NVFP4 on Hopper)."""
+    from engineforge.trtllm.support import quantization_problem
+
+    problem = quantization_problem(recipe, gpu)
+    if problem:
+        raise UserError(f"{problem[0]}: {problem[1]}")
 
 
 def custom_gpu(spec: str):

@@ -45,6 +45,19 @@ class TrtllmRuntimeBase(SingleServer):
         """TensorRT-LLM and its commands on this worker, of the version the recipe targets."""
         availability.require(f"runtime {self.name}", self.required_commands(recipe))
         availability.require_version(recipe.trtllm.version)
+        self._check_gpu(recipe)
+
+    @staticmethod
+    def _check_gpu(recipe: Recipe) -> None:
+        """The worker's GPU runs the recipe's quantization (NVFP4 needs Blackwell); an unknown GPU is not judged."""
+        from engineforge.gpus import gpu_info, known_gpu
+        from engineforge.trtllm.support import quantization_problem
+
+        name = gpu_info()["gpu_name"]
+        gpu = known_gpu(name) if name else None
+        problem = quantization_problem(recipe, gpu) if gpu else None
+        if problem:
+            raise UserError(f"{problem[0]}: {problem[1]}")
 
     def require(self, stage: str, commands: list[str]) -> None:
         availability.require(f"stage {stage} (runtime {self.name})", commands)
