@@ -30,6 +30,7 @@ class GpuSpec(BaseModel):
     hbm_tb_s: float | None = None  # memory bandwidth, TB/s
     bf16_tflops: float | None = None  # dense
     fp8_tflops: float | None = None  # dense; None where the card has no FP8 tensor cores
+    architecture: str | None = None  # hopper, blackwell, ...: what a quantization format's kernels need
     source: str = ""
     nvml_names: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
@@ -43,39 +44,39 @@ H100_DATASHEET = "https://www.nvidia.com/en-us/data-center/h100/ (H100 Tensor Co
 
 CATALOGUE: tuple[GpuSpec, ...] = (
     GpuSpec(
-        name="H100-SXM", memory_gb=80, memory_bytes=81559 * MIB, hbm_tb_s=3.35,
+        name="H100-SXM", architecture="hopper", memory_gb=80, memory_bytes=81559 * MIB, hbm_tb_s=3.35,
         bf16_tflops=989.5, fp8_tflops=1979, source=H100_DATASHEET + ", H100 SXM column: BF16 1,979* / FP8 3,958* TFLOPS",
         nvml_names=("NVIDIA H100 80GB HBM3",), aliases=("H100", "H100-SXM5", "H100-80GB"),
     ),
     GpuSpec(
-        name="H100-PCIe", memory_gb=80, memory_bytes=81559 * MIB, hbm_tb_s=2.0,
+        name="H100-PCIe", architecture="hopper", memory_gb=80, memory_bytes=81559 * MIB, hbm_tb_s=2.0,
         bf16_tflops=756.5, fp8_tflops=1513, source=H100_DATASHEET + ", H100 PCIe column: BF16 1,513* / FP8 3,026* TFLOPS",
         nvml_names=("NVIDIA H100 PCIe",),
     ),
     GpuSpec(
-        name="H200", memory_gb=141, memory_bytes=143771 * MIB, hbm_tb_s=4.8,
+        name="H200", architecture="hopper", memory_gb=141, memory_bytes=143771 * MIB, hbm_tb_s=4.8,
         bf16_tflops=989.5, fp8_tflops=1979,
         source="https://www.nvidia.com/en-us/data-center/h200/ (H200 SXM column: BF16 1,979* / FP8 3,958* TFLOPS)",
         nvml_names=("NVIDIA H200",), aliases=("H200-SXM",),
     ),
     GpuSpec(
-        name="A100-40GB", memory_gb=40, memory_bytes=40960 * MIB, hbm_tb_s=1.555, bf16_tflops=312,
+        name="A100-40GB", architecture="ampere", memory_gb=40, memory_bytes=40960 * MIB, hbm_tb_s=1.555, bf16_tflops=312,
         source="https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf (BF16 312 dense, 1,555 GB/s)",
         nvml_names=("NVIDIA A100-SXM4-40GB", "NVIDIA A100-PCIE-40GB"), aliases=("A100-40G",),
     ),
     GpuSpec(
         # The PCIe 80GB card has 1,935 GB/s; the SXM figure is used for both.
-        name="A100-80GB", memory_gb=80, memory_bytes=81920 * MIB, hbm_tb_s=2.039, bf16_tflops=312,
+        name="A100-80GB", architecture="ampere", memory_gb=80, memory_bytes=81920 * MIB, hbm_tb_s=2.039, bf16_tflops=312,
         source="https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf (BF16 312 dense, SXM 2,039 GB/s)",
         nvml_names=("NVIDIA A100-SXM4-80GB", "NVIDIA A100 80GB PCIe"), aliases=("A100", "A100-80G"),
     ),
     GpuSpec(
-        name="L40S", memory_gb=48, memory_bytes=46068 * MIB, hbm_tb_s=0.864, bf16_tflops=362.05, fp8_tflops=733,
+        name="L40S", architecture="ada", memory_gb=48, memory_bytes=46068 * MIB, hbm_tb_s=0.864, bf16_tflops=362.05, fp8_tflops=733,
         source="https://www.nvidia.com/en-us/data-center/l40s/ (L40S datasheet: BF16 362.05 / FP8 733 dense, GDDR6 864 GB/s)",
         nvml_names=("NVIDIA L40S",),
     ),
     GpuSpec(
-        name="B200", memory_gb=180, memory_bytes=183359 * MIB, hbm_tb_s=8.0, bf16_tflops=2250, fp8_tflops=4500,
+        name="B200", architecture="blackwell", memory_gb=180, memory_bytes=183359 * MIB, hbm_tb_s=8.0, bf16_tflops=2250, fp8_tflops=4500,
         source="https://www.nvidia.com/en-us/data-center/dgx-b200/ (DGX B200: 8 GPUs, 1,440 GB, 64 TB/s, FP8 72 PFLOPS*; per GPU = /8, dense = /2)",
         nvml_names=("NVIDIA B200",), aliases=("HGX-B200",),
     ),
@@ -93,6 +94,11 @@ _BY_KEY = {_key(alias): spec for spec in CATALOGUE for alias in (spec.name, *spe
 
 def known_names() -> list[str]:
     return [spec.name for spec in CATALOGUE]
+
+
+def known_gpu(name: str) -> GpuSpec | None:
+    """The catalogue entry for a name, or None for a card the catalogue lacks."""
+    return _BY_KEY.get(_key(name))
 
 
 def find_gpu(name: str) -> GpuSpec:

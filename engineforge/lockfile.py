@@ -30,6 +30,7 @@ def lock_core(recipe: Recipe, results: dict[str, StageResult], parallel_plan: di
             "files": model.get("files", {}),
         },
         "runtime": recipe.runtime,
+        **({"tensorrt_llm_target": recipe.trtllm.version} if recipe.trtllm else {}),  # what the files were written for
         "parallel": parallel_plan,
         "stages": {name: result.key for name, result in results.items() if result.key},
         "tools": tool_versions(),

@@ -18,6 +18,9 @@ from pydantic import (
     model_validator,
 )
 
+from engineforge.recipe_trtllm import TrtllmSpec
+from engineforge.trtllm.versions import trtllm_version
+
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 # An MLflow experiment name, never a path: no "/", and no leading "." (so never "..").
 EXPERIMENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,127}$"
@@ -362,7 +365,10 @@ class Recipe(Section):
     name: str = Field(..., pattern=NAME_PATTERN, description="Lowercase id; names the MLflow run and registered model.")
     model: ModelSpec = Field(..., description="The checkpoint: where it comes from and its dtype.")
     runtime: Literal["transformers", "trtllm", "trtllm-engine"] = Field(
-        "transformers", description="transformers (anywhere, CPU included), trtllm (TensorRT-LLM PyTorch backend) or trtllm-engine (trtllm-build engines).")
+        "transformers", description="transformers (anywhere, CPU included), trtllm (TensorRT-LLM's PyTorch backend) or "
+        "trtllm-engine (the legacy TensorRT engine path: trtllm-build, TensorRT-LLM 1.2.x only).")
+    trtllm: TrtllmSpec | None = Field(None, description="TensorRT-LLM version and LLM API options (runtimes trtllm, "
+                                      "trtllm-engine); default version 1.2.1.")
     parallel: Annotated[ParallelSpec, BeforeValidator(_parallel_shorthand)] = Field(
         default_factory=ParallelSpec, description='Parallel layout, or "auto" to plan every size.',
         json_schema_extra=_or_auto)
@@ -380,6 +386,7 @@ class Recipe(Section):
     def _runtime_features(self) -> "Recipe":
         if self.validate_.trtllm_bench is not None and not self.runtime.startswith("trtllm"):
             raise ValueError("validate.trtllm_bench needs runtime trtllm or trtllm-engine")
+        self._trtllm_target()
         disaggregated = self.serve.disaggregated
         if disaggregated is not None:
             if self.runtime != "trtllm":
@@ -390,6 +397,20 @@ class Recipe(Section):
                                  f"({self.parallel.gpus_per_node}); engineforge writes single-node layouts")
         self._validation_fits()
         return self
+
+    def _trtllm_target(self) -> None:
+        """A TensorRT-LLM recipe always names its version (the default when left out); the engine path ends with 1.2.x."""
+        if not self.runtime.startswith("trtllm"):
+            if self.trtllm is not None:
+                raise ValueError("trtllm.version: the trtllm section needs runtime trtllm or trtllm-engine")
+            return
+        if self.trtllm is None:
+            self.trtllm = TrtllmSpec()
+        version = self.trtllm.version
+        if self.runtime == "trtllm-engine" and not trtllm_version(version).engine_path:
+            raise ValueError(f"trtllm.version: TensorRT-LLM {version} has no trtllm-build (the TensorRT engine path ends "
+                             "with 1.2.x), so runtime trtllm-engine cannot target it; use runtime: trtllm, which "
+                             "serves the Hugging Face checkpoint directly, or trtllm.version: 1.2.1")
 
     def _validation_fits(self) -> None:
         """A validate request is a prompt plus max_tokens: the server refuses it past build.max_seq_len."""

@@ -46,7 +46,35 @@ def _checked(recipe: Recipe, lines: RecipeLines, base_dir: Path | None) -> Recip
 
 
 def problems_of(recipe: Recipe, base_dir: Path | None) -> list[tuple[str, str]]:
-    """(field, message) for each problem; the model source first, then the layout it allows."""
+    """(field, message) for each problem; the TensorRT-LLM options, the model source, then the layout it allows."""
+    return trtllm_problems(recipe) + _model_problems(recipe, base_dir)
+
+
+def trtllm_problems(recipe: Recipe) -> list[tuple[str, str]]:
+    """Every LLM API options file the recipe would write, checked against its TensorRT-LLM version's
+    definitions (engineforge.trtllm.definitions): a key set in trtllm.llm_api is blamed there, any
+    other on the version that does not define what engineforge writes."""
+    if recipe.runtime != "trtllm":
+        return []
+    from engineforge.trtllm.definitions import problems
+    from engineforge.trtllm.options import emitted_options
+
+    try:
+        files = emitted_options(recipe)
+    except UserError as error:
+        return [("build.kv_cache_dtype", str(error).removeprefix("build.kv_cache_dtype "))]
+    set_here = recipe.trtllm.options()
+    found: list[tuple[str, str]] = []
+    for options in files.values():  # disaggregated roles share most options: each problem once
+        for problem in problems(options, recipe.trtllm.version):
+            path, message = problem.split(": ", 1)
+            blamed = (f"trtllm.llm_api.{path}", message) if path.split(".")[0] in set_here else ("trtllm.version", problem)
+            if blamed not in found:
+                found.append(blamed)
+    return found
+
+
+def _model_problems(recipe: Recipe, base_dir: Path | None) -> list[tuple[str, str]]:
     config, problem = _model_config(recipe, base_dir)
     if problem:
         return [("model.source", problem)]

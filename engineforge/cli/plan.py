@@ -40,11 +40,14 @@ def command(
             from engineforge.cli.predict_output import predictions
 
             predicted = predictions(loaded, config, result)
+    target = {"tensorrt_llm_version": loaded.trtllm.version} if loaded.trtllm else {}
     if as_json:
         from engineforge.predict.ranking import to_json as predictions_json
 
-        print(json.dumps(to_json(result) | ({"predictions": predictions_json(*predicted)} if predicted else {}), indent=2))
+        print(json.dumps(to_json(result) | target | ({"predictions": predictions_json(*predicted)} if predicted else {}), indent=2))
     else:
+        if target:
+            print(f"TensorRT-LLM {loaded.trtllm.version} (trtllm.version), runtime {loaded.runtime}")
         render(result, Console(highlight=False, soft_wrap=True))
         if predicted:
             from engineforge.predict.ranking import render as render_predictions
@@ -52,7 +55,17 @@ def command(
             render_predictions(*predicted, Console(highlight=False, soft_wrap=True))
     if result.chosen is None and result.checked:
         raise UserError(result.reason)
+    _check_quantization(loaded, result.gpu)
     return 0
+
+
+def _check_quantization(recipe, gpu) -> None:
+    """A layout that fits is no use if the GPU cannot run the recipe's quantization (NVFP4 on Hopper)."""
+    from engineforge.trtllm.support import quantization_problem
+
+    problem = quantization_problem(recipe, gpu)
+    if problem:
+        raise UserError(f"{problem[0]}: {problem[1]}")
 
 
 def custom_gpu(spec: str):

@@ -12,7 +12,8 @@ def command(recipes: list[Path] = typer.Argument(..., help="Recipe YAML files to
     console = Console(highlight=False)
     loaded, problems = check_recipes(recipes)
     for path, recipe in loaded:
-        console.print(f"{path}: ok ({recipe.name}, runtime {recipe.runtime})", markup=False)
+        target = f", TensorRT-LLM {recipe.trtllm.version}" if recipe.trtllm else ""
+        console.print(f"{path}: ok ({recipe.name}, runtime {recipe.runtime}{target})", markup=False)
     if problems:
         raise UserError("\n".join(problems))
     return 0

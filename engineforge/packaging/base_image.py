@@ -6,8 +6,9 @@ and ca-certificates, imported with `docker import`. It needs no public registry,
 offline and air-gapped. Its tag is a hash of what goes into it (`BaseImageSpec`), so it is built
 once per machine and a changed spec gets a new tag rather than silently replacing the old one.
 
-TensorRT-LLM runtimes build on NVIDIA's release image, pinned below: an engine only loads in the
-TensorRT-LLM version that built it, so the version is one constant, recorded in the image labels.
+TensorRT-LLM runtimes build on NVIDIA's release image of the recipe's `trtllm.version`
+(engineforge.trtllm.versions): an engine only loads in the TensorRT-LLM version that built it, so the
+image is chosen by that version and the version recorded in the image labels.
 """
 
 from __future__ import annotations
@@ -24,14 +25,14 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from engineforge.errors import UserError
+from engineforge.trtllm.versions import DEFAULT_VERSION, RELEASE_IMAGES
 
 log = logging.getLogger(__name__)
 
-# NGC release image of the TensorRT-LLM version the trtllm runtimes are written against
-# (trtllm-facts.md: tensorrt-llm 1.2.1; still ships the legacy engine path). Python 3.12 inside.
-TRTLLM_VERSION = "1.2.1"
-TRTLLM_IMAGES = "nvcr.io/nvidia/tensorrt-llm"  # release and devel images, same Python
-TRTLLM_RELEASE_REPOSITORY = f"{TRTLLM_IMAGES}/release"
+# NGC release image of the default TensorRT-LLM version (the worker image's default, docker/worker.Dockerfile).
+TRTLLM_VERSION = DEFAULT_VERSION
+TRTLLM_IMAGES = "nvcr.io/nvidia/tensorrt-llm"  # release and devel images, same Python (3.12 inside)
+TRTLLM_RELEASE_REPOSITORY = RELEASE_IMAGES
 TRTLLM_IMAGE_PYTHON = "3.12"
 
 BASE_REPOSITORY = "engineforge/base-python"

@@ -22,14 +22,18 @@ from engineforge.recipe import Recipe
 
 # Fields a sweep may vary: what changes how a model is built or served, never what it is or where it goes.
 SWEEPABLE_PREFIXES = ("parallel.tensor", "parallel.pipeline", "parallel.expert", "build.", "serve.", "model.dtype",
-                      "quantize.format")
+                      "quantize.format", "trtllm.version", "trtllm.llm_api.")
+# TensorRT-LLM's LLM API options, by their dotted path: a key the recipe leaves unset is created (the
+# version's definitions check it, as they check the recipe itself).
+OPEN_MAP = "trtllm.llm_api."
 QUANTIZE_FORMAT = "quantize.format"
 UNQUANTIZED = "none"  # quantize.format none: the variant without a quantize section (the source as downloaded)
 NOT_SWEEPABLE = ("build.timeout_s", "serve.port", "serve.startup_timeout_s", "serve.device")
 # Short names for variant ids: tp4-pp2-c32 reads better than parallel.tensor=4,...
 SHORT = {"tensor": "tp", "pipeline": "pp", "expert": "ep", "max_batch_size": "mbs", "max_num_tokens": "mnt",
          "kv_cache_dtype": "kv", "max_seq_len": "msl", "max_input_len": "mil", "concurrency": "c", "request_rate": "r", "requests": "n",
-         "dtype": "", "continuous_batching": "cb"}
+         "dtype": "", "continuous_batching": "cb", "enable_chunked_prefill": "chunked", "enable_attention_dp": "adp",
+         "enable_block_reuse": "reuse", "enable_padding": "pad", "capacity_scheduler_policy": "", "version": "trtllm"}
 VALUES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32", True: "", False: "no"}  # bf16, cb / no-cb
 
 
@@ -105,8 +109,8 @@ def _check_sweepable(field: str) -> None:
     if field in NOT_SWEEPABLE or not field.startswith(SWEEPABLE_PREFIXES):
         raise UserError(
             f"sweep.matrix.{field}: not a field a sweep varies; vary parallel.tensor/pipeline/expert, "
-            "build.*, serve.* (not port, device or timeouts), model.dtype or quantize.format, and put load points "
-            "in sweep.load"
+            "build.*, serve.* (not port, device or timeouts), model.dtype, quantize.format, trtllm.version or "
+            "trtllm.llm_api.*, and put load points in sweep.load"
         )
 
 
@@ -118,15 +122,18 @@ def _validated(base: dict[str, Any], overrides: dict[str, Any], name: str) -> Re
             continue
         *parents, leaf = field.split(".")
         section = data
+        opens = field.startswith(OPEN_MAP)
         for part in parents:
+            if opens and section.get(part) is None:
+                section[part] = {}
             if not isinstance(section.get(part), dict):
                 raise UserError(f"sweep variant {name}: {field}: no such recipe field")
             section = section[part]
-        if leaf not in section:
+        if leaf not in section and not opens:
             raise UserError(f"sweep variant {name}: {field}: no such recipe field")
         section[leaf] = value
     try:
-        return Recipe.model_validate(data)
+        recipe = Recipe.model_validate(data)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "recipe"
@@ -136,3 +143,15 @@ def _validated(base: dict[str, Any], overrides: dict[str, Any], name: str) -> Re
         given = ", ".join(f"{field}={value}" for field, value in overrides.items())
         raise UserError(f"sweep variant {name} ({given}): {where}: {message}{shown}; "
                         "change the values in sweep.matrix or sweep.load") from None
+    return _options_defined(recipe, name)
+
+
+def _options_defined(recipe: Recipe, name: str) -> Recipe:
+    """A variant's TensorRT-LLM options file holds only what its version defines (recipe_checks)."""
+    from engineforge.recipe_checks import trtllm_problems
+
+    problems = trtllm_problems(recipe)
+    if problems:
+        field, message = problems[0]
+        raise UserError(f"sweep variant {name}: {field}: {message}; change the values in sweep.matrix")
+    return recipe

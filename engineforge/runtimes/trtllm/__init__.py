@@ -4,7 +4,7 @@ Everything here is built from the contract in ../shared/trtllm-facts.md and Tens
 nothing here imports `tensorrt_llm` (it needs a CUDA driver, and it is absent on most machines).
 
 - availability: is TensorRT-LLM on this worker (find_spec + which), and which version
-- llm_options: the LLM API options YAML (`--extra_llm_api_options`)
+(the LLM API options file itself: engineforge.trtllm.options)
 - serve: `trtllm-serve` argv and its multi-GPU / multi-node launcher
 - build: `trtllm-build` argv, running it with a captured log, checking the engine directory
 - bench: `trtllm-bench throughput|latency` argv, its dataset and its `--report_json`

@@ -14,7 +14,8 @@ from __future__ import annotations
 import shutil
 
 from engineforge.errors import UserError
-from engineforge.versions import TRTLLM_PACKAGE, tensorrt_llm_present
+from engineforge.trtllm.versions import DEFAULT_VERSION, trtllm_version
+from engineforge.versions import TRTLLM_PACKAGE, tensorrt_llm_present, tensorrt_llm_version
 
 HOW_TO_GET = (
     "run this stage on a GPU work pool whose workers use the engineforge worker image "
@@ -31,11 +32,16 @@ def require(what: str, commands: list[str]) -> None:
     """Raise a one-line UserError when TensorRT-LLM or one of `commands` is missing."""
     gaps = missing(commands)
     if gaps:
-        from engineforge.packaging.base_image import (
-            TRTLLM_RELEASE_IMAGE,
-            TRTLLM_VERSION,
-        )
-
-        hint = HOW_TO_GET.format(image=TRTLLM_RELEASE_IMAGE, version=TRTLLM_VERSION)
+        release = trtllm_version(DEFAULT_VERSION)
+        hint = HOW_TO_GET.format(image=release.release_image, version=release.version)
         raise UserError(f"{what} needs TensorRT-LLM, missing on this worker: {', '.join(gaps)}; {hint}; "
                         "engineforge never falls back to another runtime")
+
+
+def require_version(version: str) -> None:
+    """The worker's TensorRT-LLM is the version the recipe targets: its files and flags are that version's."""
+    found = tensorrt_llm_version()
+    if found != version:
+        raise UserError(f"trtllm.version is {version}, but this worker has TensorRT-LLM {found}; run on a worker of "
+                        f"{trtllm_version(version).release_image}, or set trtllm.version: {found} if engineforge "
+                        "accepts it (see `engineforge schema`)")

@@ -13,9 +13,16 @@ from engineforge.runtimes.trtllm.process import run_logged
 from engineforge.runtimes.trtllm.serve import SERVE, layout_of
 from engineforge.stage_plan import Command, StagePlan, write_files
 from engineforge.stage_result import StageResult
+from engineforge.trtllm.versions import trtllm_version
 from engineforge.versions import tensorrt_llm_version
 
 SERVED = "served"
+
+
+def target_notes(recipe: Recipe) -> dict[str, str]:
+    """What the recipe's TensorRT-LLM version chose, for the dry run: the version and its image."""
+    target = trtllm_version(recipe.trtllm.version)
+    return {"tensorrt_llm_version": target.version, "tensorrt_llm_image": target.release_image}
 
 
 class TrtllmRuntimeBase(SingleServer):
@@ -35,7 +42,22 @@ class TrtllmRuntimeBase(SingleServer):
         return commands
 
     def check_available(self, recipe: Recipe) -> None:
+        """TensorRT-LLM and its commands on this worker, of the version the recipe targets."""
         availability.require(f"runtime {self.name}", self.required_commands(recipe))
+        availability.require_version(recipe.trtllm.version)
+        self._check_gpu(recipe)
+
+    @staticmethod
+    def _check_gpu(recipe: Recipe) -> None:
+        """The worker's GPU runs the recipe's quantization (NVFP4 needs Blackwell); an unknown GPU is not judged."""
+        from engineforge.gpus import gpu_info, known_gpu
+        from engineforge.trtllm.support import quantization_problem
+
+        name = gpu_info()["gpu_name"]
+        gpu = known_gpu(name) if name else None
+        problem = quantization_problem(recipe, gpu) if gpu else None
+        if problem:
+            raise UserError(f"{problem[0]}: {problem[1]}")
 
     def require(self, stage: str, commands: list[str]) -> None:
         availability.require(f"stage {stage} (runtime {self.name})", commands)
@@ -65,15 +87,14 @@ class TrtllmRuntimeBase(SingleServer):
         return bench.read_report(workdir / bench.REPORT_FILE)
 
     def image_base(self, recipe: Recipe, built: StageResult | None) -> str:
-        """NVIDIA's release image of the TensorRT-LLM version that built (engines load only there)."""
+        """NVIDIA's release image of the TensorRT-LLM version that built (engines load only there): the
+        recipe's trtllm.version, which the build's worker had to carry (check_available)."""
         from engineforge.packaging.base_image import (
-            TRTLLM_VERSION,
             trtllm_release_image,
             trtllm_version_of,
         )
 
-        version = (built.outputs.get("tensorrt_llm_version") if built else None) or tensorrt_llm_version() \
-            or TRTLLM_VERSION
+        version = (built.outputs.get("tensorrt_llm_version") if built else None) or recipe.trtllm.version
         base = recipe.package.base
         if base is None:
             return trtllm_release_image(version)

@@ -5,7 +5,8 @@ low_latency.py; trtllm-facts.md, "trtllm-bench"): the dataset it reads, its argv
 Group options come before the subcommand: `trtllm-bench --model NAME --model_path DIR --workspace DIR
 throughput|latency ...`. `throughput` takes `--max_batch_size`, `--max_num_tokens`, `--streaming` and
 `--extra_llm_api_options`; `latency` takes neither (it always streams, batch size 1). With
-`--backend tensorrt` the engine's own limits apply and `--max_seq_len` is refused.
+`--backend tensorrt` the engine's own limits apply and `--max_seq_len` is refused; that backend and
+`--engine_dir` exist only up to 1.2.x (removed in PR 18850), as does runtime trtllm-engine (the recipe refuses it later).
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Disaggregated serving (examples/disaggregated/README.md; trtllm-facts.md, "trtllm-serve").
 
 Every context and generation server is a `trtllm-serve MODEL` with its own GPUs
-(CUDA_VISIBLE_DEVICES) and an extra options YAML holding `cache_transceiver_config`
-{`backend`, `max_tokens_in_buffer`}; context servers also set `disable_overlap_scheduler: true`.
+(CUDA_VISIBLE_DEVICES) and its role's options file (engineforge.trtllm.options.role_options).
 The front is `trtllm-serve disaggregated -c disagg_config.yaml` with `hostname`, `port`, `backend`,
 `context_servers` {`num_instances`, `urls`} and `generation_servers` {`num_instances`, `urls`}.
 compose.py turns the same workers into compose.yaml for a built image.
@@ -15,16 +14,11 @@ from typing import Any, Callable, NamedTuple
 from engineforge.recipe import DisaggregatedRole, Recipe
 from engineforge.runtimes.trtllm.files import checked_path, yaml_text
 from engineforge.runtimes.trtllm.launch import Layout, launched
-from engineforge.runtimes.trtllm.llm_options import llm_api_options
 from engineforge.runtimes.trtllm.serve import SERVE, pytorch_serve_argv
 from engineforge.stage_plan import Command
+from engineforge.trtllm.options import ROLES, options_file, role_options
 
-ROLES = ("context", "generation")
 CONFIG_FILE = "disagg_config.yaml"
-
-
-def options_file(role: str) -> str:
-    return f"{role}_options.yaml"
 
 
 class Worker(NamedTuple):
@@ -41,18 +35,6 @@ class Worker(NamedTuple):
 
 def _group(recipe: Recipe, role: str) -> DisaggregatedRole:
     return getattr(recipe.serve.disaggregated, role)
-
-
-def role_options(recipe: Recipe, role: str) -> dict[str, Any]:
-    spec = recipe.serve.disaggregated
-    options = llm_api_options(recipe)
-    if role == "context":
-        options["disable_overlap_scheduler"] = True
-    options["cache_transceiver_config"] = {
-        "backend": spec.cache_transceiver_backend,
-        "max_tokens_in_buffer": spec.max_tokens_in_buffer or recipe.build.max_seq_len,
-    }
-    return options
 
 
 def worker_count(recipe: Recipe) -> int:

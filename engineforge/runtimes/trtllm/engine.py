@@ -1,4 +1,5 @@
-"""Runtime `trtllm-engine`: TensorRT engines (the legacy path, still in TensorRT-LLM 1.2.x).
+"""Runtime `trtllm-engine`: TensorRT engines, the legacy path of TensorRT-LLM 1.2.x. Later versions have no
+trtllm-build (docs/source/legacy/tensorrt-backend-removal.md): the recipe refuses this runtime for them.
 
 shard: engineforge's streamed sharder writes a TensorRT-LLM checkpoint (config.json + one
 rank{N}.safetensors per rank) for the recipe's layout; for a quantized recipe ModelOpt's TensorRT-LLM
@@ -22,7 +23,7 @@ from engineforge.recipe import Recipe
 from engineforge.runtimes.base import BUILD_LOG
 from engineforge.runtimes.transformers import servable_model
 from engineforge.runtimes.trtllm import build as trtllm_build
-from engineforge.runtimes.trtllm.base import SERVED, TrtllmRuntimeBase
+from engineforge.runtimes.trtllm.base import SERVED, TrtllmRuntimeBase, target_notes
 from engineforge.runtimes.trtllm.launch import launched
 from engineforge.runtimes.trtllm.serve import engine_serve_argv, layout_of
 from engineforge.stage_plan import Command, StagePlan
@@ -106,7 +107,7 @@ class TrtllmEngineRuntime(TrtllmRuntimeBase):
         })
         argv = self.build_argv(recipe, checkpoint, f"{BUILD_DIR}/{ENGINE}", visible_gpus())
         build = StagePlan(stage="build", commands=[Command(role="build", argv=argv)], notes={
-            "log": f"{BUILD_DIR}/{BUILD_LOG}",
+            "log": f"{BUILD_DIR}/{BUILD_LOG}", **target_notes(recipe),
             "checks": [f"{BUILD_DIR}/{ENGINE}/config.json",
                        *(f"{BUILD_DIR}/{ENGINE}/rank{r}.engine" for r in range(layout.world_size))],
             "tokenizer": f"{BUILD_DIR}/{TOKENIZER} -> {hf_dir} (without weights)",

@@ -5,7 +5,7 @@ options YAML beside it, and, for disaggregated serving, each role's options, `di
 and the launch commands. The served directory is one tree, so an image serves it as built:
 
     served/                          the Hugging Face files
-    served/extra_llm_api_options.yaml
+    served/extra_llm_api_options.yaml   (`--config` / `--extra_llm_api_options` by version)
     served/disaggregated/{context,generation}_options.yaml, disagg_config.yaml, launch.json
 """
 
@@ -17,13 +17,15 @@ from engineforge.gpus import visible_devices
 from engineforge.recipe import Recipe
 from engineforge.runtimes.transformers import link_model_tree, servable_model
 from engineforge.runtimes.trtllm import compose, disagg
-from engineforge.runtimes.trtllm.base import SERVED, TrtllmRuntimeBase
+from engineforge.runtimes.trtllm.base import SERVED, TrtllmRuntimeBase, target_notes
 from engineforge.runtimes.trtllm.files import json_text, yaml_text
 from engineforge.runtimes.trtllm.launch import launched
-from engineforge.runtimes.trtllm.llm_options import OPTIONS_FILE, llm_api_options
+from engineforge.trtllm.options import OPTIONS_FILE, llm_api_options
 from engineforge.runtimes.trtllm.serve import layout_of, pytorch_serve_argv
 from engineforge.stage_plan import StagePlan, write_files
 from engineforge.stage_result import StageOutput, StageResult
+from engineforge.trtllm.definitions import definitions
+from engineforge.trtllm.versions import trtllm_version
 from engineforge.versions import tensorrt_llm_version
 
 DISAGG_DIR = "disaggregated"
@@ -106,8 +108,9 @@ class TrtllmRuntime(TrtllmRuntimeBase):
 
         served = f"{BUILD_DIR}/{SERVED}"
         build = StagePlan(stage="build", files={f"{served}/{name}": text for name, text in self.build_files(recipe).items()},
-                          notes={"served_dir": served, "links": f"{served} -> {DOWNLOAD_DIR}",
-                                 "tensorrt_llm_version": tensorrt_llm_version()})
+                          notes={"served_dir": served, "links": f"{served} -> {DOWNLOAD_DIR}", **target_notes(recipe),
+                                 "options_flag": trtllm_version(recipe.trtllm.version).serve_options_flag,
+                                 "options_checked_against": definitions(recipe.trtllm.version)["summary"]})
         validate = merge(self.serve_plan(recipe, served, LOOPBACK, PORT, "cuda", VALIDATE_DIR),
                          self.bench_plan(recipe, served, VALIDATE_DIR))
         return {"build": build, "validate": validate}

@@ -1,9 +1,10 @@
 """`trtllm-serve` command lines (tensorrt_llm/commands/serve.py; trtllm-facts.md, "trtllm-serve").
 
 PyTorch backend: `trtllm-serve HF_DIR --backend pytorch --tp_size T --pp_size P --ep_size E
---extra_llm_api_options FILE` (limits and KV cache settings live in FILE).
-Engine path: `trtllm-serve ENGINE_DIR --backend tensorrt --tokenizer DIR` with the engine's
-parallel sizes (the engine's `mapping` fixes them) and runtime limits equal to the built ones.
+--config FILE` (limits and KV cache settings live in FILE; `--extra_llm_api_options FILE` on 1.2.x,
+engineforge.trtllm.versions). Engine path (1.2.x only): `trtllm-serve ENGINE_DIR --backend tensorrt
+--tokenizer DIR` with the engine's parallel sizes (the engine's `mapping` fixes them) and runtime
+limits equal to the built ones.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from engineforge.recipe import Recipe
 from engineforge.runtimes.trtllm.files import checked_path
 from engineforge.runtimes.trtllm.launch import Layout
+from engineforge.trtllm.versions import trtllm_version
 
 SERVE = "trtllm-serve"
 
@@ -29,7 +31,7 @@ def pytorch_serve_argv(recipe: Recipe, model_dir: str, options_file: str, host: 
                        layout: Layout | None = None) -> list[str]:
     argv = [SERVE, checked_path(model_dir, "model directory"), "--backend", "pytorch",
             *_common(host, port, layout or layout_of(recipe)),
-            "--extra_llm_api_options", checked_path(options_file, "LLM API options file")]
+            trtllm_version(recipe.trtllm.version).serve_options_flag, checked_path(options_file, "LLM API options file")]
     if recipe.model.trust_remote_code:
         argv.append("--trust_remote_code")
     return argv

@@ -21,7 +21,10 @@ RECIPES = sorted((REPO / "recipes").glob("trtllm*.yaml"))
 # trtllm-facts.md, "trtllm-serve" (tensorrt_llm/commands/serve.py); --trust_remote_code takes no value.
 SERVE_FLAGS = {"--backend", "--tokenizer", "--host", "--port", "--max_batch_size", "--max_num_tokens", "--max_seq_len",
                "--tp_size", "--pp_size", "--ep_size", "--gpus_per_node", "--kv_cache_free_gpu_memory_fraction",
-               "--extra_llm_api_options", "--trust_remote_code"}
+               "--extra_llm_api_options", "--trust_remote_code",
+               "--config"}  # facts, "After 1.2.1": the preferred name of --extra_llm_api_options (PR 9104)
+# facts, "After 1.2.1": 1.2.1 recipes keep --extra_llm_api_options, the 1.3 release candidate takes --config.
+OPTIONS_FLAG = {"1.2.1": "--extra_llm_api_options", "1.3.0rc30": "--config"}
 SERVE_SWITCHES = {"--trust_remote_code"}
 # trtllm-facts.md, "trtllm-serve": `trtllm-serve disaggregated -c disagg_config.yaml`.
 DISAGG_FRONT = ["trtllm-serve", "disaggregated", "-c"]
@@ -101,7 +104,8 @@ def test_trtllm_serve_command_lines_use_only_its_flags(plans, name):
         if recipe.runtime == "trtllm-engine":  # facts: engines are served with --backend tensorrt --tokenizer
             assert args["--backend"] == "tensorrt" and args["--tokenizer"].endswith("/tokenizer")
         else:
-            assert args["--backend"] == "pytorch" and args["--extra_llm_api_options"].endswith(".yaml")
+            assert args["--backend"] == "pytorch" and args[OPTIONS_FLAG[recipe.trtllm.version]].endswith(".yaml")
+            assert len({"--config", "--extra_llm_api_options"} & set(args)) == 1
         assert int(args["--tp_size"]) * int(args["--pp_size"]) <= recipe.parallel.gpus_per_node
         # One node: no mpirun prefix (docs/source/llm-api/index.md, single-node multi-GPU).
         assert argv[0] == "trtllm-serve"
@@ -140,9 +144,11 @@ def test_llm_api_option_files_hold_only_llmargs_fields(plans, name):
         assert options == {}  # engines carry their limits; no options file
         return
     assert options
+    chosen = recipe.trtllm.options()  # trtllm.llm_api: the recipe's own LLM API options, added as given
     for name_, data in options.items():
-        assert set(data) <= OPTION_KEYS, (name_, set(data) - OPTION_KEYS)
-        assert set(data["kv_cache_config"]) <= KV_CACHE_KEYS
+        assert set(data) <= OPTION_KEYS | set(chosen), (name_, set(data) - OPTION_KEYS)
+        assert all(data[key] == value or isinstance(value, dict) for key, value in chosen.items())
+        assert set(data["kv_cache_config"]) <= KV_CACHE_KEYS | set(chosen.get("kv_cache_config", {}))
         assert 0 < data["kv_cache_config"]["free_gpu_memory_fraction"] <= 1
         assert data["max_input_len"] <= data["max_seq_len"]
         assert data["kv_cache_config"].get("dtype", "auto") in {"auto", "fp8"}  # model_engine.py _VALID_KV_CACHE_DTYPES
@@ -194,9 +200,8 @@ def test_trtllm_bench_command_line_and_dataset(plans, name):
 
 
 @pytest.mark.parametrize("name", [r.stem for r in RECIPES])
-def test_serving_image_is_the_pinned_tensorrt_llm_release(plans, name):
-    from engineforge.packaging.base_image import TRTLLM_RELEASE_IMAGE
-
-    _, planned = plans[name]
+def test_serving_image_is_the_release_of_the_recipe_tensorrt_llm_version(plans, name):
+    recipe, planned = plans[name]
     package = next(s for s in planned["stages"] if s["stage"] == "package")
-    assert package["notes"]["base_image"] == TRTLLM_RELEASE_IMAGE  # facts, "Packaging"
+    # facts, "Packaging": nvcr.io/nvidia/tensorrt-llm/release:<version>
+    assert package["notes"]["base_image"] == f"nvcr.io/nvidia/tensorrt-llm/release:{recipe.trtllm.version}"

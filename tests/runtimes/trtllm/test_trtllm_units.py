@@ -17,7 +17,7 @@ from engineforge.recipe_file import RecipeError, parse_recipe
 from engineforge.runtimes import get_runtime
 from engineforge.runtimes.trtllm import availability, bench, build
 from engineforge.runtimes.trtllm.launch import Layout, launched
-from engineforge.runtimes.trtllm.llm_options import kv_cache_config
+from engineforge.trtllm.options import kv_cache_config
 from engineforge.stage_result import StageResult
 
 REPO = Path(__file__).resolve().parents[3]

@@ -1,0 +1,25 @@
+"""What TensorRT-LLM can run on which GPU, checked by `plan` (the GPU it plans for) and by `run`
+(the worker's GPU) before any work.
+
+NVFP4 (and MXFP4) compute needs Blackwell; Hopper runs FP8, FP8 KV cache and the W4A16/W4A8 AWQ formats
+(NVIDIA/TensorRT-LLM docs/source/features/quantization.md, support matrix; ../shared/trtllm-facts.md).
+"""
+
+from __future__ import annotations
+
+from engineforge.gpus import GpuSpec
+from engineforge.recipe import Recipe
+
+BLACKWELL_ONLY = "nvfp4"
+
+
+def quantization_problem(recipe: Recipe, gpu: GpuSpec) -> tuple[str, str] | None:
+    """(field, message) when a TensorRT-LLM recipe's quantization cannot run on `gpu`."""
+    spec = recipe.quantize
+    if spec is None or not recipe.runtime.startswith("trtllm") or gpu.architecture in (None, "blackwell"):
+        return None
+    field = "quantize.format" if spec.format == BLACKWELL_ONLY else "quantize.kv_cache" if spec.kv_cache == BLACKWELL_ONLY else None
+    if field is None:
+        return None
+    return field, (f"NVFP4 needs a Blackwell GPU (TensorRT-LLM's quantization support matrix); {gpu.name} is "
+                   f"{gpu.architecture}: use fp8 (or int4_awq, w4a8_awq) on it, or plan for B200")
