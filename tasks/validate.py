@@ -2,7 +2,9 @@ import tempfile
 from pathlib import Path
 
 from engineforge import tracking
+from engineforge.measure import intervals
 from engineforge.measure.gates import evaluate_gates
+from engineforge.measure.intervals import CI_SUFFIX, REPEATS_METRIC
 from engineforge.orchestration import run_artifacts
 from engineforge.recipe import Recipe
 from engineforge.stage_result import StageResult
@@ -34,7 +36,7 @@ def _record_figures(recipe: Recipe, ctx: RunContext, result: StageResult) -> Non
     instead of logging the same figures again as new measurements. The table is shown either way."""
     figures = result.outputs["figures"]
     if result.status == "ran":
-        tracking.log_metrics(ctx.tracking_uri, ctx.run_id, figures)
+        _log_figures(ctx, figures, result.outputs.get("repeat_figures", []))
         tracking.set_tags(ctx.tracking_uri, ctx.run_id, {MEASURED_TAG: result.key})
     else:
         measured = tracking.run_with_tag(ctx.tracking_uri, tracking.experiment_name(recipe), MEASURED_TAG, result.key)
@@ -43,6 +45,17 @@ def _record_figures(recipe: Recipe, ctx: RunContext, result: StageResult) -> Non
     rows = run_artifacts.validation_rows(figures, recipe.validate_.gates)
     if rows:
         tracking.log_table(ctx.tracking_uri, ctx.run_id, rows, "validate/figures.json")
+
+
+def _log_figures(ctx: RunContext, means: dict[str, float], repeats: list[dict[str, float]]) -> None:
+    """Each repeat's figures at steps 0..n-1, then their means at step n (what the run shows as the figure),
+    `<figure>_ci95` (the 95 % interval's half width, where two or more repeats measured it) and `validate_repeats`."""
+    for step, figures in enumerate(repeats):
+        tracking.log_metrics(ctx.tracking_uri, ctx.run_id, figures, step=step)
+    widths = {f"{name}{CI_SUFFIX}": stats.half_width for name, stats in intervals.combine(repeats).items()
+              if stats.half_width is not None}
+    extra = widths | {REPEATS_METRIC: len(repeats)} if repeats else {}
+    tracking.log_metrics(ctx.tracking_uri, ctx.run_id, means | extra, step=len(repeats))
 
 
 @stage_task("validate", key=validate_key, record=record_validation)
