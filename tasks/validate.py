@@ -3,7 +3,7 @@ from pathlib import Path
 
 from engineforge import tracking
 from engineforge.measure import intervals
-from engineforge.measure.gates import evaluate_gates
+from engineforge.measure.gates import GATE_FIGURES, evaluate_gates
 from engineforge.measure.intervals import CI_SUFFIX, REPEATS_METRIC
 from engineforge.orchestration import run_artifacts
 from engineforge.recipe import Recipe
@@ -21,13 +21,17 @@ def record_validation(recipe: Recipe, ctx: RunContext, result: StageResult) -> N
     """Figures, files and the gates' verdict (gates judge the figures every run, cached or not)."""
     if result.status == "skipped":
         return
-    report = evaluate_gates(recipe.validate_.gates, result.outputs["figures"])
+    # Repeated figures are gated on the pessimistic end of their 95 % interval (a floor on the lower, a ceiling
+    # on the upper end), so a gate passes only what the noise cannot take back.
+    repeats = result.outputs.get("repeat_figures", [])
+    directions = {figure: op for figure, op in GATE_FIGURES.values()}
+    report = evaluate_gates(recipe.validate_.gates, intervals.conservative(result.outputs["figures"], repeats, directions))
     record_stage(ctx, result if report.passed else result.model_copy(update={"status": "failed"}))
     _record_figures(recipe, ctx, result)
     for name in ("results", "server_log", "accuracy", "latency_cdf"):
         if name in result.outputs:
             tracking.log_file(ctx.tracking_uri, ctx.run_id, result.file(name), "validate")
-    _check_gates(report, ctx)
+    _check_gates(report, ctx, _bounds_line(report, repeats))
 
 
 def _record_figures(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
@@ -63,12 +67,23 @@ def validate_task(recipe: Recipe, built: StageResult, ctx: RunContext, key: str)
     return validate(recipe, built, ctx, key)
 
 
-def _check_gates(report, ctx: RunContext) -> None:
+def _bounds_line(report, repeats: list[dict[str, float]]) -> str:
+    """What the gates judged, beside the mean it bounds; empty for a single measurement."""
+    if len(repeats) < 2 or not report.results:
+        return ""
+    stats = intervals.combine(repeats)
+    shown = [f"{r.figure} {'lower' if r.op == '>=' else 'upper'} bound {r.measured:,.1f} (mean {stats[r.figure].mean:,.1f} "
+             f"± {stats[r.figure].half_width:,.1f}), target {r.op} {r.target:g}"
+             for r in report.results if r.measured is not None and r.figure in stats and stats[r.figure].half_width is not None]
+    return f"Judged on the 95% interval over {len(repeats)} repeats: " + "; ".join(shown)
+
+
+def _check_gates(report, ctx: RunContext, bounds: str = "") -> None:
     """Tag the run gates=passed|failed and log the table; a failed gate fails the stage with it."""
     tracking.set_tags(ctx.tracking_uri, ctx.run_id, {"gates": report.verdict})
     if report.results:
         with tempfile.TemporaryDirectory() as directory:
             table = Path(directory) / "gates.txt"
-            table.write_text(report.to_text() + "\n")
+            table.write_text(report.to_text() + "\n" + (bounds + "\n" if bounds else ""))
             tracking.log_file(ctx.tracking_uri, ctx.run_id, table, "validate")
     report.raise_if_failed("validate")

@@ -89,3 +89,18 @@ def combine(repeats: Sequence[dict[str, float]]) -> dict[str, Interval]:
     """Every figure any repeat measured, over the repeats that measured it."""
     names = dict.fromkeys(name for figures in repeats for name in figures)
     return {name: interval(figures.get(name, math.nan) for figures in repeats) for name in names}
+
+
+def conservative(figures: dict[str, float], repeats: Sequence[dict[str, float]],
+                 directions: dict[str, str]) -> dict[str, float]:
+    """`figures` with each figure in `directions` (figure -> ">=" floor or "<=" ceiling) replaced by the end of
+    its 95 % interval a gate should judge: a floor the lower end, a ceiling the upper end. Unchanged without
+    repeats."""
+    if len(repeats) < 2:
+        return dict(figures)
+    stats = combine(repeats)
+    judged = dict(figures)
+    for name, direction in directions.items():
+        if name in stats and stats[name].n:
+            judged[name] = stats[name].low if direction == ">=" else stats[name].high
+    return judged

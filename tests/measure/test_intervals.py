@@ -5,7 +5,7 @@ import math
 import pytest
 from scipy import stats
 
-from engineforge.measure.intervals import combine, differ, interval, welch_p
+from engineforge.measure.intervals import combine, conservative, differ, interval, welch_p
 
 T_975_DF2 = 4.302652729911275  # Student's t, 97.5th percentile, 2 degrees of freedom (any t table: 4.303)
 
@@ -44,3 +44,13 @@ def test_drift_is_a_first_to_last_change_beyond_the_interval():
     assert interval([1851.0, 1700.0, 1500.0, 1350.0, 1189.0]).drifted()  # the CPU server, slowing down
     assert not interval([1000.0, 1100.0, 900.0, 1000.0]).drifted()
     assert not interval([1000.0, 1100.0]).drifted()  # two repeats: first and last are all there is
+
+
+def test_gates_judge_a_floor_on_the_lower_end_and_a_ceiling_on_the_upper_end():
+    repeats = [{"output_tokens_per_s": v, "ttft_ms_p99": t} for v, t in ((684.0, 90.0), (633.0, 100.0), (474.0, 110.0))]
+    means = {"output_tokens_per_s": 597.0, "ttft_ms_p99": 100.0, "errors": 0.0}
+    judged = conservative(means, repeats, {"output_tokens_per_s": ">=", "ttft_ms_p99": "<=", "error_rate": "<="})
+    assert judged["output_tokens_per_s"] == pytest.approx(interval([684.0, 633.0, 474.0]).low)
+    assert judged["ttft_ms_p99"] == pytest.approx(interval([90.0, 100.0, 110.0]).high) and judged["errors"] == 0.0
+    assert "error_rate" not in judged  # not measured stays not measured
+    assert conservative(means, repeats[:1], {"ttft_ms_p99": "<="}) == means  # one measurement: its own figure
