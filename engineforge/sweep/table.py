@@ -101,6 +101,7 @@ def rows(records: list[VariantRecord], champion: str | None) -> list[dict[str, s
     for record in records:
         row = {"variant": record.name + (" (champion)" if record.name == champion else "")}
         row |= {header: _shown(name, record.interval(name)) for header, name in COLUMNS.items()}
+        row["prediction error"] = _prediction_error(record)
         row["n"] = str(record.n)
         row["predicted for"] = record.predicted_gpu or "-"
         row["gates"] = record.gates
@@ -149,9 +150,23 @@ def to_markdown(records: list[VariantRecord], champion: str | None, objective: s
 def _shown(name: str, stats: Interval) -> str:
     """`684.0 ± 120.0`: the mean and the 95 % interval's half width (none with one value)."""
     width = stats.half_width
-    if width is None or name in ("prediction_error",):
+    if width is None:
         return _cell(name, stats.mean)
     return f"{_cell(name, stats.mean)} ± {_cell(name, width)}"
+
+
+def _prediction_error(record: VariantRecord) -> str:
+    """The prediction against the measurement: `+10%`, and with repeats whether it falls inside the
+    measured 95 % interval or how far outside its nearer end (`+25%, 12% outside`)."""
+    error = _cell("prediction_error", record.figure("prediction_error"))
+    measured = record.interval("output_tokens_per_s_per_gpu")
+    predicted = record.figure(PREDICTED + "output_tokens_per_s_per_gpu")
+    if error == "-" or measured.half_width is None:
+        return error
+    if measured.covers(predicted):
+        return f"{error}, inside"
+    nearer = measured.high if predicted > measured.high else measured.low
+    return f"{error}, {abs(predicted - nearer) / nearer:.0%} outside"
 
 
 def _cell(name: str, value: float) -> str:

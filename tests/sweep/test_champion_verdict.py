@@ -78,3 +78,14 @@ def test_the_table_shows_mean_plus_minus_half_width_and_n():
     assert float(rows["a"]["output_tokens_per_s_ci95"]) == pytest.approx(interval([684.0, 633.0, 474.0]).half_width)
     assert rows["a"]["output_tokens_per_s_repeats"] == "684.0;633.0;474.0" and rows["a"]["ttft_ms_p99_ci95"] == "0.0"
     assert rows["a"]["predicted_output_tokens_per_s_per_gpu_ci95"] == ""  # a prediction is one number
+
+
+def test_a_prediction_is_judged_against_the_measured_interval():
+    inside = measured("inside", [1000.0, 1100.0, 900.0])
+    outside = measured("outside", [1000.0, 1010.0, 990.0])
+    for record in (inside, outside):
+        record.figures["predicted_output_tokens_per_s_per_gpu"] = 1100.0
+    table = decide([inside, outside], "output_tokens_per_s").table([inside, outside])
+    assert "| 1,100.0 | +10%, inside | 3 |" in table
+    high = interval([1000.0, 1010.0, 990.0]).high
+    assert f"| 1,100.0 | +10%, {(1100.0 - high) / high:.0%} outside | 3 |" in table
