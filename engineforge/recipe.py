@@ -36,6 +36,7 @@ MAX_BATCH = 1 << 16
 MAX_REQUESTS = 1_000_000
 MAX_SECONDS = 7 * 24 * 3600
 MAX_REQUEST_RATE = 1e6  # requests/s
+MAX_REPEATS = 100  # measurements of one variant; a t-interval narrows little past a few dozen
 
 
 class Section(BaseModel):
@@ -233,6 +234,11 @@ class ValidateSpec(Section):
         min_length=1, description="Prompts the requests cycle through.",
     )
     timeout_s: int = Field(1800, ge=1, le=MAX_SECONDS, description="Wall-clock limit of the validate stage.")
+    repeats: int = Field(1, ge=1, le=MAX_REPEATS, description="Measurements of the same load (each its own stored "
+                         "result); every figure becomes their mean with a 95% confidence interval. 1: one measurement.")
+    restart_server: bool = Field(True, description="Each repeat on a freshly started server (measures the spread between "
+                                 "server processes); false: all repeats on one server, back to back.")
+    cooldown_s: float = Field(0.0, ge=0, le=MAX_SECONDS, description="Idle seconds before each repeat after the first.")
     gates: Gates = Field(default_factory=Gates, description="Targets the figures must reach before packaging.")
     trtllm_bench: TrtllmBenchSpec | None = Field(None, description="Also run trtllm-bench (runtimes trtllm, trtllm-engine).")
 
@@ -313,6 +319,13 @@ class SweepSpec(Section):
     objective: Literal[OBJECTIVES] = Field(  # type: ignore[valid-type]
         "output_tokens_per_s_per_gpu", description="What the champion is best at (latencies: lowest; rates: highest)."
     )
+    repeats: int = Field(3, ge=1, le=MAX_REPEATS, description="Measurements per variant; the champion must beat the "
+                         "runner-up beyond their noise (Welch's t-test, 95%). 1: one measurement each, no test.")
+    order: Literal["interleaved", "blocked"] = Field(
+        "interleaved", description="interleaved: round-robin over the variants, one measurement at a time, each repeat on "
+        "a fresh server (drift cancels, server-to-server spread measured); blocked: a variant's repeats back to back on "
+        "one server (cheaper for slow-loading runtimes; measures within one server only).")
+    cooldown_s: float = Field(0.0, ge=0, le=MAX_SECONDS, description="Idle seconds between two measurements.")
 
     @field_validator("matrix")
     @classmethod
@@ -396,6 +409,7 @@ class Recipe(Section):
                 raise ValueError(f"serve.disaggregated needs {gpus} GPUs, more than parallel.gpus_per_node "
                                  f"({self.parallel.gpus_per_node}); engineforge writes single-node layouts")
         self._validation_fits()
+        self._repeats_in_one_place()
         return self
 
     def _trtllm_target(self) -> None:
@@ -411,6 +425,17 @@ class Recipe(Section):
             raise ValueError(f"trtllm.version: TensorRT-LLM {version} has no trtllm-build (the TensorRT engine path ends "
                              "with 1.2.x), so runtime trtllm-engine cannot target it; use runtime: trtllm, which "
                              "serves the Hugging Face checkpoint directly, or trtllm.version: 1.2.1")
+
+    def _repeats_in_one_place(self) -> None:
+        """A sweep sets every variant's repeats, order and cooldown from its own section."""
+        if self.sweep is None:
+            return
+        validate = self.validate_
+        for field, value, default, instead in (("repeats", validate.repeats, 1, "sweep.repeats"),
+                                               ("restart_server", validate.restart_server, True, "sweep.order"),
+                                               ("cooldown_s", validate.cooldown_s, 0.0, "sweep.cooldown_s")):
+            if value != default:
+                raise ValueError(f"validate.{field}: a sweep sets it for every variant; use {instead} instead")
 
     def _validation_fits(self) -> None:
         """A validate request is a prompt plus max_tokens: the server refuses it past build.max_seq_len."""

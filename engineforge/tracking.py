@@ -123,13 +123,14 @@ def start_run(recipe: Recipe, recipe_text: str) -> tuple[str, str]:
     return uri, run_id
 
 
-def log_metrics(uri: str, run_id: str, figures: dict[str, float]) -> None:
+def log_metrics(uri: str, run_id: str, figures: dict[str, float], step: int = 0) -> None:
+    """`figures` at `step` (a run's value of a metric is the one at its highest step)."""
     import time
 
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
-    metrics = [Metric(key, float(value), now, 0) for key, value in figures.items() if _is_number(value)]
+    metrics = [Metric(key, float(value), now, step) for key, value in figures.items() if _is_number(value)]
     for start in range(0, len(metrics), 1000):
         client(uri).log_batch(run_id, metrics=metrics[start : start + 1000])
 

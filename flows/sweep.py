@@ -24,13 +24,13 @@ from engineforge.errors import StageFailed
 from engineforge.orchestration import run_artifacts, submission
 from engineforge.recipe_file import parse_recipe
 from engineforge.runtimes import get_runtime
-from engineforge.sweep import CURRENT_VARIANT, publish
-from engineforge.sweep.champion import choose
+from engineforge.measure.turns import SEAT, Seat, Turns
+from engineforge.sweep import CURRENT_VARIANT, noise, publish
+from engineforge.sweep.champion import VERDICT_TAG, decide
 from engineforge.sweep.expand import Variant
 from engineforge.sweep.plan import plan_sweep
 from engineforge.sweep.predictions import log_predictions
 from engineforge.sweep.records import BUILD_KEY_TAG, GPUS_TAG, OBJECTIVE_TAG, SWEEP_TAG, VARIANT_TAG, sweep_records
-from engineforge.sweep.table import to_markdown
 from flows.model_to_deployment import model_to_deployment
 
 
@@ -52,7 +52,10 @@ def sweep(
     uri, parent = tracking.start_run(recipe, recipe_yaml)
     tracking.set_tags(uri, parent, {SWEEP_TAG: str(len(planned.variants)), OBJECTIVE_TAG: recipe.sweep.objective,
                                     **run_artifacts.flow_run_tags()})
-    child = _ChildRunner(uri, parent, recipe_origin, base_dir, store_root, deployment)
+    # Repeated measurements take turns across the variants here (engineforge/measure/turns.py); one
+    # measurement each (repeats 1) keeps the variants measuring side by side, as before repeats existed.
+    shared = Turns([v.name for v in planned.variants], recipe.sweep.cooldown_s) if recipe.sweep.repeats > 1 else None
+    child = _ChildRunner(uri, parent, recipe_origin, base_dir, store_root, deployment, shared)
     with ThreadPoolExecutor(max_workers=len(planned.variants), thread_name_prefix="variant") as pool:
         runs = [pool.submit(contextvars.copy_context().run, child.run, v) for v in planned.variants]
         outcomes = {v.name: run.result() for v, run in zip(planned.variants, runs)}
@@ -61,7 +64,14 @@ def sweep(
     planned.notes += [f"Variant {name} recorded nothing: its flow run {outcome['flow_run_id']} failed before "
                       "its MLflow run started (see it in the Prefect UI)." for name, outcome in outcomes.items()
                       if outcome["run_id"] is None]
-    champion = choose(records, recipe.sweep.objective)
+    objective = recipe.sweep.objective
+    planned.notes += noise.order_notes(recipe.sweep, bool(deployment), shared.measured if shared else [])
+    planned.notes += noise.drift_notes(records, objective)
+    for name, drift in noise.drifts(records, objective).items():
+        tracking.log_metrics(uri, next(r.run_id for r in records if r.name == name), {objective + noise.DRIFT_SUFFIX: drift})
+    verdict = decide(records, objective)
+    champion = verdict.champion
+    tracking.set_tags(uri, parent, {VERDICT_TAG: verdict.kind})
     packaged = None
     if champion is not None and recipe.package.enabled:  # only the champion becomes an image
         variant = next(v for v in planned.variants if v.name == champion.name)
@@ -73,16 +83,16 @@ def sweep(
               "sweep_overhead_fraction": max(wall_s - critical_s, 0.0) / wall_s}
     tracking.log_metrics(uri, parent, timing)
     with tempfile.TemporaryDirectory() as directory:
-        for path in publish.write_outputs(records, champion.name if champion else None, recipe.sweep.objective,
-                                          Path(directory), planned.notes):
+        for path in publish.write_outputs(records, verdict, Path(directory), planned.notes):
             tracking.log_file(uri, parent, path, publish.ARTIFACT_DIR)
-    table = to_markdown(records, champion.name if champion else None, recipe.sweep.objective, planned.notes)
+    table = verdict.table(records, planned.notes)
     _publish_table(recipe.name, table)
     summary = {
         "recipe": recipe.name, "flow": "sweep", "status": "completed" if champion else "failed",
-        "champion": champion.name if champion else None, "promoted": promoted, "objective": recipe.sweep.objective,
+        "champion": verdict.name, "verdict": verdict.kind, "verdict_line": verdict.sentence(), "tied": verdict.tied,
+        "promoted": promoted, "objective": objective,
         "variants": [{"variant": r.name, "gpus": r.gpus, "gates": r.gates, "stages": r.stages, "run_id": r.run_id,
-                      "flow_run_id": outcomes.get(r.name, {}).get("flow_run_id")} for r in records],
+                      "n": r.n, "flow_run_id": outcomes.get(r.name, {}).get("flow_run_id")} for r in records],
         "packaged": packaged, "table": table, "timing": timing,
         "mlflow": {"tracking_uri": uri, "run_id": parent, "experiment": tracking.experiment_name(recipe)},
         "duration_s": round(wall_s, 3),
@@ -99,12 +109,14 @@ class _ChildRunner:
     """Runs one variant as a `model-to-deployment` child and nests its MLflow run under the parent's."""
 
     def __init__(self, uri: str, parent: str, origin: str, base_dir: str | None, store_root: str | None,
-                 deployment: str | None):
+                 deployment: str | None, turns: Turns | None = None):
         self.uri, self.parent, self.origin = uri, parent, origin
-        self.base_dir, self.store_root, self.deployment = base_dir, store_root, deployment
+        self.base_dir, self.store_root, self.deployment, self.turns = base_dir, store_root, deployment, turns
 
     def run(self, variant: Variant, package: bool = False) -> dict[str, Any]:
         CURRENT_VARIANT.set(variant.name)
+        if self.turns is not None:
+            SEAT.set(Seat(self.turns, variant.name))
         text = variant.yaml_text(tracking_uri=self.uri, package=package)
         parameters = {"recipe_yaml": text, "recipe_origin": f"{self.origin} [{variant.name}]",
                       "base_dir": self.base_dir, "store_root": self.store_root}

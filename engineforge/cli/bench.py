@@ -166,8 +166,15 @@ def _print(measured, console: Console, recipe: Path | None) -> None:
         console.print("last level:", markup=False)
     for table in summary_tables(measured.figures):
         console.print(table)
+    for error in _distinct_errors(measured.result.records):  # `errors 4` alone does not say what to fix
+        console.print(f"request error: {error}", markup=False)
     if measured.gates is not None:
         if measured.gates.results:
             console.print(measured.gates.to_rich())
         else:
             console.print(f"{recipe}: no gates set in validate.gates", markup=False)
+
+
+def _distinct_errors(records, most: int = 3) -> list[str]:
+    """The first `most` different error messages of the failed requests, in the order they happened."""
+    return list(dict.fromkeys(record.error for record in records if record.error))[:most]

@@ -20,9 +20,9 @@ def command(
     from engineforge import tracking
     from engineforge.recipe import OBJECTIVES
     from engineforge.sweep import plots
-    from engineforge.sweep.champion import choose
+    from engineforge.sweep.champion import decide
     from engineforge.sweep.records import OBJECTIVE_TAG, latest_sweep, record_of, sweep_records
-    from engineforge.sweep.table import COLUMNS, to_markdown
+    from engineforge.sweep.table import COLUMNS
 
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or tracking.DEFAULT_URI
     if objective is not None and objective not in OBJECTIVES:
@@ -35,22 +35,24 @@ def command(
         parent = latest_sweep(uri, experiment)
         records = sweep_records(uri, parent)
     chosen_objective = objective or (client.get_run(parent).data.tags.get(OBJECTIVE_TAG) if parent else None) or OBJECTIVES[0]
-    champion = choose(records, chosen_objective)
-    name = champion.name if champion else None
+    verdict = decide(records, chosen_objective)
+    name = verdict.name
     out.mkdir(parents=True, exist_ok=True)
     written = [plots.pareto(records, name, out / f"{experiment}-pareto.png"),
                plots.prediction(records, out / f"{experiment}-prediction.png")]
     if as_json:
         print(json.dumps({
             "experiment": experiment, "sweep_run_id": parent, "objective": chosen_objective, "champion": name,
-            "variants": [{"variant": r.name, "run_id": r.run_id, "gpus": r.gpus, "gates": r.gates,
+            "verdict": verdict.kind, "tied": verdict.tied,
+            "variants": [{"variant": r.name, "run_id": r.run_id, "gpus": r.gpus, "gates": r.gates, "n": r.n,
                           "predicted_gpu": r.predicted_gpu,
-                          "figures": {figure: _finite(r.figure(figure)) for figure in COLUMNS.values()}} for r in records],
+                          "figures": {figure: _finite(r.interval(figure).mean) for figure in COLUMNS.values()},
+                          "ci95": {figure: r.interval(figure).half_width for figure in COLUMNS.values()}} for r in records],
             "plots": [str(path) for path in written],
         }, indent=2))
         return 0
     console = Console(highlight=False, soft_wrap=True)
-    console.print(to_markdown(records, name, chosen_objective), markup=False)
+    console.print(verdict.table(records), markup=False)
     console.print(f"plots: {', '.join(str(path) for path in written)}", markup=False)
     return 0
 

@@ -116,7 +116,8 @@ def report(summary: dict, console: Console, as_json: bool) -> None:
         former = f" (previous-champion: version {promoted['previous_champion']})" if promoted["previous_champion"] else ""
         console.print(f"champion {summary['champion']}: {promoted['model']} version {promoted['version']} @champion{former}")
     timing = summary["timing"]
-    console.print(f"sweep {summary['status']} in {summary['duration_s']:.1f}s; orchestration overhead "
+    console.print(f"sweep {summary['status']} in {summary['duration_s']:.1f}s; verdict {summary['verdict']} "
+                  f"(champion {summary['champion'] or 'none'}); orchestration overhead "
                   f"{timing['sweep_overhead_fraction']:.0%} of the wall time (critical path {timing['sweep_critical_path_s']:.1f}s)")
     mlflow = summary["mlflow"]
     console.print(f"MLflow parent run {mlflow['run_id']} in experiment {mlflow['experiment']} ({mlflow['tracking_uri']})")

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 from engineforge import progress
 from engineforge.child_environment import model_server_environment
 from engineforge.errors import StageFailed
 from engineforge.gpus import gpu_info, serving_device
+from engineforge.measure import intervals, turns
 from engineforge.recipe import Recipe
 from engineforge.runtimes.base import Runtime
 from engineforge.serving import LOOPBACK, free_port, running_servers
@@ -23,11 +29,13 @@ RESULTS_FILE = "validation.json"
 ACCURACY_FILE = "accuracy.json"
 CDF_FILE = "latency_cdf.png"
 SERVER_LOG = "server.log"
+# How a run repeats its measurement, not what one measurement measures; gate targets judge figures afterwards.
+NOT_MEASURED = ("gates", "repeats", "restart_server", "cooldown_s")
 
 
-def validate_key(recipe: Recipe, built: StageResult) -> str:
-    """The measurement's content key (also its Prefect cache key): what determines the figures."""
-    measured = {k: v for k, v in recipe.section("validate").items() if k != "gates"}
+def measurement_key(recipe: Recipe, built: StageResult) -> str:
+    """One measurement's content key: what determines its figures."""
+    measured = {k: v for k, v in recipe.section("validate").items() if k not in NOT_MEASURED}
     # Gate targets judge the figures afterwards; only whether accuracy is measured changes them.
     measured["accuracy_check"] = recipe.validate_.gates.min_token_agreement is not None
     return content_key(
@@ -36,12 +44,35 @@ def validate_key(recipe: Recipe, built: StageResult) -> str:
     )
 
 
+def repeat_keys(recipe: Recipe, built: StageResult) -> list[str]:
+    """Each repeat's own key: the first is the single measurement's (a run with repeats reuses it and a
+    later single run reuses the first repeat); the others count up, on a fresh or the same server."""
+    first = measurement_key(recipe, built)
+    server = {"restart_server": recipe.validate_.restart_server}
+    return [first] + [content_key(STAGE, first, server | {"repeat": i}) for i in range(1, recipe.validate_.repeats)]
+
+
+def validate_key(recipe: Recipe, built: StageResult) -> str:
+    """The stage's content key (also its Prefect cache key): one measurement's, or its repeats' together."""
+    spec = recipe.validate_
+    if spec.repeats == 1:
+        return measurement_key(recipe, built)
+    return content_key(STAGE, repeat_keys(recipe, built))
+
+
 def validate(recipe: Recipe, built: StageResult, ctx: RunContext, key: str) -> StageResult:
     device = serving_device(recipe.serve.device)
-    return run_stage(
-        ctx.store, STAGE, key, lambda workdir: _measure(recipe, built, ctx.runtime, device, workdir),
-        ctx.refreshes(STAGE), keep_on_failure=(SERVER_LOG,),
-    )
+    if recipe.validate_.repeats == 1:
+        return run_stage(
+            ctx.store, STAGE, key, lambda workdir: _measure(recipe, built, ctx.runtime, device, workdir),
+            ctx.refreshes(STAGE), keep_on_failure=(SERVER_LOG,),
+        )
+    started = time.perf_counter()
+    measure_repeats = _fresh_servers if recipe.validate_.restart_server else _one_server
+    repeats = measure_repeats(recipe, built, ctx, device, repeat_keys(recipe, built))
+    combined = run_stage(ctx.store, STAGE, key, lambda workdir: _combined(repeats, workdir), ctx.refreshes(STAGE))
+    # The stage took its repeats and their turns, not just the combining.
+    return combined.model_copy(update={"duration_s": round(time.perf_counter() - started, 3)})
 
 
 def bench_config(recipe: Recipe, runtime: Runtime, url: str, model: str):
@@ -58,37 +89,53 @@ def bench_config(recipe: Recipe, runtime: Runtime, url: str, model: str):
 
 
 def _measure(recipe: Recipe, built: StageResult, runtime: Runtime, device: str, workdir: Path) -> StageOutput:
+    """One measurement on a server of its own."""
+    runtime.check_available(recipe)  # on this worker, before a server starts
+    with _serving(recipe, built, runtime, device, workdir / SERVER_LOG) as (url, argv):
+        measured = _load(recipe, built, runtime, url)
+    return _output(recipe, runtime, built, device, workdir, measured, argv)
+
+
+@contextmanager
+def _serving(recipe: Recipe, built: StageResult, runtime: Runtime, device: str, log_path: Path):
+    """The built model served on loopback: (its URL, the server's command line)."""
+    plan = runtime.serve_plan(recipe, str(built.file("served_dir")), LOOPBACK, free_port(), device, str(log_path.parent))
+    with running_servers(plan, LOOPBACK, log_path, recipe.serve.startup_timeout_s,
+                         model_server_environment(recipe.serve.hub_kernels)) as url:
+        yield url, plan.commands[-1].argv
+
+
+def _load(recipe: Recipe, built: StageResult, runtime: Runtime, url: str):
+    """The load (and the accuracy and roofline checks) against the server at `url`."""
     from engineforge.measure.measurement import AccuracyCheck, RooflineCheck, measure
 
-    runtime.check_available(recipe)  # on this worker, before a server starts
     served_dir = built.file("served_dir")
     reference_dir = built.file("reference_dir") if "reference_dir" in built.outputs else served_dir
-    port = free_port()
-    log_path = workdir / SERVER_LOG
-    plan = runtime.serve_plan(recipe, str(served_dir), LOOPBACK, port, device, str(workdir))
-    argv = plan.commands[-1].argv
     spec = recipe.validate_
     # Greedy decodes through the server against the Hugging Face model in-process, when a gate reads them.
     accuracy = AccuracyCheck(
         reference_model=str(reference_dir), prompts=spec.prompts, trust_remote_code=recipe.model.trust_remote_code,
         dtype=recipe.model.dtype if recipe.model.dtype != "auto" else "float32",
     ) if spec.gates.min_token_agreement is not None else None
-    server_env = model_server_environment(recipe.serve.hub_kernels)
-    with running_servers(plan, LOOPBACK, log_path, recipe.serve.startup_timeout_s, server_env) as url:
-        measured = measure(
-            bench_config(recipe, runtime, url, str(served_dir)),
-            accuracy=accuracy,
-            roofline=RooflineCheck(model_dir=reference_dir, dtype=recipe.model.dtype,
-                                   kv_cache_dtype=recipe.build.kv_cache_dtype, quantize=recipe.quantize),
-            on_record=_count_requests(spec.requests),
-        )
+    return measure(
+        bench_config(recipe, runtime, url, str(served_dir)),
+        accuracy=accuracy,
+        roofline=RooflineCheck(model_dir=reference_dir, dtype=recipe.model.dtype,
+                               kv_cache_dtype=recipe.build.kv_cache_dtype, quantize=recipe.quantize),
+        on_record=_count_requests(spec.requests),
+    )
+
+
+def _output(recipe: Recipe, runtime: Runtime, built: StageResult, device: str, workdir: Path, measured,
+            argv: list[str]) -> StageOutput:
+    """A measurement's files and figures, once its server has stopped."""
     result = measured.result
     result.write_json(workdir / RESULTS_FILE)
     if measured.accuracy is not None:
         (workdir / ACCURACY_FILE).write_text(measured.accuracy.model_dump_json(indent=1) + "\n")
     # The runtime's own offline benchmark (trtllm-bench) runs once the servers have freed the GPUs.
-    figures = measured.figures | runtime.bench(recipe, served_dir, workdir)
-    _plot(result, workdir)
+    figures = measured.figures | runtime.bench(recipe, built.file("served_dir"), workdir)
+    _plot({f"concurrency {result.config.concurrency}": result}, workdir)
     if figures["completed"] == 0:
         first_error = next((r.error for r in result.records if r.error), "unknown error")
         raise StageFailed(STAGE, f"all {int(figures['requests'])} requests failed; first: {first_error}")
@@ -100,9 +147,80 @@ def _measure(recipe: Recipe, built: StageResult, runtime: Runtime, device: str, 
             f"{int(figures['errors'])} errors ({device})"
         ),
         outputs={"results": RESULTS_FILE, "server_log": SERVER_LOG, "figures": figures, "missing": measured.missing,
-                 "device": device, "server_argv": argv, "server_env": server_env, "latency_cdf": CDF_FILE}
-        | ({"accuracy": ACCURACY_FILE} if accuracy else {}),
+                 "device": device, "server_argv": argv, "server_env": model_server_environment(recipe.serve.hub_kernels),
+                 "latency_cdf": CDF_FILE}
+        | ({"accuracy": ACCURACY_FILE} if measured.accuracy is not None else {}),
     )
+
+
+def _fresh_servers(recipe: Recipe, built: StageResult, ctx: RunContext, device: str, keys: list[str]) -> list[StageResult]:
+    """Each repeat on a server of its own, in its turn (turns.py); a repeat already stored is reused."""
+    seat = turns.seat(recipe.validate_.cooldown_s)
+    results = []
+    for repeat, key in enumerate(keys):
+        stored = not ctx.refreshes(STAGE) and ctx.store.intact(STAGE, key)
+        with nullcontext() if stored else seat.turn(repeat):
+            results.append(run_stage(
+                ctx.store, STAGE, key, lambda workdir: _measure(recipe, built, ctx.runtime, device, workdir),
+                ctx.refreshes(STAGE), keep_on_failure=(SERVER_LOG,),
+            ))
+    return results
+
+
+def _one_server(recipe: Recipe, built: StageResult, ctx: RunContext, device: str, keys: list[str]) -> list[StageResult]:
+    """The repeats back to back on one server (one turn); each is stored once the server has stopped,
+    so the runtime's offline benchmark never shares the GPUs with it."""
+    missing = [key for key in keys if ctx.refreshes(STAGE) or not ctx.store.intact(STAGE, key)]
+    loads = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        log_path = Path(scratch) / SERVER_LOG
+        if missing:
+            ctx.runtime.check_available(recipe)
+            with turns.seat(recipe.validate_.cooldown_s).turn(0), \
+                    _serving(recipe, built, ctx.runtime, device, log_path) as (url, argv):
+                for index, key in enumerate(missing):
+                    time.sleep(recipe.validate_.cooldown_s if index else 0.0)
+                    loads[key] = _load(recipe, built, ctx.runtime, url)
+
+        def stored(key: str, workdir: Path) -> StageOutput:
+            shutil.copyfile(log_path, workdir / SERVER_LOG)  # the one server's log, in every repeat it served
+            return _output(recipe, ctx.runtime, built, device, workdir, loads[key], argv)
+
+        return [run_stage(ctx.store, STAGE, key, functools.partial(stored, key), key in loads) for key in keys]
+
+
+def _combined(repeats: list[StageResult], workdir: Path) -> StageOutput:
+    """The repeats as one result: every figure their mean (repeats_values.json keeps each repeat's), each
+    repeat's files under repeat-<n>/, and one latency plot with a line per repeat."""
+    from engineforge.loadgen import BenchResult
+
+    per_repeat = [result.outputs["figures"] for result in repeats]
+    stats = intervals.combine(per_repeat)
+    runs = {}
+    for number, result in enumerate(repeats, start=1):
+        folder = workdir / f"repeat-{number}"
+        folder.mkdir()
+        for name in ("results", "server_log", "accuracy"):
+            if name in result.outputs:
+                shutil.copyfile(result.file(name), folder / Path(result.outputs[name]).name)
+        runs[f"repeat {number}"] = BenchResult.read_json(result.file("results"))
+    _plot(runs, workdir)
+    throughput, ttft = stats["output_tokens_per_s"], stats["ttft_ms_p50"]
+    first = repeats[0].outputs
+    return StageOutput(
+        summary=(f"{_plus_minus(throughput)} tok/s, TTFT p50 {_plus_minus(ttft, 0)} ms over {len(repeats)} repeats, "
+                 f"{int(sum(f['errors'] for f in per_repeat))} errors ({first['device']})"),
+        outputs={"results": f"repeat-1/{RESULTS_FILE}", "server_log": f"repeat-1/{SERVER_LOG}",
+                 "figures": {name: interval.mean for name, interval in stats.items()}, "repeat_figures": per_repeat,
+                 "repeat_keys": [result.key for result in repeats], "device": first["device"],
+                 "server_argv": first["server_argv"], "latency_cdf": CDF_FILE}
+        | ({"accuracy": f"repeat-1/{ACCURACY_FILE}"} if "accuracy" in first else {}),
+    )
+
+
+def _plus_minus(interval, decimals: int = 1) -> str:
+    width = interval.half_width
+    return f"{interval.mean:.{decimals}f}" + (f" ± {width:.{decimals}f}" if width is not None else "")
 
 
 def _count_requests(total: int):
@@ -111,7 +229,7 @@ def _count_requests(total: int):
     return lambda record: progress.counted(STAGE, next(answered), total, "requests")
 
 
-def _plot(result, workdir: Path) -> None:
+def _plot(results: dict, workdir: Path) -> None:
     from engineforge.measure.plots import latency_cdf
 
-    latency_cdf({f"concurrency {result.config.concurrency}": result}, workdir / CDF_FILE)
+    latency_cdf(results, workdir / CDF_FILE)

@@ -78,6 +78,7 @@ def expand(recipe: Recipe, layouts: list[dict[str, int]] | None = None) -> list[
         axes.append([{f"parallel.{k}": v for k, v in layout.items()} for layout in layouts])
     axes.append([point.overrides() for point in sweep.load] or [{}])
     base = recipe.to_data() | {"sweep": None}
+    base["validate"] |= repeat_settings(sweep)
     variants, seen = [], set()
     for combination in itertools.product(*axes):
         overrides = {field: value for part in combination for field, value in part.items()}
@@ -87,6 +88,11 @@ def expand(recipe: Recipe, layouts: list[dict[str, int]] | None = None) -> list[
         seen.add(name)
         variants.append(Variant(name=name, overrides=overrides, recipe=_validated(base, overrides, name)))
     return variants
+
+
+def repeat_settings(sweep) -> dict[str, Any]:
+    """How each variant's validate stage repeats its measurement, from the sweep's repeats, order and cooldown."""
+    return {"repeats": sweep.repeats, "restart_server": sweep.order == "interleaved", "cooldown_s": sweep.cooldown_s}
 
 
 def variant_name(overrides: dict[str, Any]) -> str:

@@ -28,24 +28,30 @@ def frontier(points: list[tuple[float, float]], lower_x_better: bool) -> list[tu
 
 
 def pareto(records: list[VariantRecord], champion: str | None, path: Path) -> Path:
-    """Throughput per GPU against TTFT p99 (left) and against tokens/s per user (right)."""
+    """Throughput per GPU against TTFT p99 (left) and against tokens/s per user (right); the means of the
+    repeats, with their 95 % intervals as error bars where a variant was measured more than once."""
     figure = _figure(11, 4.5)
     panels = zip(figure.subplots(1, 2), (("ttft_ms_p99", "TTFT p99 (ms)", True),
                                          ("tokens_per_s_per_user", "tokens/s per user", False)))
     for axis, (x_name, x_label, lower_better) in panels:
-        measured = [(r, r.figure(x_name), r.figure(THROUGHPUT)) for r in records]
-        measured = [(r, x, y) for r, x, y in measured if math.isfinite(x) and math.isfinite(y)]
+        measured = [(r, r.interval(x_name), r.interval(THROUGHPUT)) for r in records]
+        measured = [(r, x, y) for r, x, y in measured if math.isfinite(x.mean) and math.isfinite(y.mean)]
         if not measured:
             axis.text(0.5, 0.5, f"no variant has {x_label} measured", ha="center", va="center", transform=axis.transAxes)
         for record, x, y in measured:
-            axis.scatter([x], [y], marker="o" if record.passed else "x", color="tab:blue" if record.passed else "tab:red")
-            axis.annotate(record.name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize="small")
-        line = frontier([(x, y) for r, x, y in measured if r.passed], lower_better)
+            color = "tab:blue" if record.passed else "tab:red"
+            axis.errorbar([x.mean], [y.mean], xerr=[x.half_width or 0.0], yerr=[y.half_width or 0.0], capsize=3,
+                          marker="o" if record.passed else "x", color=color, ecolor=color, alpha=0.9)
+            axis.annotate(record.name, (x.mean, y.mean), textcoords="offset points", xytext=(4, 4), fontsize="small")
+        line = frontier([(x.mean, y.mean) for r, x, y in measured if r.passed], lower_better)
         if line:
             axis.plot(*zip(*line), "--", color="tab:blue", alpha=0.6, label="frontier (passing variants)")
         for record, x, y in measured:
             if record.name == champion:
-                axis.scatter([x], [y], marker="*", s=300, color="gold", edgecolors="black", zorder=3, label="champion")
+                axis.scatter([x.mean], [y.mean], marker="*", s=300, color="gold", edgecolors="black", zorder=3,
+                             label="champion")
+        if any(x.half_width is not None or y.half_width is not None for _, x, y in measured):
+            axis.plot([], [], "|-", color="grey", label="95% interval of the mean")
         axis.set(xlabel=x_label, ylabel="output tokens/s per GPU", title=f"throughput per GPU vs {x_label}")
         axis.grid(alpha=0.3)
         if axis.get_legend_handles_labels()[0]:

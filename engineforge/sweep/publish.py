@@ -5,19 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from engineforge.sweep import plots
-from engineforge.sweep.table import VariantRecord, to_csv, to_markdown
+from engineforge.sweep.champion import Verdict
+from engineforge.sweep.table import VariantRecord, to_csv
 
 ARTIFACT_DIR = "sweep"  # under the parent MLflow run
 FILES = ("comparison.csv", "comparison.md", "pareto.png", "prediction.png")
 
 
-def write_outputs(records: list[VariantRecord], champion: str | None, objective: str, directory: Path,
-                  notes: list[str] = ()) -> list[Path]:
+def write_outputs(records: list[VariantRecord], verdict: Verdict, directory: Path, notes: list[str] = ()) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     csv_path, md_path, pareto_path, prediction_path = (directory / name for name in FILES)
-    csv_path.write_text(to_csv(records, champion))
-    md_path.write_text(to_markdown(records, champion, objective, list(notes)))
-    plots.pareto(records, champion, pareto_path)
+    csv_path.write_text(to_csv(records, verdict.name))
+    md_path.write_text(verdict.table(records, notes))
+    plots.pareto(records, verdict.name, pareto_path)
     plots.prediction(records, prediction_path, note="; ".join(notes) or None)
     return [csv_path, md_path, pareto_path, prediction_path]
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from engineforge import tracking
 from engineforge.errors import UserError
+from engineforge.measure.intervals import REPEATS_METRIC
 from engineforge.predict import PREDICTED
-from engineforge.sweep.table import VariantRecord
+from engineforge.sweep.table import REPEATED_FIGURES, VariantRecord
 
 VARIANT_TAG = "engineforge.sweep.variant"
 GPUS_TAG = "engineforge.sweep.gpus"
@@ -22,8 +23,10 @@ def record_of(run, uri: str | None = None) -> VariantRecord:
     the run that measured them (tag set by tasks/validate.py), its own stage times and predictions kept."""
     tags = run.data.tags
     figures = dict(run.data.metrics)
+    measured_by = run.info.run_id
     if uri and MEASURED_BY_TAG in tags:
-        measured = tracking.client(uri).get_run(tags[MEASURED_BY_TAG]).data.metrics
+        measured_by = tags[MEASURED_BY_TAG]
+        measured = tracking.client(uri).get_run(measured_by).data.metrics
         figures = {k: v for k, v in measured.items() if not k.startswith(("stage_", PREDICTED))} | figures
     return VariantRecord(
         name=tags.get(VARIANT_TAG, run.info.run_name or run.info.run_id),
@@ -34,7 +37,21 @@ def record_of(run, uri: str | None = None) -> VariantRecord:
         stages={key.split(".")[2]: value for key, value in tags.items()
                 if key.startswith(STAGE_TAG) and key.endswith(".status")},
         predicted_gpu=tags.get(PREDICTED_GPU_TAG),
+        repeats=_repeats(uri, measured_by, int(figures.get(REPEATS_METRIC, 1))) if uri else [],
     )
+
+
+def _repeats(uri: str, run_id: str, count: int) -> list[dict[str, float]]:
+    """Each repeat's figures, from the metrics' steps 0..count-1 (tasks/validate.py logs them so); none
+    for a single measurement."""
+    if count < 2:
+        return []
+    repeats: list[dict[str, float]] = [{} for _ in range(count)]
+    for name in REPEATED_FIGURES:
+        for metric in tracking.client(uri).get_metric_history(run_id, name):
+            if metric.step < count:
+                repeats[metric.step][name] = metric.value
+    return repeats
 
 
 def sweep_records(uri: str, parent_run_id: str) -> list[VariantRecord]:

@@ -11,10 +11,16 @@ import io
 import math
 from dataclasses import dataclass, field
 
+from engineforge.measure.intervals import CI_SUFFIX, Interval, interval
 from engineforge.predict import PREDICTED
 
 PP_FOOTNOTE = ("Predicted: NVIDIA AIConfigurator's performance model, which treats pipeline parallelism as an "
                "ideal linear speed-up (no bubbles), so it flatters PP layouts.")
+
+INTERVAL_FOOTNOTE = ("a ± b: the mean of n repeats and the half width of its 95 % confidence interval (Student's t); "
+                     "the true mean lies in [a - b, a + b] with 95 % confidence. Overlapping intervals mean the "
+                     "difference may be noise.")
+REPEATS_SUFFIX = "_repeats"  # csv: each repeat's value of a figure
 
 # column header -> figure name (derived figures are computed in VariantRecord.figure)
 COLUMNS = {
@@ -31,6 +37,10 @@ COLUMNS = {
     "predicted tok/s per GPU": PREDICTED + "output_tokens_per_s_per_gpu",
     "prediction error": "prediction_error",
 }
+NOT_REPEATED = ("gpus", "prediction_error")
+# Figures a run records per repeat (the rest of COLUMNS derive from these, or are predictions: one value each).
+REPEATED_FIGURES = ("output_tokens_per_s", "ttft_ms_p50", "ttft_ms_p99", "tpot_ms_p50", "e2e_ms_p50",
+                    "gpu_util_pct_mean", "roofline_fraction")
 
 
 @dataclass
@@ -44,6 +54,21 @@ class VariantRecord:
     run_id: str | None = None
     stages: dict[str, str] = field(default_factory=dict)  # stage -> ran | cached | skipped | failed
     predicted_gpu: str | None = None  # the GPU its predicted_* figures are for (the one its run ran on)
+    repeats: list[dict[str, float]] = field(default_factory=list)  # each repeat's figures; empty: one measurement
+
+    @property
+    def n(self) -> int:
+        return max(len(self.repeats), 1)
+
+    def interval(self, name: str) -> Interval:
+        """A figure over the repeats (derived ones derived per repeat); one value without repeats, or for
+        what is not measured per repeat (the GPU count, predictions)."""
+        if self.repeats and name not in NOT_REPEATED and not name.startswith(PREDICTED):
+            per_repeat = interval(VariantRecord(self.name, self.gpus, self.figures | figures).figure(name)
+                                  for figures in self.repeats)
+            if per_repeat.n:
+                return per_repeat
+        return interval([self.figure(name)])
 
     @property
     def passed(self) -> bool:
@@ -75,7 +100,9 @@ def rows(records: list[VariantRecord], champion: str | None) -> list[dict[str, s
     table = []
     for record in records:
         row = {"variant": record.name + (" (champion)" if record.name == champion else "")}
-        row |= {header: _cell(name, record.figure(name)) for header, name in COLUMNS.items()}
+        row |= {header: _shown(name, record.interval(name)) for header, name in COLUMNS.items()}
+        row["prediction error"] = _prediction_error(record)
+        row["n"] = str(record.n)
         row["predicted for"] = record.predicted_gpu or "-"
         row["gates"] = record.gates
         table.append(row)
@@ -83,30 +110,63 @@ def rows(records: list[VariantRecord], champion: str | None) -> list[dict[str, s
 
 
 def to_csv(records: list[VariantRecord], champion: str | None) -> str:
-    """Machine-readable: one column per figure name, full precision."""
-    names = ["variant", *COLUMNS.values(), "predicted_gpu", "gates", "champion", "run_id"]
+    """Machine-readable: per figure its mean, the 95 % interval's half width (`<figure>_ci95`, empty below two
+    repeats) and each repeat's value (`<figure>_repeats`, `;`-separated), full precision."""
+    figures = [name for name in COLUMNS.values() if name != "gpus"]
+    names = ["variant", "gpus", "n", *(f"{name}{suffix}" for name in figures for suffix in ("", CI_SUFFIX, REPEATS_SUFFIX)),
+             "predicted_gpu", "gates", "champion", "run_id"]
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=names, lineterminator="\n")
     writer.writeheader()
     for record in records:
-        values = {name: _raw(record.figure(name)) for name in COLUMNS.values()}
-        writer.writerow({"variant": record.name, **values, "predicted_gpu": record.predicted_gpu or "", "gates": record.gates,
+        values = {}
+        for name in figures:
+            stats = record.interval(name)
+            values |= {name: _raw(stats.mean), f"{name}{CI_SUFFIX}": _raw(stats.half_width),
+                       f"{name}{REPEATS_SUFFIX}": ";".join(_raw(v) for v in stats.values) if stats.n > 1 else ""}
+        writer.writerow({"variant": record.name, "gpus": record.gpus, "n": record.n, **values,
+                         "predicted_gpu": record.predicted_gpu or "", "gates": record.gates,
                          "champion": record.name == champion, "run_id": record.run_id or ""})
     return out.getvalue()
 
 
-def to_markdown(records: list[VariantRecord], champion: str | None, objective: str, notes: list[str] = ()) -> str:
+def to_markdown(records: list[VariantRecord], champion: str | None, objective: str, verdict: str,
+                notes: list[str] = ()) -> str:
+    """The table, then the objective and the verdict (champion.Verdict.sentence) and the notes."""
     table = rows(records, champion)
     headers = list(table[0]) if table else ["variant"]
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(row[h] for h in headers) + " |" for row in table]
-    verdict = f"champion: **{champion}**" if champion else "champion: none (no variant passed every gate)"
-    lines += ["", f"Objective: {objective} ({'lowest' if minimises(objective) else 'highest'} wins among variants "
-              f"passing every gate; ties: fewer GPUs); {verdict}."]
+    lines += ["", f"Objective: {objective} ({'lowest' if minimises(objective) else 'highest'} mean wins among variants "
+              f"passing every gate); {verdict}."]
+    if any(record.n > 1 for record in records):
+        lines += ["", INTERVAL_FOOTNOTE]
     if any(math.isfinite(r.figure(COLUMNS["predicted tok/s per GPU"])) for r in records):
         lines += ["", PP_FOOTNOTE]
     lines += ["", *notes] if notes else []
     return "\n".join(lines) + "\n"
+
+
+def _shown(name: str, stats: Interval) -> str:
+    """`684.0 ± 120.0`: the mean and the 95 % interval's half width (none with one value)."""
+    width = stats.half_width
+    if width is None:
+        return _cell(name, stats.mean)
+    return f"{_cell(name, stats.mean)} ± {_cell(name, width)}"
+
+
+def _prediction_error(record: VariantRecord) -> str:
+    """The prediction against the measurement: `+10%`, and with repeats whether it falls inside the
+    measured 95 % interval or how far outside its nearer end (`+25%, 12% outside`)."""
+    error = _cell("prediction_error", record.figure("prediction_error"))
+    measured = record.interval("output_tokens_per_s_per_gpu")
+    predicted = record.figure(PREDICTED + "output_tokens_per_s_per_gpu")
+    if error == "-" or measured.half_width is None:
+        return error
+    if measured.covers(predicted):
+        return f"{error}, inside"
+    nearer = measured.high if predicted > measured.high else measured.low
+    return f"{error}, {abs(predicted - nearer) / nearer:.0%} outside"
 
 
 def _cell(name: str, value: float) -> str:
@@ -121,5 +181,5 @@ def _cell(name: str, value: float) -> str:
     return f"{value:,.1f}" if abs(value) < 1e4 else f"{value:,.0f}"
 
 
-def _raw(value: float) -> str:
-    return "" if not math.isfinite(value) else repr(round(value, 6))
+def _raw(value: float | None) -> str:
+    return "" if value is None or not math.isfinite(value) else repr(round(value, 6))

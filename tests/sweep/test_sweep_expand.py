@@ -113,7 +113,8 @@ def test_quantize_format_varies_the_quantization_and_none_is_the_unquantized_mod
 
 def test_quantize_format_on_a_recipe_without_a_quantize_section_takes_the_defaults():
     variants = expand(recipe("sweep:\n  matrix:\n    quantize.format: [none, fp8]\n"))
-    assert variants[0].recipe == parse_recipe(BASE)  # unquantized: the recipe as it was, sweep aside
+    # unquantized: the recipe as it was, sweep aside (its repeats now the validate section's)
+    assert variants[0].recipe == parse_recipe(BASE + "  repeats: 3\n")
     assert variants[1].recipe.quantize.format == "fp8" and variants[1].recipe.quantize.kv_cache == "none"
 
 
@@ -128,3 +129,32 @@ def test_sweep_plan_refuses_a_format_the_runtime_cannot_serve_before_any_work():
     trtllm = BASE.replace("runtime: transformers", "runtime: trtllm")
     with pytest.raises(UserError, match="sweep variant int8-sq: quantize.format int8_sq: TensorRT-LLM's PyTorch backend"):
         plan_sweep(parse_recipe(trtllm + "sweep:\n  matrix:\n    quantize.format: [fp8, int8_sq]\n"), gpu="H100-SXM")
+
+
+def test_repeats_order_and_cooldown_reach_every_variant_as_its_validate_settings():
+    default = expand(recipe("sweep:\n  matrix:\n    build.max_batch_size: [2, 4]\n"))
+    assert {(v.recipe.validate_.repeats, v.recipe.validate_.restart_server, v.recipe.validate_.cooldown_s)
+            for v in default} == {(3, True, 0.0)}  # three measurements, each on a fresh server
+    blocked = expand(recipe("sweep:\n  repeats: 5\n  order: blocked\n  cooldown_s: 2.5\n"))[0].recipe.validate_
+    assert (blocked.repeats, blocked.restart_server, blocked.cooldown_s) == (5, False, 2.5)
+    assert parse_recipe(expand(recipe("sweep:\n  repeats: 1\n"))[0].yaml_text()).validate_.repeats == 1
+
+
+@pytest.mark.parametrize("text, message", [
+    ("sweep:\n  repeats: 0\n", "sweep.repeats: must be an integer from 1 to 100 (got 0)"),
+    ("sweep:\n  repeats: 2.5\n", "sweep.repeats"),
+    ("sweep:\n  order: random\n", "sweep.order: must be one of 'interleaved' or 'blocked'"),
+    ("sweep:\n  cooldown_s: -1\n", "sweep.cooldown_s: must be a number from 0"),
+    ("  repeats: 2\nsweep:\n  repeats: 3\n", "validate.repeats: a sweep sets it for every variant; use sweep.repeats"),
+])
+def test_bad_repeat_settings_are_refused_in_one_line_naming_the_field(text, message):
+    with pytest.raises(UserError) as refused:
+        parse_recipe(BASE + text)
+    assert message in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_validate_repeats_on_a_single_run_is_checked_like_the_rest():
+    single = parse_recipe(BASE + "  repeats: 4\n  restart_server: false\n  cooldown_s: 1\n").validate_
+    assert (single.repeats, single.restart_server, single.cooldown_s) == (4, False, 1.0)
+    with pytest.raises(UserError, match="validate.repeats: must be an integer from 1 to 100"):
+        parse_recipe(BASE + "  repeats: 101\n")

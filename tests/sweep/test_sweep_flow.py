@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from engineforge import tracking
 from engineforge.errors import StageFailed
-from engineforge.sweep.champion import choose
+from engineforge.sweep.champion import decide
 from engineforge.sweep.records import sweep_records
 from flows.sweep import sweep
 
@@ -39,6 +39,7 @@ validate:
 tracking:
   uri: {uri}
 sweep:
+  repeats: 2
   matrix:
     build.max_batch_size: [1, 4]
 """
@@ -69,12 +70,24 @@ def test_sweep_nests_children_promotes_the_champion_reuses_and_refuses_when_noth
     assert packaging[0].data.tags["engineforge.stage.package.status"] == "skipped"  # ran, and said why (no Docker)
 
     records = sweep_records(mlflow_uri, parent)
-    assert first["champion"] == choose(records, "output_tokens_per_s_per_gpu").name
+    verdict = decide(records, "output_tokens_per_s_per_gpu")
+    assert first["champion"] == verdict.name and first["verdict"] == verdict.kind
+    assert client.get_run(parent).data.tags["engineforge.champion.verdict"] == verdict.kind in ("significant", "no_clear_winner")
+    assert verdict.sentence() in first["table"] and "Measured in this order: " in first["table"]
+    for record in records:  # two repeats each: their values as steps 0 and 1, the mean at step 2, and its interval
+        history = client.get_metric_history(record.run_id, "output_tokens_per_s")
+        assert [m.step for m in sorted(history, key=lambda m: m.step)] == [0, 1, 2]
+        values = [m.value for m in sorted(history, key=lambda m: m.step)]
+        assert values[2] == pytest.approx((values[0] + values[1]) / 2) and record.interval("output_tokens_per_s").n == 2
+        assert client.get_run(record.run_id).data.metrics["output_tokens_per_s_ci95"] > 0
+        assert record.stages["validate"] == "ran"
+    assert len(list((tmp_path / "store" / "validate").iterdir())) == 2 * 2 + 2  # a repeat each, and their means
     artifacts = {item.path for item in client.list_artifacts(parent, "sweep")}
     assert artifacts == {f"sweep/{name}" for name in ("comparison.csv", "comparison.md", "pareto.png", "prediction.png")}
     table = client.download_artifacts(parent, "sweep/comparison.csv", str(tmp_path))
     rows = {row["variant"]: row for row in csv.DictReader(io.StringIO(open(table).read()))}
     assert rows[first["champion"]]["champion"] == "True" and set(rows) == {"mbs1", "mbs4"}
+    assert {row["n"] for row in rows.values()} == {"2"} and all(row["output_tokens_per_s_ci95"] for row in rows.values())
     champion_version = client.get_model_version_by_alias("sweep-flow-test", "champion")
     champion_run = next(r for r in records if r.name == first["champion"])
     assert champion_version.tags[tracking.CONTENT_KEY_TAG] == client.get_run(champion_run.run_id).data.tags[

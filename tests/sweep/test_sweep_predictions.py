@@ -14,7 +14,7 @@ from engineforge.recipe_file import parse_recipe
 from engineforge.sweep.plan import plan_sweep
 from engineforge.sweep.predictions import log_predictions
 from engineforge.sweep.records import VARIANT_TAG, sweep_records
-from engineforge.sweep.table import to_markdown
+from engineforge.sweep.champion import decide
 from tests.doubles.nvml import fake_pynvml
 
 pytest.importorskip("aiconfigurator.cli.api", reason="the predict extra is not installed")
@@ -69,8 +69,8 @@ def test_each_variant_is_predicted_for_the_gpu_its_child_ran_on(monkeypatch, mlf
     # AIConfigurator has no TensorRT-LLM 1.3.0rc20 data for A100: no figure, and the note names the GPU.
     assert records["tp4-pp2"].predicted_gpu is None and predicted(records["tp4-pp2"]) == {}
     assert notes == ["No prediction for tp4-pp2 on A100-80GB: AIConfigurator has no trtllm 1.3.0rc20 data for a100_sxm."]
-    table = to_markdown(list(records.values()), None, "output_tokens_per_s_per_gpu", notes)
-    assert "| H200 | not measured |" in table and "| H100-SXM | not measured |" in table and notes[0] in table
+    table = decide(list(records.values()), "output_tokens_per_s_per_gpu").table(list(records.values()), notes)
+    assert "| 1 | H200 | not measured |" in table and "| H100-SXM | not measured |" in table and notes[0] in table
 
 
 def test_a_child_on_a_host_without_a_gpu_gets_no_figure_and_a_note(monkeypatch, mlflow_uri):

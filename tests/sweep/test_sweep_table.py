@@ -6,9 +6,9 @@ import math
 
 from PIL import Image
 
-from engineforge.sweep.champion import choose
+from engineforge.sweep.champion import decide
 from engineforge.sweep.plots import frontier, pareto, prediction
-from engineforge.sweep.table import PP_FOOTNOTE, VariantRecord, to_csv, to_markdown
+from engineforge.sweep.table import PP_FOOTNOTE, VariantRecord, to_csv
 
 
 def record(name, gpus, tok_s, ttft_p99, gates="passed", tpot=20.0, **more):
@@ -29,15 +29,15 @@ def test_derived_figures_per_gpu_per_user_and_prediction_error():
 def test_champion_is_the_best_passing_variant_not_the_best_overall():
     records = [record("fast-but-late", 1, 900.0, 5000.0, gates="failed"), record("a", 1, 300.0, 50.0),
                record("b", 2, 800.0, 60.0)]
-    assert choose(records, "output_tokens_per_s_per_gpu").name == "b"  # 400 per GPU beats 300
-    assert choose(records, "ttft_ms_p99").name == "a"  # latencies: lowest wins
-    assert choose(records, "output_tokens_per_s").name == "b"
+    assert decide(records, "output_tokens_per_s_per_gpu").champion.name == "b"  # 400 per GPU beats 300
+    assert decide(records, "ttft_ms_p99").champion.name == "a"  # latencies: lowest wins
+    assert decide(records, "output_tokens_per_s").champion.name == "b"
 
 
 def test_a_tie_goes_to_fewer_gpus_and_no_passing_variant_means_no_champion():
-    assert choose([record("tp2", 2, 400.0, 50.0), record("tp1", 1, 200.0, 50.0)], "output_tokens_per_s_per_gpu").name == "tp1"
-    assert choose([record("x", 1, 1.0, 1.0, gates="failed"), record("y", 1, 1.0, 1.0, gates="not measured")],
-                  "output_tokens_per_s") is None
+    assert decide([record("tp2", 2, 400.0, 50.0), record("tp1", 1, 200.0, 50.0)], "output_tokens_per_s_per_gpu").champion.name == "tp1"
+    assert decide([record("x", 1, 1.0, 1.0, gates="failed"), record("y", 1, 1.0, 1.0, gates="not measured")],
+                  "output_tokens_per_s").champion is None
 
 
 def test_csv_and_markdown_hold_every_variant_with_verdict_and_footnote():
@@ -48,12 +48,12 @@ def test_csv_and_markdown_hold_every_variant_with_verdict_and_footnote():
     assert [(r["variant"], r["gates"], r["champion"]) for r in rows] == [("a", "passed", "True"), ("b", "failed", "False")]
     assert [r["predicted_gpu"] for r in rows] == ["H200", ""]
     assert float(rows[1]["output_tokens_per_s_per_gpu"]) == 400.0 and rows[0]["gpu_util_pct_mean"] == ""
-    text = to_markdown(records, "a", "output_tokens_per_s_per_gpu")
+    text = decide(records, "output_tokens_per_s_per_gpu").table(records)
     assert "| a (champion) | 1 | 300.0 | 300.0 | 50.0 | 25.0 | 50.0 |" in text
     assert "| b | 2 | 800.0 | 400.0 |" in text and PP_FOOTNOTE in text
-    assert "| 330.0 | +10% | H200 | passed |" in text and "| - | - | - | failed |" in text  # the GPU it was predicted for
-    assert "champion: none" in to_markdown(records, None, "output_tokens_per_s_per_gpu")
-    assert PP_FOOTNOTE not in to_markdown(records[1:], None, "output_tokens_per_s_per_gpu")  # no predictions shown
+    assert "| 330.0 | +10% | 1 | H200 | passed |" in text and "| - | - | 1 | - | failed |" in text  # the GPU it was predicted for
+    assert "champion: none" in decide(records[1:], "output_tokens_per_s_per_gpu").table(records)
+    assert PP_FOOTNOTE not in decide(records[1:], "output_tokens_per_s_per_gpu").table(records[1:])  # no predictions
 
 
 def test_frontier_keeps_only_undominated_points():
