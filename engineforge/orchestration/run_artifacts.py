@@ -20,6 +20,11 @@ FLOW_RUN_TAG = "engineforge.prefect.flow_run_id"
 FLOW_RUN_URL_TAG = "engineforge.prefect.flow_run_url"
 EXPERIMENT_KIND, CLASSIC_KIND = "mlflow.experimentKind", "custom_model_development"
 LOCAL_MLFLOW_UI = "http://127.0.0.1:5000"  # `mlflow ui`'s default address
+# MLflow 3.17.2's UI ignores the experiment kind tag: its view (GenAI or classic) is the URL's
+# `workflowType` query, else the browser's saved choice, else GenAI (WorkflowTypeProvider, module 7975
+# of mlflow/server/js/build/static/js/main.c2f5f8d4.js in the 3.17.2 wheel; source
+# mlflow/server/js/src/common/contexts/WorkflowTypeContext.tsx). Every link we print asks for classic.
+CLASSIC_VIEW_QUERY = "?workflowType=machine_learning"
 HEADLINE_FIGURES = ("output_tokens_per_s", "ttft_ms_p50", "ttft_ms_p99", "tpot_ms_p50", "error_rate")
 
 
@@ -82,7 +87,11 @@ def mlflow_run_url(uri: str, run_id: str) -> str:
 
     experiment_id = tracking.client(uri).get_run(run_id).info.experiment_id
     server = uri.rstrip("/") if uri.startswith(("http://", "https://")) else LOCAL_MLFLOW_UI
-    return f"{server}/#/experiments/{experiment_id}/runs/{run_id}"
+    return _run_page(server, experiment_id, run_id)
+
+
+def _run_page(server: str, experiment_id: str, run_id: str) -> str:
+    return f"{server}/#/experiments/{experiment_id}/runs/{run_id}{CLASSIC_VIEW_QUERY}"
 
 
 def mlflow_link(uri: str, run_id: str, experiment: str) -> str:
@@ -92,7 +101,7 @@ def mlflow_link(uri: str, run_id: str, experiment: str) -> str:
             from engineforge import tracking
 
             experiment_id = tracking.client(uri).get_run(run_id).info.experiment_id
-            return f"[run {run_id}]({uri.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}) in experiment `{experiment}`"
+            return f"[run {run_id}]({_run_page(uri.rstrip('/'), experiment_id, run_id)}) in experiment `{experiment}`"
         except Exception:  # the link is a convenience; the run id below still finds the run
             pass
     return f"run `{run_id}` in experiment `{experiment}` at `{uri}` (browse: `mlflow ui --backend-store-uri {uri}`)"

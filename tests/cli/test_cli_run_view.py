@@ -21,7 +21,7 @@ from prefect_services import BIN, flow_run_log_lines, mlflow_run_of, read_flow_r
 pytestmark = pytest.mark.integration
 
 FLOW_RUN_LINE = re.compile(r"^Prefect flow run: (http://\S+/runs/flow-run/([0-9a-f-]{36}))$", re.MULTILINE)
-MLFLOW_RUN_LINE = re.compile(r"^MLflow run: http://127\.0\.0\.1:5000/#/experiments/(\w+)/runs/(\w+)$", re.MULTILINE)
+MLFLOW_RUN_LINE = re.compile(r"^MLflow run: http://127\.0\.0\.1:5000/#/experiments/(\w+)/runs/(\w+)\?workflowType=machine_learning$", re.MULTILINE)
 
 
 @pytest.fixture
