@@ -26,7 +26,7 @@ SERVER_LOG = "server.log"
 
 
 def validate_key(recipe: Recipe, built: StageResult) -> str:
-    """The measurement's content key (also its Prefect cache key): what determines the figures."""
+    """The measurement's content key: what determines the figures."""
     measured = {k: v for k, v in recipe.section("validate").items() if k != "gates"}
     # Gate targets judge the figures afterwards; only whether accuracy is measured changes them.
     measured["accuracy_check"] = recipe.validate_.gates.min_token_agreement is not None
