@@ -12,13 +12,14 @@ import os
 from pathlib import Path
 
 from engineforge.errors import UserError
+from engineforge.settings import settings, variable
 
-ROOTS_ENV = "ENGINEFORGE_MODEL_ROOTS"
+ROOTS_ENV = variable("MODEL_ROOTS")
 
 
 def allowed_roots() -> list[Path] | None:
     """The resolved roots, or None when this host sets no limit."""
-    value = os.environ.get(ROOTS_ENV)
+    value = settings().MODEL_ROOTS
     if value is None:
         return None
     return [Path(entry).expanduser().resolve() for entry in value.split(os.pathsep) if entry.strip()]

@@ -26,6 +26,7 @@ from typing import Any, Iterator
 from filelock import FileLock
 
 from engineforge.process_owner import Owner
+from engineforge.settings import settings, variable
 
 MANIFEST = "manifest.json"
 TEMPORARY, TRASH = ".tmp-", ".trash-"
@@ -40,7 +41,7 @@ def content_key(*parts: Any) -> str:
 
 
 def default_root() -> Path:
-    return Path(os.environ.get("ENGINEFORGE_STORE", ".engineforge/store")).resolve()
+    return settings().STORE.resolve()
 
 
 class Store:
@@ -153,7 +154,7 @@ class Store:
 
     def ensure_free_space(self, stage: str, needed_bytes: int | None) -> None:
         """Fail before writing when the store's filesystem cannot hold `needed_bytes` (plus 5 %)."""
-        require_free_space(self.root, stage, needed_bytes, "ENGINEFORGE_STORE")
+        require_free_space(self.root, stage, needed_bytes, variable("STORE"))
 
 
 def require_free_space(directory: Path, stage: str, needed_bytes: int | None, variable: str) -> None:
