@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from engineforge.errors import UserError
+from engineforge.settings import settings, variable
 
-ROOTS_ENV = "ENGINEFORGE_MODEL_ROOTS"
+ROOTS_ENV = variable("MODEL_ROOTS")
 
 
 def allowed_roots() -> list[Path] | None:
     """The resolved roots, or None when this host sets no limit."""
-    value = os.environ.get(ROOTS_ENV)
+    value = settings().MODEL_ROOTS
     if value is None:
         return None
     return [Path(entry).expanduser().resolve() for entry in value.split(os.pathsep) if entry.strip()]

@@ -27,6 +27,7 @@ from filelock import FileLock
 
 from engineforge.model_roots import open_regular
 from engineforge.process_owner import Owner
+from engineforge.settings import settings, variable
 
 MANIFEST = "manifest.json"
 TEMPORARY, TRASH = ".tmp-", ".trash-"
@@ -41,7 +42,7 @@ def content_key(*parts: Any) -> str:
 
 
 def default_root() -> Path:
-    return Path(os.environ.get("ENGINEFORGE_STORE", ".engineforge/store")).resolve()
+    return settings().STORE.resolve()
 
 
 class Store:
@@ -161,7 +162,7 @@ class Store:
 
     def ensure_free_space(self, stage: str, needed_bytes: int | None) -> None:
         """Fail before writing when the store's filesystem cannot hold `needed_bytes` (plus 5 %)."""
-        require_free_space(self.root, stage, needed_bytes, "ENGINEFORGE_STORE")
+        require_free_space(self.root, stage, needed_bytes, variable("STORE"))
 
 
 def require_free_space(directory: Path, stage: str, needed_bytes: int | None, variable: str) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-import os
 
 from engineforge.gpus import gpu_info
+from engineforge.settings import settings, variable
 
 
 def package_version(name: str) -> str | None:
@@ -25,20 +25,20 @@ def installed_packages() -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
-TRTLLM_TEST_SWITCH = "ENGINEFORGE_TEST_TRTLLM_VERSION"  # see engineforge/runtimes/trtllm/availability.py
+TRTLLM_TEST_SWITCH = variable("TEST_TRTLLM_VERSION")  # see engineforge/runtimes/trtllm/availability.py
 TRTLLM_PACKAGE = "tensorrt_llm"
 
 
 def tensorrt_llm_present() -> bool:
-    return bool(os.environ.get(TRTLLM_TEST_SWITCH)) or importlib.util.find_spec(TRTLLM_PACKAGE) is not None
+    return bool(settings().TEST_TRTLLM_VERSION) or importlib.util.find_spec(TRTLLM_PACKAGE) is not None
 
 
 def tensorrt_llm_version() -> str | None:
     """The TensorRT-LLM version of this worker, or None without TensorRT-LLM.
 
     Probed with find_spec, not import: importing tensorrt_llm needs a CUDA driver."""
-    if os.environ.get(TRTLLM_TEST_SWITCH):
-        return os.environ[TRTLLM_TEST_SWITCH]
+    if settings().TEST_TRTLLM_VERSION:
+        return settings().TEST_TRTLLM_VERSION
     if importlib.util.find_spec(TRTLLM_PACKAGE) is None:
         return None
     return package_version("tensorrt_llm") or package_version("tensorrt-llm")

@@ -1,4 +1,9 @@
-"""The one decorator every stage task shares: Prefect options, caching, GPU slots, errors named by stage."""
+"""The one decorator every stage task shares: Prefect options, GPU slots, errors named by stage.
+
+The content-addressed store is the only cache and the only lock (engineforge/stage.py `run_stage`):
+every stage task runs, and a stage the store already holds returns at once as `cached`. Prefect
+caches nothing; the task run of a reused stage only reads `Cached` in the Prefect UI.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from typing import Any, Callable
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed
 
 from engineforge import progress, tracking
 from engineforge.errors import StageFailed, UserError
@@ -16,7 +22,6 @@ from engineforge.recipe import Recipe
 from engineforge.stage_result import StageResult
 from engineforge.stages import skip_reason
 from engineforge.stages.context import RunContext
-from tasks.caching import cache_options, relocated
 
 # The stage's content key from (some of) the task's arguments by name, `runtime` being the run's runtime.
 KeyFn = Callable[..., "str | None"]
@@ -32,7 +37,7 @@ def _retry_unless_user_error(task, task_run, state) -> bool:
 class StageTask:
     """A stage's Prefect task as the flow calls it.
 
-    With a key function, the task is cached by Prefect under the stage's content key (tasks/caching.py).
+    With a key function, the stage's content key is computed once, here, and handed to the stage.
     The GPU slots the stage uses are held around the task run (engineforge/gpu_slots.py), so the run's
     start and end bound its use of the GPUs; a result already in the store needs none. The run's
     MLflow run records every result, computed or cached, after the task run (`record`).
@@ -59,22 +64,18 @@ class StageTask:
             return self._finish(recipe, ctx, self._run(args, kwargs, inputs, ctx))
 
     def _run(self, args: tuple, kwargs: dict[str, Any], inputs: dict[str, Any], ctx: RunContext) -> StageResult:
-        """The task run (or Prefect's cached result), uploaded to the remote tier when there is one."""
+        """The task run (the store decides whether it computes), uploaded to the remote tier when there is one."""
         recipe = inputs["recipe"]
         with _named_failures(self.stage, ctx):
             key = self.key(**{name: inputs.get(name, ctx.runtime if name == "runtime" else None)
                               for name in inspect.signature(self.key).parameters}) if self.key else None
         if "key" in self._signature.parameters:
             kwargs["key"] = key  # computed once, here; the stage does not compute it again
-        prefect_task = self.task.with_options(**cache_options(self.stage, key, ctx)) if key else self.task
+        # Only whether to wait for GPU slots: the stage itself decides again, under the key's lock.
         stored = key is not None and not ctx.refreshes(self.stage) and ctx.store.intact(self.stage, key)
         with gpu_slots.holding_gpus(self.stage, 0 if stored else gpu_slots.gpus_needed(self.stage, recipe, ctx.runtime)):
-            state = prefect_task(*args, return_state=True, **kwargs)
+            state = self.task(*args, return_state=True, **kwargs)
         result = state.result()  # a failed stage raises its StageFailed here
-        if state.name == "Cached":  # Prefect served the persisted result: the stage did not run
-            if result.status == "ran":  # a skipped stage (e.g. no Docker daemon) stays skipped
-                result = result.model_copy(update={"status": "cached"})
-            result = relocated(result.model_copy(update={"duration_s": 0.0}), ctx)
         if ctx.remote_tier and result.key and result.status in ("ran", "cached"):
             with _named_failures(self.stage, ctx):  # a failed upload fails the stage: nothing is registered
                 store = ctx.store
@@ -145,8 +146,8 @@ def stage_task(
     """Make `fn` a stage task named `stage` whose failures surface as StageFailed(stage, cause).
 
     `key` computes the stage's content key from the task's arguments (None: not known before the
-    stage runs, e.g. a download's commit): Prefect then caches the task under it. `record` writes a
-    result, computed or cached, into the run's MLflow run.
+    stage runs, e.g. a download's commit). `record` writes a result, computed or cached, into the
+    run's MLflow run.
     """
 
     def decorate(fn: Callable) -> StageTask:
@@ -154,14 +155,16 @@ def stage_task(
         def guarded(*args, **kwargs):
             ctx = inspect.signature(fn).bind(*args, **kwargs).arguments.get("ctx")
             with _named_failures(stage, ctx, keep_logs=True):
-                return fn(*args, **kwargs)
+                result = fn(*args, **kwargs)
+            # Reused from the store: the Prefect UI shows the task run as cached (the state's name only).
+            return Completed(name="Cached", data=result) if result.status == "cached" else result
 
         return StageTask(stage, task(
             name=stage,
             retries=retries,
             retry_delay_seconds=retry_delay_seconds or 0,
             retry_condition_fn=_retry_unless_user_error,
-            cache_policy=NO_CACHE,  # replaced by a ContentKey policy per call when `key` is given
+            cache_policy=NO_CACHE,  # the store is the cache (engineforge/stage.py)
         )(guarded), key, record)
 
     return decorate

@@ -17,13 +17,14 @@ from pathlib import Path
 
 from engineforge.errors import UserError
 from engineforge.serving import LOOPBACK, Unhealthy, wait_healthy
+from engineforge.settings import settings
 
 STATE_FILE = "server.json"
 DEFAULT_PORT = 5000
 
 
 def home() -> Path:
-    return Path(os.environ.get("ENGINEFORGE_TRACKING_HOME", ".engineforge/tracking")).resolve()
+    return settings().TRACKING_HOME.resolve()
 
 
 def argv(directory: Path, port: int, host: str = LOOPBACK) -> list[str]:

@@ -6,6 +6,7 @@ from pathlib import Path
 import typer
 
 from engineforge.errors import UserError
+from engineforge.settings import settings, variable
 
 
 def command(
@@ -34,7 +35,7 @@ def command(
     print(f"GPU slots: {gpus} on global concurrency limit {limit}" + ("" if gpus else " (GPU stages will fail here; pass --gpus N)"),
           file=sys.stderr, flush=True)
     local_prefect.keep_results_local()  # flow runs persist results under the state dir, not ~/.prefect
-    env = {**os.environ, gpu_slots.LIMIT_ENV: limit, "ENGINEFORGE_CHECKOUT": str(checkout.resolve()),
+    env = {**os.environ, gpu_slots.LIMIT_ENV: limit, variable("CHECKOUT"): str(checkout.resolve()),
            **_operator_settings(), **prefect_api.patient_client()}
     argv = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", worker_type]
     if name:
@@ -52,9 +53,9 @@ def _operator_settings() -> dict[str, str]:
     from engineforge.model_roots import ROOTS_ENV
     from engineforge.tracking import DEFAULT_URI
 
-    settings = {"MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI,
-                ROOTS_ENV: os.environ.get(ROOTS_ENV, "")}
-    if not settings[ROOTS_ENV]:
+    chosen = {"MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI,
+              ROOTS_ENV: settings().MODEL_ROOTS or ""}
+    if not chosen[ROOTS_ENV]:
         print(f"local model directories: none allowed (set {ROOTS_ENV}=DIR{os.pathsep}DIR to allow some)",
               file=sys.stderr, flush=True)
-    return settings
+    return chosen

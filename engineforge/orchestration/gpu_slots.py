@@ -31,15 +31,14 @@ from engineforge.errors import StageFailed
 from engineforge.gpus import visible_devices
 from engineforge.recipe import Recipe
 from engineforge.runtimes.base import Runtime
+from engineforge.settings import settings, variable
 
-LIMIT_ENV = "ENGINEFORGE_GPU_LIMIT"
-FORCED_STAGES_ENV = "ENGINEFORGE_GPU_STAGES"
-LOCK_DIR_ENV = "ENGINEFORGE_GPU_LOCK_DIR"
+LIMIT_ENV = variable("GPU_LIMIT")
 
 
 def limit_name() -> str:
     """This host's GPU limit: `$ENGINEFORGE_GPU_LIMIT`, or `gpu-` and the short hostname."""
-    configured = os.environ.get(LIMIT_ENV, "").strip()
+    configured = settings().GPU_LIMIT.strip()
     if configured:
         return configured
     host = re.sub(r"[^a-z0-9-]+", "-", socket.gethostname().split(".")[0].lower()).strip("-")
@@ -47,7 +46,7 @@ def limit_name() -> str:
 
 
 def forced_stages() -> set[str]:
-    return {name.strip() for name in os.environ.get(FORCED_STAGES_ENV, "").split(",") if name.strip()}
+    return {name.strip() for name in settings().GPU_STAGES.split(",") if name.strip()}
 
 
 def gpus_needed(stage: str, recipe: Recipe, runtime: Runtime) -> int:
@@ -150,7 +149,7 @@ def _limit_size(stage: str, name: str, count: int) -> int:
 
 
 def _lock_dir(name: str) -> Path:
-    root = Path(os.environ.get(LOCK_DIR_ENV) or Path(tempfile.gettempdir()) / "engineforge-gpu-locks")
+    root = Path(settings().GPU_LOCK_DIR or Path(tempfile.gettempdir()) / "engineforge-gpu-locks")
     directory = root / name
     directory.mkdir(parents=True, exist_ok=True)
     return directory

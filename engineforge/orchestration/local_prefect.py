@@ -28,6 +28,7 @@ from engineforge.child_environment import SECRET_NAME, scrubbed_environment
 from engineforge.errors import UserError
 from engineforge.orchestration import prefect_server
 from engineforge.serving import LOOPBACK, Unhealthy, free_port, wait_healthy
+from engineforge.settings import settings
 
 STATE_FILE = "server.json"
 PORT_FILE = "port"  # kept by `stop`, unlike the state file
@@ -35,7 +36,7 @@ PROBE_TIMEOUT_S = 4.0
 
 
 def home() -> Path:
-    return Path(os.environ.get("ENGINEFORGE_PREFECT_HOME", ".engineforge/prefect")).resolve()
+    return settings().PREFECT_HOME.resolve()
 
 
 def prepare_api(ephemeral: bool = False) -> None:

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict
 
 from engineforge.errors import UserError
 from engineforge.trtllm.versions import DEFAULT_VERSION, RELEASE_IMAGES
+from engineforge.settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ def build_base_image(client, spec: BaseImageSpec = DEFAULT_BASE, workdir: Path |
         raise UserError(f"debootstrap not found: install it (apt-get install debootstrap) to build {spec.tag}, or load that image with `docker load`")
     if os.geteuid() != 0:
         raise UserError(f"building {spec.tag} with debootstrap needs root: run `sudo {BUILD_HINT}`")
-    mirror = os.environ.get("ENGINEFORGE_DEBIAN_MIRROR", DEFAULT_MIRROR)
+    mirror = settings().DEBIAN_MIRROR
     with tempfile.TemporaryDirectory(prefix="engineforge-base-", dir=workdir) as tmp:
         root = Path(tmp) / "rootfs"
         argv = [

@@ -6,11 +6,11 @@ import logging
 import os
 
 from engineforge.errors import StageFailed, UserError
+from engineforge.settings import settings, variable
 
 log = logging.getLogger(__name__)
 
-USER_ENV = "ENGINEFORGE_REGISTRY_USER"
-PASSWORD_ENV = "ENGINEFORGE_REGISTRY_PASSWORD"
+USER_ENV, PASSWORD_ENV = variable("REGISTRY_USER"), variable("REGISTRY_PASSWORD")
 # Prefect Secret blocks consulted when the environment has no credentials and a Prefect API is configured.
 USER_SECRET = "engineforge-registry-user"
 PASSWORD_SECRET = "engineforge-registry-password"
@@ -19,7 +19,9 @@ FIX = f"set {USER_ENV} and {PASSWORD_ENV} (or the Prefect Secret blocks {USER_SE
 
 def registry_credentials() -> dict[str, str] | None:
     """{'username', 'password'} or None for an anonymous push. Never logged."""
-    user, password = os.environ.get(USER_ENV), os.environ.get(PASSWORD_ENV)
+    configured = settings()
+    user = configured.REGISTRY_USER
+    password = configured.REGISTRY_PASSWORD.get_secret_value() if configured.REGISTRY_PASSWORD else None
     if not (user and password) and os.environ.get("PREFECT_API_URL"):
         user, password = _prefect_secret(USER_SECRET), _prefect_secret(PASSWORD_SECRET)
     return {"username": user, "password": password} if user and password else None

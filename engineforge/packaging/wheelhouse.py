@@ -22,6 +22,7 @@ from pathlib import Path
 
 from engineforge.errors import UserError
 from engineforge.store import clone_file
+from engineforge.settings import settings
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ LOCK_NAME = "wheelhouse.lock"
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("ENGINEFORGE_CACHE", Path.home() / ".cache" / "engineforge"))
+    return settings().CACHE.expanduser()
 
 
 def wheelhouse_key(requirements: list[str], python: str) -> str:

@@ -15,7 +15,7 @@ STAGE = "build"
 
 
 def build_key(recipe: Recipe, model: StageResult, runtime: Runtime) -> str:
-    """What determines the built output (also its Prefect cache key)."""
+    """What determines the built output."""
     return content_key(
         STAGE, runtime.name, model.key, recipe.section("build"), recipe.section("parallel"),
         recipe.model.dtype, runtime.key_versions(),

@@ -66,7 +66,7 @@ _KEYED_WITH_A_DAEMON: set[str] = set()
 
 
 def package_key(recipe: Recipe, built: StageResult, runtime: Runtime) -> str:
-    """The image's content key (also its Prefect cache key)."""
+    """The image's content key."""
     from engineforge.packaging.daemon import connect, daemon_address
 
     # Whether a daemon answers is part of the key: a run without Docker must not pin "skipped" once

@@ -2,9 +2,11 @@
 
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import recipe_text
 from mlflow.tracking import MlflowClient
 
 from engineforge.errors import StageFailed, UserError
@@ -28,19 +30,34 @@ def artifact_names(client: MlflowClient, run_id: str) -> set[str]:
     return names
 
 
-def test_flow_records_validates_registers_then_reuses_everything(
-    prefect_api, tiny_model_dir, mlflow_uri, monkeypatch, no_docker, tmp_path, make_recipe
-):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
-    text, _ = make_recipe(str(tiny_model_dir))
-    store = tmp_path / "store"
+@dataclass
+class SpineRun:
+    text: str
+    store: Path
+    mlflow_uri: str
+    no_docker: str
+    summary: dict
 
-    first = run_flow(text, store)
+
+@pytest.fixture(scope="module")
+def spine(prefect_api, tiny_model_dir, tmp_path_factory):
+    """One measured run of the reference recipe, whose store the module's later tests reuse: a run
+    that starts `transformers serve` is the costly part of this file."""
+    root = tmp_path_factory.mktemp("spine")
+    text, uri, no_docker = recipe_text(str(tiny_model_dir)), f"sqlite:///{root / 'mlflow.db'}", f"unix://{root / 'no-docker.sock'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.setenv("DOCKER_HOST", no_docker)
+        yield SpineRun(text, root / "store", uri, no_docker, run_flow(text, root / "store"))
+
+
+def test_flow_records_validates_registers_then_reuses_everything(spine, tmp_path):
+    text, store, mlflow_uri, first = spine.text, spine.store, spine.mlflow_uri, spine.summary
 
     assert statuses(first) == {"download": "ran", "shard": "skipped", "build": "ran", "validate": "ran",
                                "package": "skipped", "register": "ran"}
     package = next(stage for stage in first["stages"] if stage["stage"] == "package")
-    assert package["summary"].startswith(f"no Docker daemon at {no_docker}")
+    assert package["summary"].startswith(f"no Docker daemon at {spine.no_docker}")
     client = MlflowClient(mlflow_uri)
     run = client.get_run(first["mlflow"]["run_id"])
     assert run.info.run_name.startswith("spine-test-") and run.info.status == "FINISHED"
@@ -108,16 +125,15 @@ def test_bad_model_source_is_a_user_error_before_any_run(prefect_api, mlflow_uri
     assert MlflowClient(mlflow_uri).search_experiments(filter_string="name = 'spine-test'") == []
 
 
-def test_run_command_prints_a_json_summary_and_exit_codes(
-    prefect_api, tiny_model_dir, mlflow_uri, monkeypatch, no_docker, tmp_path, capsys, make_recipe
-):
+def test_run_command_prints_a_json_summary_and_exit_codes(spine, mlflow_uri, monkeypatch, no_docker, tmp_path, capsys):
+    """What the command prints and returns; the stages come from the spine's store (measured once)."""
     from engineforge.cli.app import main
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
-    text, _ = make_recipe(str(tiny_model_dir))
+    text = spine.text
     recipe = tmp_path / "cli.yaml"
     recipe.write_text(text)
-    store = ["--store", str(tmp_path / "store")]
+    store = ["--store", str(spine.store)]
 
     assert main(["run", str(recipe), "--json", *store]) == 0
     summary = json.loads(capsys.readouterr().out)

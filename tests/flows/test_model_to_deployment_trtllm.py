@@ -28,7 +28,7 @@ def gpu_slots_declared(prefect_api, monkeypatch, tmp_path):
     from engineforge.orchestration import gpu_slots
 
     monkeypatch.setenv(gpu_slots.LIMIT_ENV, f"gpu-trtllm-test-{tmp_path.name}")
-    monkeypatch.setenv(gpu_slots.LOCK_DIR_ENV, str(tmp_path / "gpu-locks"))
+    monkeypatch.setenv("ENGINEFORGE_GPU_LOCK_DIR", str(tmp_path / "gpu-locks"))
     gpu_slots.declare_limit(2)
 
 

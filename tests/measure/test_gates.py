@@ -59,26 +59,41 @@ def test_tables_show_every_gate():
 # -- end to end: the flow with the reference runtime (real Prefect, MLflow, transformers serve) --
 
 GATED = "  gates:\n{gates}"
+# Both end-to-end tests measure accuracy (min_token_agreement), so they share one validate key: the
+# first run measures, the second reuses the measurement from the store and judges its own gates on it.
+AGREEMENT = "    min_token_agreement: {target}\n"
 
 
-def _gated_flow(tmp_path, tiny_model_dir, make_recipe, gates: str):
+@pytest.fixture(scope="module")
+def gated(prefect_api, tiny_model_dir, tmp_path_factory):
+    """A store and MLflow database shared by the module's flow runs, with a run whose gates pass
+    (validate measured by it); yields (run a recipe with these gates, that run's summary, MLflow URI)."""
+    from conftest import recipe_text
+
     from flows.model_to_deployment import model_to_deployment
 
-    validate = ("validate:\n  requests: 4\n  concurrency: 2\n  warmup_requests: 1\n  max_tokens: 8\n"
-                + GATED.format(gates=gates))
-    text, _ = make_recipe(str(tiny_model_dir), name="gated", validate=validate)
-    return lambda: model_to_deployment(recipe_yaml=text, recipe_origin="gated.yaml", store_root=str(tmp_path / "store"))
+    root = tmp_path_factory.mktemp("gated")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+
+    def run(gates: str) -> dict:
+        validate = ("validate:\n  requests: 4\n  concurrency: 2\n  warmup_requests: 1\n  max_tokens: 8\n"
+                    + GATED.format(gates=gates))
+        text = recipe_text(str(tiny_model_dir), name="gated", validate=validate)
+        return model_to_deployment(recipe_yaml=text, recipe_origin="gated.yaml", store_root=str(root / "store"))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.setenv("DOCKER_HOST", f"unix://{root / 'no-docker.sock'}")
+        yield run, run("    max_error_rate: 0\n" + AGREEMENT.format(target=1.0)), uri
 
 
 @pytest.mark.integration
-def test_flow_passes_gates_and_goes_on(prefect_api, tiny_model_dir, mlflow_uri, monkeypatch, no_docker, tmp_path,
-                                       make_recipe):
+def test_flow_passes_gates_and_goes_on(gated):
     from mlflow.tracking import MlflowClient
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
-    run = _gated_flow(tmp_path, tiny_model_dir, make_recipe, "    max_error_rate: 0\n    min_token_agreement: 1.0\n")
-    summary = run()
+    _, summary, mlflow_uri = gated
     assert summary["status"] == "completed" and summary["figures"]["token_agreement"] == 1.0
+    assert {s["stage"]: s["status"] for s in summary["stages"]}["validate"] == "ran"
     assert [s["stage"] for s in summary["stages"]][-2:] == ["package", "register"]
     mlflow_run = MlflowClient(mlflow_uri).get_run(summary["mlflow"]["run_id"])
     assert mlflow_run.data.tags["gates"] == "passed" and mlflow_run.data.metrics["token_agreement"] == 1.0
@@ -87,16 +102,14 @@ def test_flow_passes_gates_and_goes_on(prefect_api, tiny_model_dir, mlflow_uri, 
 
 
 @pytest.mark.integration
-def test_flow_fails_on_a_gate_with_the_table(prefect_api, tiny_model_dir, mlflow_uri, monkeypatch, no_docker,
-                                             tmp_path, make_recipe):
+def test_flow_fails_on_a_gate_with_the_table(gated):
     from mlflow.tracking import MlflowClient
 
     from engineforge.errors import StageFailed
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
-    run = _gated_flow(tmp_path, tiny_model_dir, make_recipe, "    max_error_rate: 0\n    max_ttft_ms_p99: 0.001\n")
-    with pytest.raises(StageFailed) as failure:
-        run()
+    run, _, mlflow_uri = gated
+    with pytest.raises(StageFailed) as failure:  # judged on the measurement in the store: gates judge every run
+        run("    max_error_rate: 0\n    max_ttft_ms_p99: 0.001\n" + AGREEMENT.format(target=0.0))
     assert failure.value.stage == "validate"
     table = failure.value.cause.splitlines()
     assert table[0] == "gates failed" and table[1].split() == ["gate", "target", "measured", "result"]

@@ -23,7 +23,7 @@ def needed(stage, parsed):
 
 
 def test_gpu_stages_take_one_slot_per_gpu_they_use(monkeypatch):
-    monkeypatch.delenv(gpu_slots.FORCED_STAGES_ENV, raising=False)
+    monkeypatch.delenv("ENGINEFORGE_GPU_STAGES", raising=False)
     assert needed("build", recipe("trtllm", tensor=4, pipeline=2)) == 8
     assert needed("build", recipe("trtllm-engine", tensor=2)) == 2
     assert needed("validate", recipe("trtllm", device="cuda", tensor=2)) == 2
@@ -35,7 +35,7 @@ def test_gpu_stages_take_one_slot_per_gpu_they_use(monkeypatch):
 
 
 def test_declared_gpu_stages_take_slots_on_a_cpu_machine(monkeypatch):
-    monkeypatch.setenv(gpu_slots.FORCED_STAGES_ENV, "validate, shard")
+    monkeypatch.setenv("ENGINEFORGE_GPU_STAGES", "validate, shard")
     assert needed("validate", recipe(device="cpu")) == 1
     assert needed("shard", recipe(tensor=2)) == 2
     assert needed("build", recipe()) == 0
@@ -50,7 +50,7 @@ def test_limit_name_is_per_host_unless_configured(monkeypatch):
 
 
 def test_holders_on_one_host_get_distinct_devices(monkeypatch, tmp_path):
-    monkeypatch.setenv(gpu_slots.LOCK_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv("ENGINEFORGE_GPU_LOCK_DIR", str(tmp_path))
     with gpu_slots._claimed_devices("gpu-test", size=3, count=2) as first:
         with gpu_slots._claimed_devices("gpu-test", size=3, count=1) as second:
             assert sorted(first + second) == [0, 1, 2]
@@ -59,7 +59,7 @@ def test_holders_on_one_host_get_distinct_devices(monkeypatch, tmp_path):
 
 
 def test_a_holder_waits_for_a_device_rather_than_sharing_one(monkeypatch, tmp_path):
-    monkeypatch.setenv(gpu_slots.LOCK_DIR_ENV, str(tmp_path))
+    monkeypatch.setenv("ENGINEFORGE_GPU_LOCK_DIR", str(tmp_path))
     claimed = []
 
     def second_holder():
@@ -98,7 +98,7 @@ def test_a_local_run_declares_the_hosts_gpus_once_and_never_resizes(prefect_api,
     from engineforge.gpus import gpu_info
 
     monkeypatch.setenv(gpu_slots.LIMIT_ENV, f"gpu-local-{tmp_path.name}")
-    monkeypatch.delenv(gpu_slots.FORCED_STAGES_ENV, raising=False)
+    monkeypatch.delenv("ENGINEFORGE_GPU_STAGES", raising=False)
 
     def slots():
         with get_client(sync_client=True) as client:
@@ -109,7 +109,7 @@ def test_a_local_run_declares_the_hosts_gpus_once_and_never_resizes(prefect_api,
 
     with pytest.raises(ObjectNotFound):
         slots()
-    monkeypatch.setenv(gpu_slots.FORCED_STAGES_ENV, "validate")
+    monkeypatch.setenv("ENGINEFORGE_GPU_STAGES", "validate")
     gpu_slots.ensure_declared(recipe(device="cpu"))
     assert slots() == gpu_info()["gpu_count"]
     gpu_slots.declare_limit(3)  # what `engineforge worker --gpus 3` did

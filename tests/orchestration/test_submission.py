@@ -123,7 +123,7 @@ def test_second_submission_from_another_worker_process_reuses_every_stage(deploy
     # A fully cached rerun measured nothing: it logs no figures again and points at the run that measured them.
     assert "output_tokens_per_s" not in after.data.metrics
     assert after.data.tags["engineforge.measured_by_run"] == before.info.run_id
-    with deployments.client_settings():  # Prefect served them from the records beside the store
+    with deployments.client_settings():  # reused from the store: the UI shows the task runs as cached
         cached = [task_runs([second["flow_run_id"]], stage, expected=1)[0] for stage in ("build", "validate")]
     assert [run.state.name for run in cached] == ["Cached", "Cached"]
 

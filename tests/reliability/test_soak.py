@@ -7,7 +7,6 @@ requests, no package stage."""
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from collections import Counter
@@ -17,13 +16,15 @@ import pytest
 from mlflow.tracking import MlflowClient
 from prefect_services import Workers, submit, tiny_recipe
 
+from engineforge.settings import settings
+
 # The session's SQLite server begins write transactions IMMEDIATE, as the one engineforge starts does
 # (orchestration/prefect_server.py): with Prefect's DEFERRED ones the soak passed once in two runs (a
 # worker's PATCH /labels refused for 8 minutes, its flow run crashed). PostgreSQL, a private cluster
 # (tests/prefect_services.py), is what a shared server for many hosts runs on. Opt-in (ENGINEFORGE_SOAK=1)
 # for CI time: ~6 minutes each on 2 cores. RELIABILITY.md has the figures.
 pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(os.environ.get("ENGINEFORGE_SOAK") != "1",
+              pytest.mark.skipif(not settings().SOAK,
                                  reason="soak test is opt-in (ENGINEFORGE_SOAK=1): ~6 minutes each on 2 cores")]
 SERVERS = {"sqlite": "deployments", "postgresql": "postgres_deployments"}  # the fixtures that start them
 RECIPES, COPIES = 4, 4
