@@ -18,7 +18,7 @@ ARG PIP_FIND_LINKS
 
 # The checkout flow runs execute in (prefect.yaml's pull step: ENGINEFORGE_CHECKOUT).
 WORKDIR /opt/engineforge
-COPY pyproject.toml README.md prefect.yaml ./
+COPY pyproject.toml README.md prefect.yaml requirements.lock ./
 COPY engineforge ./engineforge
 COPY flows ./flows
 COPY tasks ./tasks
@@ -29,7 +29,9 @@ COPY recipes ./recipes
 # replace the transformers that tensorrt_llm pins. The trtllm-* commands keep the image's python3;
 # the venv stays off PATH (trtllm-llmapi-launch runs `python3`), only its entry points are linked.
 RUN ["python3", "-m", "venv", "--system-site-packages", "/opt/engineforge-venv"]
-RUN ["/opt/engineforge-venv/bin/pip", "install", "--no-cache-dir", "--editable", "/opt/engineforge[gpu]"]
+# From the lock (hashes checked; torch is the image's), then engineforge itself without resolving again.
+RUN ["/opt/engineforge-venv/bin/pip", "install", "--no-cache-dir", "--require-hashes", "--no-deps", "-r", "/opt/engineforge/requirements.lock"]
+RUN ["/opt/engineforge-venv/bin/pip", "install", "--no-cache-dir", "--no-deps", "--editable", "/opt/engineforge"]
 RUN ["ln", "-s", "/opt/engineforge-venv/bin/engineforge", "/opt/engineforge-venv/bin/prefect", "/usr/local/bin/"]
 # The runtimes' availability probe (find_spec + which, never an import: that needs a GPU driver).
 RUN ["/opt/engineforge-venv/bin/python", "-c", "import importlib.util, shutil, sys; missing = [c for c in ('trtllm-serve', 'trtllm-build', 'trtllm-bench', 'trtllm-llmapi-launch', 'mpirun') if not shutil.which(c)]; sys.exit(f'missing: {missing}' if missing or importlib.util.find_spec('tensorrt_llm') is None else 0)"]
