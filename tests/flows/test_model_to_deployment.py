@@ -120,7 +120,7 @@ def test_failed_stage_fails_the_flow_and_keeps_what_was_recorded(
 def test_bad_model_source_is_a_user_error_before_any_run(prefect_api, mlflow_uri, monkeypatch, tmp_path, make_recipe):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
     text, _ = make_recipe(str(tmp_path / "missing"))
-    with pytest.raises(UserError, match="no config.json"):
+    with pytest.raises(UserError, match="not a directory with a config.json"):
         run_flow(text, tmp_path / "store")
     assert MlflowClient(mlflow_uri).search_experiments(filter_string="name = 'spine-test'") == []
 

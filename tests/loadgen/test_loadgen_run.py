@@ -90,5 +90,6 @@ def test_json_round_trip(fast_server, tmp_path):
     result = run_benchmark(config(fast_server))
     path = result.write_json(tmp_path / "out" / "validation.json")
     data = json.loads(path.read_text())
-    assert set(data) == {"config", "summary", "records", "started_at", "gpus"}
+    assert set(data) == {"config", "summary", "records", "started_at", "gpus", "missing"}
+    assert BenchResult.read_json(path).missing == result.missing
     assert BenchResult.read_json(path).records == result.records
