@@ -46,7 +46,8 @@ class RecipeLines:
         self.origin, self.root = origin, root
 
     def problem(self, field: str, message: str) -> str:
-        location = [int(part) if part.isdigit() else part for part in field.split(".")] if field else []
+        # A list index is ASCII digits; a key may be any digits ("¹" is a digit int() refuses).
+        location = [int(part) if part.isascii() and part.isdigit() else part for part in field.split(".")] if field else []
         return f"{self.origin}:{_line_of(self.root, location)}: {_printable(field) or '(recipe)'}: {_printable(message)}"
 
 

@@ -1,18 +1,26 @@
-"""`transformers serve` for a fake-quantized model: `python -c WRAPPER DIR ARGS...`.
+"""How a fake-quantized model is served: ModelOpt's restoring server script, copied into the served directory.
 
-ModelOpt's Hugging Face checkpointing patches `from_pretrained` so that it restores the
-quantizers saved in `modelopt_state.pth`; enabled before the server loads the model, the server
-answers with the quantized model rather than the unquantized weights stored beside the state.
-The wrapper is inline code, not an engineforge module, so a serving image needs only
-transformers and ModelOpt (the runtime's image requirements), not engineforge.
+The script travels with the model (the build stage copies it beside the weights), so the validate stage
+and a serving image run the same file, and the image needs transformers and ModelOpt, not engineforge.
 """
 
 from __future__ import annotations
 
-WRAPPER = (
-    "import sys; import modelopt.torch.opt as mto; mto.enable_huggingface_checkpointing(); "
-    "from transformers.cli.transformers import main; sys.argv = ['transformers', 'serve', *sys.argv[1:]]; "
-    "sys.exit(main() or 0)"
-)
-# The `transformers serve` equivalent; "python" is resolved beside the running interpreter (engineforge.serving).
-SERVER_ARGV = ["python", "-c", WRAPPER]
+import hashlib
+import shutil
+from pathlib import Path
+
+SERVER_SCRIPT = Path(__file__).with_name("fakequant_server.py")
+SERVER_FILE = "engineforge_fakequant_server.py"  # its name in the served directory
+# Part of the build key: a changed script is a changed build.
+SERVER_SCRIPT_SHA256 = hashlib.sha256(SERVER_SCRIPT.read_bytes()).hexdigest()
+
+
+def copy_server(served_dir: Path) -> None:
+    shutil.copyfile(SERVER_SCRIPT, served_dir / SERVER_FILE)
+
+
+def server_argv(served_dir: Path) -> list[str]:
+    """The command up to the model directory; "python" is resolved beside the running interpreter
+    (engineforge.serving) or is the image's."""
+    return ["python", str(served_dir / SERVER_FILE), str(served_dir)]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from engineforge.errors import UserError
 from engineforge.model_shape import read_config
+from engineforge.quantize import serve as fakequant
 from engineforge.recipe import Recipe
 from engineforge.runtimes.single_server import SingleServer
 from engineforge.stage_plan import StagePlan
@@ -43,6 +44,8 @@ class TransformersRuntime(SingleServer):
                             "unquantized model with a quantize: section (served fake-quantized), or use runtime trtllm")
         served = workdir / SERVED_MODEL
         link_model_tree(model_dir, served)
+        if recipe.quantize is not None:
+            fakequant.copy_server(served)
         architecture, has_chat_template = servable_model(served, model_dir)
         return StageOutput(
             summary=f"{architecture} servable directory",
@@ -50,7 +53,7 @@ class TransformersRuntime(SingleServer):
         )
 
     def serve_argv(self, recipe: Recipe, served_dir: Path, host: str, port: int, device: str) -> list[str]:
-        argv = [*_server(recipe), str(served_dir), "--host", host, "--port", str(port), "--device", device]
+        argv = [*_server(recipe, served_dir), "--host", host, "--port", str(port), "--device", device]
         if recipe.model.dtype != "auto":
             argv += ["--dtype", recipe.model.dtype]
         if recipe.model.trust_remote_code:
@@ -90,7 +93,8 @@ class TransformersRuntime(SingleServer):
         return serving + modelopt if recipe.quantize else serving
 
     def key_versions(self) -> dict[str, str | None]:
-        return {"transformers": package_version("transformers")}
+        return {"transformers": package_version("transformers"),
+                "fakequant_server": fakequant.SERVER_SCRIPT_SHA256[:16]}
 
 
 def link_model_tree(source: Path, target: Path) -> None:
@@ -120,12 +124,12 @@ def _read_json(path: Path) -> dict:
         return {}
 
 
-def _server(recipe: Recipe) -> list[str]:
-    """A quantized recipe serves ModelOpt's fake-quantized checkpoint through a wrapper that restores its
+def _server(recipe: Recipe, served_dir: Path) -> list[str]:
+    """A quantized recipe serves ModelOpt's fake-quantized checkpoint through a script that restores its
     quantizers: plain `transformers serve` would load the unquantized weights stored beside them."""
-    from engineforge.quantize.serve import SERVER_ARGV
-
-    return SERVER_ARGV if recipe.quantize is not None else ["transformers", "serve"]
+    if recipe.quantize is not None:
+        return fakequant.server_argv(served_dir)
+    return ["transformers", "serve", str(served_dir)]
 
 
 def _kv_cache_flags(recipe: Recipe, device: str) -> list[str]:

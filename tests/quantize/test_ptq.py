@@ -107,15 +107,16 @@ def test_fake_quantized_checkpoint_restores_the_measured_model(wide_model, tmp_p
 
 
 def test_broken_int4_calibration_fails_the_recipe_gate(wide_model, tmp_path):
-    """One calibration sample of constant tokens: the tiny-llama-int4 recipe's gate stops it, while the
-    recipe's own calibration passes the same gate."""
+    """One calibration sample of one repeated digit: the tiny-llama-int4 recipe's gate stops it, while the
+    recipe's own calibration passes the same gate. (One sample of repeated "a" agrees 0.637 against the
+    good 0.642 on this random 2-layer model: no gate on it can tell those apart; see the recipe.)"""
     recipe_spec = QuantizeSpec(**INT4_RECIPE["quantize"])
     good = quantize_model(wide_model, recipe_spec, tmp_path / "good")
     assert good.figures.failures(recipe_spec.gates) == []
 
     lines = calibration.DEFAULT_DATASET.read_text().splitlines()
     broken_data = tmp_path / "constant.jsonl"
-    broken_data.write_text(json.dumps({"text": "a" * 400}) + "\n" + "\n".join(lines[16:24]) + "\n")
+    broken_data.write_text(json.dumps({"text": "0" * 400}) + "\n" + "\n".join(lines[16:24]) + "\n")
     broken_spec = recipe_spec.model_copy(update={"calibration": recipe_spec.calibration.model_copy(
         update={"dataset": str(broken_data), "samples": 1})})
     broken = quantize_model(wide_model, broken_spec, tmp_path / "broken")

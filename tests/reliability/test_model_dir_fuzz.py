@@ -1,14 +1,15 @@
 """Generated hostile model directories (config.json values, safetensors headers) through the checks
 `validate` and `run --dry-run` make (`recipe_checks.check_recipe_text`): accepted, or refused in
 lines of `file:line: ...`; never a traceback, never more than 2 s, and the process's peak memory
-stays under 1 GiB (ru_maxrss after the run)."""
+stays that of a sound model's check."""
 
 from __future__ import annotations
 
 import json
-import resource
 import shutil
 import struct
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -61,11 +62,49 @@ def test_no_generated_safetensors_header_gives_a_traceback(tmp_path_factory, bas
     _check(model)
 
 
-def test_peak_memory_of_the_fuzz_stayed_under_1_gib():
-    """Runs after the two fuzz tests in this module (pytest keeps file order)."""
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"peak RSS of the test process: {peak_kib / 1024:.0f} MiB")
-    assert peak_kib < 1 << 20
+# The values that once took gigabytes (issue 26): checked in a fresh process, whose peak is its own.
+WORST = [{"num_hidden_layers": 10**9}, {"intermediate_size": 10**400}, {"vocab_size": 10**39, "hidden_size": 10**39}]
+PEAK_OF_CHECKS = """
+import json, resource, shutil, struct, sys
+from pathlib import Path
+from engineforge.recipe_checks import check_recipe_text
+from engineforge.recipe_file import RecipeError
+base, work, changes = Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3])
+refused = 0
+for n, change in enumerate(changes):
+    model = work / str(n)
+    shutil.copytree(base, model)
+    if "header_length" in change:
+        (model / "model.safetensors").write_bytes(struct.pack("<Q", change["header_length"]) + b"{}")
+    else:
+        config = json.loads((model / "config.json").read_text())
+        (model / "config.json").write_text(json.dumps(config | change))
+    try:
+        check_recipe_text(f"name: m\\nmodel:\\n  source: '{model}'\\nruntime: transformers\\n", "m.yaml", None)
+    except RecipeError:
+        refused += 1
+print(refused, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def _refused_and_peak_kib(base: Path, work: Path, changes: list[dict]) -> tuple[int, int]:
+    work.mkdir()
+    done = subprocess.run([sys.executable, "-c", PEAK_OF_CHECKS, str(base), str(work), json.dumps(changes)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    refused, peak_kib = done.stdout.split()[-2:]
+    return int(refused), int(peak_kib)
+
+
+def test_the_worst_values_cost_no_more_memory_than_a_sound_model(base, tmp_path):
+    """A process checking the values that once took gigabytes (and a header claiming 1 TB) peaks within
+    128 MiB of one checking the unchanged model: the size of the imports, not of the claims."""
+    worst_cases = WORST + [{"header_length": 1 << 40}]
+    sound_refused, sound = _refused_and_peak_kib(base, tmp_path / "sound", [{}])
+    worst_refused, worst = _refused_and_peak_kib(base, tmp_path / "worst", worst_cases)
+    print(f"peak RSS: sound model {sound / 1024:.0f} MiB, worst values {worst / 1024:.0f} MiB")
+    assert (sound_refused, worst_refused) == (0, len(worst_cases))
+    assert worst < sound + (128 << 10)
 
 
 def _copy(tmp_path_factory, base: Path) -> Path:

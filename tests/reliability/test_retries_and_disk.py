@@ -17,7 +17,7 @@ from prefect import flow
 
 from engineforge.errors import StageFailed
 from engineforge.stage import run_stage
-from engineforge.stage_result import StageOutput
+from engineforge.stage_result import StageOutput, StageResult
 from engineforge.store import Store
 from tasks.common import stage_task
 
@@ -87,7 +87,7 @@ def test_a_dropped_connection_is_retried(prefect_api, tmp_path):
         calls.append(1)
         if len(calls) < 3:
             raise ConnectionResetError(errno.ECONNRESET, "connection reset by peer")
-        return "ok"
+        return StageResult(stage="demo", status="ran", summary="answered on the third attempt")
 
     attempts, error, _ = attempts_of(flaky, tmp_path)
     assert (attempts, error) == (3, None)

@@ -40,11 +40,11 @@ def test_image_is_the_engineforge_base_unless_the_recipe_names_one_and_ships_alo
     assert runtime.deployment_files(plain, "img") == {} and not runtime.image_gpu and not runtime.builds_on_gpu
 
 
-def test_a_quantized_image_installs_modelopt_and_its_server_needs_no_engineforge():
+def test_a_quantized_image_installs_modelopt_and_its_server_needs_no_engineforge(tmp_path):
     import subprocess
     import sys
 
-    from engineforge.quantize.serve import SERVER_ARGV, WRAPPER
+    from engineforge.quantize.serve import SERVER_FILE, SERVER_SCRIPT, copy_server
     from engineforge.versions import package_version
 
     runtime = TransformersRuntime()
@@ -52,8 +52,11 @@ def test_a_quantized_image_installs_modelopt_and_its_server_needs_no_engineforge
     modelopt = [f"nvidia-modelopt=={package_version('nvidia-modelopt')}", f"requests=={package_version('requests')}"]
     assert not set(modelopt) & set(runtime.image_requirements(plain))
     assert runtime.image_requirements(quantized) == [*runtime.image_requirements(plain), *modelopt]
-    assert runtime.serve_argv(quantized, Path("/m"), "0.0.0.0", 8000, "cpu")[:4] == [*SERVER_ARGV, "/m"]
-    assert "engineforge" not in WRAPPER  # the image has transformers and ModelOpt, not engineforge
-    shown = subprocess.run([sys.executable, "-c", WRAPPER, "--help"], capture_output=True, text=True, timeout=300)
+    assert runtime.serve_argv(quantized, Path("/m"), "0.0.0.0", 8000, "cpu")[:3] == ["python", f"/m/{SERVER_FILE}", "/m"]
+    assert runtime.serve_argv(plain, Path("/m"), "0.0.0.0", 8000, "cpu")[:3] == ["transformers", "serve", "/m"]
+    assert "engineforge" not in SERVER_SCRIPT.read_text().split('"""')[2]  # the image has transformers and ModelOpt
+    copy_server(tmp_path)  # run from a directory of its own, as in the image
+    shown = subprocess.run([sys.executable, str(tmp_path / SERVER_FILE), "--help"], capture_output=True, text=True,
+                           timeout=300, cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr[-2000:]
     assert "--continuous-batching" in shown.stdout  # `transformers serve`'s own help
