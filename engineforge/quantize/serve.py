@@ -6,14 +6,19 @@ and a serving image run the same file, and the image needs transformers and Mode
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import shutil
 from pathlib import Path
 
 SERVER_SCRIPT = Path(__file__).with_name("fakequant_server.py")
 SERVER_FILE = "engineforge_fakequant_server.py"  # its name in the served directory
-# Part of the build key: a changed script is a changed build.
-SERVER_SCRIPT_SHA256 = hashlib.sha256(SERVER_SCRIPT.read_bytes()).hexdigest()
+
+
+@functools.cache
+def server_script_sha256() -> str:
+    """Part of the build key: a changed script is a changed build. Read when a key is made, not at import."""
+    return hashlib.sha256(SERVER_SCRIPT.read_bytes()).hexdigest()
 
 
 def copy_server(served_dir: Path) -> None:

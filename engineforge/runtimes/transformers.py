@@ -94,7 +94,7 @@ class TransformersRuntime(SingleServer):
 
     def key_versions(self) -> dict[str, str | None]:
         return {"transformers": package_version("transformers"),
-                "fakequant_server": fakequant.SERVER_SCRIPT_SHA256[:16]}
+                "fakequant_server": fakequant.server_script_sha256()[:16]}
 
 
 def link_model_tree(source: Path, target: Path) -> None:

@@ -72,9 +72,9 @@ def test_failed_gate_stops_before_build_then_relaxed_gate_reuses_the_calibration
     validate = next(stage for stage in passed["stages"] if stage["stage"] == "validate")
     assert validate["outputs"]["server_argv"][1].endswith(f"/model/{SERVER_FILE}")
     assert passed["figures"]["errors"] == 0 and passed["figures"]["completed"] == 2
-    server_log = Path(validate["path"]) / "server.log"
+    server_log = (Path(validate["path"]) / "server.log").read_text()
     # Served quantized, not the source weights: restored in the process that loads the model, none unread.
-    assert "Restored ModelOpt state" in server_log.read_text() and "UNEXPECTED" not in server_log.read_text()
+    assert "Restored ModelOpt state" in server_log and "UNEXPECTED" not in server_log
 
     again = run(agreement=0.5)
     assert statuses(again)["quantize"] == "cached" and statuses(again)["build"] == "cached"
