@@ -37,6 +37,19 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return write_synthetic_model(TINY_SPEC, tmp_path_factory.mktemp("tiny-model") / "model")
 
 
+@pytest.fixture(scope="module")
+def tiny_served(tiny_model_dir, tmp_path_factory):
+    """A real `transformers serve` (CPU, continuous batching) of the tiny model, per test module: (url, model)."""
+    from engineforge.serving import LOOPBACK, free_port, running_server
+
+    port = free_port()
+    argv = ["transformers", "serve", str(tiny_model_dir), "--host", LOOPBACK, "--port", str(port),
+            "--device", "cpu", "--dtype", "float32", "--continuous-batching", "--cb-num-blocks", "4"]
+    log = tmp_path_factory.mktemp("serve") / "server.log"
+    with running_server(argv, f"http://{LOOPBACK}:{port}", log, 180) as url:
+        yield url, str(tiny_model_dir)
+
+
 @pytest.fixture(scope="session")
 def prefect_api():
     """A real Prefect API (temporary SQLite database) for every flow run in the session."""

@@ -44,6 +44,8 @@ def command(
     gpu: str | None = typer.Option(None, "--gpu", help="GPU for the roofline when none is detected (e.g. H100-SXM)."),
     dtype: str = typer.Option("auto", "--dtype", help="Model dtype for the roofline and the accuracy reference."),
     recipe: Path | None = typer.Option(None, "--recipe", help="Check the figures against this recipe's validate.gates (exit 1 if one fails)."),
+    repeats: int = typer.Option(1, "--repeats", min=1, max=100, help="Run the load this many times: each figure as mean ± 95 % interval (Student's t), n and per-repeat values; gates judged on the interval's conservative end."),
+    cooldown: float = typer.Option(0.0, "--cooldown", min=0.0, help="Idle seconds between two repeats."),
 ) -> int:
     """Benchmark an OpenAI-compatible streaming endpoint: throughput, TTFT, TPOT, ITL, E2E latency."""
     from engineforge.loadgen import BenchConfig
@@ -59,6 +61,8 @@ def command(
         raise UserError(f"--ignore-eos-style {ignore_eos_style}: use field or generation_config")
     if sweep and request_rate is not None:
         raise UserError("--sweep and --request-rate both given; a sweep varies concurrency at full speed, drop one")
+    if sweep and repeats > 1:
+        raise UserError("--repeats with --sweep: repeat one concurrency at a time (drop --sweep or use --repeats 1)")
     levels = parse_levels(sweep) if sweep else None
     model_dir = Path(model) if Path(model).is_dir() else None
     samples = choose_samples(
@@ -84,6 +88,9 @@ def command(
     roofline = RooflineCheck(model_dir=roofline_dir, gpu=gpu, dtype=dtype,
                              required=roofline_model is not None) if roofline_dir is not None else None
     gates = load_recipe(recipe).validate_.gates if recipe is not None else None
+    if repeats > 1:
+        return _repeated(lambda: _measure(config, None, accuracy, roofline, None, console), repeats, cooldown,
+                         gates, recipe, as_json, out, plots, console)
     measured = _measure(config, levels, accuracy, roofline, gates, console)
     _write(measured, out, plots, console)
     _print(measured, console, recipe)
@@ -92,6 +99,35 @@ def command(
     _fail_if_nothing_answered(measured)
     if measured.gates is not None:
         measured.gates.raise_if_failed("bench", with_table=False)
+    return 0
+
+
+def _repeated(measure_once, repeats: int, cooldown: float, gates, recipe: Path | None, as_json: bool,
+              out: Path | None, plots: Path | None, console: Console) -> int:
+    from engineforge.cli import bench_repeats
+
+    measured = bench_repeats.measure_repeats(measure_once, repeats, cooldown)
+    console.print(bench_repeats.interval_table(measured))
+    for error in _distinct_errors(record for m in measured for record in m.result.records):
+        console.print(f"request error: {error}", markup=False)
+    verdict = bench_repeats.judged_gates(gates, measured) if gates is not None else None
+    if verdict is not None:
+        console.print(verdict.to_rich() if verdict.results else f"{recipe}: no gates set in validate.gates")
+    data = bench_repeats.interval_json(measured)
+    if out is not None:
+        out.write_text(json.dumps(data, indent=1))
+        console.print(f"results: {out}", markup=False)
+    if plots is not None:
+        from engineforge.measure.plots import latency_cdf
+
+        written = latency_cdf({f"repeat {n}": m.result for n, m in enumerate(measured, 1)}, plots / "latency_cdf.png")
+        console.print(f"plots: {written}", markup=False)
+    if as_json:
+        print(json.dumps(data, indent=1))
+    for one in measured:
+        _fail_if_nothing_answered(one)
+    if verdict is not None:
+        verdict.raise_if_failed("bench", with_table=False)
     return 0
 
 

@@ -7,25 +7,14 @@ import pytest
 
 from engineforge.loadgen import BenchConfig, run_benchmark
 from engineforge.measure.accuracy import AccuracyConfig, check_accuracy
-from engineforge.serving import LOOPBACK, free_port, running_server
 
 pytestmark = pytest.mark.integration
 PROMPTS = ["Once upon a time", "The capital of France is", "def fibonacci(n):"]
 
 
-@pytest.fixture(scope="module")
-def served(tiny_model_dir, tmp_path_factory):
-    port = free_port()
-    argv = ["transformers", "serve", str(tiny_model_dir), "--host", LOOPBACK, "--port", str(port),
-            "--device", "cpu", "--dtype", "float32", "--continuous-batching", "--cb-num-blocks", "4"]
-    log = tmp_path_factory.mktemp("serve") / "server.log"
-    with running_server(argv, f"http://{LOOPBACK}:{port}", log, 180) as url:
-        yield url, str(tiny_model_dir)
-
-
 @pytest.mark.parametrize("api", ["completions", "chat"])
-def test_streams_parse_with_exact_lengths(served, api):
-    url, model = served
+def test_streams_parse_with_exact_lengths(tiny_served, api):
+    url, model = tiny_served
     result = run_benchmark(BenchConfig(
         endpoint=url, model=model, api=api, prompts=PROMPTS, requests=4, concurrency=2, max_tokens=6,
         ignore_eos=True, ignore_eos_style="generation_config",
@@ -37,18 +26,18 @@ def test_streams_parse_with_exact_lengths(served, api):
     assert result.summary["tpot_ms_p50"] > 0 and result.summary["ttft_ms_p50"] > 0
 
 
-def test_unknown_fields_are_errors_not_crashes(served):
-    url, model = served
+def test_unknown_fields_are_errors_not_crashes(tiny_served):
+    url, model = tiny_served
     result = run_benchmark(BenchConfig(endpoint=url, model=model, prompts=PROMPTS, requests=2, ignore_eos=True))
     assert result.summary["errors"] == 2 and result.records[0].error.startswith("HTTP 422")
 
 
-def test_accuracy_against_in_process_transformers(served):
-    url, model = served
+def test_accuracy_against_in_process_transformers(tiny_served):
+    url, model = tiny_served
     report = check_accuracy(AccuracyConfig(endpoint=url, model=model, reference_model=model, prompts=PROMPTS,
                                            max_tokens=8, logprobs=True))
     assert len(report.prompts) == 3 and all(p.error is None for p in report.prompts)
     assert all(p.reference_tokens for p in report.prompts)
-    # same weights, same dtype: the served greedy decode reproduces the reference
+    # same weights, same dtype: the tiny_served greedy decode reproduces the reference
     assert report.token_agreement == 1.0 and report.exact_match_rate == 1.0
     assert all(p.logprob_max_abs_diff is None for p in report.prompts)  # transformers serve sends none
