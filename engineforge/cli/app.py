@@ -7,8 +7,12 @@ starts, and `engineforge run` prints its first line, without waiting for the oth
 
 from __future__ import annotations
 
+import errno
 import importlib
+import logging
+import os
 import re
+import shutil
 import sys
 
 import typer
@@ -125,6 +129,8 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors print one line (exit 2), failed runs one line (exit 1)."""
+    # MLflow logs each SQLAlchemy error before raising it; the raised error says the same (and a full disk one line).
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     try:
         result = app(args=argv, standalone_mode=False)
     except (UserError, StageFailed, NetworkError) as error:
@@ -140,7 +146,37 @@ def main(argv: list[str] | None = None) -> int:
         show = getattr(error, "show", None)
         show() if show else err_console.print(f"error: {error}", markup=False)
         return 2
+    except Exception as error:
+        if (line := _disk_full(error)) is None:
+            raise
+        err_console.print(f"error: {line}", markup=False)
+        return 1
     return result if isinstance(result, int) else 0
+
+
+def _disk_full(error: BaseException) -> str | None:
+    """One line for a full disk anywhere in `error`'s chain (SQLite's "database or disk is full" under
+    the tracking database, or ENOSPC): the path and its free space; None for any other error."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return _full_line(error.filename or os.getcwd())
+        if "database or disk is full" in str(error):
+            uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+            if uri.startswith("sqlite:///"):
+                return _full_line(uri[len("sqlite:///"):])
+            return "disk full under the MLflow tracking database (see the recipe's tracking.uri); free space there, and run again"
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _full_line(path: str) -> str:
+    try:
+        free = f"{shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free / 2**20:.1f} MiB free"
+    except OSError:
+        free = "free space unknown"
+    return f"disk full under {path} ({free}); free space there, or point MLFLOW_TRACKING_URI / --store elsewhere, and run again"
 
 
 if __name__ == "__main__":

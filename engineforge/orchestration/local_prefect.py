@@ -6,31 +6,26 @@ server start` on loopback in the background (state under `.engineforge/prefect/`
 `prefect_server`, whose SQLite writers wait their turn instead of being refused), and later runs
 find it through a small state file. Its UI shows every run. `engineforge server stop` ends it.
 
-That server outlives the run that started it and serves later ones, so it starts with an
-environment scrubbed of secrets (tokens, passwords, keys): a run's HF_TOKEN or registry password
-must not live on in it. Results Prefect persists (a failed task's exception) stay under the
+That server outlives the run that started it and serves later ones on purpose; `local_service` starts
+it with an environment scrubbed of secrets, records it, and stops only that process. Results Prefect persists (a failed task's exception) stay under the
 state directory, not in ~/.prefect/storage.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import socket
-import subprocess
 from pathlib import Path
 
 import httpx
 from filelock import FileLock
 
-from engineforge.child_environment import SECRET_NAME, scrubbed_environment
+from engineforge import local_service
 from engineforge.errors import UserError
 from engineforge.orchestration import prefect_server
-from engineforge.serving import LOOPBACK, Unhealthy, free_port, wait_healthy
+from engineforge.serving import LOOPBACK, free_port
 from engineforge.settings import settings
 
-STATE_FILE = "server.json"
 PORT_FILE = "port"  # kept by `stop`, unlike the state file
 PROBE_TIMEOUT_S = 4.0
 
@@ -64,10 +59,8 @@ def probe(url: str) -> None:
 
 def running_api_url(directory: Path | None = None) -> str | None:
     """The URL of a live server started here before, or None."""
-    state = _read_state((directory or home()) / STATE_FILE)
-    if state and healthy(state["url"]):
-        return state["url"]
-    return None
+    record = local_service.running_record(directory or home(), healthy)
+    return record["url"] if record else None
 
 
 def ensure_api(startup_timeout_s: float = 300.0) -> str:  # a first start (database creation) on a loaded 2-core machine took over 120 s
@@ -75,44 +68,24 @@ def ensure_api(startup_timeout_s: float = 300.0) -> str:  # a first start (datab
     directory = home()
     directory.mkdir(parents=True, exist_ok=True)
     with FileLock(directory / "start.lock"):  # two runs starting at once share one server
-        url = running_api_url(directory)
-        if url and not _holds_secrets(_read_state(directory / STATE_FILE)["pid"]):
-            return url
-        if url:  # started before its environment was scrubbed: replace it
-            stop()
+        record = local_service.running_record(directory, healthy)
+        if record and not local_service.holds_secrets(record):
+            return record["url"]
+        local_service.stop(directory)  # one started before its environment was scrubbed, or a dead one's record
         port = _port(directory)
         url = f"http://{LOOPBACK}:{port}/api"
-        with open(directory / "server.log", "ab") as log:
-            process = subprocess.Popen(
-                prefect_server.command("--host", LOOPBACK, "--port", str(port), "--analytics-off", "--no-late-runs"),
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                env=scrubbed_environment(PREFECT_HOME=str(directory), PREFECT_API_URL=url),
-            )
-        try:
-            wait_healthy(f"{url}/health", startup_timeout_s, lambda: None if process.poll() is None else "exited")
-        except Unhealthy:
-            process.kill()
-            raise UserError(
-                f"the local Prefect server did not start (log: {directory / 'server.log'}); "
-                "set PREFECT_API_URL to a running server instead"
-            ) from None
-        (directory / STATE_FILE).write_text(json.dumps({"url": url, "pid": process.pid}))
+        local_service.start(
+            directory, prefect_server.command("--host", LOOPBACK, "--port", str(port), "--analytics-off", "--no-late-runs"),
+            url, f"{url}/health", startup_timeout_s,
+            "the local Prefect server did not start; set PREFECT_API_URL to a running server instead",
+            PREFECT_HOME=str(directory), PREFECT_API_URL=url,
+        )
         return url
 
 
 def stop() -> bool:
     """Stop the server `ensure_api` started; False when none was running."""
-    path = home() / STATE_FILE
-    state = _read_state(path)
-    if state is None:
-        return False
-    try:
-        os.killpg(state["pid"], signal.SIGTERM)
-    except ProcessLookupError:
-        pass
-    _wait_exited(state["pid"])  # its port free again for the next start
-    path.unlink(missing_ok=True)
-    return True
+    return local_service.stop(home())
 
 
 def _port(directory: Path) -> int:
@@ -131,34 +104,9 @@ def _port(directory: Path) -> int:
         return port
 
 
-def _wait_exited(pid: int, timeout_s: float = 20.0) -> None:
-    import psutil
-
-    try:
-        psutil.Process(pid).wait(timeout_s)
-    except (psutil.Error, psutil.TimeoutExpired):
-        pass
-
-
 def healthy(url: str, timeout_s: float = 2.0) -> bool:
     """Whether the Prefect API at `url` answers /health within `timeout_s`."""
     try:
         return httpx.get(f"{url}/health", timeout=timeout_s).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-def _holds_secrets(pid: int) -> bool:
-    import psutil
-
-    try:
-        return any(SECRET_NAME.search(name) for name in psutil.Process(pid).environ())
-    except psutil.Error:
-        return False
-
-
-def _read_state(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None

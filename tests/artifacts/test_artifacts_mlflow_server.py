@@ -8,23 +8,40 @@ import os
 import subprocess
 from pathlib import Path
 
+import psutil
 import pytest
 from prefect_services import BIN, REPO, Workers, mlflow_run_of, stage_statuses, submit, tiny_recipe
 
-from engineforge import tracking
+from engineforge import local_service, tracking
 from engineforge.artifacts import manifest, server, transfer
 from engineforge.serving import free_port
 
 pytestmark = pytest.mark.integration
+SECRETS = {"HF_TOKEN": "hf_secret", "REGISTRY_PASSWORD": "hunter2"}
 
 
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):
-    """`engineforge tracking start`'s server, on its own port and state directory."""
+    """`engineforge tracking start`'s server, on its own port and state directory, started by a
+    caller whose environment holds secrets (the server must not inherit them)."""
     directory = tmp_path_factory.mktemp("tracking")
-    url = server.start(free_port(), directory=directory)
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in SECRETS.items():
+            patch.setenv(name, value)
+        url = server.start(free_port(), directory=directory)
     yield url, directory / "artifacts"
     server.stop(directory)
+
+
+def test_the_tracking_server_and_its_workers_hold_no_secrets(mlflow_server):
+    """Real /proc environments of `mlflow server` and the uvicorn/gunicorn processes it starts."""
+    url, artifacts = mlflow_server
+    record = local_service.read_record(artifacts.parent)
+    top = psutil.Process(record["pid"])
+    processes = [top, *top.children(recursive=True)]
+    assert len(processes) >= 2  # the server and at least one worker
+    leaked = {(process.pid, name) for process in processes for name in process.environ() if name in SECRETS}
+    assert not leaked, leaked
 
 
 def a_run(uri: str, experiment: str) -> str:

@@ -3,6 +3,7 @@ directory. A real `prefect server start`, real processes and their real environm
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,7 +14,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from engineforge import local_service
 from engineforge.orchestration import local_prefect
+from engineforge.process_owner import started_process
 from engineforge.serving import free_port
 
 pytestmark = pytest.mark.integration
@@ -41,11 +44,11 @@ def test_the_background_server_starts_without_secrets_and_replaces_one_that_has_
     while not local_prefect.healthy(url):
         assert old.poll() is None and time.monotonic() < deadline, "the old server did not start"
         time.sleep(0.5)
-    (home / local_prefect.STATE_FILE).write_text(f'{{"url": "{url}", "pid": {old.pid}}}')
+    (home / local_service.STATE_FILE).write_text(json.dumps({"url": url, **started_process(old.pid)}))
     assert SECRETS.items() <= environment_of(old.pid).items()
     try:
         new_url = local_prefect.ensure_api()
-        state = local_prefect._read_state(home / local_prefect.STATE_FILE)
+        state = local_service.read_record(home)
         assert new_url != url and old.wait(timeout=60) is not None  # the server with secrets was stopped
         kept = environment_of(state["pid"])
         assert not set(SECRETS) & set(kept), sorted(set(SECRETS) & set(kept))
