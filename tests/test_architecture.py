@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
      "engineforge.lockfile", "engineforge.revisions", "engineforge.stage", "engineforge.model_shape"),
     ("engineforge.recipe", "engineforge.recipe_file", "engineforge.safe_yaml", "engineforge.model_roots", "engineforge.store",
      "engineforge.stage_result", "engineforge.stage_plan", "engineforge.progress", "engineforge.gpus",
-     "engineforge.versions", "engineforge.errors", "engineforge.settings", "engineforge.mlflow_tags", "engineforge"),
+     "engineforge.versions", "engineforge.errors", "engineforge.settings", "engineforge.mlflow_tags", "engineforge.runtime_traits", "engineforge"),
 ]
 MAX_SHARE = 0.15  # of all lines, for any one module or package
 
