@@ -5,7 +5,7 @@ uses HF_ENDPOINT and HF_TOKEN, and offline mode sends no request at all."""
 import json
 
 import pytest
-from huggingface_hub.errors import LocalEntryNotFoundError
+from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
 
 from engineforge.errors import UserError
 from engineforge.planner.config_source import load_model_config
@@ -79,6 +79,8 @@ def test_offline_mode_sends_no_request_to_the_loopback_hub(hub_online, monkeypat
         hub_data.split_files("hf://datasets/acme/texts", "train")
     with pytest.raises(LocalEntryNotFoundError):  # the stage maps it; here: no request was made
         download_hub_model(HubSource(REPO, "main"), COMMIT, lambda done, total: None)
+    with pytest.raises(OfflineModeIsEnabled):  # huggingface_hub refuses before sending anything
+        resolve_hub_revision(HubSource(REPO, "main"))
     assert hub_online.requests == []
 
 
