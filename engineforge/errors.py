@@ -1,28 +1,33 @@
-"""Error types the CLI knows how to show without a traceback."""
+"""Error types the CLI knows how to show without a traceback: one base, `EngineForgeError`, carrying
+the exit code and whether trying again can help (Prefect's retry conditions and `retries.can_pass` ask it)."""
 
 
-class UserError(Exception):
-    """Bad input from the user (recipe, flag, path): one line, exit code 2."""
+class EngineForgeError(Exception):
+    """A failure shown as its message alone (one line), exit code `exit_code`."""
+
+    exit_code = 1
+    retryable = True  # whether the same attempt, made again, can succeed
+
+
+class UserError(EngineForgeError):
+    """Bad input from the user (recipe, flag, path): one line, exit code 2; retrying will not help."""
 
     exit_code = 2
+    retryable = False
 
 
-class NetworkError(Exception):
+class NetworkError(EngineForgeError):
     """A service did not answer (the Hugging Face hub, its mirror): not bad input; one line, exit code 1."""
 
-    exit_code = 1
 
-
-class StageFailed(Exception):
+class StageFailed(EngineForgeError):
     """A pipeline stage could not finish: one line naming the stage and cause, exit code 1."""
-
-    exit_code = 1
 
     def __init__(self, stage: str, cause: str, user_error: bool = False):
         super().__init__(f"stage {stage} failed: {cause}")
         self.stage = stage
         self.cause = cause
-        self.user_error = user_error  # bad input: retrying will not help
+        self.retryable = not user_error  # bad input (or a full disk, a 4xx): retrying will not help
 
     def __reduce__(self):  # keep the fields when Prefect pickles the exception into a state
-        return (type(self), (self.stage, self.cause, self.user_error))
+        return (type(self), (self.stage, self.cause, not self.retryable))

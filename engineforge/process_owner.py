@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import psutil
 
-TAG_PREFIX = "engineforge.owner."
+from engineforge.mlflow_tags import owner_field
 
 
 @lru_cache(maxsize=1)
@@ -67,14 +67,14 @@ class Owner:
         return cls(parts[0], parts[1], int(parts[2]), int(parts[3]))
 
     def tags(self) -> dict[str, str]:
-        return {f"{TAG_PREFIX}{name}": str(value) for name, value in
+        return {owner_field(name): str(value) for name, value in
                 (("host", self.host), ("boot_id", self.boot_id), ("pid", self.pid), ("started", self.started))}
 
     @classmethod
     def from_tags(cls, tags: dict[str, str]) -> Owner | None:
         try:
-            return cls(tags[f"{TAG_PREFIX}host"], tags[f"{TAG_PREFIX}boot_id"],
-                       int(tags[f"{TAG_PREFIX}pid"]), int(tags[f"{TAG_PREFIX}started"]))
+            return cls(tags[owner_field("host")], tags[owner_field("boot_id")],
+                       int(tags[owner_field("pid")]), int(tags[owner_field("started")]))
         except (KeyError, ValueError):
             return None
 

@@ -19,12 +19,12 @@ from pydantic import (
 )
 
 from engineforge.recipe_trtllm import TrtllmSpec
+from engineforge.runtime_traits import RUNTIMES, runtime_traits
 from engineforge.trtllm.versions import trtllm_version
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 # An MLflow experiment name, never a path: no "/", and no leading "." (so never "..").
 EXPERIMENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,127}$"
-RUNTIMES = ("transformers", "trtllm", "trtllm-engine")
 # `synthetic:NAME` without a `model.synthetic` section gets the default shape: only these names say so.
 DEFAULT_SYNTHETIC_NAMES = ("tiny", "tiny-llama")
 
@@ -377,7 +377,7 @@ class Recipe(Section):
 
     name: str = Field(..., pattern=NAME_PATTERN, description="Lowercase id; names the MLflow run and registered model.")
     model: ModelSpec = Field(..., description="The checkpoint: where it comes from and its dtype.")
-    runtime: Literal["transformers", "trtllm", "trtllm-engine"] = Field(
+    runtime: Literal[RUNTIMES] = Field(  # type: ignore[valid-type]
         "transformers", description="transformers (anywhere, CPU included), trtllm (TensorRT-LLM's PyTorch backend) or "
         "trtllm-engine (the legacy TensorRT engine path: trtllm-build, TensorRT-LLM 1.2.x only).")
     trtllm: TrtllmSpec | None = Field(None, description="TensorRT-LLM version and LLM API options (runtimes trtllm, "
@@ -397,12 +397,13 @@ class Recipe(Section):
 
     @model_validator(mode="after")
     def _runtime_features(self) -> "Recipe":
-        if self.validate_.trtllm_bench is not None and not self.runtime.startswith("trtllm"):
+        traits = runtime_traits(self.runtime)
+        if self.validate_.trtllm_bench is not None and not traits.tensorrt_llm:
             raise ValueError("validate.trtllm_bench needs runtime trtllm or trtllm-engine")
         self._trtllm_target()
         disaggregated = self.serve.disaggregated
         if disaggregated is not None:
-            if self.runtime != "trtllm":
+            if not traits.llm_api:
                 raise ValueError("serve.disaggregated needs runtime trtllm (TensorRT-LLM's PyTorch backend)")
             gpus = disaggregated.context.gpus + disaggregated.generation.gpus
             if gpus > self.parallel.gpus_per_node:
@@ -414,14 +415,15 @@ class Recipe(Section):
 
     def _trtllm_target(self) -> None:
         """A TensorRT-LLM recipe always names its version (the default when left out); the engine path ends with 1.2.x."""
-        if not self.runtime.startswith("trtllm"):
+        traits = runtime_traits(self.runtime)
+        if not traits.tensorrt_llm:
             if self.trtllm is not None:
                 raise ValueError("trtllm.version: the trtllm section needs runtime trtllm or trtllm-engine")
             return
         if self.trtllm is None:
             self.trtllm = TrtllmSpec()
         version = self.trtllm.version
-        if self.runtime == "trtllm-engine" and not trtllm_version(version).engine_path:
+        if traits.engine_path and not trtllm_version(version).engine_path:
             raise ValueError(f"trtllm.version: TensorRT-LLM {version} has no trtllm-build (the TensorRT engine path ends "
                              "with 1.2.x), so runtime trtllm-engine cannot target it; use runtime: trtllm, which "
                              "serves the Hugging Face checkpoint directly, or trtllm.version: 1.2.1")
@@ -452,8 +454,8 @@ class Recipe(Section):
 
     @property
     def serves_on_cpu(self) -> bool:
-        """The transformers runtime told to use the CPU: no GPU layout applies."""
-        return self.runtime == "transformers" and self.serve.device == "cpu"
+        """A runtime that can serve on the CPU told to: no GPU layout applies."""
+        return runtime_traits(self.runtime).cpu_capable and self.serve.device == "cpu"
 
     def section(self, name: str) -> dict[str, Any]:
         """One section as plain data (what a stage's cache key hashes)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from engineforge.errors import UserError
 from engineforge.recipe import DEFAULT_SYNTHETIC_NAMES, Recipe
 from engineforge.recipe_file import RecipeError, RecipeLines, read_recipe, read_recipe_file
+from engineforge.runtime_traits import runtime_traits
 
 
 def check_recipe_file(path: str | Path) -> Recipe:
@@ -54,7 +55,7 @@ def trtllm_problems(recipe: Recipe) -> list[tuple[str, str]]:
     """Every LLM API options file the recipe would write, checked against its TensorRT-LLM version's
     definitions (engineforge.trtllm.definitions): a key set in trtllm.llm_api is blamed there, any
     other on the version that does not define what engineforge writes."""
-    if recipe.runtime != "trtllm":
+    if not runtime_traits(recipe.runtime).llm_api:  # only the PyTorch backend writes LLM API options files
         return []
     from engineforge.trtllm.definitions import problems
     from engineforge.trtllm.options import emitted_options

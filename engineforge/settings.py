@@ -67,3 +67,17 @@ def markdown_table() -> str:
         default = "unset" if field.default is None else f"`{field.default}`" if field.default != "" else "empty"
         rows.append(f"| `{PREFIX}{name}` | {kind} | {default} | {field.description} |")
     return "\n".join(rows)
+
+
+class HubSettings(BaseSettings):
+    """huggingface_hub's own variables, read at each call: huggingface_hub reads them once, at its import
+    (huggingface_hub/constants.py, 2.4.0), and a worker or a test may set them later."""
+
+    model_config = SettingsConfigDict(env_prefix="HF_", case_sensitive=True, frozen=True)
+
+    ENDPOINT: str | None = Field(None, description="A mirror of the Hugging Face hub (unset: the public hub).")
+    TOKEN: SecretStr | None = Field(None, description="The token for gated and private repositories.")
+
+
+def hub_settings() -> HubSettings:
+    return HubSettings()

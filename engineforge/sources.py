@@ -7,13 +7,13 @@ records the sha and a rerun against a moved branch is a different key. Local dir
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from engineforge.errors import NetworkError, UserError
+from engineforge import hub
+from engineforge.errors import UserError
 from engineforge.model_roots import check_model_path, model_files
 from engineforge.model_shape import CONFIG_FILE
 from engineforge.recipe import ModelSpec
@@ -56,52 +56,18 @@ def parse_source(spec: ModelSpec, base_dir: Path | None = None) -> HubSource | L
     return LocalSource(check_model_path(path.resolve(), source))
 
 
-def hf_token() -> str | None:
-    return os.environ.get("HF_TOKEN") or None
-
-
-def hub_endpoint() -> str | None:
-    """`$HF_ENDPOINT` (a mirror) read at call time: huggingface_hub reads it once, at its import."""
-    return os.environ.get("HF_ENDPOINT") or None
-
-
-def check_hub_reachable(timeout_s: float = 10.0) -> None:
-    """Fail at once, in one line, when the hub (or `$HF_ENDPOINT`) cannot be reached at all:
-    huggingface_hub would retry five times, printing a line each time, then read it as a missing file."""
-    import httpx
-    from huggingface_hub import constants
-
-    if os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}:
-        return  # offline mode reads the local cache only: the hub's reachability does not matter
-    endpoint = hub_endpoint() or constants.ENDPOINT
-    try:
-        httpx.head(endpoint, timeout=timeout_s)
-    except (httpx.ConnectError, httpx.ConnectTimeout) as error:
-        raise NetworkError(f"network: cannot reach the Hugging Face hub at {endpoint} ({_words(error)}); "
-                           "check the connection, or HF_ENDPOINT for a mirror") from None
-
-
-def _words(error: BaseException) -> str:
-    inner = error.__cause__ or error.__context__
-    while inner is not None and not isinstance(inner, OSError):
-        inner = inner.__cause__ or inner.__context__
-    return inner.strerror if isinstance(inner, OSError) and inner.strerror else str(error) or type(error).__name__
-
-
 def resolve_hub_revision(source: HubSource) -> str:
     """The commit sha `source.revision` points at now, from the hub or the mirror in `$HF_ENDPOINT`
     (read at call time, so a worker's environment decides; network, retried by the tasks)."""
-    from huggingface_hub import HfApi
     from huggingface_hub.errors import (
         GatedRepoError,
         RepositoryNotFoundError,
         RevisionNotFoundError,
     )
 
-    check_hub_reachable()
-    api = HfApi(endpoint=hub_endpoint(), token=hf_token())
+    hub.check_reachable()
     try:
-        sha = api.model_info(source.repo, revision=source.revision).sha
+        sha = hub.api().model_info(source.repo, revision=source.revision).sha
     except GatedRepoError:
         raise UserError(f"model.source {source.ref}: the repository is gated; accept its terms and set HF_TOKEN") from None
     except RepositoryNotFoundError:
@@ -118,23 +84,17 @@ def resolve_hub_revision(source: HubSource) -> str:
 def hub_bytes_to_fetch(source: HubSource, sha: str) -> tuple[int, Path]:
     """(the bytes of the snapshot at `sha` not in the local hub cache yet, the cache they go to), from
     the hub's file list: what a download will write, known before it writes anything."""
-    from huggingface_hub import HfApi, constants, try_to_load_from_cache
-
-    api = HfApi(endpoint=hub_endpoint(), token=hf_token())
     missing = 0
-    for entry in api.list_repo_tree(source.repo, revision=sha, recursive=True):
+    for entry in hub.api().list_repo_tree(source.repo, revision=sha, recursive=True):
         size = getattr(entry, "size", None)  # folders have none
-        if size and not isinstance(try_to_load_from_cache(source.repo, entry.path, revision=sha), str):
+        if size and hub.cached_file(source.repo, entry.path, sha) is None:
             missing += size
-    return missing, Path(constants.HF_HUB_CACHE)
+    return missing, hub.cache_dir()
 
 
 def download_hub_model(source: HubSource, sha: str, on_bytes: Callable[[int, int | None], None]) -> Path:
     """The snapshot at `sha`; `on_bytes(done, total)` hears the bytes written so far of the files started."""
-    from huggingface_hub import snapshot_download
-
-    return Path(snapshot_download(source.repo, revision=sha, token=hf_token(), endpoint=hub_endpoint(),
-                                  tqdm_class=_byte_counter(on_bytes)))
+    return hub.download_snapshot(source.repo, revision=sha, tqdm_class=_byte_counter(on_bytes))
 
 
 def _byte_counter(on_bytes: Callable[[int, int | None], None]):

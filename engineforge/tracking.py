@@ -22,18 +22,22 @@ from filelock import FileLock
 
 from engineforge.errors import UserError
 from engineforge.gpus import detect_gpus
-from engineforge.process_owner import TAG_PREFIX, Owner, host
+from engineforge.mlflow_tags import (
+    CLOSED_BY_TAG,
+    CONTENT_KEY_TAG,
+    GPU_TAG,
+    OWNER_TAG_PREFIX,
+    PARALLEL_TAG,
+    RECIPE_TAG,
+    REGISTERED_BY_TAG,
+    REPLACED_CANDIDATE_TAG,
+    RUNTIME_TAG,
+)
+from engineforge.process_owner import Owner, host
 from engineforge.recipe import Recipe
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 CANDIDATE_ALIAS = "candidate"
-CONTENT_KEY_TAG = "engineforge.content_key"
-CLOSED_BY_TAG = "engineforge.closed_by"
-GPU_TAG = "engineforge.gpu"  # the GPU model of the host a run ran on (NVML); absent where it has none
-# Register leaves a trail a kill cannot cut short: what it creates names the run that created it, and
-# a new version the candidate it replaces, so that a killed run's registration can be undone whole.
-REGISTERED_BY_TAG = "engineforge.registered_by_run"
-REPLACED_CANDIDATE_TAG = "engineforge.replaced_candidate"
 PROBE_TIMEOUT_S = 4.0
 # MLflow's defaults (7 retries, backoff factor 2, 120 s timeouts) spend minutes on a server that
 # went away mid-run; an operator's own settings win.
@@ -111,14 +115,14 @@ def start_run(recipe: Recipe, recipe_text: str) -> tuple[str, str]:
     run = mlflow_client.create_run(
         _experiment_id(mlflow_client, uri, experiment_name(recipe)),
         run_name=recipe.name,
-        tags={"engineforge.recipe": recipe.name, "engineforge.runtime": recipe.runtime, **Owner.current().tags(),
+        tags={RECIPE_TAG: recipe.name, RUNTIME_TAG: recipe.runtime, **Owner.current().tags(),
               **({GPU_TAG: gpu.spec.name} if gpu else {})},
     )
     run_id = run.info.run_id
     params = [Param(key, value[:6000]) for key, value in flatten(recipe.to_data()).items()]
     for start in range(0, len(params), 100):  # MLflow accepts at most 100 params per batch
         mlflow_client.log_batch(run_id, params=params[start : start + 100])
-    mlflow_client.log_batch(run_id, tags=[RunTag("engineforge.parallel", _layout(recipe))])
+    mlflow_client.log_batch(run_id, tags=[RunTag(PARALLEL_TAG, _layout(recipe))])
     log_text(uri, run_id, recipe_text, "recipe.yaml")
     return uri, run_id
 
@@ -173,7 +177,7 @@ def close_stale_runs(uri: str, experiment_ids: list[str] | None = None) -> list[
         return []
     stale = []
     for run in mlflow_client.search_runs(
-        experiment_ids, f"attributes.status = 'RUNNING' and tags.`{TAG_PREFIX}host` = '{host()}'", max_results=1000,
+        experiment_ids, f"attributes.status = 'RUNNING' and tags.`{OWNER_TAG_PREFIX}host` = '{host()}'", max_results=1000,
     ):
         owner = Owner.from_tags(run.data.tags)
         if owner is not None and owner.is_dead():
@@ -196,7 +200,7 @@ def register_version(uri: str, run_id: str, name: str, source: str, content_key:
     by_run = by_run or run_id
     mlflow_client = client(uri)
     try:
-        mlflow_client.create_registered_model(name, tags={"engineforge.recipe": name, REGISTERED_BY_TAG: by_run})
+        mlflow_client.create_registered_model(name, tags={RECIPE_TAG: name, REGISTERED_BY_TAG: by_run})
     except MlflowException as error:
         if error.error_code != "RESOURCE_ALREADY_EXISTS":
             raise

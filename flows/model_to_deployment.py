@@ -15,6 +15,7 @@ from prefect import flow
 from engineforge import lockfile, progress, tracking
 from engineforge.artifacts import remote_tier
 from engineforge.errors import StageFailed, UserError
+from engineforge.mlflow_tags import FLOW_RUN_TAG, LOCK_SHA256_TAG, MODEL_REVISION_TAG, PARALLEL_REASON_TAG
 from engineforge.orchestration import run_artifacts, stale_runs
 from engineforge.orchestration.submission import store_root_for_run
 from engineforge.planner import load_model_config, resolve_parallel
@@ -64,7 +65,7 @@ def model_to_deployment(
     stale_runs.close_stale(tracking.tracking_uri(recipe))  # what killed runs on this host left RUNNING
     uri, run_id = tracking.start_run(recipe, recipe_yaml)
     flow_run = run_artifacts.flow_run_tags()
-    tracking.set_tags(uri, run_id, {"engineforge.parallel.reason": plan.reason[:5000], "mlflow.runName": label, **flow_run})
+    tracking.set_tags(uri, run_id, {PARALLEL_REASON_TAG: plan.reason[:5000], "mlflow.runName": label, **flow_run})
     run_artifacts.announce(uri, run_id, flow_run)
     tracking.log_text(uri, run_id, json.dumps(plan_json(plan), indent=2, default=str), "plan.json")
     ctx = RunContext(
@@ -89,7 +90,7 @@ def model_to_deployment(
     except KeyboardInterrupt as interrupt:  # Ctrl-C: the run was stopped, not failed; the CLI says so
         tracking.client(uri).set_terminated(run_id, "KILLED")
         tracking.undo_registration(uri, run_id)  # a KILLED run registers nothing, even half
-        interrupt.flow_run_id = flow_run.get(run_artifacts.FLOW_RUN_TAG)
+        interrupt.flow_run_id = flow_run.get(FLOW_RUN_TAG)
         interrupt.mlflow_run_id = run_id
         raise
     except StageFailed as failure:
@@ -115,7 +116,7 @@ def _finish(ctx: RunContext, recipe, results: dict[str, StageResult], plan: dict
     """Write the lock file and close the MLflow run; what was recorded before a failure stays."""
     lock = lockfile.complete_lock(lockfile.lock_core(recipe, results, plan), results.get("package"))
     tracking.log_text(ctx.tracking_uri, ctx.run_id, lockfile.dumps(lock), lockfile.LOCK_FILE)
-    tags = {"engineforge.model_revision": str(lock["model"]["revision"]), "engineforge.lock_sha256": lock["core_sha256"]}
+    tags = {MODEL_REVISION_TAG: str(lock["model"]["revision"]), LOCK_SHA256_TAG: lock["core_sha256"]}
     tracking.set_tags(ctx.tracking_uri, ctx.run_id, tags)
     tracking.finish_run(ctx.tracking_uri, ctx.run_id, succeeded)
     return lock

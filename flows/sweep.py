@@ -21,16 +21,26 @@ from prefect import flow
 
 from engineforge import tracking
 from engineforge.errors import StageFailed
+from engineforge.mlflow_tags import (
+    FLOW_RUN_TAG,
+    GPUS_TAG,
+    OBJECTIVE_TAG,
+    PACKAGED_VARIANT_TAG,
+    SWEEP_TAG,
+    VARIANT_TAG,
+    VERDICT_TAG,
+    stage_key,
+)
 from engineforge.orchestration import run_artifacts, submission
 from engineforge.recipe_file import parse_recipe
 from engineforge.runtimes import get_runtime
 from engineforge.measure.turns import SEAT, Seat, Turns
 from engineforge.sweep import CURRENT_VARIANT, noise, publish
-from engineforge.sweep.champion import VERDICT_TAG, decide
+from engineforge.sweep.champion import decide
 from engineforge.sweep.expand import Variant
 from engineforge.sweep.plan import plan_sweep
 from engineforge.sweep.predictions import log_predictions
-from engineforge.sweep.records import BUILD_KEY_TAG, GPUS_TAG, OBJECTIVE_TAG, SWEEP_TAG, VARIANT_TAG, sweep_records
+from engineforge.sweep.records import sweep_records
 from flows.model_to_deployment import model_to_deployment
 
 
@@ -130,12 +140,12 @@ class _ChildRunner:
         else:
             state = model_to_deployment.with_options(flow_run_name=run_name)(**parameters, return_state=True)
             flow_run_id = str(state.state_details.flow_run_id)
-        found = tracking.run_with_tag(self.uri, tracking.experiment_name(variant.recipe), run_artifacts.FLOW_RUN_TAG,
+        found = tracking.run_with_tag(self.uri, tracking.experiment_name(variant.recipe), FLOW_RUN_TAG,
                                       flow_run_id)
         if found is None:  # it failed before its MLflow run started (e.g. a worker without the runtime)
             return {"variant": variant.name, "flow_run_id": flow_run_id, "run_id": None}
         tags = {tracking.PARENT_RUN_TAG: self.parent, "mlflow.runName": run_name, GPUS_TAG: str(variant.gpus),
-                ("engineforge.sweep.packaged" if package else VARIANT_TAG): variant.name}
+                (PACKAGED_VARIANT_TAG if package else VARIANT_TAG): variant.name}
         tracking.set_tags(self.uri, found.info.run_id, tags)
         chain = sum(v for k, v in found.data.metrics.items() if k.startswith("stage_") and k.endswith("_duration_s"))
         return {"variant": variant.name, "flow_run_id": flow_run_id, "run_id": found.info.run_id, "chain_s": chain}
@@ -145,7 +155,7 @@ def _promote(uri: str, recipe, champion) -> dict[str, Any] | None:
     """`champion` onto the champion's registered version (found by its build's content key)."""
     if champion is None or not recipe.tracking.register_model:
         return None
-    key = tracking.client(uri).get_run(champion.run_id).data.tags.get(BUILD_KEY_TAG)
+    key = tracking.client(uri).get_run(champion.run_id).data.tags.get(stage_key("build"))
     version = tracking.version_with_content_key(uri, recipe.name, key) if key else None
     if version is None:
         return None

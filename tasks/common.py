@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
 
 from engineforge import progress, tracking
-from engineforge.errors import StageFailed, UserError
+from engineforge.errors import EngineForgeError, StageFailed, UserError
 from engineforge.orchestration import gpu_slots, retries, run_artifacts
 from engineforge.recipe import Recipe
 from engineforge.stage_result import StageResult
@@ -31,7 +31,7 @@ RecordFn = Callable[[Recipe, RunContext, StageResult], None]  # what the run's M
 def _retry_unless_user_error(task, task_run, state) -> bool:
     # Retrying cannot fix bad input, a full disk or an HTTP 4xx (engineforge/orchestration/retries.py).
     error = state.result(raise_on_failure=False)
-    return not (isinstance(error, StageFailed) and error.user_error)
+    return not (isinstance(error, EngineForgeError) and not error.retryable)
 
 
 class StageTask:

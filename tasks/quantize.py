@@ -1,5 +1,12 @@
 from engineforge import tracking
 from engineforge.errors import StageFailed
+from engineforge.mlflow_tags import (
+    QUANTIZE_CALIBRATION_SHA256_TAG,
+    QUANTIZE_FORMAT_TAG,
+    QUANTIZE_GATES_TAG,
+    QUANTIZE_KV_CACHE_TAG,
+    QUANTIZE_MODELOPT_VERSION_TAG,
+)
 from engineforge.recipe import Recipe
 from engineforge.stage_result import StageResult
 from engineforge.stages.context import RunContext
@@ -17,14 +24,14 @@ def record_quantize(recipe: Recipe, ctx: RunContext, result: StageResult) -> Non
     tracking.log_file(ctx.tracking_uri, ctx.run_id, result.file("accuracy"), "quantize")
     tracking.log_file(ctx.tracking_uri, ctx.run_id, result.file("export_dir") / "hf_quant_config.json", "quantize")
     tracking.set_tags(ctx.tracking_uri, ctx.run_id, {
-        "engineforge.quantize.format": out["format"], "engineforge.quantize.kv_cache": out["kv_cache"],
-        "engineforge.quantize.modelopt_version": str(out["modelopt_version"]),
-        "engineforge.quantize.calibration_sha256": out["calibration_sha256"],
+        QUANTIZE_FORMAT_TAG: out["format"], QUANTIZE_KV_CACHE_TAG: out["kv_cache"],
+        QUANTIZE_MODELOPT_VERSION_TAG: str(out["modelopt_version"]),
+        QUANTIZE_CALIBRATION_SHA256_TAG: out["calibration_sha256"],
     })
     from engineforge.quantize.accuracy import AccuracyFigures
 
     failures = AccuracyFigures(**out["figures"]).failures(recipe.quantize.gates)
-    tracking.set_tags(ctx.tracking_uri, ctx.run_id, {"engineforge.quantize.gates": "failed" if failures else "passed"})
+    tracking.set_tags(ctx.tracking_uri, ctx.run_id, {QUANTIZE_GATES_TAG: "failed" if failures else "passed"})
     if failures:
         raise StageFailed("quantize", "accuracy gate failed: " + "; ".join(failures))
 

@@ -5,6 +5,7 @@ from engineforge import tracking
 from engineforge.measure import intervals
 from engineforge.measure.gates import GATE_FIGURES, evaluate_gates
 from engineforge.measure.intervals import CI_SUFFIX, REPEATS_METRIC
+from engineforge.mlflow_tags import CACHE_HIT_TAG, MEASURED_BY_TAG, MEASURED_TAG, missing
 from engineforge.orchestration import run_artifacts
 from engineforge.recipe import Recipe
 from engineforge.stage_result import StageResult
@@ -13,9 +14,6 @@ from engineforge.stages.record import record_stage
 from engineforge.stages.validate import validate, validate_key
 from tasks.common import stage_task
 
-MEASURED_TAG = "engineforge.measured.validate"  # the validate key whose figures this run measured
-MISSING_TAG = "engineforge.missing"  # engineforge.missing.<figure>: why the figure has no value
-CACHE_HIT_TAG, MEASURED_BY_TAG = "engineforge.cache_hit", "engineforge.measured_by_run"
 
 
 def record_validation(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
@@ -43,8 +41,8 @@ def _record_figures(recipe: Recipe, ctx: RunContext, result: StageResult) -> Non
     figures = result.outputs["figures"]
     if result.status == "ran":
         _log_figures(ctx, figures, result.outputs.get("repeat_figures", []))
-        missing = {f"{MISSING_TAG}.{name}": reason for name, reason in result.outputs.get("missing", {}).items()}
-        tracking.set_tags(ctx.tracking_uri, ctx.run_id, {MEASURED_TAG: result.key} | missing)
+        missing_figures = {missing(name): reason for name, reason in result.outputs.get("missing", {}).items()}
+        tracking.set_tags(ctx.tracking_uri, ctx.run_id, {MEASURED_TAG: result.key} | missing_figures)
     else:
         measured = tracking.run_with_tag(ctx.tracking_uri, tracking.experiment_name(recipe), MEASURED_TAG, result.key)
         tags = {CACHE_HIT_TAG: "true"} | ({MEASURED_BY_TAG: measured.info.run_id} if measured else {})

@@ -312,7 +312,7 @@ def mlflow_run_of(tracking_uri: str, flow_run_id: str):
     """The MLflow run a Prefect flow run recorded (tagged with the flow run's id)."""
     from mlflow.tracking import MlflowClient
 
-    from engineforge.orchestration.run_artifacts import FLOW_RUN_TAG
+    from engineforge.mlflow_tags import FLOW_RUN_TAG
 
     client = MlflowClient(tracking_uri)
     experiments = [experiment.experiment_id for experiment in client.search_experiments()]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from engineforge import tracking
+from engineforge import mlflow_tags, tracking
 from engineforge.artifacts import transfer
 from engineforge.errors import UserError
 
@@ -39,7 +39,7 @@ def pull(uri: str, reference: str, target: Path):
         raise UserError(f"{target} is not empty; pull into a new directory")
     digest = transfer.recorded_manifest_digest(uri, found.source, "build")
     if digest is None:
-        raise UserError(f"{found.name} version {found.version}: its run recorded no {transfer.MANIFEST_TAG.format(stage='build')} "
+        raise UserError(f"{found.name} version {found.version}: its run recorded no {mlflow_tags.manifest_sha256('build')} "
                         "tag, so its MANIFEST.json cannot be checked against anything but itself; rebuild with this engineforge")
-    transfer.download(uri, found.source, target, found.tags.get(tracking.CONTENT_KEY_TAG), digest)
+    transfer.download(uri, found.source, target, found.tags.get(mlflow_tags.CONTENT_KEY_TAG), digest)
     return found

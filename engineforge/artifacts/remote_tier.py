@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from engineforge import tracking
+from engineforge.mlflow_tags import logged
 from engineforge.artifacts import transfer
 from engineforge.store import MANIFEST as STORE_MANIFEST
 from engineforge.store import Store, write_manifest
 
 # Stages whose entries travel: the package stage's image lives in a Docker daemon, not in its entry.
 STAGES = ("download", "shard", "build", "validate")
-LOGGED_TAG = "engineforge.logged.{stage}"
 ENGINE = "engine"
 
 log = logging.getLogger("engineforge")
@@ -49,7 +49,7 @@ class RemoteTier:
     def logged_by(self, stage: str, key: str) -> str | None:
         """The id of the first run that logged the entry for `key`, or None."""
         runs = tracking.client(self.uri).search_runs(
-            [self._experiment_id], f"tags.`{LOGGED_TAG.format(stage=stage)}` = '{key}'",
+            [self._experiment_id], f"tags.`{logged(stage)}` = '{key}'",
             order_by=["attributes.start_time ASC"], max_results=1)
         return runs[0].info.run_id if runs else None
 
@@ -81,7 +81,7 @@ class RemoteTier:
         found = self.location(stage, key)
         if found is None:
             found = transfer.upload(self.uri, self.run_id, store.entry(stage, key), artifact_path(stage), stage, key)
-            tracking.set_tags(self.uri, self.run_id, {LOGGED_TAG.format(stage=stage): key})
+            tracking.set_tags(self.uri, self.run_id, {logged(stage): key})
         return found
 
 

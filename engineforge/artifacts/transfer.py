@@ -23,13 +23,13 @@ from pathlib import Path
 from engineforge import tracking
 from engineforge.artifacts import manifest
 from engineforge.errors import UserError
+from engineforge.mlflow_tags import manifest_sha256
 from engineforge.store import sha256_file
 
 ATTEMPTS = 2  # a mismatch may be a torn transfer: fetch once more before reporting it
 # The sha256 of a logged directory's MANIFEST.json, set on the logging run as it goes up. It lives in
 # the tracking database, not beside the files: whoever can rewrite the artifacts (a weight and the
 # MANIFEST.json that vouches for it) does not thereby change what the download is checked against.
-MANIFEST_TAG = "engineforge.manifest_sha256.{stage}"
 
 log = logging.getLogger("engineforge")
 
@@ -52,7 +52,7 @@ def upload(uri: str, run_id: str, directory: Path, artifact_path: str, stage: st
     with tempfile.TemporaryDirectory() as scratch:
         written = manifest.write(described, Path(scratch))
         client.log_artifact(run_id, str(written), artifact_path)
-        client.set_tag(run_id, MANIFEST_TAG.format(stage=stage), sha256_file(written))
+        client.set_tag(run_id, manifest_sha256(stage), sha256_file(written))
     return f"runs:/{run_id}/{artifact_path}"
 
 
@@ -62,7 +62,7 @@ def recorded_manifest_digest(uri: str, artifact_uri: str, stage: str) -> str | N
     if not artifact_uri.startswith("runs:/"):
         return None
     run_id = artifact_uri[len("runs:/"):].split("/", 1)[0]
-    return tracking.client(uri).get_run(run_id).data.tags.get(MANIFEST_TAG.format(stage=stage))
+    return tracking.client(uri).get_run(run_id).data.tags.get(manifest_sha256(stage))
 
 
 def download(uri: str, artifact_uri: str, into: Path, key: str | None = None, manifest_sha256: str | None = None) -> Path:

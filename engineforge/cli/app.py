@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperCommand, TyperGroup
 
-from engineforge.errors import NetworkError, StageFailed, UserError
+from engineforge.errors import EngineForgeError
 
 # command name -> module under engineforge.cli exposing `command`
 COMMANDS = {
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     try:
         result = app(args=argv, standalone_mode=False)
-    except (UserError, StageFailed, NetworkError) as error:
+    except EngineForgeError as error:
         for line in str(error).splitlines():
             err_console.print(f"error: {line}", markup=False)
         return error.exit_code

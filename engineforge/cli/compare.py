@@ -21,7 +21,8 @@ def command(
     from engineforge.recipe import OBJECTIVES
     from engineforge.sweep import plots
     from engineforge.sweep.champion import decide
-    from engineforge.sweep.records import OBJECTIVE_TAG, latest_sweep, record_of, sweep_records
+    from engineforge.mlflow_tags import OBJECTIVE_TAG
+    from engineforge.sweep.records import latest_sweep, record_of, sweep_records
     from engineforge.sweep.table import COLUMNS
 
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or tracking.DEFAULT_URI

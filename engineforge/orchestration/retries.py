@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import errno
 
-from engineforge.errors import StageFailed, UserError
+from engineforge.errors import EngineForgeError
 
 PERMANENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG})
 PASSING_HTTP = frozenset({408, 425, 429})
@@ -22,7 +22,7 @@ def can_pass(error: BaseException) -> bool:
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, UserError) or (isinstance(current, StageFailed) and current.user_error):
+        if isinstance(current, EngineForgeError) and not current.retryable:
             return False
         if isinstance(current, OSError) and current.errno in PERMANENT_ERRNOS:
             return False

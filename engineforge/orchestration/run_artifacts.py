@@ -11,13 +11,12 @@ import re
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+from engineforge.mlflow_tags import FLOW_RUN_TAG, FLOW_RUN_URL_TAG
 from engineforge.orchestration.prefect_api import show
 
 LONG_STAGES = ("download", "shard", "build")
 SUMMARY = "summary"
 VALIDATION = "validation"
-FLOW_RUN_TAG = "engineforge.prefect.flow_run_id"
-FLOW_RUN_URL_TAG = "engineforge.prefect.flow_run_url"
 EXPERIMENT_KIND, CLASSIC_KIND = "mlflow.experimentKind", "custom_model_development"
 LOCAL_MLFLOW_UI = "http://127.0.0.1:5000"  # `mlflow ui`'s default address
 # MLflow 3.17.2's UI ignores the experiment kind tag: its view (GenAI or classic) is the URL's

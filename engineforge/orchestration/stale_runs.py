@@ -10,7 +10,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from engineforge import tracking
-from engineforge.orchestration.run_artifacts import FLOW_RUN_TAG
+from engineforge.mlflow_tags import FLOW_RUN_TAG
 from engineforge.process_owner import Owner
 
 OWNED_TAG = "engineforge.owned"  # what the search filters on; the owner's own tag varies

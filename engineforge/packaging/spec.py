@@ -8,7 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from engineforge.recipe import NAME_PATTERN, RUNTIMES
+from engineforge.recipe import NAME_PATTERN
+from engineforge.runtime_traits import RUNTIMES
 
 # Where the servable model sits inside every image; serve_argv refers to it.
 MODEL_DIR_IN_IMAGE = "/opt/engineforge/model"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from engineforge import hub
 from engineforge.errors import UserError
 from engineforge.model_shape import CONFIG_FILE, read_config
 
@@ -31,14 +32,11 @@ def load_model_config(recipe, base_dir: Path | None = None) -> dict[str, Any]:
 def _fetch_from_hub(source, origin: str) -> Path:
     """The directory holding config.json fetched alone at the source's revision."""
     import httpx
-    from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
 
-    from engineforge.sources import check_hub_reachable
-
-    check_hub_reachable()  # an unreachable hub is a network error, not a missing file
+    hub.check_reachable()  # an unreachable hub is a network error, not a missing file
     try:
-        return Path(hf_hub_download(source.repo, CONFIG_FILE, revision=source.revision)).parent
+        return hub.download_file(source.repo, CONFIG_FILE, source.revision).parent
     except (HfHubHTTPError, EntryNotFoundError, httpx.HTTPError, OSError, ValueError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else error.__class__.__name__
         raise UserError(

@@ -8,10 +8,10 @@ at the top or one directory down (data/train-....parquet).
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
+from engineforge import hub
 from engineforge.errors import UserError
 
 HUB_PREFIX = "hf://datasets/"
@@ -25,10 +25,7 @@ def is_hub_dataset(dataset: str) -> bool:
 
 def split_files(dataset: str, split: str) -> list[Path]:
     """The split's data files in the local cache, downloaded first when missing, in name order."""
-    from huggingface_hub import snapshot_download
     from huggingface_hub.errors import GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError
-
-    from engineforge.sources import hf_token
 
     repo = dataset.removeprefix(HUB_PREFIX)
     field = f"quantize.calibration.dataset {dataset}"
@@ -36,8 +33,7 @@ def split_files(dataset: str, split: str) -> list[Path]:
         raise UserError(f"{field}: expected hf://datasets/ORG/NAME")
     patterns = [f"{prefix}{split}{rest}" for prefix in ("", "*/") for rest in ("[-_.]*", "/*")]
     try:
-        root = Path(snapshot_download(repo, repo_type="dataset", allow_patterns=patterns, token=hf_token(),
-                                      endpoint=os.environ.get("HF_ENDPOINT") or None))
+        root = hub.download_snapshot(repo, repo_type="dataset", allow_patterns=patterns)
     except GatedRepoError:
         raise UserError(f"{field}: the dataset is gated; accept its terms on the hub and set HF_TOKEN") from None
     except RepositoryNotFoundError:

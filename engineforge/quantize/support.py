@@ -15,11 +15,11 @@ from pathlib import Path
 from engineforge.errors import UserError
 from engineforge.gpus import serving_device
 from engineforge.recipe import Recipe
+from engineforge.runtime_traits import runtime_traits
 
 BLACKWELL = (10, 0)  # SM100: B200/GB200; NVFP4 compute
 FP8_MIN = (8, 9)  # Ada (SM89) and Hopper (SM90): FP8 tensor cores
 FP8_FORMATS = {"fp8", "w4a8_awq"}  # FP8 activations or weights
-TRTLLM_RUNTIMES = ("trtllm", "trtllm-engine")  # both run TensorRT-LLM's kernels on the GPU
 
 
 def refusal(runtime: str, format: str, kv_cache: str, serve_device: str,
@@ -27,17 +27,18 @@ def refusal(runtime: str, format: str, kv_cache: str, serve_device: str,
     """Why `runtime` cannot serve this quantization here, or None. `gpu`: (name, compute capability)
     of the first visible GPU, None without one (then only the device-independent rules apply);
     `expert`: the resolved parallel.expert."""
-    if runtime == "trtllm-engine" and expert > 1:
+    traits = runtime_traits(runtime)
+    if traits.engine_path and expert > 1:
         # ModelOpt's export_tensorrt_llm_checkpoint has no expert-parallel size, and TensorRT-LLM's own
         # quantization refuses one (tensorrt_llm/models/modeling_utils.py PretrainedModel.quantize:
         # "Quantization for expert parallelism is not supported").
         return (f"quantize with parallel.expert {expert}: the trtllm-engine rank files of a quantized model are "
                 "written by ModelOpt's TensorRT-LLM export, which has no expert parallelism; set parallel.expert 1 "
                 "or use runtime trtllm")
-    if runtime == "trtllm" and format == "int8_sq":
+    if traits.llm_api and format == "int8_sq":
         return ("quantize.format int8_sq: TensorRT-LLM's PyTorch backend does not serve INT8 SmoothQuant "
                 "(docs/source/features/quantization.md); pick fp8, int4_awq or w4a8_awq, or runtime trtllm-engine")
-    if runtime in TRTLLM_RUNTIMES and gpu is not None:
+    if traits.tensorrt_llm and gpu is not None:  # TensorRT-LLM's kernels on the GPU
         name, capability = gpu
         if "nvfp4" in (format, kv_cache) and capability < BLACKWELL:
             field = "format" if format == "nvfp4" else "kv_cache"
@@ -46,7 +47,7 @@ def refusal(runtime: str, format: str, kv_cache: str, serve_device: str,
         if (format in FP8_FORMATS or kv_cache == "fp8") and capability < FP8_MIN:
             return (f"quantize: FP8 needs Ada or Hopper tensor cores (SM 8.9+), this worker has {name} "
                     f"(SM {capability[0]}.{capability[1]}); pick int4_awq")
-    if runtime == "transformers" and "nvfp4" in (format, kv_cache) and serve_device != "cuda":
+    if traits.serves_fake_quantized and "nvfp4" in (format, kv_cache) and serve_device != "cuda":
         return ("quantize: the reference runtime serves the fake-quantized model, and ModelOpt's NVFP4 forward "
                 "pass needs CUDA; set serve.device cuda on a GPU worker, or pick fp8/int4_awq")
     return None

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Protocol
 
 from engineforge.recipe import Recipe
+from engineforge.runtime_traits import RuntimeTraits, runtime_traits
 from engineforge.stage_plan import StagePlan
 from engineforge.stage_result import StageOutput, StageResult
 
@@ -14,14 +15,29 @@ from engineforge.stage_result import StageOutput, StageResult
 BUILD_LOG = "logs/build.log"
 
 
+class DeclaredTraits:
+    """A runtime's traits as engineforge.runtime_traits declares them for its name (one declaration)."""
+
+    name: str
+
+    @property
+    def traits(self) -> RuntimeTraits:
+        return runtime_traits(self.name)
+
+    @property
+    def serves_fake_quantized(self) -> bool:
+        return self.traits.serves_fake_quantized
+
+
 class Runtime(Protocol):
     name: str
+    traits: RuntimeTraits  # what it is, as the modules below runtimes/ ask it (engineforge.runtime_traits)
     stages: frozenset[str]  # the stages that apply; the others are reported as skipped
     # How the server is asked for exact output lengths (engineforge.loadgen.BenchConfig.ignore_eos_style).
     ignore_eos_style: str
     builds_on_gpu: bool  # the build stage takes the recipe's GPU slots (orchestration.gpu_slots)
     # Which quantize output it serves: ModelOpt's fake-quantized checkpoint (True) or the unified export.
-    serves_fake_quantized: bool
+    serves_fake_quantized: bool  # its traits'
     image_gpu: bool  # the serving image needs GPUs (its smoke test asks Docker for them)
 
     def skip_reason(self, stage: str) -> str:

@@ -10,6 +10,7 @@ from engineforge.errors import UserError
 from engineforge.model_shape import read_config
 from engineforge.quantize import serve as fakequant
 from engineforge.recipe import Recipe
+from engineforge.runtimes.base import DeclaredTraits
 from engineforge.runtimes.single_server import SingleServer
 from engineforge.stage_plan import StagePlan
 from engineforge.stage_result import StageOutput, StageResult
@@ -21,11 +22,10 @@ SERVED_MODEL = "model"
 CB_PAGE_TOKENS = 256  # transformers' ContinuousBatchingConfig.page_size default (5.17+)
 
 
-class TransformersRuntime(SingleServer):
+class TransformersRuntime(DeclaredTraits, SingleServer):
     name = "transformers"
     ignore_eos_style = "generation_config"  # transformers serve rejects an ignore_eos field (HTTP 422)
     builds_on_gpu = False  # the build links files
-    serves_fake_quantized = True  # plain transformers cannot read a ModelOpt export
     image_gpu = False  # the image serves on whatever it finds (serve.device auto), CPU included
     stages = frozenset({"download", "build", "validate", "package", "register"})
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from engineforge import progress, tracking
 from engineforge.artifacts.remote_tier import artifact_path
+from engineforge.mlflow_tags import IMAGE_DIGEST_TAG, MODEL_REVISION_TAG, RUNTIME_TAG
 from engineforge.recipe import Recipe
 from engineforge.stage_result import StageResult
 from engineforge.stages.context import RunContext
@@ -21,9 +22,9 @@ STAGE = "register"
 def register(recipe: Recipe, built: StageResult, packaged: StageResult | None, model: StageResult, ctx: RunContext) -> StageResult:
     progress.started(STAGE, built.key)
     started = time.perf_counter()
-    tags = {"engineforge.model_revision": str(model.outputs.get("revision")), "engineforge.runtime": recipe.runtime}
+    tags = {MODEL_REVISION_TAG: str(model.outputs.get("revision")), RUNTIME_TAG: recipe.runtime}
     if packaged is not None and packaged.outputs.get("digest"):
-        tags["engineforge.image_digest"] = packaged.outputs["digest"]
+        tags[IMAGE_DIGEST_TAG] = packaged.outputs["digest"]
     run_id, source = _source(built, ctx)
     version, reused = tracking.register_version(ctx.tracking_uri, run_id, recipe.name, source, built.key, tags, by_run=ctx.run_id)
     return StageResult(

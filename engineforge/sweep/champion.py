@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from engineforge.measure.intervals import TEST_NAME, differ, welch_p
 from engineforge.sweep.table import VariantRecord, minimises, to_markdown
 
-VERDICT_TAG = "engineforge.champion.verdict"  # on the sweep's parent run: the verdict's kind
 SIGNIFICANT, NO_CLEAR_WINNER, UNTESTED, NONE = "significant", "no_clear_winner", "untested", "none"
 TIE_RULE = "fewer GPUs, then the lower TTFT p99, then the name"
 TIE_LATENCY = "ttft_ms_p99"

@@ -9,9 +9,9 @@ from pathlib import Path
 from engineforge.errors import UserError
 from engineforge.quantize.support import check_servable
 from engineforge.recipe import Recipe
+from engineforge.runtime_traits import runtime_traits
 from engineforge.sweep.expand import Variant, expand
 
-PREDICTED_RUNTIMES = ("trtllm", "trtllm-engine")  # what AIConfigurator models (TensorRT-LLM, not transformers serve)
 
 
 @dataclass
@@ -27,11 +27,12 @@ def plan_sweep(recipe: Recipe, base_dir: Path | None = None, gpu: str | None = N
     from engineforge.planner import load_model_config, plan, resolve_parallel
 
     config = load_model_config(recipe, base_dir)
+    predicts = runtime_traits(recipe.runtime).tensorrt_llm  # what AIConfigurator models (TensorRT-LLM, not transformers serve)
     layouts = None
     if recipe.sweep.layouts == "auto":
         planned_layouts = plan(recipe.model_copy(update={"parallel": _auto(recipe)}), config, gpu=gpu)
         layouts = [{"tensor": c.tp, "pipeline": c.pp, "expert": c.ep} for c in planned_layouts.candidates if c.feasible]
-        if recipe.runtime in PREDICTED_RUNTIMES:  # AIConfigurator's order where it predicts; else the planner's
+        if predicts:  # AIConfigurator's order where it predicts; else the planner's
             layouts = _by_prediction(recipe, config, planned_layouts.gpu.name, layouts)
         layouts = layouts[: recipe.sweep.top_k]
     variants = expand(recipe, layouts)
@@ -41,7 +42,7 @@ def plan_sweep(recipe: Recipe, base_dir: Path | None = None, gpu: str | None = N
             check_servable(resolve_parallel(variant.recipe, config, gpu=gpu).apply(variant.recipe))
         except UserError as error:
             raise UserError(f"sweep variant {variant.name}: {error}") from None
-    planned = PlannedSweep(variants, config, predicts=recipe.runtime in PREDICTED_RUNTIMES)
+    planned = PlannedSweep(variants, config, predicts=predicts)
     if not planned.predicts:
         planned.notes.append(f"No predictions: AIConfigurator models TensorRT-LLM, vLLM and SGLang, "
                              f"not the {recipe.runtime} runtime.")

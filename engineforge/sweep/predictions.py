@@ -1,6 +1,6 @@
 """AIConfigurator's figures for each variant on the GPU its child run ran on, logged on that run beside what it
 measured. Children land on whichever worker has free GPUs, so a variant is predicted once its run has said
-which GPU that was (`tracking.GPU_TAG`). That happens here, in the sweep's process: the predict extra is
+which GPU that was (`mlflow_tags.GPU_TAG`). That happens here, in the sweep's process: the predict extra is
 installed where `engineforge run` runs, not necessarily on the workers (docker/worker.Dockerfile has no
 AIConfigurator), and its database is loaded once for the whole sweep."""
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from engineforge import tracking
 from engineforge.sweep.plan import PlannedSweep
-from engineforge.sweep.records import PREDICTED_GPU_TAG
+from engineforge.mlflow_tags import GPU_TAG, PREDICTED_GPU_TAG
 
 
 def log_predictions(uri: str, planned: PlannedSweep, run_ids: dict[str, str | None]) -> list[str]:
@@ -23,7 +23,7 @@ def log_predictions(uri: str, planned: PlannedSweep, run_ids: dict[str, str | No
         run_id = run_ids.get(variant.name)
         if run_id is None:  # it recorded nothing; the table's notes already say so
             continue
-        gpu = tracking.client(uri).get_run(run_id).data.tags.get(tracking.GPU_TAG)
+        gpu = tracking.client(uri).get_run(run_id).data.tags.get(GPU_TAG)
         outcome = predict(variant.recipe, planned.model_config, gpu) if gpu else NoPrediction("no GPU where it ran")
         if isinstance(outcome, NoPrediction):
             missing.setdefault((outcome.reason, gpu), []).append(variant.name)

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 from engineforge import tracking
 from engineforge.errors import UserError
+from engineforge.mlflow_tags import GPUS_TAG, MEASURED_BY_TAG, PREDICTED_GPU_TAG, SWEEP_TAG, VARIANT_TAG, stage_statuses
 from engineforge.measure.intervals import REPEATS_METRIC
 from engineforge.predict import PREDICTED
 from engineforge.sweep.table import REPEATED_FIGURES, VariantRecord
 
-VARIANT_TAG = "engineforge.sweep.variant"
-GPUS_TAG = "engineforge.sweep.gpus"
-SWEEP_TAG = "engineforge.sweep"  # on the parent run: the number of variants
-OBJECTIVE_TAG = "engineforge.sweep.objective"
-STAGE_TAG = "engineforge.stage."  # engineforge.stage.<stage>.status / .key
-BUILD_KEY_TAG = STAGE_TAG + "build.key"
-MEASURED_BY_TAG = "engineforge.measured_by_run"  # on a run whose validation was reused: the run that measured it
-PREDICTED_GPU_TAG = "engineforge.predicted.gpu"  # the GPU a run's predicted_* figures are for
 
 
 def record_of(run, uri: str | None = None) -> VariantRecord:
@@ -34,8 +27,7 @@ def record_of(run, uri: str | None = None) -> VariantRecord:
         figures=figures,
         gates=tags.get("gates", "not measured"),
         run_id=run.info.run_id,
-        stages={key.split(".")[2]: value for key, value in tags.items()
-                if key.startswith(STAGE_TAG) and key.endswith(".status")},
+        stages=stage_statuses(tags),
         predicted_gpu=tags.get(PREDICTED_GPU_TAG),
         repeats=_repeats(uri, measured_by, int(figures.get(REPEATS_METRIC, 1))) if uri else [],
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from engineforge.gpus import GpuSpec
 from engineforge.recipe import Recipe
+from engineforge.runtime_traits import runtime_traits
 
 BLACKWELL_ONLY = "nvfp4"
 
@@ -16,7 +17,7 @@ BLACKWELL_ONLY = "nvfp4"
 def quantization_problem(recipe: Recipe, gpu: GpuSpec) -> tuple[str, str] | None:
     """(field, message) when a TensorRT-LLM recipe's quantization cannot run on `gpu`."""
     spec = recipe.quantize
-    if spec is None or not recipe.runtime.startswith("trtllm") or gpu.architecture in (None, "blackwell"):
+    if spec is None or not runtime_traits(recipe.runtime).tensorrt_llm or gpu.architecture in (None, "blackwell"):
         return None
     field = "quantize.format" if spec.format == BLACKWELL_ONLY else "quantize.kv_cache" if spec.kv_cache == BLACKWELL_ONLY else None
     if field is None:

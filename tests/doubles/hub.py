@@ -28,6 +28,7 @@ class FakeHub(ThreadingHTTPServer):
         self.chunks, self.pause_s = chunks, pause_s
         self.lookups: list[str] = []
         self.served: list[str] = []
+        self.requests: list[tuple[str, str, str | None]] = []  # (method, path, Authorization header)
 
     @property
     def url(self) -> str:
@@ -43,6 +44,7 @@ class _HubHandler(BaseHTTPRequestHandler):
 
     def _answer(self, send_body: bool):
         path, repo = self.path.split("?")[0], re.escape(self.server.repo_id)
+        self.server.requests.append((self.command, path, self.headers.get("Authorization")))
         api, files = ("/api/datasets", "/datasets") if self.server.repo_type == "dataset" else ("/api/models", "")
         if match := re.fullmatch(rf"{api}/{repo}/revision/([^/]+)", path):
             self.server.lookups.append(match.group(1))

@@ -46,7 +46,7 @@ def test_fake_hub_fetches_only_config_json_at_the_revision(tmp_path, monkeypatch
     calls = []
     local = model_dir(tmp_path, "llama-3.1-8b") / "config.json"
 
-    def fake_download(repo, filename, revision=None):  # the public hub is out of reach from tests
+    def fake_download(repo, filename, revision=None, **options):  # the public hub is out of reach from tests
         calls.append((repo, filename, revision))
         return str(local)
 
@@ -59,7 +59,7 @@ def test_fake_hub_fetches_only_config_json_at_the_revision(tmp_path, monkeypatch
 def test_fake_hub_failure_is_a_one_line_user_error(monkeypatch):
     from huggingface_hub.errors import LocalEntryNotFoundError
 
-    def offline(repo, filename, revision=None):  # what huggingface_hub raises with no network and no cache
+    def offline(repo, filename, revision=None, **options):  # what huggingface_hub raises with no network and no cache
         raise LocalEntryNotFoundError("Cannot find the requested files in the local cache.\nmore detail")
 
     monkeypatch.setattr("huggingface_hub.hf_hub_download", offline)

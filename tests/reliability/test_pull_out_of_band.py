@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engineforge import tracking
+from engineforge import mlflow_tags, tracking
 from engineforge.artifacts import manifest, transfer
 from engineforge.artifacts.pull import pull
 from engineforge.errors import UserError
@@ -27,7 +27,7 @@ def registered(tmp_path, tiny_model_dir):
     run_id = client.create_run(experiment).info.run_id
     source = transfer.upload(uri, run_id, tiny_model_dir, "engine", "build", KEY)
     client.create_registered_model("tiny")
-    client.create_model_version("tiny", source=source, run_id=run_id, tags={tracking.CONTENT_KEY_TAG: KEY})
+    client.create_model_version("tiny", source=source, run_id=run_id, tags={mlflow_tags.CONTENT_KEY_TAG: KEY})
     return uri, tmp_path / "artifacts" / run_id / "artifacts" / "engine"
 
 
@@ -55,6 +55,6 @@ def test_a_tampered_weight_with_a_rewritten_manifest_is_refused(registered, tmp_
 def test_a_version_whose_run_recorded_no_digest_is_refused(registered, tmp_path):
     uri, _ = registered
     version = tracking.client(uri).get_model_version("tiny", "1")
-    tracking.client(uri).delete_tag(version.run_id, transfer.MANIFEST_TAG.format(stage="build"))
+    tracking.client(uri).delete_tag(version.run_id, mlflow_tags.manifest_sha256("build"))
     with pytest.raises(UserError, match="recorded no engineforge.manifest_sha256.build tag"):
         pull(uri, "tiny/1", tmp_path / "pulled")

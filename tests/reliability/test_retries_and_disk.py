@@ -66,7 +66,7 @@ def test_a_full_disk_fails_on_the_first_attempt_and_says_so(prefect_api, small_f
     attempts, error, seconds = attempts_of(fill, tmp_path)
     print(f"disk full: failed after {attempts} attempt(s) in {seconds:.2f} s")
     assert attempts == 1
-    assert "No space left on device" in str(error) and error.user_error
+    assert "No space left on device" in str(error) and not error.retryable
 
 
 def test_an_http_404_fails_on_the_first_attempt(prefect_api, tmp_path):

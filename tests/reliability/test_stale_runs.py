@@ -12,7 +12,7 @@ import time
 
 from mlflow.tracking import MlflowClient
 
-from engineforge import tracking
+from engineforge import mlflow_tags, tracking
 from engineforge.orchestration.stale_runs import close_stale
 from engineforge.process_owner import Owner
 from engineforge.recipe_file import parse_recipe
@@ -47,7 +47,7 @@ def test_a_killed_runs_mlflow_run_is_closed_as_killed_before_the_next_run_starts
     assert close_stale(uri, prefect=False) == []
     closed = mlflow_client.get_run(killed_run)
     assert closed.info.status == "KILLED"
-    assert "is dead" in closed.data.tags[tracking.CLOSED_BY_TAG]
+    assert "is dead" in closed.data.tags[mlflow_tags.CLOSED_BY_TAG]
     assert mlflow_client.get_run(new_run).info.status == "RUNNING"  # a live owner's run is left alone
 
 

@@ -6,7 +6,7 @@ from mlflow.tracking import MlflowClient
 
 from engineforge import tracking
 from engineforge.cli.app import main
-from engineforge.sweep.records import GPUS_TAG, OBJECTIVE_TAG, SWEEP_TAG, VARIANT_TAG
+from engineforge.mlflow_tags import GPUS_TAG, MEASURED_BY_TAG, OBJECTIVE_TAG, SWEEP_TAG, VARIANT_TAG
 
 
 def record_sweep(uri: str) -> dict[str, str]:
@@ -50,7 +50,7 @@ def test_compare_names_what_is_wrong_in_one_line(mlflow_uri, tmp_path, capsys):
 
 
 def test_a_child_that_reused_a_cached_validation_shows_the_measuring_runs_figures(mlflow_uri):
-    from engineforge.sweep.records import MEASURED_BY_TAG, sweep_records
+    from engineforge.sweep.records import sweep_records
 
     ids = record_sweep(mlflow_uri)
     client = MlflowClient(mlflow_uri)

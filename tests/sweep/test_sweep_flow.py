@@ -11,7 +11,7 @@ import io
 import pytest
 from mlflow.tracking import MlflowClient
 
-from engineforge import tracking
+from engineforge import mlflow_tags, tracking
 from engineforge.errors import StageFailed
 from engineforge.sweep.champion import decide
 from engineforge.sweep.records import sweep_records
@@ -90,7 +90,7 @@ def test_sweep_nests_children_promotes_the_champion_reuses_and_refuses_when_noth
     assert {row["n"] for row in rows.values()} == {"2"} and all(row["output_tokens_per_s_ci95"] for row in rows.values())
     champion_version = client.get_model_version_by_alias("sweep-flow-test", "champion")
     champion_run = next(r for r in records if r.name == first["champion"])
-    assert champion_version.tags[tracking.CONTENT_KEY_TAG] == client.get_run(champion_run.run_id).data.tags[
+    assert champion_version.tags[mlflow_tags.CONTENT_KEY_TAG] == client.get_run(champion_run.run_id).data.tags[
         "engineforge.stage.build.key"]
     assert 0 <= first["timing"]["sweep_overhead_fraction"] < 1
 

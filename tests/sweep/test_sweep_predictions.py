@@ -13,7 +13,8 @@ from engineforge.predict import PREDICTED, predict
 from engineforge.recipe_file import parse_recipe
 from engineforge.sweep.plan import plan_sweep
 from engineforge.sweep.predictions import log_predictions
-from engineforge.sweep.records import VARIANT_TAG, sweep_records
+from engineforge.mlflow_tags import GPU_TAG, VARIANT_TAG
+from engineforge.sweep.records import sweep_records
 from engineforge.sweep.champion import decide
 from tests.doubles.nvml import fake_pynvml
 
@@ -75,7 +76,7 @@ def test_each_variant_is_predicted_for_the_gpu_its_child_ran_on(monkeypatch, mlf
 
 def test_a_child_on_a_host_without_a_gpu_gets_no_figure_and_a_note(monkeypatch, mlflow_uri):
     planned, uri, parent, run_ids = run_children(monkeypatch, mlflow_uri, "[{tensor: 4}]", {"tp4": None})
-    assert tracking.GPU_TAG not in tracking.client(uri).get_run(run_ids["tp4"]).data.tags
+    assert GPU_TAG not in tracking.client(uri).get_run(run_ids["tp4"]).data.tags
 
     assert log_predictions(uri, planned, run_ids) == ["No prediction for tp4: no GPU where it ran."]
     (record,) = sweep_records(uri, parent)

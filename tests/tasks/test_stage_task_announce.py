@@ -76,7 +76,7 @@ def test_a_flow_run_announces_each_stage_once_and_ends_its_progress_artifacts(pr
     per stage, and the long stages' Prefect progress artifacts at 100 % (real Prefect API and flow)."""
     from prefect_services import flow_run_artifacts
 
-    from engineforge.orchestration.run_artifacts import FLOW_RUN_TAG
+    from engineforge.mlflow_tags import FLOW_RUN_TAG
     from flows.model_to_deployment import model_to_deployment
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)

@@ -10,7 +10,7 @@ from filelock import Timeout
 
 from engineforge import tracking
 from engineforge.errors import StageFailed
-from engineforge.orchestration.run_artifacts import FLOW_RUN_TAG
+from engineforge.mlflow_tags import FLOW_RUN_TAG
 from engineforge.store import Store
 from flows.model_to_deployment import model_to_deployment
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from engineforge.errors import UserError
 from engineforge.recipe import Recipe
+from engineforge.runtimes.base import DeclaredTraits
 from engineforge.runtimes.single_server import SingleServer
 from engineforge.runtimes.trtllm import availability, bench
 from engineforge.runtimes.trtllm.launch import launcher_commands
@@ -25,10 +26,9 @@ def target_notes(recipe: Recipe) -> dict[str, str]:
     return {"tensorrt_llm_version": target.version, "tensorrt_llm_image": target.release_image}
 
 
-class TrtllmRuntimeBase(SingleServer):
+class TrtllmRuntimeBase(DeclaredTraits, SingleServer):
     ignore_eos_style = "field"  # trtllm-serve's OpenAI API takes ignore_eos
     builds_on_gpu = True
-    serves_fake_quantized = False  # the LLM API loads the unified export
     image_gpu = True
     name: str
     stages: frozenset[str]
