@@ -18,6 +18,8 @@ SUMMARY = "summary"
 VALIDATION = "validation"
 FLOW_RUN_TAG = "engineforge.prefect.flow_run_id"
 FLOW_RUN_URL_TAG = "engineforge.prefect.flow_run_url"
+CHAMPION_TAG = "engineforge.sweep.champion"  # on a sweep's parent run: the champion's variant; on the champion child: true
+CHAMPION_VERSION_TAG = "engineforge.sweep.champion_version"  # and its registered version, when one was promoted
 EXPERIMENT_KIND, CLASSIC_KIND = "mlflow.experimentKind", "custom_model_development"
 LOCAL_MLFLOW_UI = "http://127.0.0.1:5000"  # `mlflow ui`'s default address
 # MLflow 3.17.2's UI ignores the experiment kind tag: its view (GenAI or classic) is the URL's
@@ -155,6 +157,43 @@ def describe_mlflow_run(summary: dict[str, Any], label: str) -> None:
         "mlflow.note.content": summary_markdown(summary, link),
         "mlflow.runName": f"{label} cached" if reused else label,
     })
+
+
+def describe_sweep_parent(uri: str, parent: str, table: str, champion: str | None, objective: str,
+                          promoted: dict[str, Any] | None) -> None:
+    """The sweep's answer where a user lands: the parent run's description leads with the champion (and
+    its registered version) and the objective, then the comparison table; tags carry the champion."""
+    from engineforge import tracking
+
+    if champion is None:
+        headline = "**Champion: none** (no variant passed every gate; no alias moved)"
+    elif promoted:
+        headline = f"**Champion: {champion}**, {promoted['model']} version {promoted['version']} @champion"
+    else:
+        headline = f"**Champion: {champion}** (not registered)"
+    tags = {"mlflow.note.content": f"{headline}; objective `{objective}`\n\n{table}"}
+    if champion is not None:
+        tags[CHAMPION_TAG] = champion
+    if promoted:
+        tags[CHAMPION_VERSION_TAG] = str(promoted["version"])
+    tracking.set_tags(uri, parent, tags)
+
+
+def mark_champion(uri: str, run_id: str, name: str, parent: str, promoted: dict[str, Any] | None) -> None:
+    """The champion child marked by tag, name and description; its description's register line says the
+    aliases its version holds now (`@candidate` when registered may since have moved to another variant)."""
+    from engineforge import tracking
+
+    note = tracking.client(uri).get_run(run_id).data.tags.get("mlflow.note.content", "")
+    if promoted:
+        model, version = promoted["model"], str(promoted["version"])
+        aliases = " ".join(f"@{alias}" for alias in tracking.version_aliases(uri, model, version))
+        note = note.replace(f"{model} version {version} @{tracking.CANDIDATE_ALIAS}", f"{model} version {version} {aliases}")
+        headline = f"**Champion** of sweep run `{parent}`: {model} version {version} {aliases}"
+    else:
+        headline = f"**Champion** of sweep run `{parent}` (not registered)"
+    tracking.set_tags(uri, run_id, {CHAMPION_TAG: "true", "mlflow.runName": name,
+                                    "mlflow.note.content": f"{headline}\n\n{note}"})
 
 
 def mark_cancelled(flow_run_id: str | None) -> None:

@@ -11,6 +11,7 @@ import io
 import math
 from dataclasses import dataclass, field
 
+from engineforge.measure.gates import NO_GATES
 from engineforge.measure.intervals import CI_SUFFIX, Interval, interval
 from engineforge.predict import PREDICTED
 
@@ -50,7 +51,7 @@ class VariantRecord:
     name: str
     gpus: int
     figures: dict[str, float] = field(default_factory=dict)
-    gates: str = "not measured"  # passed | failed | not measured (the run failed before its gates)
+    gates: str = "not measured"  # passed | failed | none (no gate set) | not measured (the run failed before its gates)
     run_id: str | None = None
     stages: dict[str, str] = field(default_factory=dict)  # stage -> ran | cached | skipped | failed
     predicted_gpu: str | None = None  # the GPU its predicted_* figures are for (the one its run ran on)
@@ -72,7 +73,8 @@ class VariantRecord:
 
     @property
     def passed(self) -> bool:
-        return self.gates == "passed"
+        """Nothing failed: every gate passed, or the recipe sets none (a gateless sweep still has a champion)."""
+        return self.gates in ("passed", NO_GATES)
 
     def figure(self, name: str) -> float:
         """A recorded figure, or one derived from them; NaN when it cannot be known."""

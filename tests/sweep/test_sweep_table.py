@@ -69,3 +69,9 @@ def test_plots_are_written_as_png(tmp_path):
                  prediction(records[1:], tmp_path / "none.png", note="no data for this GPU")):
         with Image.open(path) as image:
             assert image.format == "PNG" and image.width > 300
+
+
+def test_a_gateless_variant_can_be_champion_but_a_failed_or_unmeasured_one_cannot():
+    verdict = decide([record("fast-but-failed", 1, 900.0, 50.0, gates="failed"), record("gateless", 1, 300.0, 50.0, gates="none"),
+                      record("crashed", 1, 1000.0, 50.0, gates="not measured")], "output_tokens_per_s")
+    assert verdict.name == "gateless"
