@@ -77,7 +77,7 @@ def assert_the_answer_is_where_users_land(summary, links, client, version):
     assert description.startswith(f"**Champion: {summary['champion']}**, sweep-flow-test version {version} @champion; "
                                   "objective `output_tokens_per_s_per_gpu`")
     assert summary["table"] in description
-    assert parent.data.tags[CHAMPION_TAG] == summary["champion"] and parent.data.tags[CHAMPION_VERSION_TAG] == version
+    assert parent.data.tags[CHAMPION_TAG] == summary["champion"] and parent.data.tags[CHAMPION_VERSION_TAG] == str(version)
 
 
 def assert_children_told_apart(summary, children, client, version):
