@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from engineforge.orchestration.prefect_api import show
+from engineforge.sweep.records import MEASURED_BY_TAG
 
 LONG_STAGES = ("download", "shard", "build")
 SUMMARY = "summary"
@@ -157,6 +158,28 @@ def describe_mlflow_run(summary: dict[str, Any], label: str) -> None:
         "mlflow.note.content": summary_markdown(summary, link),
         "mlflow.runName": f"{label} cached" if reused else label,
     })
+    registered = next((stage["outputs"] for stage in summary["stages"]
+                       if stage["stage"] == "register" and stage.get("outputs", {}).get("version")), None)
+    if registered:
+        tracking.describe_version(mlflow["tracking_uri"], registered["model_name"], registered["version"],
+                                  version_markdown(summary))
+
+
+def version_markdown(summary: dict[str, Any]) -> str:
+    """A registered version's description: the figures that decide, the gates, the lock hash and the run
+    that measured them (a link on an MLflow server, else the run id and store)."""
+    from engineforge import tracking
+
+    mlflow = summary["mlflow"]
+    figures = summary.get("figures") or {}
+    shown = [f"{name} {_number(figures[name])}" for name in HEADLINE_FIGURES if name in figures]
+    tags = tracking.client(mlflow["tracking_uri"]).get_run(mlflow["run_id"]).data.tags
+    measured_by = tags.get(MEASURED_BY_TAG, mlflow["run_id"])  # a reused validation: the run that measured it
+    lines = [f"**Figures**: {', '.join(shown) or 'none measured'}", "", f"**Gates**: {tags.get('gates', 'not measured')}",
+             "", f"**Measured by**: {mlflow_link(mlflow['tracking_uri'], measured_by, mlflow['experiment'])}"]
+    if summary.get("lock_sha256"):
+        lines += ["", f"**Lock file**: `{summary['lock_sha256']}`"]
+    return "\n".join(lines) + "\n"
 
 
 def describe_sweep_parent(uri: str, parent: str, table: str, champion: str | None, objective: str,

@@ -78,6 +78,10 @@ def test_flow_records_validates_registers_then_reuses_everything(spine, tmp_path
     assert (lock["parallel"]["gpu"], lock["parallel"]["gpus"]) == ("cpu", 0)  # a CPU recipe is not planned onto GPUs
     version = client.get_model_version_by_alias("spine-test", "candidate")
     assert version.run_id == run.info.run_id and version.source.startswith("file://")
+    described = client.get_model_version("spine-test", version.version).description  # the figures, gates, measuring run
+    assert described.startswith("**Figures**: output_tokens_per_s ") and "ttft_ms_p99 " in described
+    assert f"**Gates**: {run.data.tags['gates']}" in described and f"run `{run.info.run_id}`" in described
+    assert run.data.tags["engineforge.lock_sha256"] in described
 
     second = run_flow(text, store)
 
