@@ -219,6 +219,20 @@ def mark_champion(uri: str, run_id: str, name: str, parent: str, promoted: dict[
                                     "mlflow.note.content": f"{headline}\n\n{note}"})
 
 
+def log_stage(result, tracking_uri: str, run_id: str) -> None:
+    """The stage's line in the Prefect flow run's logs: status, time, its summary (figures or why it was
+    skipped) and the MLflow run that records it. Outside a flow run (a plain call) there is no log to write."""
+    from prefect.exceptions import MissingContextError
+    from prefect.logging import get_run_logger
+
+    try:
+        logger = get_run_logger()
+    except MissingContextError:
+        return
+    logger.info("%s %s in %.2f s: %s (MLflow run: %s)", result.stage, result.status, result.duration_s,
+                result.summary, mlflow_run_url(tracking_uri, run_id))
+
+
 def mark_cancelled(flow_run_id: str | None) -> None:
     """An interrupted run's Prefect flow run: CANCELLED (Prefect's engine records Ctrl-C as CRASHED)."""
     if not flow_run_id:
