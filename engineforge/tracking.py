@@ -319,6 +319,16 @@ def version_with_content_key(uri: str, name: str, content_key: str) -> str | Non
     return None
 
 
+def describe_version(uri: str, name: str, version: str, text: str) -> None:
+    """A registered version's description (markdown, shown on its page in the registry)."""
+    client(uri).update_model_version(name, str(version), description=text)
+
+
+def version_aliases(uri: str, name: str, version: str) -> list[str]:
+    """The aliases on one registered version now (what a user finds in the registry)."""
+    return sorted(client(uri).get_model_version(name, str(version)).aliases)
+
+
 def promote_champion(uri: str, name: str, version: str) -> str | None:
     """Point alias `champion` at `version`; the former champion (if another version) becomes
     `previous-champion`. Returns the former champion's version."""

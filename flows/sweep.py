@@ -20,7 +20,7 @@ from typing import Any
 from prefect import flow
 
 from engineforge import tracking
-from engineforge.errors import StageFailed
+from engineforge.errors import StageFailed, UserError
 from engineforge.mlflow_tags import (
     FLOW_RUN_TAG,
     GPUS_TAG,
@@ -44,7 +44,17 @@ from engineforge.sweep.records import sweep_records
 from flows.model_to_deployment import model_to_deployment
 
 
-@flow(name="sweep", log_prints=True)
+def _flow_run_name() -> str:
+    """The recipe and its content key (`tiny-llama-sweep-1a2b3c4d`), like a single run's, not a random name."""
+    from prefect.runtime import flow_run
+
+    try:
+        return run_artifacts.run_label(parse_recipe(flow_run.parameters["recipe_yaml"], "<recipe>"))
+    except UserError:  # refused in the flow itself, so the run ends Failed with the reason
+        return "refused-recipe"
+
+
+@flow(name="sweep", log_prints=True, flow_run_name=_flow_run_name)
 def sweep(
     recipe_yaml: str,
     recipe_origin: str = "<recipe>",
@@ -60,8 +70,10 @@ def sweep(
     if not deployment:  # the children run here: fail now, once, rather than in every child
         get_runtime(recipe.runtime).check_available(recipe)
     uri, parent = tracking.start_run(recipe, recipe_yaml)
+    flow_run = run_artifacts.flow_run_tags()
     tracking.set_tags(uri, parent, {SWEEP_TAG: str(len(planned.variants)), OBJECTIVE_TAG: recipe.sweep.objective,
-                                    **run_artifacts.flow_run_tags()})
+                                    "mlflow.runName": run_artifacts.run_label(recipe), **flow_run})
+    run_artifacts.announce(uri, parent, flow_run)  # the parent's links first, as a single run prints its own
     # Repeated measurements take turns across the variants here (engineforge/measure/turns.py); one
     # measurement each (repeats 1) keeps the variants measuring side by side, as before repeats existed.
     shared = Turns([v.name for v in planned.variants], recipe.sweep.cooldown_s) if recipe.sweep.repeats > 1 else None
@@ -87,6 +99,9 @@ def sweep(
         variant = next(v for v in planned.variants if v.name == champion.name)
         packaged = child.run(variant, package=True)
     promoted = _promote(uri, recipe, champion)
+    if champion is not None:
+        run_artifacts.mark_champion(uri, champion.run_id, child_run_name(champion.name, recipe.name, champion=True),
+                                    parent, promoted)
     wall_s = time.perf_counter() - started
     critical_s = publish.critical_path_s(records) + (packaged or {}).get("chain_s", 0.0)
     timing = {"sweep_wall_s": wall_s, "sweep_critical_path_s": critical_s,
@@ -96,13 +111,16 @@ def sweep(
         for path in publish.write_outputs(records, verdict, Path(directory), planned.notes):
             tracking.log_file(uri, parent, path, publish.ARTIFACT_DIR)
     table = verdict.table(records, planned.notes)
+    registry = _registry_now(uri, recipe, records)
     _publish_table(recipe.name, table)
+    run_artifacts.describe_sweep_parent(uri, parent, table, verdict.name, objective, promoted)
     summary = {
         "recipe": recipe.name, "flow": "sweep", "status": "completed" if champion else "failed",
         "champion": verdict.name, "verdict": verdict.kind, "verdict_line": verdict.sentence(), "tied": verdict.tied,
         "promoted": promoted, "objective": objective,
         "variants": [{"variant": r.name, "gpus": r.gpus, "gates": r.gates, "stages": r.stages, "run_id": r.run_id,
-                      "n": r.n, "flow_run_id": outcomes.get(r.name, {}).get("flow_run_id")} for r in records],
+                      "n": r.n, "flow_run_id": outcomes.get(r.name, {}).get("flow_run_id"),
+                      "registered": registry.get(r.name)} for r in records],
         "packaged": packaged, "table": table, "timing": timing,
         "mlflow": {"tracking_uri": uri, "run_id": parent, "experiment": tracking.experiment_name(recipe)},
         "duration_s": round(wall_s, 3),
@@ -115,6 +133,13 @@ def sweep(
     return summary
 
 
+def child_run_name(variant: str, recipe_name: str, package: bool = False, champion: bool = False) -> str:
+    """The variant first, so MLflow's narrow name column tells children apart (`mbs8-c8-n16 · tiny-llama-sweep`);
+    the champion's packaging run says it is that, not another variant."""
+    role = " · champion package" if package else " · champion" if champion else ""
+    return f"{variant} · {recipe_name}{role}"
+
+
 class _ChildRunner:
     """Runs one variant as a `model-to-deployment` child and nests its MLflow run under the parent's."""
 
@@ -124,13 +149,13 @@ class _ChildRunner:
         self.base_dir, self.store_root, self.deployment, self.turns = base_dir, store_root, deployment, turns
 
     def run(self, variant: Variant, package: bool = False) -> dict[str, Any]:
-        CURRENT_VARIANT.set(variant.name)
+        CURRENT_VARIANT.set(f"{variant.name} package" if package else variant.name)  # its live lines told apart
         if self.turns is not None:
             SEAT.set(Seat(self.turns, variant.name))
         text = variant.yaml_text(tracking_uri=self.uri, package=package)
         parameters = {"recipe_yaml": text, "recipe_origin": f"{self.origin} [{variant.name}]",
                       "base_dir": self.base_dir, "store_root": self.store_root}
-        run_name = f"{variant.recipe.name}-{variant.name}" + ("-package" if package else "")
+        run_name = child_run_name(variant.name, variant.recipe.name, package)
         if self.deployment:
             from prefect.deployments import run_deployment
 
@@ -155,12 +180,31 @@ def _promote(uri: str, recipe, champion) -> dict[str, Any] | None:
     """`champion` onto the champion's registered version (found by its build's content key)."""
     if champion is None or not recipe.tracking.register_model:
         return None
-    key = tracking.client(uri).get_run(champion.run_id).data.tags.get(stage_key("build"))
-    version = tracking.version_with_content_key(uri, recipe.name, key) if key else None
+    version = _registered_version(uri, recipe.name, champion.run_id)
     if version is None:
         return None
     former = tracking.promote_champion(uri, recipe.name, version)
     return {"model": recipe.name, "version": version, "previous_champion": former if former != version else None}
+
+
+def _registered_version(uri: str, model: str, run_id: str) -> str | None:
+    """The registered version holding a variant's build (found by the build's content key)."""
+    key = tracking.client(uri).get_run(run_id).data.tags.get(stage_key("build"))
+    return tracking.version_with_content_key(uri, model, key) if key else None
+
+
+def _registry_now(uri: str, recipe, records) -> dict[str, str]:
+    """Each variant's registered version and the aliases it holds once the sweep is done, read back from the
+    registry: what the live `@candidate` lines said may have moved since (every child registers)."""
+    if not recipe.tracking.register_model:
+        return {}
+    shown = {}
+    for record in records:
+        version = _registered_version(uri, recipe.name, record.run_id)
+        if version is not None:
+            aliases = " ".join(f"@{alias}" for alias in tracking.version_aliases(uri, recipe.name, version))
+            shown[record.name] = f"version {version} {aliases or '(no alias)'}"
+    return shown
 
 
 def _publish_table(recipe_name: str, table: str) -> None:

@@ -93,6 +93,7 @@ class StageTask:
             progress.finished(result.model_copy(update={"status": "failed"}))
             raise
         progress.finished(result)
+        run_artifacts.log_stage(result, ctx.tracking_uri, ctx.run_id)
         return result
 
     def __getattr__(self, name: str) -> Any:  # .fn, .name, ... of the Prefect task

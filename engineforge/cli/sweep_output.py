@@ -34,6 +34,14 @@ class LiveVariants:
         self.console.print(f"{variant:<14} [{style}]{result.status:>7}[/] {result.stage:<9} {result.duration_s:7.2f}s  "
                            f"{result.summary}")
 
+    def run_linked(self, label: str, url: str) -> None:
+        """The sweep's own links unprefixed (they come first); a child's under its variant."""
+        from engineforge.sweep import CURRENT_VARIANT
+
+        variant = CURRENT_VARIANT.get()
+        line = f"{variant:<14} {label}: {url}" if variant else f"sweep {label}: {url}"
+        self.console.print(line, markup=False, soft_wrap=True)  # an address stays on one line
+
 
 def check(loaded: Recipe, path: Path) -> None:
     """Every variant expanded and planned (UserError naming the first bad one), before Prefect starts."""
@@ -110,7 +118,8 @@ def report(summary: dict, console: Console, as_json: bool) -> None:
     console.print(summary["table"], markup=False, soft_wrap=True)
     for variant in summary["variants"]:
         reused = [stage for stage, status in variant["stages"].items() if status == "cached"]
-        console.print(f"{variant['variant']}: gates {variant['gates']}; reused {', '.join(reused) or 'nothing'}")
+        registered = f"; {variant['registered']}" if variant.get("registered") else ""
+        console.print(f"{variant['variant']}: gates {variant['gates']}; reused {', '.join(reused) or 'nothing'}{registered}")
     promoted = summary.get("promoted")
     if promoted:
         former = f" (previous-champion: version {promoted['previous_champion']})" if promoted["previous_champion"] else ""

@@ -34,6 +34,9 @@ class GateResult(BaseModel):
     missing_reason: str | None = None  # why `measured` is None
 
 
+NO_GATES = "none"
+
+
 class GateReport(BaseModel):
     results: list[GateResult]
 
@@ -55,6 +58,9 @@ class GateReport(BaseModel):
 
     @property
     def verdict(self) -> str:
+        """passed | failed | none (the recipe sets no gate: nothing was checked, so nothing `passed`)."""
+        if not self.results:
+            return NO_GATES
         return "passed" if self.passed else "failed"
 
     def rows(self) -> list[tuple[str, str, str, str]]:

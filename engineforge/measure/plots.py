@@ -22,6 +22,7 @@ def _figure(width: float, height: float):
 def latency_cdf(results: dict[str, BenchResult], path: str | Path) -> Path:
     """Empirical CDFs of TTFT, TPOT, ITL and E2E latency; one line per labelled result."""
     figure = _figure(11, 7.5)
+    figure.suptitle(cdf_title(results))
     axes = figure.subplots(2, 2).ravel()
     for axis, (name, title) in zip(axes, CDF_PANELS):
         for label, result in results.items():
@@ -34,6 +35,16 @@ def latency_cdf(results: dict[str, BenchResult], path: str | Path) -> Path:
         if len(results) > 1:
             axis.legend(fontsize="small")
     return _save(figure, path)
+
+
+def cdf_title(results: dict[str, BenchResult]) -> str:
+    """What the curves are over: the served model, each result's request count (a tail from a few requests is a
+    few points) and the day it was plotted, right after the measurement."""
+    from datetime import date
+
+    models = sorted({result.config.model for result in results.values()})
+    counts = ", ".join(f"{label}: {len(result.records)} requests" for label, result in results.items())
+    return f"{', '.join(models)} · {counts} · {date.today().isoformat()}"
 
 
 def sweep_plot(sweep: SweepResult, path: str | Path) -> Path:

@@ -11,7 +11,7 @@ import re
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from engineforge.mlflow_tags import FLOW_RUN_TAG, FLOW_RUN_URL_TAG
+from engineforge.mlflow_tags import CHAMPION_TAG, CHAMPION_VERSION_TAG, FLOW_RUN_TAG, FLOW_RUN_URL_TAG, MEASURED_BY_TAG
 from engineforge.orchestration.prefect_api import show
 
 LONG_STAGES = ("download", "shard", "build")
@@ -154,6 +154,79 @@ def describe_mlflow_run(summary: dict[str, Any], label: str) -> None:
         "mlflow.note.content": summary_markdown(summary, link),
         "mlflow.runName": f"{label} cached" if reused else label,
     })
+    registered = next((stage["outputs"] for stage in summary["stages"]
+                       if stage["stage"] == "register" and stage.get("outputs", {}).get("version")), None)
+    if registered:
+        tracking.describe_version(mlflow["tracking_uri"], registered["model_name"], registered["version"],
+                                  version_markdown(summary))
+
+
+def version_markdown(summary: dict[str, Any]) -> str:
+    """A registered version's description: the figures that decide, the gates, the lock hash and the run
+    that measured them (a link on an MLflow server, else the run id and store)."""
+    from engineforge import tracking
+
+    mlflow = summary["mlflow"]
+    figures = summary.get("figures") or {}
+    shown = [f"{name} {_number(figures[name])}" for name in HEADLINE_FIGURES if name in figures]
+    tags = tracking.client(mlflow["tracking_uri"]).get_run(mlflow["run_id"]).data.tags
+    measured_by = tags.get(MEASURED_BY_TAG, mlflow["run_id"])  # a reused validation: the run that measured it
+    lines = [f"**Figures**: {', '.join(shown) or 'none measured'}", "", f"**Gates**: {tags.get('gates', 'not measured')}",
+             "", f"**Measured by**: {mlflow_link(mlflow['tracking_uri'], measured_by, mlflow['experiment'])}"]
+    if summary.get("lock_sha256"):
+        lines += ["", f"**Lock file**: `{summary['lock_sha256']}`"]
+    return "\n".join(lines) + "\n"
+
+
+def describe_sweep_parent(uri: str, parent: str, table: str, champion: str | None, objective: str,
+                          promoted: dict[str, Any] | None) -> None:
+    """The sweep's answer where a user lands: the parent run's description leads with the champion (and
+    its registered version) and the objective, then the comparison table; tags carry the champion."""
+    from engineforge import tracking
+
+    if champion is None:
+        headline = "**Champion: none** (no variant passed every gate; no alias moved)"
+    elif promoted:
+        headline = f"**Champion: {champion}**, {promoted['model']} version {promoted['version']} @champion"
+    else:
+        headline = f"**Champion: {champion}** (not registered)"
+    tags = {"mlflow.note.content": f"{headline}; objective `{objective}`\n\n{table}"}
+    if champion is not None:
+        tags[CHAMPION_TAG] = champion
+    if promoted:
+        tags[CHAMPION_VERSION_TAG] = str(promoted["version"])
+    tracking.set_tags(uri, parent, tags)
+
+
+def mark_champion(uri: str, run_id: str, name: str, parent: str, promoted: dict[str, Any] | None) -> None:
+    """The champion child marked by tag, name and description; its description's register line says the
+    aliases its version holds now (`@candidate` when registered may since have moved to another variant)."""
+    from engineforge import tracking
+
+    note = tracking.client(uri).get_run(run_id).data.tags.get("mlflow.note.content", "")
+    if promoted:
+        model, version = promoted["model"], str(promoted["version"])
+        aliases = " ".join(f"@{alias}" for alias in tracking.version_aliases(uri, model, version))
+        note = note.replace(f"{model} version {version} @{tracking.CANDIDATE_ALIAS}", f"{model} version {version} {aliases}")
+        headline = f"**Champion** of sweep run `{parent}`: {model} version {version} {aliases}"
+    else:
+        headline = f"**Champion** of sweep run `{parent}` (not registered)"
+    tracking.set_tags(uri, run_id, {CHAMPION_TAG: "true", "mlflow.runName": name,
+                                    "mlflow.note.content": f"{headline}\n\n{note}"})
+
+
+def log_stage(result, tracking_uri: str, run_id: str) -> None:
+    """The stage's line in the Prefect flow run's logs: status, time, its summary (figures or why it was
+    skipped) and the MLflow run that records it. Outside a flow run (a plain call) there is no log to write."""
+    from prefect.exceptions import MissingContextError
+    from prefect.logging import get_run_logger
+
+    try:
+        logger = get_run_logger()
+    except MissingContextError:
+        return
+    logger.info("%s %s in %.2f s: %s (MLflow run: %s)", result.stage, result.status, result.duration_s,
+                result.summary, mlflow_run_url(tracking_uri, run_id))
 
 
 def mark_cancelled(flow_run_id: str | None) -> None:

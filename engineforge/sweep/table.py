@@ -11,6 +11,7 @@ import io
 import math
 from dataclasses import dataclass, field
 
+from engineforge.measure.gates import NO_GATES
 from engineforge.measure.intervals import CI_SUFFIX, Interval, interval
 from engineforge.predict import PREDICTED
 
@@ -20,6 +21,8 @@ PP_FOOTNOTE = ("Predicted: NVIDIA AIConfigurator's performance model, which trea
 INTERVAL_FOOTNOTE = ("a ± b: the mean of n repeats and the half width of its 95 % confidence interval (Student's t); "
                      "the true mean lies in [a - b, a + b] with 95 % confidence. Overlapping intervals mean the "
                      "difference may be noise.")
+# A p99 over fewer requests than this is about the slowest one, not a tail estimate: the table says so.
+STABLE_P99_REQUESTS = 100
 REPEATS_SUFFIX = "_repeats"  # csv: each repeat's value of a figure
 
 # column header -> figure name (derived figures are computed in VariantRecord.figure)
@@ -50,7 +53,7 @@ class VariantRecord:
     name: str
     gpus: int
     figures: dict[str, float] = field(default_factory=dict)
-    gates: str = "not measured"  # passed | failed | not measured (the run failed before its gates)
+    gates: str = "not measured"  # passed | failed | none (no gate set) | not measured (the run failed before its gates)
     run_id: str | None = None
     stages: dict[str, str] = field(default_factory=dict)  # stage -> ran | cached | skipped | failed
     predicted_gpu: str | None = None  # the GPU its predicted_* figures are for (the one its run ran on)
@@ -72,7 +75,8 @@ class VariantRecord:
 
     @property
     def passed(self) -> bool:
-        return self.gates == "passed"
+        """Nothing failed: every gate passed, or the recipe sets none (a gateless sweep still has a champion)."""
+        return self.gates in ("passed", NO_GATES)
 
     def figure(self, name: str) -> float:
         """A recorded figure, or one derived from them; NaN when it cannot be known."""
@@ -103,6 +107,7 @@ def rows(records: list[VariantRecord], champion: str | None) -> list[dict[str, s
         row |= {header: _shown(name, record.interval(name)) for header, name in COLUMNS.items()}
         row["prediction error"] = _prediction_error(record)
         row["n"] = str(record.n)
+        row["requests"] = _requests(record)
         row["predicted for"] = record.predicted_gpu or "-"
         row["gates"] = record.gates
         table.append(row)
@@ -141,6 +146,11 @@ def to_markdown(records: list[VariantRecord], champion: str | None, objective: s
               f"passing every gate); {verdict}."]
     if any(record.n > 1 for record in records):
         lines += ["", INTERVAL_FOOTNOTE]
+    few = [f"{record.name} ({_requests(record)})" for record in records
+           if record.figure("completed") < STABLE_P99_REQUESTS]  # NaN (not measured) compares False
+    if few:
+        lines += ["", f"p99 from fewer than {STABLE_P99_REQUESTS} requests per measurement is about the slowest "
+                      f"request, not a stable tail: {', '.join(few)}."]
     if any(math.isfinite(r.figure(COLUMNS["predicted tok/s per GPU"])) for r in records):
         lines += ["", PP_FOOTNOTE]
     lines += ["", *notes] if notes else []
@@ -153,6 +163,12 @@ def _shown(name: str, stats: Interval) -> str:
     if width is None:
         return _cell(name, stats.mean)
     return f"{_cell(name, stats.mean)} ± {_cell(name, width)}"
+
+
+def _requests(record: VariantRecord) -> str:
+    """Requests completed per measurement (what every percentile in the row is over), `-` when not measured."""
+    completed = record.figure("completed")
+    return f"{completed:.0f}" if math.isfinite(completed) else "-"
 
 
 def _prediction_error(record: VariantRecord) -> str:

@@ -51,6 +51,21 @@ def spine(prefect_api, tiny_model_dir, tmp_path_factory):
         yield SpineRun(text, root / "store", uri, no_docker, run_flow(text, root / "store"))
 
 
+def assert_each_stage_logged_in_prefect(run):
+    """The flow run's logs hold each stage's line: status, summary (the skip reason too) and the MLflow run."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()  # Prefect 3.9.1 sends logs in batches: drain them before reading (logging/handlers.py)
+    with get_client(sync_client=True) as client:
+        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.data.tags["engineforge.prefect.flow_run_id"]])))
+    lines = [log.message for log in logs if "(MLflow run: " in log.message]
+    assert [line.split()[0] for line in lines] == ["download", "shard", "build", "validate", "package", "register"]
+    assert all(run.info.run_id in line for line in lines)
+    assert any(line.startswith("package skipped in ") and ": no Docker daemon at " in line for line in lines)
+
+
 def test_flow_records_validates_registers_then_reuses_everything(spine, tmp_path):
     text, store, mlflow_uri, first = spine.text, spine.store, spine.mlflow_uri, spine.summary
 
@@ -78,6 +93,12 @@ def test_flow_records_validates_registers_then_reuses_everything(spine, tmp_path
     assert (lock["parallel"]["gpu"], lock["parallel"]["gpus"]) == ("cpu", 0)  # a CPU recipe is not planned onto GPUs
     version = client.get_model_version_by_alias("spine-test", "candidate")
     assert version.run_id == run.info.run_id and version.source.startswith("file://")
+    described = client.get_model_version("spine-test", version.version).description  # the figures, gates, measuring run
+    assert described.startswith("**Figures**: output_tokens_per_s ") and "ttft_ms_p99 " in described
+    assert f"**Gates**: {run.data.tags['gates']}" in described and f"run `{run.info.run_id}`" in described
+    assert run.data.tags["engineforge.lock_sha256"] in described
+
+    assert_each_stage_logged_in_prefect(run)
 
     second = run_flow(text, store)
 

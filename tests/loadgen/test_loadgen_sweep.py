@@ -9,7 +9,7 @@ import pytest
 from engineforge.errors import UserError
 from engineforge.loadgen import BenchConfig, run_benchmark
 from engineforge.loadgen.sweep import parse_levels, run_sweep
-from engineforge.measure.plots import latency_cdf, sweep_plot
+from engineforge.measure.plots import cdf_title, latency_cdf, sweep_plot
 from tests.doubles.openai_server import mock_server
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -39,6 +39,7 @@ def test_latency_cdf_png(server, tmp_path):
     result = run_benchmark(BenchConfig(endpoint=server, model="m", prompts=["a"], requests=4, max_tokens=3))
     png = latency_cdf({"c=1": result}, tmp_path / "cdf.png")
     assert png.read_bytes().startswith(PNG_MAGIC) and png.stat().st_size > 10_000
+    assert cdf_title({"c=1": result}).startswith("m · c=1: 4 requests · ")
 
 
 @pytest.mark.parametrize("text", ["", "0,2", "1,1", "a,b"])

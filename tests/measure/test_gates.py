@@ -21,6 +21,7 @@ def test_every_recipe_gate_reads_a_figure():
 def test_unset_gates_are_not_checked():
     report = evaluate_gates(Gates(), FIGURES)
     assert report.results == [] and report.passed
+    assert report.verdict == "none"  # tagged `gates: none`: nothing was checked, so nothing `passed`
 
 
 def test_each_gate_direction_and_boundary():

@@ -11,7 +11,10 @@ import io
 import pytest
 from mlflow.tracking import MlflowClient
 
-from engineforge import mlflow_tags, tracking
+from prefect import get_client
+
+from engineforge import mlflow_tags, progress, tracking
+from engineforge.mlflow_tags import CHAMPION_TAG, CHAMPION_VERSION_TAG, FLOW_RUN_TAG
 from engineforge.errors import StageFailed
 from engineforge.sweep.champion import decide
 from engineforge.sweep.records import sweep_records
@@ -45,6 +48,60 @@ sweep:
 """
 
 
+class LinkRecorder:
+    """A progress listener keeping the links in the order they were announced."""
+
+    def __init__(self):
+        self.lines = []
+
+    def stage_started(self, stage, key):
+        pass
+
+    def stage_finished(self, result):
+        pass
+
+    def run_linked(self, label, url):
+        self.lines.append((label, url))
+
+
+def assert_the_answer_is_where_users_land(summary, links, client, version):
+    """The parent's links first; its Prefect flow run named after the recipe and its key; its MLflow
+    description leads with the champion, its version and the objective, then the table; tags to match."""
+    parent = client.get_run(summary["mlflow"]["run_id"])
+    assert [name for name, _ in links[:2]] == ["Prefect flow run", "MLflow run"]
+    assert summary["mlflow"]["run_id"] in links[1][1] and parent.data.tags[FLOW_RUN_TAG] in links[0][1]
+    with get_client(sync_client=True) as prefect:
+        flow_run = prefect.read_flow_run(parent.data.tags[FLOW_RUN_TAG])
+    assert flow_run.name.startswith("sweep-flow-test-") and flow_run.name == parent.data.tags["mlflow.runName"]
+    description = parent.data.tags["mlflow.note.content"]
+    assert description.startswith(f"**Champion: {summary['champion']}**, sweep-flow-test version {version} @champion; "
+                                  "objective `output_tokens_per_s_per_gpu`")
+    assert summary["table"] in description
+    assert parent.data.tags[CHAMPION_TAG] == summary["champion"] and parent.data.tags[CHAMPION_VERSION_TAG] == str(version)
+
+
+def assert_children_told_apart(summary, children, client, version):
+    """Variant first in each child's name; the packaging run named as the champion's package; the champion
+    marked by tag, name and description; what the summary says of the registry is what the registry holds."""
+    champion = summary["champion"]
+    names = {client.get_run(run.info.run_id).info.run_name for run in children}
+    assert names == {f"{variant} · sweep-flow-test" for variant in ("mbs1", "mbs4") if variant != champion} | {
+        f"{champion} · sweep-flow-test · champion", f"{champion} · sweep-flow-test · champion package"}
+    crowned = [run for run in children if client.get_run(run.info.run_id).data.tags.get(CHAMPION_TAG) == "true"]
+    assert [run.data.tags["engineforge.sweep.variant"] for run in crowned] == [champion]
+    description = client.get_run(crowned[0].info.run_id).data.tags["mlflow.note.content"]
+    aliases = client.get_model_version("sweep-flow-test", version).aliases
+    held = " ".join(f"@{alias}" for alias in sorted(aliases))  # what the registry holds now, champion among them
+    assert "champion" in aliases and description.startswith(f"**Champion** of sweep run `{summary['mlflow']['run_id']}`: "
+                                                            f"sweep-flow-test version {version} {held}\n")
+    assert ("@candidate" in description) == ("candidate" in aliases)
+    for variant in summary["variants"]:
+        shown = variant["registered"]
+        number = shown.split()[1]
+        now = sorted(client.get_model_version("sweep-flow-test", number).aliases)
+        assert shown == f"version {number} " + (" ".join(f"@{a}" for a in now) or "(no alias)")
+
+
 def child_statuses(summary) -> dict[str, dict[str, str]]:
     return {variant["variant"]: variant["stages"] for variant in summary["variants"]}
 
@@ -53,7 +110,13 @@ def test_sweep_nests_children_promotes_the_champion_reuses_and_refuses_when_noth
     prefect_api, tiny_model_dir, mlflow_uri, no_docker, tmp_path
 ):
     store = str(tmp_path / "store")
-    first = sweep(recipe_yaml=sweep_text(tiny_model_dir, mlflow_uri, 600000), recipe_origin="sweep.yaml", store_root=store)
+    links = LinkRecorder()
+    progress.subscribe(links)
+    try:
+        first = sweep(recipe_yaml=sweep_text(tiny_model_dir, mlflow_uri, 600000), recipe_origin="sweep.yaml",
+                      store_root=store)
+    finally:
+        progress.unsubscribe(links)
 
     client = MlflowClient(mlflow_uri)
     parent = first["mlflow"]["run_id"]
@@ -93,6 +156,8 @@ def test_sweep_nests_children_promotes_the_champion_reuses_and_refuses_when_noth
     assert champion_version.tags[mlflow_tags.CONTENT_KEY_TAG] == client.get_run(champion_run.run_id).data.tags[
         "engineforge.stage.build.key"]
     assert 0 <= first["timing"]["sweep_overhead_fraction"] < 1
+    assert_the_answer_is_where_users_land(first, links.lines, client, champion_version.version)
+    assert_children_told_apart(first, children, client, champion_version.version)
 
     rerun = sweep(recipe_yaml=sweep_text(tiny_model_dir, mlflow_uri, 600000), recipe_origin="sweep.yaml", store_root=store)
     assert {status for stages in child_statuses(rerun).values() for status in stages.values()} <= {"cached", "skipped"}

@@ -8,7 +8,7 @@ from PIL import Image
 
 from engineforge.sweep.champion import decide
 from engineforge.sweep.plots import frontier, pareto, prediction
-from engineforge.sweep.table import PP_FOOTNOTE, VariantRecord, to_csv
+from engineforge.sweep.table import PP_FOOTNOTE, VariantRecord, to_csv, to_markdown
 
 
 def record(name, gpus, tok_s, ttft_p99, gates="passed", tpot=20.0, **more):
@@ -51,7 +51,7 @@ def test_csv_and_markdown_hold_every_variant_with_verdict_and_footnote():
     text = decide(records, "output_tokens_per_s_per_gpu").table(records)
     assert "| a (champion) | 1 | 300.0 | 300.0 | 50.0 | 25.0 | 50.0 |" in text
     assert "| b | 2 | 800.0 | 400.0 |" in text and PP_FOOTNOTE in text
-    assert "| 330.0 | +10% | 1 | H200 | passed |" in text and "| - | - | 1 | - | failed |" in text  # the GPU it was predicted for
+    assert "| 330.0 | +10% | 1 | - | H200 | passed |" in text and "| - | - | 1 | - | - | failed |" in text  # the GPU it was predicted for
     assert "champion: none" in decide(records[1:], "output_tokens_per_s_per_gpu").table(records)
     assert PP_FOOTNOTE not in decide(records[1:], "output_tokens_per_s_per_gpu").table(records[1:])  # no predictions
 
@@ -69,3 +69,16 @@ def test_plots_are_written_as_png(tmp_path):
                  prediction(records[1:], tmp_path / "none.png", note="no data for this GPU")):
         with Image.open(path) as image:
             assert image.format == "PNG" and image.width > 300
+
+
+def test_a_gateless_variant_can_be_champion_but_a_failed_or_unmeasured_one_cannot():
+    verdict = decide([record("fast-but-failed", 1, 900.0, 50.0, gates="failed"), record("gateless", 1, 300.0, 50.0, gates="none"),
+                      record("crashed", 1, 1000.0, 50.0, gates="not measured")], "output_tokens_per_s")
+    assert verdict.name == "gateless"
+
+
+def test_a_p99_from_few_requests_says_so_with_its_request_count():
+    few, many = record("few", 1, 300.0, 50.0, completed=16.0), record("many", 1, 300.0, 50.0, completed=400.0)
+    text = to_markdown([few, many], "many", "output_tokens_per_s", "verdict")
+    assert "| requests |" in text.splitlines()[0]
+    assert "p99 from fewer than 100 requests per measurement" in text and text.endswith("not a stable tail: few (16).\n")
