@@ -3,9 +3,10 @@ stage-level path, the real download -> build -> validate stage functions on a pr
 
 1. The default GPU recipe (transformers runtime, bf16, TinyLlama-1.1B shape, vocab 32000) validated
    offline at concurrency 1 and 32: every figure present, the roofline fraction included.
-2. A-B-A on one server process: the stage's load generator (A, aiohttp) and an independent client
-   (B, bench/independent_client.py: httpx + threads) on the same prompts and output lengths, in turn;
-   output tok/s, TTFT p50 and ITL mean must agree within 5 % (B against the mean of the two A runs).
+2. A-B-...-A on one server process: the stage's load generator (A, aiohttp) and an independent client
+   (B, bench/independent_client.py: httpx + threads) on the same prompts and output lengths, in turn
+   (`--pairs N` A-B pairs, then a closing A); output tok/s, TTFT p50 and ITL mean agree when B's mean is
+   within 5 % of A's, or, with several pairs, Welch's test at 95 % finds no difference (spreads reported).
 Exit 1, loudly, on a missing figure or a disagreement beyond the tolerance.
 
     python bench/gpu_check.py --out /tmp/gpu-check [--device cpu --tiny]   # the CPU form is a smoke run
@@ -25,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engineforge.child_environment import model_server_environment  # noqa: E402
 from engineforge.loadgen import run_benchmark  # noqa: E402
 from engineforge.loadgen.body import request_body  # noqa: E402
+from engineforge.measure.intervals import SIGNIFICANCE, interval, welch_p  # noqa: E402
 from engineforge.recipe_file import parse_recipe  # noqa: E402
 from engineforge.runtimes import get_runtime  # noqa: E402
 from engineforge.serving import LOOPBACK, free_port, running_servers  # noqa: E402
@@ -54,8 +56,8 @@ def check_stage(args, shape: str, failures: list[str]) -> tuple[list[dict], obje
     return rows, recipe
 
 
-def check_agreement(args, recipe, failures: list[str]) -> list[dict]:
-    """A-B-A per concurrency on one server started as the validate stage starts it."""
+def check_agreement(args, recipe) -> list[dict]:
+    """A-B-...-A per concurrency on one server started as the validate stage starts it: each load's figures."""
     from engineforge.stages.build import build, build_key
     from engineforge.stages.context import RunContext
     from engineforge.stages.download import download
@@ -74,22 +76,37 @@ def check_agreement(args, recipe, failures: list[str]) -> list[dict]:
                 update={"concurrency": concurrency, "requests": requests, "warmup_requests": min(concurrency, 4)})
             bodies = [request_body(config, config.sample(i)) for i in range(requests)]
             independent_client.run(config.url(), bodies[: config.warmup_requests], concurrency)  # warm-up, not counted
-            runs = []
-            for label in ("A1", "B", "A2"):
-                if label == "B":
-                    figures = independent_client.run(config.url(), bodies, concurrency)
-                else:
-                    figures = run_benchmark(config).summary
-                runs.append({"run": label, **{name: figures[name] for name in COMPARED}})
-            a = {name: (runs[0][name] + runs[2][name]) / 2 for name in COMPARED}
-            for name in COMPARED:
-                gap = runs[1][name] / a[name] - 1
-                row = {"concurrency": concurrency, "figure": name, "A1": runs[0][name], "B": runs[1][name],
-                       "A2": runs[2][name], "B_vs_A": round(gap, 4)}
-                rows.append(row)
-                print(json.dumps(row), flush=True)
-                if not abs(gap) <= TOLERANCE:
-                    failures.append(f"c={concurrency}: {name} B {runs[1][name]:.4g} vs A {a[name]:.4g} ({gap:+.1%})")
+            runs = {"A": [], "B": []}
+            for label in ["A", "B"] * args.pairs + ["A"]:  # A first and last: drift cannot favour one client
+                figures = independent_client.run(config.url(), bodies, concurrency) if label == "B" \
+                    else run_benchmark(config).summary
+                runs[label].append({name: figures[name] for name in COMPARED})
+                print(json.dumps({"concurrency": concurrency, "run": label, **runs[label][-1]}), flush=True)
+                # Written after every load: what was measured survives a call cut off at its time limit.
+                (args.out / "aba_runs.json").write_text(json.dumps([*rows, {"concurrency": concurrency, "runs": runs}]))
+            rows.append({"concurrency": concurrency, "runs": runs})
+    return rows
+
+
+def judge(aba: list[dict], failures: list[str]) -> list[dict]:
+    """Per concurrency and compared figure: each client's mean, 95 % interval and Welch's p (needs scipy, which
+    a bare GPU machine may lack: then `--judge aba_runs.json` does it anywhere)."""
+    rows = []
+    for level in aba:
+        concurrency, runs = level["concurrency"], level["runs"]
+        for name in COMPARED:
+            a, b = (interval(f[name] for f in runs[side]) for side in ("A", "B"))
+            gap = b.mean / a.mean - 1
+            p = welch_p(a.values, b.values)
+            row = {"concurrency": concurrency, "figure": name, "A": list(a.values), "B": list(b.values),
+                   "A_mean": a.mean, "A_ci95": a.half_width, "B_mean": b.mean, "B_ci95": b.half_width,
+                   "B_vs_A": round(gap, 4), "welch_p": p}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+            # Agreement: the means within the tolerance, or (with pairs) no difference Welch can see at 95 %.
+            if not (abs(gap) <= TOLERANCE or (p is not None and p >= SIGNIFICANCE)):
+                failures.append(f"c={concurrency}: {name} B {b.mean:.4g} vs A {a.mean:.4g} ({gap:+.1%}, "
+                                f"Welch p={p if p is None else round(p, 3)})")
     return rows
 
 
@@ -98,15 +115,32 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--pairs", type=int, default=1, help="A-B pairs per concurrency, then a closing A "
+                        "(1: A-B-A; more gives each client an interval and Welch's test)")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--tiny", action="store_true", help="the 2-layer shape at vocab 32000 (a CPU smoke run)")
+    parser.add_argument("--skip-stage", action="store_true", help="only the client agreement (part 2)")
+    parser.add_argument("--judge", type=Path, help="judge an aba_runs.json measured elsewhere, measure nothing")
     args = parser.parse_args()
+    if args.judge:
+        failures = []
+        judge(json.loads(args.judge.read_text()), failures)
+        print("\n".join(f"FAIL {failure}" for failure in failures) or "agree")
+        return 1 if failures else 0
     args.out.mkdir(parents=True, exist_ok=True)
     shape = "    num_hidden_layers: 2\n    hidden_size: 64\n    intermediate_size: 128\n    num_attention_heads: 4\n" \
             "    num_key_value_heads: 2\n    vocab_size: 32000\n" if args.tiny else TINYLLAMA_SHAPE
     failures: list[str] = []
-    stage_rows, recipe = check_stage(args, shape, failures)
-    aba_rows = check_agreement(args, recipe, failures)
+    if args.skip_stage:
+        stage_rows, recipe = [], parse_recipe(recipe_text(1, 8, args.max_tokens, args.device, shape))
+    else:
+        stage_rows, recipe = check_stage(args, shape, failures)
+    aba_runs = check_agreement(args, recipe)
+    try:
+        aba_rows = judge(aba_runs, failures)
+    except ImportError:  # measured, not judged: no verdict is printed for it
+        print("scipy is not installed here: judge with `python bench/gpu_check.py --judge aba_runs.json`", flush=True)
+        return 3
     (args.out / "gpu_check.json").write_text(json.dumps({"stage": stage_rows, "aba": aba_rows, "failures": failures}, indent=1))
     for failure in failures:
         print(f"FAIL {failure}", flush=True)

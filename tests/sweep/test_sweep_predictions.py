@@ -71,7 +71,7 @@ def test_each_variant_is_predicted_for_the_gpu_its_child_ran_on(monkeypatch, mlf
     assert records["tp4-pp2"].predicted_gpu is None and predicted(records["tp4-pp2"]) == {}
     assert notes == ["No prediction for tp4-pp2 on A100-80GB: AIConfigurator has no trtllm 1.3.0rc20 data for a100_sxm."]
     table = decide(list(records.values()), "output_tokens_per_s_per_gpu").table(list(records.values()), notes)
-    assert "| 1 | H200 | not measured |" in table and "| H100-SXM | not measured |" in table and notes[0] in table
+    assert "| 1 | - | H200 | not measured |" in table and "| - | H100-SXM | not measured |" in table and notes[0] in table
 
 
 def test_a_child_on_a_host_without_a_gpu_gets_no_figure_and_a_note(monkeypatch, mlflow_uri):
