@@ -75,5 +75,9 @@ class Runtime(Protocol):
     def key_versions(self) -> dict[str, str | None]:
         """Tool versions that change this runtime's build output (part of the build key)."""
 
+    def build_key_inputs(self, recipe: Recipe) -> list:
+        """What else of the recipe its build output depends on, beyond build, parallel and dtype
+        (appended to the build key; [] when nothing else enters it)."""
+
     def dry_run(self, recipe: Recipe) -> dict[str, StagePlan]:
         """The shard, build and validate stages' plans, with placeholder paths (see engineforge.stages.dry_run)."""

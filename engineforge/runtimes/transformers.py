@@ -96,6 +96,9 @@ class TransformersRuntime(DeclaredTraits, SingleServer):
         return {"transformers": package_version("transformers"),
                 "fakequant_server": fakequant.server_script_sha256()[:16]}
 
+    def build_key_inputs(self, recipe: Recipe) -> list:
+        return []  # the build links the checkpoint; serve settings are read only when the server starts
+
 
 def link_model_tree(source: Path, target: Path) -> None:
     """Clone the model files (copy-on-write where the filesystem can, else a copy): a hard link would

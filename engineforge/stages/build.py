@@ -18,8 +18,7 @@ def build_key(recipe: Recipe, model: StageResult, runtime: Runtime) -> str:
     """What determines the built output."""
     return content_key(
         STAGE, runtime.name, model.key, recipe.section("build"), recipe.section("parallel"),
-        recipe.model.dtype, runtime.key_versions(),
-        *([recipe.section("trtllm")] if recipe.trtllm else []),  # the target version and LLM API options
+        recipe.model.dtype, runtime.key_versions(), *runtime.build_key_inputs(recipe),
     )
 
 

@@ -112,3 +112,8 @@ class TrtllmRuntimeBase(DeclaredTraits, SingleServer):
 
     def key_versions(self) -> dict[str, str | None]:
         return {"tensorrt_llm": tensorrt_llm_version()}
+
+    def build_key_inputs(self, recipe: Recipe) -> list:
+        # The target version and LLM API options. An engine does not hold serve settings (port,
+        # KV fraction): those reach trtllm-serve from the recipe when it starts, so they stay out.
+        return [recipe.section("trtllm")]

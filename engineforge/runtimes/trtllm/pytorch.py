@@ -54,9 +54,11 @@ class TrtllmRuntime(TrtllmRuntimeBase):
             files[f"{DISAGG_DIR}/{LAUNCH_FILE}"] = json_text([c.model_dump(mode="json") for c in commands])
         return files
 
-    def build(self, recipe: Recipe, source: StageResult, workdir: Path) -> StageOutput:
-        from engineforge.packaging import MODEL_DIR_IN_IMAGE
+    def build_key_inputs(self, recipe: Recipe) -> list:
+        # The build writes these files and argv from the recipe (serve included): a changed one is a new build.
+        return [*super().build_key_inputs(recipe), self.build_files(recipe), self._image_serve_argv(recipe)]
 
+    def build(self, recipe: Recipe, source: StageResult, workdir: Path) -> StageOutput:
         self.require("build", [])
         model_dir = source.file("model_dir")
         served = workdir / SERVED
@@ -69,8 +71,13 @@ class TrtllmRuntime(TrtllmRuntimeBase):
             summary=f"{architecture} with LLM API options for TensorRT-LLM {version} (tp{layout.tp} pp{layout.pp} ep{layout.ep})",
             outputs={"served_dir": SERVED, "architecture": architecture, "options_file": f"{SERVED}/{OPTIONS_FILE}",
                      "tensorrt_llm_version": version, **_reference(source),
-                     "serve_argv": self.serve_argv(recipe, Path(MODEL_DIR_IN_IMAGE), "0.0.0.0", recipe.serve.port, "cuda")},
+                     "serve_argv": self._image_serve_argv(recipe)},
         )
+
+    def _image_serve_argv(self, recipe: Recipe) -> list[str]:
+        from engineforge.packaging import MODEL_DIR_IN_IMAGE
+
+        return self.serve_argv(recipe, Path(MODEL_DIR_IN_IMAGE), "0.0.0.0", recipe.serve.port, "cuda")
 
     def serve_argv(self, recipe: Recipe, served_dir: Path, host: str, port: int | str, device: str) -> list[str]:
         argv = pytorch_serve_argv(recipe, str(served_dir), f"{served_dir}/{OPTIONS_FILE}", host, port)
