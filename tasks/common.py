@@ -2,7 +2,7 @@
 
 The content-addressed store is the only cache and the only lock (engineforge/stage.py `run_stage`):
 every stage task runs, and a stage the store already holds returns at once as `cached`. Prefect
-caches nothing; the task run of a reused stage only reads `Cached` in the Prefect UI.
+caches nothing; the task run of a reused stage only reads `Cached` in the Prefect UI, one that skips itself `Skipped`.
 """
 
 from __future__ import annotations
@@ -157,8 +157,13 @@ def stage_task(
             ctx = inspect.signature(fn).bind(*args, **kwargs).arguments.get("ctx")
             with _named_failures(stage, ctx, keep_logs=True):
                 result = fn(*args, **kwargs)
-            # Reused from the store: the Prefect UI shows the task run as cached (the state's name only).
-            return Completed(name="Cached", data=result) if result.status == "cached" else result
+            # Reused from the store, or skipped at run time (no Docker daemon): the Prefect UI names the task
+            # run's state so, instead of a plain Completed; the flow still gets the StageResult as its data.
+            if result.status == "cached":
+                return Completed(name="Cached", data=result)
+            if result.status == "skipped":
+                return Completed(name="Skipped", message=result.summary, data=result)
+            return result
 
         return StageTask(stage, task(
             name=stage,

@@ -2,7 +2,10 @@
 
 TTFT: first text after sending. TPOT: (last text - first text) / (output tokens - 1), per request
 whose text came in more than one chunk. ITL: every gap between consecutive text chunks, all requests
-pooled. E2E: send to last byte. Latencies cover successful requests only; a statistic with nothing
+pooled. E2E: send to last byte. Tokens/s per user: output tokens / E2E summed over requests, the rate a
+user waiting for the whole answer saw (1/TPOT is not: bursts after a long first chunk put it far above the total).
+A ratio of sums, not a median: while at least one request is open the run lasts at most the summed E2E, so it never
+exceeds output tokens/s; a median of per-request rates can. Latencies cover successful requests only; a statistic with nothing
 to measure is NaN in the summary and named, with the reason, by `missing_figures`.
 """
 
@@ -46,6 +49,12 @@ def latencies(records: Sequence[RequestRecord]) -> dict[str, np.ndarray]:
     return {"ttft": np.asarray(ttft), "tpot": np.asarray(tpot), "itl": itl, "e2e": np.asarray(e2e)}
 
 
+def per_user_rate(ok: Sequence[RequestRecord]) -> float:
+    """Output tokens / E2E, both summed over successful requests that produced text; NaN when none did."""
+    done = [r for r in ok if r.output_tokens > 0 and r.e2e_s]
+    return sum(r.output_tokens for r in done) / sum(r.e2e_s for r in done) if done else math.nan
+
+
 def run_duration(records: Sequence[RequestRecord]) -> float:
     """First send to last byte received, over all records."""
     if not records:
@@ -76,6 +85,7 @@ def summarize(records: Sequence[RequestRecord]) -> dict[str, float]:
         "output_tokens_per_s": per_s(output_tokens),
         "total_tokens_per_s": per_s(output_tokens + prompt_tokens),
         # about 1 when the server streams token by token; more when tokens arrive in bursts
+        "tokens_per_s_per_user": per_user_rate(ok),
         "tokens_per_chunk": output_tokens / chunks if (chunks := sum(len(r.token_times_s) for r in ok)) else math.nan,
     }
     for name, values in latencies(records).items():

@@ -42,7 +42,7 @@ COLUMNS = {
 }
 NOT_REPEATED = ("gpus", "prediction_error")
 # Figures a run records per repeat (the rest of COLUMNS derive from these, or are predictions: one value each).
-REPEATED_FIGURES = ("output_tokens_per_s", "ttft_ms_p50", "ttft_ms_p99", "tpot_ms_p50", "e2e_ms_p50",
+REPEATED_FIGURES = ("output_tokens_per_s", "tokens_per_s_per_user", "ttft_ms_p50", "ttft_ms_p99", "tpot_ms_p50", "e2e_ms_p50",
                     "gpu_util_pct_mean", "roofline_fraction")
 
 
@@ -86,9 +86,6 @@ class VariantRecord:
             return float(self.figures[name])
         if name.endswith("_per_gpu"):
             return self.figure(name.removesuffix("_per_gpu")) / max(self.gpus, 1)
-        if name.endswith("tokens_per_s_per_user"):  # one user's decode rate
-            tpot = self.figure(name.replace("tokens_per_s_per_user", "tpot_ms_p50"))
-            return 1000.0 / tpot if tpot > 0 else math.nan  # 0: tokens came in one chunk, no per-token time seen
         if name == "prediction_error":  # signed, relative to the measurement
             measured = self.figure("output_tokens_per_s_per_gpu")
             return (self.figure(PREDICTED + "output_tokens_per_s_per_gpu") - measured) / measured

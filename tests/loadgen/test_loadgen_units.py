@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from engineforge.loadgen import BenchConfig, RequestRecord, Sample
@@ -115,3 +117,20 @@ def test_tpot_uses_usage_token_count():
 def test_summarize_nothing_measured_is_nan():
     s = summarize([_record(0, 0.0, [], error="timeout")])
     assert s["error_rate"] == 1.0 and math.isnan(s["ttft_ms_p99"]) and s["output_tokens_per_s"] == 0.0
+
+
+@given(st.lists(st.tuples(st.floats(0.0, 5.0), st.floats(0.01, 5.0), st.integers(1, 500)), min_size=1, max_size=20))
+def test_per_user_rate_never_exceeds_total_throughput(requests):
+    # closed loop, concurrency 1 or more: each request starts no later than the previous one ends (no idle gap)
+    records, start = [], 0.0
+    for index, (overlap, e2e, tokens) in enumerate(requests):
+        records.append(_record(index, start, [e2e], tokens=tokens))
+        start = max(0.0, start + e2e - overlap)
+    s = summarize(records)
+    assert s["tokens_per_s_per_user"] <= s["output_tokens_per_s"] * (1 + 1e-9)
+
+
+def test_per_user_rate_is_tokens_over_e2e_not_one_over_tpot():
+    # a long first chunk, then a burst: 1/TPOT says 1000 tok/s, the user waited 1 s for 11 tokens
+    s = summarize([_record(0, 0.0, [0.98, 0.99, 1.0], tokens=11)])
+    assert s["tokens_per_s_per_user"] == pytest.approx(11.0) and 1000 / s["tpot_ms_p50"] == pytest.approx(500)

@@ -1,5 +1,6 @@
 """tasks.common.StageTask against a real Prefect API: the runtime is resolved once per run and every
-stage's content key is computed once (the package key pings the Docker daemon, so twice was costly)."""
+stage's content key is computed once (the package key pings the Docker daemon, so twice was costly); a stage that
+skips itself at run time ends its task run in a Completed state named Skipped, with its reason."""
 
 from collections import Counter
 
@@ -8,6 +9,8 @@ import pytest
 import engineforge.runtimes
 import engineforge.stages.build
 import engineforge.stages.package
+from engineforge import tracking
+from engineforge.mlflow_tags import FLOW_RUN_TAG
 from flows.model_to_deployment import model_to_deployment
 
 
@@ -44,3 +47,10 @@ def test_one_run_resolves_its_runtime_once_and_computes_each_key_once(prefect_ap
     statuses = {stage["stage"]: stage["status"] for stage in summary["stages"]}
     assert statuses["build"] == "ran" and statuses["package"] == "skipped"  # no Docker daemon: it looked, once
     assert counts == Counter({"transformers": 1, "build": 1, "package": 1})
+
+    from prefect_services import task_runs
+
+    flow_run_id = tracking.client(mlflow_uri).get_run(summary["mlflow"]["run_id"]).data.tags[FLOW_RUN_TAG]
+    (package,) = task_runs([flow_run_id], "package", expected=1)
+    assert package.state.name == "Skipped" and package.state.is_completed()  # what the Prefect UI shows; the flow went on
+    assert package.state.message.startswith("no Docker daemon at ")
