@@ -20,6 +20,7 @@ from engineforge.runtimes import get_runtime
 from engineforge.stages.build import build, build_key
 from engineforge.stages.context import RunContext
 from engineforge.stages.download import download
+from engineforge.stages.quantize import quantize, quantize_key
 from engineforge.stages.validate import validate, validate_key
 
 TINYLLAMA_SHAPE = """\
@@ -47,10 +48,18 @@ serve:
 """
 
 
-def recipe_text(concurrency: int, requests: int, max_tokens: int, device: str, shape: str) -> str:
-    return model_section("tinyllama-gpu", device, shape) + f"""\
+def recipe_text(concurrency: int, requests: int, max_tokens: int, device: str, shape: str,
+                quantize_format: str | None = None) -> str:
+    """`quantize_format` adds ModelOpt's calibration in that format (served fake-quantized by this runtime)."""
+    quantized = f"""\
+quantize:
+  format: {quantize_format}
+  calibration: {{samples: 8, eval_samples: 4, seq_len: 64, batch_size: 4}}
+""" if quantize_format else ""
+    name = f"tinyllama-gpu-{quantize_format}" if quantize_format else "tinyllama-gpu"
+    return model_section(name, device, shape) + f"""\
   continuous_batching: true
-validate:
+{quantized}validate:
   requests: {requests}
   concurrency: {concurrency}
   warmup_requests: {min(concurrency, 4)}
@@ -58,15 +67,24 @@ validate:
 """
 
 
-def validated(recipe, store: Path, remeasure: bool = False):
-    """download -> build -> validate with the real stage functions on a private store; the validate
-    result. `remeasure` measures again even when the store holds this key's figures."""
+def stage_results(recipe, store: Path, remeasure: bool = False) -> dict:
+    """download -> [quantize ->] build -> validate with the real stage functions on a private store: each
+    stage's result by name. `remeasure` measures again even when the store holds this key's figures."""
     runtime = get_runtime(recipe.runtime)
     ctx = RunContext(runtime=runtime, store_root=str(store), tracking_uri="", run_id="",
                      refresh=["validate"] if remeasure else [])
-    model = download(recipe, ctx)
-    built = build(recipe, model, ctx, build_key(recipe, model, runtime))
-    return validate(recipe, built, ctx, validate_key(recipe, built))
+    results = {"download": download(recipe, ctx)}
+    source = results["download"]
+    if recipe.quantize:  # this runtime has no shard stage: build reads the quantized checkpoint
+        source = results["quantize"] = quantize(recipe, source, ctx, quantize_key(recipe, source, ctx))
+    built = results["build"] = build(recipe, source, ctx, build_key(recipe, source, runtime))
+    results["validate"] = validate(recipe, built, ctx, validate_key(recipe, built))
+    return results
+
+
+def validated(recipe, store: Path, remeasure: bool = False):
+    """The validate stage's result of `stage_results`."""
+    return stage_results(recipe, store, remeasure)["validate"]
 
 
 def main() -> int:
