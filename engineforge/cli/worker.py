@@ -18,7 +18,8 @@ def command(
     flow_runs: int = typer.Option(None, "--flow-runs", min=1, help="Run at most this many flow runs at once (prefect worker --limit)."),
     checkout: Path = typer.Option(Path("."), "--checkout", help="The clone flow runs execute in (ENGINEFORGE_CHECKOUT, the pull step's directory)."),
 ) -> int:
-    """Declare this host's GPU slots on the Prefect server, then run `prefect worker start` on the pool."""
+    """Declare this host's GPU slots on the Prefect server, then run `prefect worker start` on the pool; on
+    SIGTERM or Ctrl-C stop it and its running flow runs (recorded CRASHED) within seconds."""
     from engineforge.orchestration import gpu_slots, local_prefect, prefect_api
     from engineforge.orchestration.submission import require_server
 
@@ -42,8 +43,10 @@ def command(
         argv += ["--name", name]
     if flow_runs:
         argv += ["--limit", str(flow_runs)]
-    os.execve(sys.executable, argv, env)  # the worker replaces this process: signals reach it directly
-    return 0  # not reached
+    from engineforge.orchestration import worker_shutdown
+
+    # Prefect's worker runs as our child: a stop signal stops it and the flow runs it started (worker_shutdown).
+    return worker_shutdown.supervise(argv, env, env["MLFLOW_TRACKING_URI"])
 
 
 def _operator_settings() -> dict[str, str]:
