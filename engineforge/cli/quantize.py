@@ -6,8 +6,6 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-FORMATS = ("fp8", "int4_awq", "w4a8_awq", "nvfp4", "int8_sq")
-
 
 def command(
     model_dir: Path = typer.Argument(..., help="Hugging Face model directory (config.json + safetensors + tokenizer)."),

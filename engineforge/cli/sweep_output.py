@@ -11,10 +11,9 @@ from pathlib import Path
 
 from rich.console import Console
 
+from engineforge.cli.progress_view import STATUS_STYLE
 from engineforge.errors import StageFailed, UserError
 from engineforge.recipe import Recipe
-
-STATUS_STYLE = {"ran": "green", "cached": "cyan", "skipped": "yellow", "failed": "red"}
 
 
 class LiveVariants:
