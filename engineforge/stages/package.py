@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
+from engineforge import tracking
 from engineforge.child_environment import model_server_environment
 from engineforge.recipe import Recipe
 from engineforge.runtimes.base import Runtime
 from engineforge.stage import run_stage
-from engineforge.stage_plan import write_files
+from engineforge.stage_plan import IMAGE, Command, StagePlan, write_files
 from engineforge.stage_result import StageOutput, StageResult
 from engineforge.stages.context import RunContext
+from engineforge.stages.record import record_stage
+from engineforge.stages.stage import Stage, switch
 from engineforge.store import content_key
 
 STAGE = "package"
@@ -97,3 +102,35 @@ def _labels(recipe: Recipe, built: StageResult, model: StageResult, lock_sha256:
         "ai.engineforge.model-revision": str(model.outputs.get("revision")),
         "ai.engineforge.serve.hub-kernels": "on" if recipe.serve.hub_kernels else "off",
     }
+
+
+def record(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
+    record_stage(ctx, result)
+    if "dockerfile" in result.outputs:  # as Dockerfile.txt: MLflow's UI previews files by their extension
+        with tempfile.TemporaryDirectory() as directory:
+            shown = Path(directory) / "Dockerfile.txt"
+            shutil.copyfile(result.file("dockerfile"), shown)
+            tracking.log_file(ctx.tracking_uri, ctx.run_id, shown, STAGE)
+
+
+def plan(recipe: Recipe, runtime: Runtime, plans) -> StagePlan:
+    from engineforge.packaging import MODEL_DIR_IN_IMAGE
+
+    base = runtime.image_base(recipe, None)
+    entrypoint = runtime.serve_argv(recipe, Path(MODEL_DIR_IN_IMAGE), "0.0.0.0", recipe.serve.port, recipe.serve.device)
+    files = {f"<package>/{name}": text for name, text in runtime.deployment_files(recipe, IMAGE).items()}
+    return StagePlan(stage=STAGE, commands=[Command(role="entrypoint", argv=entrypoint, port=recipe.serve.port)],
+                     files=files, notes={"base_image": base, "image": recipe.package.image or f"engineforge/{recipe.name}",
+                                         "model_dir_in_image": MODEL_DIR_IN_IMAGE})
+
+
+PACKAGE = Stage(
+    name=STAGE,
+    key=lambda recipe, ctx, built, **rest: package_key(recipe, built, ctx.runtime),
+    work=lambda recipe, ctx, key, built, model, lock_sha256, quantized=None: package(
+        recipe, built, model, lock_sha256, ctx, key, quantized),
+    record=record,
+    plan=plan,
+    unless=switch("package.enabled", lambda recipe: recipe.package.enabled),
+    retries=(10,),  # pushes blink
+)

@@ -1,4 +1,4 @@
-"""tasks.common.StageTask against a real Prefect API: the runtime is resolved once per run and every
+"""tasks.stage (the one generic stage task) against a real Prefect API: the runtime is resolved once per run and every
 stage's content key is computed once (the package key pings the Docker daemon, so twice was costly); a stage that
 skips itself at run time ends its task run in a Completed state named Skipped, with its reason."""
 
