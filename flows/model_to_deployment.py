@@ -68,6 +68,7 @@ def model_to_deployment(
         base_dir=base_dir, refresh=list(refresh or []), remote_tier=remote_tier.enabled(recipe.tracking.log_engine, uri),
     )
     results: dict[str, StageResult] = {}
+    failure: StageFailed | None = None
     try:
         model = results["download"] = run(DOWNLOAD, recipe, ctx)
         source = model  # what shard and build read; package and register keep the download's revision
@@ -84,14 +85,13 @@ def model_to_deployment(
         tracking.client(uri).set_terminated(run_id, "KILLED")
         tracking.undo_registration(uri, run_id)  # a KILLED run registers nothing, even half
         raise RunInterrupted(run_id, flow_run.get(FLOW_RUN_TAG)) from interrupt
-    except StageFailed as failure:
-        _finish(ctx, recipe, results, plan.record(), succeeded=False)
-        summary = _summary(recipe, ctx, results, started, failed=failure)
-        _conclude(summary, recipe, label)
-        raise RunFailed.of(failure, summary) from failure
-    lock = _finish(ctx, recipe, results, plan.record(), succeeded=True)
-    summary = _summary(recipe, ctx, results, started, lock=lock)
+    except StageFailed as failed:  # what was recorded before it stays; the run ends FAILED with its summary
+        failure = failed
+    lock = _finish(ctx, recipe, results, plan.record(), succeeded=failure is None)
+    summary = _summary(recipe, ctx, results, started, lock=None if failure else lock, failed=failure)
     _conclude(summary, recipe, label)
+    if failure is not None:
+        raise RunFailed.of(failure, summary) from failure
     return summary
 
 
