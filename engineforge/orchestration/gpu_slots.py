@@ -32,7 +32,7 @@ from engineforge.gpus import visible_devices
 from engineforge.recipe import Recipe
 from engineforge.runtimes.base import Runtime
 from engineforge.settings import settings, variable
-from engineforge.stages import BUILD, SHARD, VALIDATE, Stage
+from engineforge.stages import STAGES, Stage
 from engineforge.stages.stage import layout_gpus
 
 LIMIT_ENV = variable("GPU_LIMIT")
@@ -103,7 +103,7 @@ def ensure_declared(recipe: Recipe) -> None:
     from engineforge.runtimes import get_runtime
 
     runtime = get_runtime(recipe.runtime)
-    if not any(gpus_needed(stage, recipe, runtime) for stage in (SHARD, BUILD, VALIDATE)):
+    if not any(gpus_needed(stage, recipe, runtime) for stage in STAGES):
         return
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
