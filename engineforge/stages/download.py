@@ -6,6 +6,7 @@ from pathlib import Path
 
 from engineforge import progress, synthetic
 from engineforge.recipe import Recipe
+from engineforge.runtimes.base import Runtime
 from engineforge.sources import (
     HubSource,
     LocalSource,
@@ -78,7 +79,7 @@ def _synthetic(recipe: Recipe, source: SyntheticSource, store: Store, refresh: b
     return run_stage(store, STAGE, key, produce, refresh)
 
 
-def plan(recipe: Recipe, runtime, plans) -> StagePlan:
+def plan(recipe: Recipe, runtime: Runtime, plans: dict[str, StagePlan]) -> StagePlan:
     return StagePlan(stage=STAGE, notes={"source": recipe.model.source, "model_dir": DOWNLOAD_DIR})
 
 

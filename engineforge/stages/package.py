@@ -113,7 +113,7 @@ def record(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
             tracking.log_file(ctx.tracking_uri, ctx.run_id, shown, STAGE)
 
 
-def plan(recipe: Recipe, runtime: Runtime, plans) -> StagePlan:
+def plan(recipe: Recipe, runtime: Runtime, plans: dict[str, StagePlan]) -> StagePlan:
     from engineforge.packaging import MODEL_DIR_IN_IMAGE
 
     base = runtime.image_base(recipe, None)

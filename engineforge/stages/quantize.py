@@ -21,6 +21,7 @@ from engineforge.mlflow_tags import (
     QUANTIZE_MODELOPT_VERSION_TAG,
 )
 from engineforge.recipe import Recipe
+from engineforge.runtimes.base import Runtime
 from engineforge.stage import run_stage
 from engineforge.stage_plan import StagePlan
 from engineforge.stage_result import StageOutput, StageResult
@@ -104,7 +105,7 @@ def record(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
         raise StageFailed(STAGE, "accuracy gate failed: " + "; ".join(failures))
 
 
-def plan(recipe: Recipe, runtime, plans) -> StagePlan:
+def plan(recipe: Recipe, runtime: Runtime, plans: dict[str, StagePlan]) -> StagePlan:
     spec = recipe.quantize
     return StagePlan(stage=STAGE, notes={"format": spec.format, "kv_cache": spec.kv_cache, "exclude": spec.exclude,
                                          "calibration": spec.calibration.model_dump(mode="json"),

@@ -310,7 +310,7 @@ def _check_gates(report, ctx: RunContext, bounds: str = "") -> None:
     report.raise_if_failed(STAGE)
 
 
-def plan(recipe: Recipe, runtime: Runtime, plans) -> StagePlan:
+def plan(recipe: Recipe, runtime: Runtime, plans: dict[str, StagePlan]) -> StagePlan:
     """The runtime's servers (and bench), and the load the stage sends them."""
     spec = recipe.validate_
     load = {"endpoint": f"http://127.0.0.1:{PORT}", "api": spec.api, "requests": spec.requests,
