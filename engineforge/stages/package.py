@@ -30,9 +30,10 @@ def package(
 
     runtime = ctx.runtime
     base_image = runtime.image_base(recipe, built)  # TensorRT-LLM: the release image of the version that built
-    # The key says whether a daemon answered. One that stopped answering since must fail the stage, not
-    # leave a "skipped" entry under a key that says a daemon was there (it would be reused once it is back).
-    expects_daemon = key in _KEYED_WITH_A_DAEMON
+    # The key says whether a daemon answered (it is the key computed with one answering). One that stopped
+    # answering since must fail the stage, not leave a "skipped" entry under a key that says a daemon was
+    # there (it would be reused once it is back).
+    expects_daemon = key == _key(recipe, built, runtime, daemon_answered=True)
     inputs = PackageInputs(
         recipe_name=recipe.name,
         runtime=runtime.name,
@@ -66,24 +67,23 @@ def package(
     return run_stage(ctx.store, STAGE, key, produce, ctx.refreshes(STAGE), keep_on_failure=("logs",))
 
 
-# Keys this process computed while a daemon answered (the key is computed once, before the stage runs).
-_KEYED_WITH_A_DAEMON: set[str] = set()
-
-
 def package_key(recipe: Recipe, built: StageResult, runtime: Runtime) -> str:
     """The image's content key."""
-    from engineforge.packaging.daemon import connect, daemon_address
+    from engineforge.packaging.daemon import connect
 
     # Whether a daemon answers is part of the key: a run without Docker must not pin "skipped" once
     # one is started (a short ping; the build itself connects with a long timeout).
-    answers = connect(timeout_s=5)[0] is not None
+    return _key(recipe, built, runtime, daemon_answered=connect(timeout_s=5)[0] is not None)
+
+
+def _key(recipe: Recipe, built: StageResult, runtime: Runtime, daemon_answered: bool) -> str:
+    from engineforge.packaging.daemon import daemon_address
+
     # The recipe's name is in the key: it names the image and its labels, so two recipes with equal
     # inputs get an image each.
-    key = content_key(STAGE, recipe.name, built.key, recipe.section("package"), recipe.section("serve"), runtime.name,
-                      runtime.image_requirements(recipe), daemon_address(), answers, runtime.image_base(recipe, built))
-    if answers:
-        _KEYED_WITH_A_DAEMON.add(key)
-    return key
+    return content_key(STAGE, recipe.name, built.key, recipe.section("package"), recipe.section("serve"), runtime.name,
+                       runtime.image_requirements(recipe), daemon_address(), daemon_answered,
+                       runtime.image_base(recipe, built))
 
 
 def _labels(recipe: Recipe, built: StageResult, model: StageResult, lock_sha256: str,

@@ -40,8 +40,9 @@ def test_one_run_resolves_its_runtime_once_and_computes_each_key_once(prefect_ap
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
     counts: Counter = Counter()
     monkeypatch.setattr(engineforge.runtimes, "RUNTIMES", CountingRuntimes(engineforge.runtimes.RUNTIMES, counts))
-    for module in (engineforge.stages.build, engineforge.stages.package):
-        monkeypatch.setattr(module, "content_key", counting(module.content_key, counts, module.STAGE))
+    monkeypatch.setattr(engineforge.stages.build, "content_key", counting(engineforge.stages.build.content_key, counts, "build"))
+    # The package key pings the Docker daemon (its work compares the key with a daemon's, without a ping).
+    monkeypatch.setattr(engineforge.stages.package, "package_key", counting(engineforge.stages.package.package_key, counts, "package"))
     text, _ = make_recipe(str(tiny_model_dir), name="key-once-test", validate="validate:\n  enabled: false\n")
 
     summary = model_to_deployment(recipe_yaml=text, recipe_origin="test.yaml", store_root=str(tmp_path / "store"))
