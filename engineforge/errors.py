@@ -31,3 +31,32 @@ class StageFailed(EngineForgeError):
 
     def __reduce__(self):  # keep the fields when Prefect pickles the exception into a state
         return (type(self), (self.stage, self.cause, not self.retryable))
+
+
+class RunFailed(StageFailed):
+    """A run that ended on a failed stage, with the run's summary (the table the CLI prints, the
+    MLflow run's record) as a field, so the caller reports the whole outcome, not only the cause."""
+
+    def __init__(self, stage: str, cause: str, summary: dict, user_error: bool = False):
+        super().__init__(stage, cause, user_error)
+        self.summary = summary
+
+    @classmethod
+    def of(cls, failure: StageFailed, summary: dict) -> "RunFailed":
+        return cls(failure.stage, failure.cause, summary, user_error=not failure.retryable)
+
+    def __reduce__(self):
+        return (type(self), (self.stage, self.cause, self.summary, not self.retryable))
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: still a KeyboardInterrupt, carrying where the stopped run is recorded (the
+    MLflow run marked KILLED, the Prefect flow run the CLI marks CANCELLED)."""
+
+    def __init__(self, mlflow_run_id: str, flow_run_id: str | None):
+        super().__init__(f"MLflow run {mlflow_run_id} KILLED")
+        self.mlflow_run_id = mlflow_run_id
+        self.flow_run_id = flow_run_id
+
+    def __reduce__(self):
+        return (type(self), (self.mlflow_run_id, self.flow_run_id))

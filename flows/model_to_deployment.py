@@ -14,7 +14,7 @@ from prefect import flow
 
 from engineforge import lockfile, progress, tracking
 from engineforge.artifacts import remote_tier
-from engineforge.errors import StageFailed, UserError
+from engineforge.errors import RunFailed, RunInterrupted, StageFailed, UserError
 from engineforge.mlflow_tags import FLOW_RUN_TAG, LOCK_SHA256_TAG, MODEL_REVISION_TAG, PARALLEL_REASON_TAG
 from engineforge.orchestration import run_artifacts, stale_runs
 from engineforge.orchestration.submission import store_root_for_run
@@ -24,14 +24,9 @@ from engineforge.quantize.support import check_servable
 from engineforge.recipe_file import parse_recipe
 from engineforge.runtimes import get_runtime
 from engineforge.stage_result import StageResult
+from engineforge.stages import BUILD, DOWNLOAD, PACKAGE, QUANTIZE, REGISTER, SHARD, VALIDATE
 from engineforge.stages.context import RunContext
-from tasks.build import build_task
-from tasks.download import download_task
-from tasks.package import package_task
-from tasks.quantize import quantize_task
-from tasks.register import register_task
-from tasks.shard import shard_task
-from tasks.validate import validate_task
+from tasks.stage import run
 
 
 def _flow_run_name() -> str:
@@ -73,34 +68,30 @@ def model_to_deployment(
         base_dir=base_dir, refresh=list(refresh or []), remote_tier=remote_tier.enabled(recipe.tracking.log_engine, uri),
     )
     results: dict[str, StageResult] = {}
+    failure: StageFailed | None = None
     try:
-        model = results["download"] = download_task(recipe, ctx)
+        model = results["download"] = run(DOWNLOAD, recipe, ctx)
         source = model  # what shard and build read; package and register keep the download's revision
         if recipe.quantize is not None:  # a failed accuracy gate stops the run here, before build
-            source = results["quantize"] = quantize_task(recipe, model, ctx)
-        checkpoint = results["shard"] = shard_task(recipe, source, ctx)
-        built = results["build"] = build_task.with_options(timeout_seconds=recipe.build.timeout_s)(
-            recipe, checkpoint if checkpoint.status != "skipped" else source, ctx
-        )
-        results["validate"] = validate_task.with_options(timeout_seconds=recipe.validate_.timeout_s)(recipe, built, ctx)
+            source = results["quantize"] = run(QUANTIZE, recipe, ctx, model=model)
+        checkpoint = results["shard"] = run(SHARD, recipe, ctx, model=source)
+        built = results["build"] = run(BUILD, recipe, ctx, model=checkpoint if checkpoint.status != "skipped" else source)
+        results["validate"] = run(VALIDATE, recipe, ctx, built=built)
         core = lockfile.lock_core(recipe, results, plan.record())
-        packaged = results["package"] = package_task(recipe, built, model, lockfile.core_digest(core), ctx,
-                                                    quantized=results.get("quantize"))
-        results["register"] = register_task(recipe, built, packaged, model, ctx)
+        packaged = results["package"] = run(PACKAGE, recipe, ctx, built=built, model=model,
+                                            lock_sha256=lockfile.core_digest(core), quantized=results.get("quantize"))
+        results["register"] = run(REGISTER, recipe, ctx, built=built, packaged=packaged, model=model)
     except KeyboardInterrupt as interrupt:  # Ctrl-C: the run was stopped, not failed; the CLI says so
         tracking.client(uri).set_terminated(run_id, "KILLED")
         tracking.undo_registration(uri, run_id)  # a KILLED run registers nothing, even half
-        interrupt.flow_run_id = flow_run.get(FLOW_RUN_TAG)
-        interrupt.mlflow_run_id = run_id
-        raise
-    except StageFailed as failure:
-        _finish(ctx, recipe, results, plan.record(), succeeded=False)
-        failure.summary = _summary(recipe, ctx, results, started, failed=failure)
-        _conclude(failure.summary, recipe, label)
-        raise
-    lock = _finish(ctx, recipe, results, plan.record(), succeeded=True)
-    summary = _summary(recipe, ctx, results, started, lock=lock)
+        raise RunInterrupted(run_id, flow_run.get(FLOW_RUN_TAG)) from interrupt
+    except StageFailed as failed:  # what was recorded before it stays; the run ends FAILED with its summary
+        failure = failed
+    lock = _finish(ctx, recipe, results, plan.record(), succeeded=failure is None)
+    summary = _summary(recipe, ctx, results, started, lock=None if failure else lock, failed=failure)
     _conclude(summary, recipe, label)
+    if failure is not None:
+        raise RunFailed.of(failure, summary) from failure
     return summary
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from prefect import flow
 
 from engineforge import tracking
-from engineforge.errors import StageFailed, UserError
+from engineforge.errors import RunFailed, UserError
 from engineforge.mlflow_tags import (
     FLOW_RUN_TAG,
     GPUS_TAG,
@@ -127,9 +127,7 @@ def sweep(
     }
     tracking.finish_run(uri, parent, succeeded=champion is not None)
     if champion is None:
-        failure = StageFailed("sweep", "no variant passed every gate (see the table); no alias moved")
-        failure.summary = summary
-        raise failure
+        raise RunFailed("sweep", "no variant passed every gate (see the table); no alias moved", summary)
     return summary
 
 

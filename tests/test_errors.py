@@ -5,7 +5,7 @@ import pickle
 
 import pytest
 
-from engineforge.errors import EngineForgeError, NetworkError, StageFailed, UserError
+from engineforge.errors import EngineForgeError, NetworkError, RunFailed, RunInterrupted, StageFailed, UserError
 from engineforge.orchestration.retries import can_pass
 from engineforge.recipe_file import RecipeError
 
@@ -27,6 +27,20 @@ def test_a_stage_failure_keeps_its_fields_through_pickling():
     again = pickle.loads(pickle.dumps(StageFailed("validate", "no space", user_error=True)))
     assert (again.stage, again.cause, again.retryable, str(again)) == ("validate", "no space", False,
                                                                        "stage validate failed: no space")
+
+
+def test_a_failed_run_carries_its_summary_as_a_field_through_pickling():
+    summary = {"recipe": "tiny", "status": "failed", "failed_stage": "validate"}
+    failed = RunFailed.of(StageFailed("validate", "gates failed", user_error=True), summary)
+    again = pickle.loads(pickle.dumps(failed))
+    assert isinstance(again, StageFailed) and str(again) == "stage validate failed: gates failed"
+    assert (again.stage, again.cause, again.summary, again.retryable) == ("validate", "gates failed", summary, False)
+
+
+def test_an_interrupted_run_is_still_a_keyboard_interrupt_and_says_where_it_is_recorded():
+    again = pickle.loads(pickle.dumps(RunInterrupted("abc123", "flow-1")))
+    assert isinstance(again, KeyboardInterrupt) and not isinstance(again, Exception)
+    assert (again.mlflow_run_id, again.flow_run_id) == ("abc123", "flow-1")
 
 
 def test_a_permanent_cause_makes_its_wrapper_permanent():

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from engineforge.cli.progress_view import STATUS_STYLE, LiveStages
-from engineforge.errors import StageFailed
+from engineforge.errors import RunFailed, RunInterrupted, StageFailed
 
 
 def command(
@@ -41,11 +41,11 @@ def command(
 
 def _run(recipe: Path, refresh, as_json: bool, store, dry_run: bool, user_api: bool, console: Console, api) -> int:
     from engineforge.recipe_checks import check_recipe_file
-    from engineforge.stages import STAGES  # imports every runtime: after the first line
+    from engineforge.stages import NAMES  # imports every runtime: after the first line
 
-    unknown = sorted(set(refresh) - set(STAGES) - {"all"})
+    unknown = sorted(set(refresh) - set(NAMES) - {"all"})
     if unknown:
-        raise typer.BadParameter(f"unknown stage {', '.join(unknown)}; choose from {', '.join(STAGES)} or all", param_hint="--refresh")
+        raise typer.BadParameter(f"unknown stage {', '.join(unknown)}; choose from {', '.join(NAMES)} or all", param_hint="--refresh")
     loaded = check_recipe_file(recipe)  # what `engineforge validate` checks exits 2 before anything starts
     if loaded.sweep is not None:  # every variant's commands, or every variant checked before anything starts
         from engineforge.cli import sweep_output
@@ -80,10 +80,8 @@ def _run(recipe: Path, refresh, as_json: bool, store, dry_run: bool, user_api: b
             refresh=refresh,
             store_root=str(store.resolve()) if store else None,
         )
-    except StageFailed as failure:
-        summary = getattr(failure, "summary", None)
-        if not summary:
-            raise
+    except RunFailed as failure:  # the flow concluded a failed run: its summary is the report
+        summary = failure.summary
     except Exception as error:  # Prefect could not record the end: the run's own record still tells it
         summary = listener.summary
         if summary is None or not prefect_api.is_unreachable(error):
@@ -143,13 +141,13 @@ def _prepare_api(ephemeral: bool) -> None:
 
 def _interrupted(interrupt: KeyboardInterrupt, console: Console) -> None:
     """Ctrl-C: one line; the MLflow run is KILLED (by the flow) and the Prefect flow run CANCELLED."""
-    flow_run_id = getattr(interrupt, "flow_run_id", None)
-    if flow_run_id:
-        from engineforge.orchestration import run_artifacts
+    where = ""
+    if isinstance(interrupt, RunInterrupted):  # the flow had started its records
+        if interrupt.flow_run_id:
+            from engineforge.orchestration import run_artifacts
 
-        run_artifacts.mark_cancelled(flow_run_id)
-    mlflow_run = getattr(interrupt, "mlflow_run_id", None)
-    where = f": MLflow run {mlflow_run} KILLED, Prefect flow run {flow_run_id} CANCELLED" if mlflow_run else ""
+            run_artifacts.mark_cancelled(interrupt.flow_run_id)
+        where = f": MLflow run {interrupt.mlflow_run_id} KILLED, Prefect flow run {interrupt.flow_run_id} CANCELLED"
     console.print(f"interrupted{where}; finished stages stay in the store", markup=False)
 
 

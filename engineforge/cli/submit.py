@@ -9,14 +9,14 @@ from rich.markdown import Markdown
 from engineforge.errors import UserError
 from engineforge.orchestration.submission import DEFAULT_DEPLOYMENT
 from engineforge.recipe_checks import check_recipes
-from engineforge.stages import STAGES
+from engineforge.stages import NAMES
 
 
 def command(
     recipes: list[Path] = typer.Argument(..., help="Recipe YAML files to submit."),
     deployment: str = typer.Option(DEFAULT_DEPLOYMENT, "--deployment", help="FLOW/DEPLOYMENT, or a deployment of model-to-deployment."),
     params: list[str] = typer.Option([], "--param", help="Extra flow parameter KEY=VALUE; VALUE is read as YAML (numbers, true/false, lists)."),
-    refresh: list[str] = typer.Option([], "--refresh", help=f"Rerun a stage even if cached: {', '.join(STAGES)} or all."),
+    refresh: list[str] = typer.Option([], "--refresh", help=f"Rerun a stage even if cached: {', '.join(NAMES)} or all."),
     watch: bool = typer.Option(False, "--watch", help="Follow the runs until they end and print their summaries."),
     as_json: bool = typer.Option(False, "--json", help="Print the submitted runs (and with --watch their final states) as JSON."),
 ) -> int:
@@ -28,9 +28,9 @@ def command(
         raise UserError("\n".join(problems))
     extra = _parse_params(params)
     submission.check_extra_parameters(extra)
-    unknown = sorted(set(refresh) - set(STAGES) - {"all"})
+    unknown = sorted(set(refresh) - set(NAMES) - {"all"})
     if unknown:
-        raise typer.BadParameter(f"unknown stage {', '.join(unknown)}; choose from {', '.join(STAGES)} or all", param_hint="--refresh")
+        raise typer.BadParameter(f"unknown stage {', '.join(unknown)}; choose from {', '.join(NAMES)} or all", param_hint="--refresh")
     if refresh:
         extra["refresh"] = refresh
     submission.require_server()

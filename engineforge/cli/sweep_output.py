@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 
 from engineforge.cli.progress_view import STATUS_STYLE
-from engineforge.errors import StageFailed, UserError
+from engineforge.errors import RunFailed, UserError
 from engineforge.recipe import Recipe
 
 
@@ -83,9 +83,8 @@ def run_sweep(path: Path, refresh: list[str], store: Path | None, as_json: bool,
     try:
         summary = sweep(recipe_yaml=path.read_text(), recipe_origin=str(path), base_dir=str(path.resolve().parent),
                         refresh=refresh, store_root=str(store.resolve()) if store else None, deployment=deployment)
-    except StageFailed as failure:
-        if getattr(failure, "summary", None):
-            report(failure.summary, console, as_json)
+    except RunFailed as failure:  # no variant passed: the table still says why
+        report(failure.summary, console, as_json)
         raise
     finally:
         progress.unsubscribe(listener)

@@ -7,7 +7,7 @@ gate, which says why the figure is missing: a build may not ship on a number nob
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -113,3 +113,21 @@ def evaluate_gates(gates: Gates, figures: dict[str, float], missing: dict[str, s
         results.append(GateResult(gate=gate, figure=figure, op=op, target=target, measured=measured, passed=passed,
                                   missing_reason=reason))
     return GateReport(results=results)
+
+
+def validation_rows(figures: dict[str, Any], gates=None, missing: dict[str, str] | None = None) -> list[dict[str, str]]:
+    """One row per figure, with its gate (target and verdict) where the recipe sets one; a figure nothing
+    measured says why (`missing`), never NaN."""
+    verdicts = {result.figure: result for result in evaluate_gates(gates, figures, missing).results} if gates else {}
+    rows = []
+    for name, value in figures.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        gate = verdicts.get(name)
+        rows.append({
+            "figure": name,
+            "value": f"missing: {(missing or {}).get(name, 'not measured')}" if not math.isfinite(value) else _number(value),
+            "gate": f"{gate.op} {_number(gate.target)}" if gate else "",
+            "result": ("pass" if gate.passed else "FAIL") if gate else "",
+        })
+    return rows

@@ -8,8 +8,8 @@ until it ends, so a host with N GPUs runs at most N GPU stages' GPUs at once. CP
 none. Within a host, which GPUs a stage gets is decided by per-device lock files, and the
 stage sees them as `CUDA_VISIBLE_DEVICES` (its servers and builders inherit the variable).
 
-Which stages use GPUs: build for the TensorRT-LLM runtimes, validate when it serves on a GPU,
-each with tensor x pipeline GPUs; shard never (the streamed sharder runs on the CPU).
+Which stages use GPUs each stage says (`Stage.gpus`): build for the TensorRT-LLM runtimes, validate
+when it serves on a GPU, each with tensor x pipeline GPUs; shard never (the streamed sharder runs on the CPU).
 `ENGINEFORGE_GPU_STAGES=validate,build` makes the named stages take slots regardless, which
 rehearses GPU scheduling on a CPU machine (the integration tests do this).
 """
@@ -32,6 +32,8 @@ from engineforge.gpus import visible_devices
 from engineforge.recipe import Recipe
 from engineforge.runtimes.base import Runtime
 from engineforge.settings import settings, variable
+from engineforge.stages import STAGES, Stage
+from engineforge.stages.stage import layout_gpus
 
 LIMIT_ENV = variable("GPU_LIMIT")
 
@@ -49,21 +51,12 @@ def forced_stages() -> set[str]:
     return {name.strip() for name in settings().GPU_STAGES.split(",") if name.strip()}
 
 
-def gpus_needed(stage: str, recipe: Recipe, runtime: Runtime) -> int:
-    """How many GPUs `stage` uses for `recipe` on its (already resolved) runtime (0 for CPU stages)."""
-    parallel = recipe.parallel
-    world = 1
-    for size in (parallel.tensor, parallel.pipeline):
-        world *= size if isinstance(size, int) else 1  # "auto" is resolved before any stage runs
-    if stage in forced_stages():
-        return world
-    if stage == "build":
-        return world if runtime.builds_on_gpu else 0
-    if stage == "validate" and recipe.validate_.enabled:
-        from engineforge.gpus import serving_device
-
-        return world if serving_device(recipe.serve.device) == "cuda" else 0
-    return 0
+def gpus_needed(stage: Stage, recipe: Recipe, runtime: Runtime) -> int:
+    """How many GPUs `stage` uses for `recipe` on its (already resolved) runtime (0 for CPU stages):
+    the stage says (`Stage.gpus`), unless `$ENGINEFORGE_GPU_STAGES` names it."""
+    if stage.name in forced_stages():
+        return layout_gpus(recipe)
+    return stage.gpus(recipe, runtime)
 
 
 @contextmanager
@@ -104,13 +97,13 @@ def declare_limit(slots: int, name: str | None = None) -> str:
     return name
 
 
-def ensure_declared(recipe: Recipe, stages: tuple[str, ...] = ("shard", "build", "validate")) -> None:
+def ensure_declared(recipe: Recipe) -> None:
     """For a local run (`engineforge run`): create this host's GPU limit, one slot per GPU torch sees,
     if the recipe has GPU stages and no worker declared it. An existing limit is never resized."""
     from engineforge.runtimes import get_runtime
 
     runtime = get_runtime(recipe.runtime)
-    if not any(gpus_needed(stage, recipe, runtime) for stage in stages):
+    if not any(gpus_needed(stage, recipe, runtime) for stage in STAGES):
         return
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound

@@ -11,6 +11,7 @@ import re
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+from engineforge.measure.gates import validation_rows  # re-exported: the summary's figure table
 from engineforge.mlflow_tags import CHAMPION_TAG, CHAMPION_VERSION_TAG, FLOW_RUN_TAG, FLOW_RUN_URL_TAG, MEASURED_BY_TAG
 from engineforge.orchestration.prefect_api import show
 
@@ -49,26 +50,6 @@ def summary_markdown(summary: dict[str, Any], mlflow: str) -> str:
     if summary.get("lock_sha256"):
         lines += ["", f"**Lock file**: `{summary['lock_sha256']}`"]
     return "\n".join(lines) + "\n"
-
-
-def validation_rows(figures: dict[str, Any], gates=None, missing: dict[str, str] | None = None) -> list[dict[str, str]]:
-    """One row per figure, with its gate (target and verdict) where the recipe sets one; a figure nothing
-    measured says why (`missing`), never NaN."""
-    from engineforge.measure.gates import evaluate_gates
-
-    verdicts = {result.figure: result for result in evaluate_gates(gates, figures, missing).results} if gates else {}
-    rows = []
-    for name, value in figures.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            continue
-        gate = verdicts.get(name)
-        rows.append({
-            "figure": name,
-            "value": f"missing: {(missing or {}).get(name, 'not measured')}" if not math.isfinite(value) else _number(value),
-            "gate": f"{gate.op} {_number(gate.target)}" if gate else "",
-            "result": ("pass" if gate.passed else "FAIL") if gate else "",
-        })
-    return rows
 
 
 def run_label(recipe) -> str:

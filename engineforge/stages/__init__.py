@@ -1,26 +1,26 @@
-"""What each pipeline stage does, as plain functions over typed values (tasks/ wraps them).
+"""The pipeline's stages, each one typed value (`Stage`, engineforge/stages/stage.py) in its own module.
 
-Each stage module owns its content key (`<stage>_key`, computed once per run by the task and handed
-to the stage) and its work; whether a stage applies at all is decided here, once, for the flow and
-for `run --dry-run` alike.
+Each module holds what its stage is: its content key, its work, what it records in MLflow and how
+it judges its result, its dry-run plan, the GPUs it uses and when it does not apply. `STAGES` is
+their pipeline order; `tasks/stage.py` runs any of them as a Prefect task, and
+`flows/model_to_deployment.py` calls them in that order.
 """
 
 from __future__ import annotations
 
-from engineforge.recipe import Recipe
-from engineforge.runtimes.base import Runtime
+from engineforge.stages.build import BUILD
+from engineforge.stages.download import DOWNLOAD
+from engineforge.stages.package import PACKAGE
+from engineforge.stages.quantize import QUANTIZE
+from engineforge.stages.register import REGISTER
+from engineforge.stages.shard import SHARD
+from engineforge.stages.stage import Stage
+from engineforge.stages.validate import VALIDATE
 
-STAGES = ("download", "quantize", "shard", "build", "validate", "package", "register")
+STAGES: tuple[Stage, ...] = (DOWNLOAD, QUANTIZE, SHARD, BUILD, VALIDATE, PACKAGE, REGISTER)
+NAMES: tuple[str, ...] = tuple(stage.name for stage in STAGES)  # what `--refresh` accepts (with "all")
 
 
-def skip_reason(stage: str, recipe: Recipe, runtime: Runtime) -> str | None:
-    """Why `stage` does not apply to `recipe` (shown in the run table), or None when it runs."""
-    if stage == "quantize":  # any runtime, when the recipe asks (engineforge.quantize.support refuses what cannot serve)
-        return None if recipe.quantize is not None else "no quantize section in the recipe"
-    if stage not in runtime.stages:
-        return runtime.skip_reason(stage)
-    switches = {"validate": (recipe.validate_.enabled, "validate.enabled"),
-                "package": (recipe.package.enabled, "package.enabled"),
-                "register": (recipe.tracking.register_model, "tracking.register_model")}
-    enabled, field = switches.get(stage, (True, ""))
-    return None if enabled else f"{field} is false"
+def named(name: str) -> Stage:
+    """The stage called `name`."""
+    return next(stage for stage in STAGES if stage.name == name)

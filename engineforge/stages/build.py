@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engineforge import tracking
 from engineforge.recipe import Recipe
 from engineforge.runtimes.base import BUILD_LOG, Runtime
 from engineforge.stage import run_stage
 from engineforge.stage_result import StageResult
 from engineforge.stages.context import RunContext
+from engineforge.stages.record import record_stage
+from engineforge.stages.stage import Stage, layout_gpus
 from engineforge.store import content_key, tree_bytes
 
 STAGE = "build"
@@ -30,3 +33,20 @@ def build(recipe: Recipe, model: StageResult, ctx: RunContext, key: str) -> Stag
         ctx.store, STAGE, key, lambda workdir: ctx.runtime.build(recipe, model, workdir), ctx.refreshes(STAGE),
         keep_on_failure=(BUILD_LOG,), needed_bytes=tree_bytes(source),
     )
+
+
+def record(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
+    record_stage(ctx, result)
+    if "build_log" in result.outputs:
+        tracking.log_file(ctx.tracking_uri, ctx.run_id, result.file("build_log"), STAGE)
+
+
+BUILD = Stage(
+    name=STAGE,
+    key=lambda recipe, ctx, model: build_key(recipe, model, ctx.runtime),
+    work=lambda recipe, ctx, key, model: build(recipe, model, ctx, key),
+    record=record,
+    plan=lambda recipe, runtime, plans: plans[STAGE],
+    gpus=lambda recipe, runtime: layout_gpus(recipe) if runtime.builds_on_gpu else 0,
+    timeout_s=lambda recipe: recipe.build.timeout_s,
+)

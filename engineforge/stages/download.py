@@ -6,6 +6,7 @@ from pathlib import Path
 
 from engineforge import progress, synthetic
 from engineforge.recipe import Recipe
+from engineforge.runtimes.base import Runtime
 from engineforge.sources import (
     HubSource,
     LocalSource,
@@ -18,8 +19,10 @@ from engineforge.sources import (
     resolve_hub_revision,
 )
 from engineforge.stage import run_stage
+from engineforge.stage_plan import DOWNLOAD_DIR, StagePlan
 from engineforge.stage_result import StageOutput, StageResult
 from engineforge.stages.context import RunContext
+from engineforge.stages.stage import Stage
 from engineforge.store import Store, content_key, file_digests, require_free_space
 from engineforge.versions import package_version
 
@@ -74,3 +77,16 @@ def _synthetic(recipe: Recipe, source: SyntheticSource, store: Store, refresh: b
         )
 
     return run_stage(store, STAGE, key, produce, refresh)
+
+
+def plan(recipe: Recipe, runtime: Runtime, plans: dict[str, StagePlan]) -> StagePlan:
+    return StagePlan(stage=STAGE, notes={"source": recipe.model.source, "model_dir": DOWNLOAD_DIR})
+
+
+# No key before it runs: a download's key is the content it finds (the hub's commit, the files' hashes).
+DOWNLOAD = Stage(
+    name=STAGE,
+    work=lambda recipe, ctx, key: download(recipe, ctx),
+    plan=plan,
+    retries=(5, 30, 120),  # the hub and mirrors fail transiently
+)

@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from engineforge.recipe import Recipe
-from engineforge.runtimes.base import Runtime
-from engineforge.stage_plan import DOWNLOAD_DIR, IMAGE, PORT, Command, StagePlan
-from engineforge.stages import STAGES, skip_reason
+from engineforge.stage_plan import DOWNLOAD_DIR, StagePlan
+from engineforge.stages import QUANTIZE, STAGES
 
 
 def dry_run(recipe: Recipe, base_dir: Path | None = None) -> dict[str, Any]:
@@ -31,15 +30,13 @@ def dry_run(recipe: Recipe, base_dir: Path | None = None) -> dict[str, Any]:
         quantized = "<quantize>/fakequant" if runtime.serves_fake_quantized else "<quantize>/export"
         plans = {name: StagePlan.model_validate_json(plan.model_dump_json().replace(DOWNLOAD_DIR, quantized))
                  for name, plan in plans.items()}
-    planners = {"download": lambda: _download(recipe), "quantize": lambda: _quantize(recipe), "shard": lambda: plans["shard"], "build": lambda: plans["build"],
-                "validate": lambda: _with_load(recipe, plans["validate"]), "package": lambda: _package(recipe, runtime),
-                "register": lambda: _register(recipe)}
     stages = []
     for stage in STAGES:
-        if stage == "quantize" and recipe.quantize is None:
+        if stage is QUANTIZE and recipe.quantize is None:
             continue  # not part of this recipe's pipeline at all (the flow does not run it)
-        reason = skip_reason(stage, recipe, runtime)
-        stages.append(planners[stage]() if reason is None else StagePlan(stage=stage, status="skipped", reason=reason))
+        reason = stage.skip_reason(recipe, runtime)
+        stages.append(stage.plan(recipe, runtime, plans) if reason is None
+                      else StagePlan(stage=stage.name, status="skipped", reason=reason))
     p = recipe.parallel
     return {
         "recipe": recipe.name,
@@ -47,39 +44,6 @@ def dry_run(recipe: Recipe, base_dir: Path | None = None) -> dict[str, Any]:
         "parallel": {"tp": p.tensor, "pp": p.pipeline, "ep": p.expert, "gpus_per_node": p.gpus_per_node},
         "stages": [stage.model_dump(mode="json", exclude_defaults=False) for stage in stages],
     }
-
-
-def _download(recipe: Recipe) -> StagePlan:
-    return StagePlan(stage="download", notes={"source": recipe.model.source, "model_dir": DOWNLOAD_DIR})
-
-
-def _quantize(recipe: Recipe) -> StagePlan:
-    spec = recipe.quantize
-    return StagePlan(stage="quantize", notes={"format": spec.format, "kv_cache": spec.kv_cache, "exclude": spec.exclude,
-                                              "calibration": spec.calibration.model_dump(mode="json"),
-                                              "export_dir": "<quantize>/export", "fakequant_dir": "<quantize>/fakequant"})
-
-
-def _with_load(recipe: Recipe, plan: StagePlan) -> StagePlan:
-    spec = recipe.validate_
-    load = {"endpoint": f"http://127.0.0.1:{PORT}", "api": spec.api, "requests": spec.requests,
-            "concurrency": spec.concurrency, "warmup_requests": spec.warmup_requests, "max_tokens": spec.max_tokens}
-    return plan.model_copy(update={"notes": {**plan.notes, "load": load}})
-
-
-def _package(recipe: Recipe, runtime: Runtime) -> StagePlan:
-    from engineforge.packaging import MODEL_DIR_IN_IMAGE
-
-    base = runtime.image_base(recipe, None)
-    entrypoint = runtime.serve_argv(recipe, Path(MODEL_DIR_IN_IMAGE), "0.0.0.0", recipe.serve.port, recipe.serve.device)
-    files = {f"<package>/{name}": text for name, text in runtime.deployment_files(recipe, IMAGE).items()}
-    return StagePlan(stage="package", commands=[Command(role="entrypoint", argv=entrypoint, port=recipe.serve.port)],
-                     files=files, notes={"base_image": base, "image": recipe.package.image or f"engineforge/{recipe.name}",
-                                         "model_dir_in_image": MODEL_DIR_IN_IMAGE})
-
-
-def _register(recipe: Recipe) -> StagePlan:
-    return StagePlan(stage="register", notes={"registered_model": recipe.name, "alias": "candidate"})
 
 
 def render(planned: dict[str, Any], console) -> None:

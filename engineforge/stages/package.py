@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
+from engineforge import tracking
 from engineforge.child_environment import model_server_environment
 from engineforge.recipe import Recipe
 from engineforge.runtimes.base import Runtime
 from engineforge.stage import run_stage
-from engineforge.stage_plan import write_files
+from engineforge.stage_plan import IMAGE, Command, StagePlan, write_files
 from engineforge.stage_result import StageOutput, StageResult
 from engineforge.stages.context import RunContext
+from engineforge.stages.record import record_stage
+from engineforge.stages.stage import Stage, switch
 from engineforge.store import content_key
 
 STAGE = "package"
@@ -25,9 +30,10 @@ def package(
 
     runtime = ctx.runtime
     base_image = runtime.image_base(recipe, built)  # TensorRT-LLM: the release image of the version that built
-    # The key says whether a daemon answered. One that stopped answering since must fail the stage, not
-    # leave a "skipped" entry under a key that says a daemon was there (it would be reused once it is back).
-    expects_daemon = key in _KEYED_WITH_A_DAEMON
+    # The key says whether a daemon answered (it is the key computed with one answering). One that stopped
+    # answering since must fail the stage, not leave a "skipped" entry under a key that says a daemon was
+    # there (it would be reused once it is back).
+    expects_daemon = key == _key(recipe, built, runtime, daemon_answered=True)
     inputs = PackageInputs(
         recipe_name=recipe.name,
         runtime=runtime.name,
@@ -61,24 +67,23 @@ def package(
     return run_stage(ctx.store, STAGE, key, produce, ctx.refreshes(STAGE), keep_on_failure=("logs",))
 
 
-# Keys this process computed while a daemon answered (the key is computed once, before the stage runs).
-_KEYED_WITH_A_DAEMON: set[str] = set()
-
-
 def package_key(recipe: Recipe, built: StageResult, runtime: Runtime) -> str:
     """The image's content key."""
-    from engineforge.packaging.daemon import connect, daemon_address
+    from engineforge.packaging.daemon import connect
 
     # Whether a daemon answers is part of the key: a run without Docker must not pin "skipped" once
     # one is started (a short ping; the build itself connects with a long timeout).
-    answers = connect(timeout_s=5)[0] is not None
+    return _key(recipe, built, runtime, daemon_answered=connect(timeout_s=5)[0] is not None)
+
+
+def _key(recipe: Recipe, built: StageResult, runtime: Runtime, daemon_answered: bool) -> str:
+    from engineforge.packaging.daemon import daemon_address
+
     # The recipe's name is in the key: it names the image and its labels, so two recipes with equal
     # inputs get an image each.
-    key = content_key(STAGE, recipe.name, built.key, recipe.section("package"), recipe.section("serve"), runtime.name,
-                      runtime.image_requirements(recipe), daemon_address(), answers, runtime.image_base(recipe, built))
-    if answers:
-        _KEYED_WITH_A_DAEMON.add(key)
-    return key
+    return content_key(STAGE, recipe.name, built.key, recipe.section("package"), recipe.section("serve"), runtime.name,
+                       runtime.image_requirements(recipe), daemon_address(), daemon_answered,
+                       runtime.image_base(recipe, built))
 
 
 def _labels(recipe: Recipe, built: StageResult, model: StageResult, lock_sha256: str,
@@ -97,3 +102,35 @@ def _labels(recipe: Recipe, built: StageResult, model: StageResult, lock_sha256:
         "ai.engineforge.model-revision": str(model.outputs.get("revision")),
         "ai.engineforge.serve.hub-kernels": "on" if recipe.serve.hub_kernels else "off",
     }
+
+
+def record(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
+    record_stage(ctx, result)
+    if "dockerfile" in result.outputs:  # as Dockerfile.txt: MLflow's UI previews files by their extension
+        with tempfile.TemporaryDirectory() as directory:
+            shown = Path(directory) / "Dockerfile.txt"
+            shutil.copyfile(result.file("dockerfile"), shown)
+            tracking.log_file(ctx.tracking_uri, ctx.run_id, shown, STAGE)
+
+
+def plan(recipe: Recipe, runtime: Runtime, plans: dict[str, StagePlan]) -> StagePlan:
+    from engineforge.packaging import MODEL_DIR_IN_IMAGE
+
+    base = runtime.image_base(recipe, None)
+    entrypoint = runtime.serve_argv(recipe, Path(MODEL_DIR_IN_IMAGE), "0.0.0.0", recipe.serve.port, recipe.serve.device)
+    files = {f"<package>/{name}": text for name, text in runtime.deployment_files(recipe, IMAGE).items()}
+    return StagePlan(stage=STAGE, commands=[Command(role="entrypoint", argv=entrypoint, port=recipe.serve.port)],
+                     files=files, notes={"base_image": base, "image": recipe.package.image or f"engineforge/{recipe.name}",
+                                         "model_dir_in_image": MODEL_DIR_IN_IMAGE})
+
+
+PACKAGE = Stage(
+    name=STAGE,
+    key=lambda recipe, ctx, built, **rest: package_key(recipe, built, ctx.runtime),
+    work=lambda recipe, ctx, key, built, model, lock_sha256, quantized=None: package(
+        recipe, built, model, lock_sha256, ctx, key, quantized),
+    record=record,
+    plan=plan,
+    unless=switch("package.enabled", lambda recipe: recipe.package.enabled),
+    retries=(10,),  # pushes blink
+)

@@ -10,13 +10,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engineforge import progress
-from engineforge.errors import UserError
+from engineforge import progress, tracking
+from engineforge.errors import StageFailed, UserError
 from engineforge.gpus import gpu_info
+from engineforge.mlflow_tags import (
+    QUANTIZE_CALIBRATION_SHA256_TAG,
+    QUANTIZE_FORMAT_TAG,
+    QUANTIZE_GATES_TAG,
+    QUANTIZE_KV_CACHE_TAG,
+    QUANTIZE_MODELOPT_VERSION_TAG,
+)
 from engineforge.recipe import Recipe
+from engineforge.runtimes.base import Runtime
 from engineforge.stage import run_stage
+from engineforge.stage_plan import StagePlan
 from engineforge.stage_result import StageOutput, StageResult
 from engineforge.stages.context import RunContext
+from engineforge.stages.record import record_stage
+from engineforge.stages.stage import Stage
 from engineforge.store import content_key
 from engineforge.versions import package_version
 
@@ -71,3 +82,43 @@ def quantize(recipe: Recipe, model: StageResult, ctx: RunContext, key: str) -> S
         )
 
     return run_stage(ctx.store, STAGE, key, produce, ctx.refreshes(STAGE))
+
+
+def record(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
+    """Accuracy figures, the export's quantization config and what calibrated it; then the gates."""
+    record_stage(ctx, result)
+    out = result.outputs
+    figures = {f"quantize_{name}": value for name, value in out["figures"].items()}
+    tracking.log_metrics(ctx.tracking_uri, ctx.run_id, {**figures, "quantize_calibration_s": out["calibration_s"]})
+    tracking.log_file(ctx.tracking_uri, ctx.run_id, result.file("accuracy"), "quantize")
+    tracking.log_file(ctx.tracking_uri, ctx.run_id, result.file("export_dir") / "hf_quant_config.json", "quantize")
+    tracking.set_tags(ctx.tracking_uri, ctx.run_id, {
+        QUANTIZE_FORMAT_TAG: out["format"], QUANTIZE_KV_CACHE_TAG: out["kv_cache"],
+        QUANTIZE_MODELOPT_VERSION_TAG: str(out["modelopt_version"]),
+        QUANTIZE_CALIBRATION_SHA256_TAG: out["calibration_sha256"],
+    })
+    from engineforge.quantize.accuracy import AccuracyFigures
+
+    failures = AccuracyFigures(**out["figures"]).failures(recipe.quantize.gates)
+    tracking.set_tags(ctx.tracking_uri, ctx.run_id, {QUANTIZE_GATES_TAG: "failed" if failures else "passed"})
+    if failures:
+        raise StageFailed(STAGE, "accuracy gate failed: " + "; ".join(failures))
+
+
+def plan(recipe: Recipe, runtime: Runtime, plans: dict[str, StagePlan]) -> StagePlan:
+    spec = recipe.quantize
+    return StagePlan(stage=STAGE, notes={"format": spec.format, "kv_cache": spec.kv_cache, "exclude": spec.exclude,
+                                         "calibration": spec.calibration.model_dump(mode="json"),
+                                         "export_dir": "<quantize>/export", "fakequant_dir": "<quantize>/fakequant"})
+
+
+# Any runtime, when the recipe asks (engineforge.quantize.support refuses what it cannot serve).
+QUANTIZE = Stage(
+    name=STAGE,
+    key=lambda recipe, ctx, model: quantize_key(recipe, model, ctx),
+    work=lambda recipe, ctx, key, model: quantize(recipe, model, ctx, key),
+    record=record,
+    plan=plan,
+    unless=lambda recipe: None if recipe.quantize is not None else "no quantize section in the recipe",
+    by_runtime=False,
+)

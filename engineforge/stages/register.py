@@ -13,8 +13,10 @@ from engineforge import progress, tracking
 from engineforge.artifacts.remote_tier import artifact_path
 from engineforge.mlflow_tags import IMAGE_DIGEST_TAG, MODEL_REVISION_TAG, RUNTIME_TAG
 from engineforge.recipe import Recipe
+from engineforge.stage_plan import StagePlan
 from engineforge.stage_result import StageResult
 from engineforge.stages.context import RunContext
+from engineforge.stages.stage import Stage, switch
 
 STAGE = "register"
 
@@ -46,3 +48,12 @@ def _source(built: StageResult, ctx: RunContext) -> tuple[str, str]:
             raise RuntimeError(f"build {built.key[:12]} was not logged to {ctx.tracking_uri}; nothing registered")
         return run_id, f"runs:/{run_id}/{artifact_path('build')}"
     return ctx.run_id, Path(built.path).as_uri()
+
+
+REGISTER = Stage(
+    name=STAGE,
+    work=lambda recipe, ctx, key, built, packaged, model: register(recipe, built, packaged, model, ctx),
+    plan=lambda recipe, runtime, plans: StagePlan(stage=STAGE, notes={"registered_model": recipe.name, "alias": "candidate"}),
+    unless=switch("tracking.register_model", lambda recipe: recipe.tracking.register_model),
+    retries=(5, 30),  # a remote tracking server may blink
+)

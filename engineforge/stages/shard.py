@@ -15,6 +15,7 @@ from engineforge.recipe import Recipe
 from engineforge.stage import run_stage
 from engineforge.stage_result import StageOutput, StageResult
 from engineforge.stages.context import RunContext
+from engineforge.stages.stage import Stage
 from engineforge.store import content_key
 from engineforge.versions import package_version
 
@@ -65,3 +66,11 @@ def shard(recipe: Recipe, model: StageResult, ctx: RunContext, key: str) -> Stag
         )
 
     return run_stage(ctx.store, STAGE, key, produce, ctx.refreshes(STAGE))
+
+
+SHARD = Stage(
+    name=STAGE,
+    key=lambda recipe, ctx, model: shard_key(recipe, model),
+    work=lambda recipe, ctx, key, model: shard(recipe, model, ctx, key),
+    plan=lambda recipe, runtime, plans: plans[STAGE],
+)

@@ -11,17 +11,23 @@ import time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
-from engineforge import progress
+from engineforge import progress, tracking
 from engineforge.child_environment import model_server_environment
 from engineforge.errors import StageFailed
 from engineforge.gpus import gpu_info, serving_device
 from engineforge.measure import intervals, turns
+from engineforge.measure.gates import GATE_FIGURES, evaluate_gates, validation_rows
+from engineforge.measure.intervals import CI_SUFFIX, REPEATS_METRIC
+from engineforge.mlflow_tags import CACHE_HIT_TAG, MEASURED_BY_TAG, MEASURED_TAG, missing
 from engineforge.recipe import Recipe
 from engineforge.runtimes.base import Runtime
 from engineforge.serving import LOOPBACK, free_port, running_servers
 from engineforge.stage import run_stage
+from engineforge.stage_plan import PORT, StagePlan
 from engineforge.stage_result import StageOutput, StageResult
 from engineforge.stages.context import RunContext
+from engineforge.stages.record import record_stage
+from engineforge.stages.stage import Stage, layout_gpus, switch
 from engineforge.store import content_key
 
 STAGE = "validate"
@@ -233,3 +239,97 @@ def _plot(results: dict, workdir: Path) -> None:
     from engineforge.measure.plots import latency_cdf
 
     latency_cdf(results, workdir / CDF_FILE)
+
+
+def record(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
+    """Figures, files and the gates' verdict (gates judge the figures every run, cached or not)."""
+    if result.status == "skipped":
+        return
+    # Repeated figures are gated on the pessimistic end of their 95 % interval (a floor on the lower, a ceiling
+    # on the upper end), so a gate passes only what the noise cannot take back.
+    repeats = result.outputs.get("repeat_figures", [])
+    directions = {figure: op for figure, op in GATE_FIGURES.values()}
+    report = evaluate_gates(recipe.validate_.gates, intervals.conservative(result.outputs["figures"], repeats, directions),
+                            result.outputs.get("missing"))
+    record_stage(ctx, result if report.passed else result.model_copy(update={"status": "failed"}))
+    _record_figures(recipe, ctx, result)
+    for name in ("results", "server_log", "accuracy", "latency_cdf"):
+        if name in result.outputs:
+            tracking.log_file(ctx.tracking_uri, ctx.run_id, result.file(name), STAGE)
+    _check_gates(report, ctx, _bounds_line(report, repeats))
+
+
+def _record_figures(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
+    """Figures measured by this run become its metrics; a result reused from the store or a remote
+    tier was measured by another run, so this one is tagged a cache hit pointing at that run
+    instead of logging the same figures again as new measurements. The table is shown either way."""
+    figures = result.outputs["figures"]
+    if result.status == "ran":
+        _log_figures(ctx, figures, result.outputs.get("repeat_figures", []))
+        missing_figures = {missing(name): reason for name, reason in result.outputs.get("missing", {}).items()}
+        tracking.set_tags(ctx.tracking_uri, ctx.run_id, {MEASURED_TAG: result.key} | missing_figures)
+    else:
+        measured = tracking.run_with_tag(ctx.tracking_uri, tracking.experiment_name(recipe), MEASURED_TAG, result.key)
+        tags = {CACHE_HIT_TAG: "true"} | ({MEASURED_BY_TAG: measured.info.run_id} if measured else {})
+        tracking.set_tags(ctx.tracking_uri, ctx.run_id, tags)
+    rows = validation_rows(figures, recipe.validate_.gates, result.outputs.get("missing"))
+    if rows:
+        tracking.log_table(ctx.tracking_uri, ctx.run_id, rows, "validate/figures.json")
+
+
+def _log_figures(ctx: RunContext, means: dict[str, float], repeats: list[dict[str, float]]) -> None:
+    """Each repeat's figures at steps 0..n-1, then their means at step n (what the run shows as the figure),
+    `<figure>_ci95` (the 95 % interval's half width, where two or more repeats measured it) and `validate_repeats`."""
+    for step, figures in enumerate(repeats):
+        tracking.log_metrics(ctx.tracking_uri, ctx.run_id, figures, step=step)
+    widths = {f"{name}{CI_SUFFIX}": stats.half_width for name, stats in intervals.combine(repeats).items()
+              if stats.half_width is not None}
+    extra = widths | {REPEATS_METRIC: len(repeats)} if repeats else {}
+    tracking.log_metrics(ctx.tracking_uri, ctx.run_id, means | extra, step=len(repeats))
+
+
+def _bounds_line(report, repeats: list[dict[str, float]]) -> str:
+    """What the gates judged, beside the mean it bounds; empty for a single measurement."""
+    if len(repeats) < 2 or not report.results:
+        return ""
+    stats = intervals.combine(repeats)
+    shown = [f"{r.figure} {'lower' if r.op == '>=' else 'upper'} bound {r.measured:,.1f} (mean {stats[r.figure].mean:,.1f} "
+             f"± {stats[r.figure].half_width:,.1f}), target {r.op} {r.target:g}"
+             for r in report.results if r.measured is not None and r.figure in stats and stats[r.figure].half_width is not None]
+    return f"Judged on the 95% interval over {len(repeats)} repeats: " + "; ".join(shown)
+
+
+def _check_gates(report, ctx: RunContext, bounds: str = "") -> None:
+    """Tag the run gates=passed|failed and log the table; a failed gate fails the stage with it."""
+    tracking.set_tags(ctx.tracking_uri, ctx.run_id, {"gates": report.verdict})
+    if report.results:
+        with tempfile.TemporaryDirectory() as directory:
+            table = Path(directory) / "gates.txt"
+            table.write_text(report.to_text() + "\n" + (bounds + "\n" if bounds else ""))
+            tracking.log_file(ctx.tracking_uri, ctx.run_id, table, STAGE)
+    report.raise_if_failed(STAGE)
+
+
+def plan(recipe: Recipe, runtime: Runtime, plans: dict[str, StagePlan]) -> StagePlan:
+    """The runtime's servers (and bench), and the load the stage sends them."""
+    spec = recipe.validate_
+    load = {"endpoint": f"http://127.0.0.1:{PORT}", "api": spec.api, "requests": spec.requests,
+            "concurrency": spec.concurrency, "warmup_requests": spec.warmup_requests, "max_tokens": spec.max_tokens}
+    return plans[STAGE].model_copy(update={"notes": {**plans[STAGE].notes, "load": load}})
+
+
+def gpus(recipe: Recipe, runtime: Runtime) -> int:
+    """The layout's GPUs when it serves on a GPU."""
+    return layout_gpus(recipe) if recipe.validate_.enabled and serving_device(recipe.serve.device) == "cuda" else 0
+
+
+VALIDATE = Stage(
+    name=STAGE,
+    key=lambda recipe, ctx, built: validate_key(recipe, built),
+    work=lambda recipe, ctx, key, built: validate(recipe, built, ctx, key),
+    record=record,
+    plan=plan,
+    gpus=gpus,
+    unless=switch("validate.enabled", lambda recipe: recipe.validate_.enabled),
+    timeout_s=lambda recipe: recipe.validate_.timeout_s,
+)

@@ -8,6 +8,7 @@ import pytest
 from engineforge.orchestration import gpu_slots
 from engineforge.recipe_file import parse_recipe
 from engineforge.runtimes import get_runtime
+from engineforge.stages import named
 
 
 def recipe(runtime="transformers", device="cpu", tensor=1, pipeline=1, validate=True):
@@ -19,7 +20,7 @@ def recipe(runtime="transformers", device="cpu", tensor=1, pipeline=1, validate=
 
 
 def needed(stage, parsed):
-    return gpu_slots.gpus_needed(stage, parsed, get_runtime(parsed.runtime))
+    return gpu_slots.gpus_needed(named(stage), parsed, get_runtime(parsed.runtime))
 
 
 def test_gpu_stages_take_one_slot_per_gpu_they_use(monkeypatch):

@@ -18,8 +18,9 @@ from prefect import flow
 from engineforge.errors import StageFailed
 from engineforge.stage import run_stage
 from engineforge.stage_result import StageOutput, StageResult
+from engineforge.stages import Stage
 from engineforge.store import Store
-from tasks.common import stage_task
+from tasks.stage import stage_task
 
 
 @pytest.fixture
@@ -44,11 +45,11 @@ def attempts_of(fn, tmp_path: Path, retries: int = 3) -> tuple[int, BaseExceptio
             handle.write("x")
         return fn()
 
-    task = stage_task("demo", retries=retries, retry_delay_seconds=[0.1])(body).task
+    demo = Stage(name="demo", work=lambda recipe, ctx, key: body(), plan=None, retries=(0.1,) * retries)
 
     @flow
     def one_stage():
-        return task()
+        return stage_task(demo)(None, None, None, {})
 
     started = time.perf_counter()
     try:

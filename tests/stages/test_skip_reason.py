@@ -1,10 +1,10 @@
-"""stages.skip_reason: the one rule for whether a stage applies, used by the flow and by --dry-run."""
+"""Stage.skip_reason: the one rule for whether a stage applies, used by the flow and by --dry-run."""
 
 import pytest
 
 from engineforge.recipe_file import parse_recipe
 from engineforge.runtimes import get_runtime
-from engineforge.stages import STAGES, skip_reason
+from engineforge.stages import NAMES, STAGES
 from engineforge.stages.dry_run import dry_run
 
 BASE = "name: skip-test\nmodel:\n  source: synthetic:tiny-llama\nruntime: {runtime}\n"
@@ -15,14 +15,14 @@ def recipe(runtime="transformers", extra=""):
 
 
 def reasons(parsed):
-    return {stage: skip_reason(stage, parsed, get_runtime(parsed.runtime)) for stage in STAGES}
+    return {stage.name: stage.skip_reason(parsed, get_runtime(parsed.runtime)) for stage in STAGES}
 
 
 NO_QUANTIZE = "no quantize section in the recipe"
 
 
 def test_every_stage_but_quantize_applies_to_the_engine_runtime_by_default():
-    assert reasons(recipe("trtllm-engine")) == dict.fromkeys(STAGES) | {"quantize": NO_QUANTIZE}
+    assert reasons(recipe("trtllm-engine")) == dict.fromkeys(NAMES) | {"quantize": NO_QUANTIZE}
 
 
 def test_quantize_applies_when_the_recipe_asks_for_it():

@@ -1,4 +1,4 @@
-"""tasks.common.StageTask against a real Prefect API: the runtime is resolved once per run and every
+"""tasks.stage (the one generic stage task) against a real Prefect API: the runtime is resolved once per run and every
 stage's content key is computed once (the package key pings the Docker daemon, so twice was costly); a stage that
 skips itself at run time ends its task run in a Completed state named Skipped, with its reason."""
 
@@ -11,7 +11,9 @@ import engineforge.stages.build
 import engineforge.stages.package
 from engineforge import tracking
 from engineforge.mlflow_tags import FLOW_RUN_TAG
+from engineforge.stages import NAMES, STAGES, Stage
 from flows.model_to_deployment import model_to_deployment
+from tasks.stage import stage_task
 
 
 class CountingRuntimes(dict):
@@ -38,8 +40,9 @@ def test_one_run_resolves_its_runtime_once_and_computes_each_key_once(prefect_ap
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
     counts: Counter = Counter()
     monkeypatch.setattr(engineforge.runtimes, "RUNTIMES", CountingRuntimes(engineforge.runtimes.RUNTIMES, counts))
-    for module in (engineforge.stages.build, engineforge.stages.package):
-        monkeypatch.setattr(module, "content_key", counting(module.content_key, counts, module.STAGE))
+    monkeypatch.setattr(engineforge.stages.build, "content_key", counting(engineforge.stages.build.content_key, counts, "build"))
+    # The package key pings the Docker daemon (its work compares the key with a daemon's, without a ping).
+    monkeypatch.setattr(engineforge.stages.package, "package_key", counting(engineforge.stages.package.package_key, counts, "package"))
     text, _ = make_recipe(str(tiny_model_dir), name="key-once-test", validate="validate:\n  enabled: false\n")
 
     summary = model_to_deployment(recipe_yaml=text, recipe_origin="test.yaml", store_root=str(tmp_path / "store"))
@@ -54,3 +57,17 @@ def test_one_run_resolves_its_runtime_once_and_computes_each_key_once(prefect_ap
     (package,) = task_runs([flow_run_id], "package", expected=1)
     assert package.state.name == "Skipped" and package.state.is_completed()  # what the Prefect UI shows; the flow went on
     assert package.state.message.startswith("no Docker daemon at ")
+
+
+def test_every_stage_runs_as_one_prefect_task_named_after_it_with_its_retries():
+    """The Prefect task names, retries and delays the per-stage tasks had (what the Prefect UI shows)."""
+    assert NAMES == ("download", "quantize", "shard", "build", "validate", "package", "register")
+    assert all(isinstance(stage, Stage) for stage in STAGES)
+    options = {stage.name: (stage_task(stage).name, stage_task(stage).retries, stage_task(stage).retry_delay_seconds)
+               for stage in STAGES}
+    assert options == {
+        "download": ("download", 3, [5, 30, 120]), "quantize": ("quantize", 0, 0), "shard": ("shard", 0, 0),
+        "build": ("build", 0, 0), "validate": ("validate", 0, 0), "package": ("package", 1, [10]),
+        "register": ("register", 2, [5, 30]),
+    }
+    assert stage_task(STAGES[0]) is stage_task(STAGES[0])  # made once

@@ -14,8 +14,9 @@ from engineforge.errors import StageFailed
 from engineforge.recipe_file import parse_recipe
 from engineforge.runtimes import get_runtime
 from engineforge.stage_result import StageResult
+from engineforge.stages import VALIDATE
 from engineforge.stages.context import RunContext
-from tasks.validate import validate_task
+from tasks.stage import finish
 
 FIGURES = {"output_tokens_per_s": 9.0, "ttft_ms_p99": 50.0, "tpot_ms_p50": 5.0, "error_rate": 0.0,
            "requests": 4.0, "completed": 4.0}
@@ -36,7 +37,7 @@ def announce(tmp_path, monkeypatch, ttft_gate_ms: float) -> tuple[list[str], str
     progress.subscribe(view)
     error = None
     try:
-        validate_task._finish(recipe, ctx, MEASURED)
+        finish(VALIDATE, recipe, ctx, MEASURED)
     except StageFailed as failed:
         error = failed
     finally:
