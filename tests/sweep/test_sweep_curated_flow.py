@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import recipe_text
 from trtllm_helpers import use_doubles
 
 from flows.sweep import sweep
@@ -38,34 +39,11 @@ def test_a_curated_config_is_measured_beside_the_layout_with_trtllm_doubles(
     (configs / "curated" / "tiny.yaml").write_text(yaml.safe_dump({
         "max_batch_size": 2, "stream_interval": 2, "enable_chunked_prefill": True,
         "cuda_graph_config": {"enable_padding": True, "max_batch_size": 2}, "kv_cache_config": {"enable_block_reuse": False}}))
-    text = f"""name: curated-flow-test
-model:
-  source: {tiny_model_dir}
-  dtype: float32
-runtime: trtllm
-build:
-  max_batch_size: 4
-  max_input_len: 64
-  max_seq_len: 128
-serve:
-  device: cpu
-  startup_timeout_s: 180
-validate:
-  requests: 4
-  concurrency: 2
-  warmup_requests: 1
-  max_tokens: 8
-tracking:
-  uri: {mlflow_uri}
-sweep:
-  repeats: 1
-  layouts:
-    - {{tensor: 1}}
-  curated:
-    configs: configs
-    gpu: H200
-    model: {MODEL}
-"""
+    curated = f"sweep:\n  repeats: 1\n  layouts:\n    - {{tensor: 1}}\n  curated:\n    configs: configs\n    gpu: H200\n    model: {MODEL}\n"
+    text = recipe_text(str(tiny_model_dir), name="curated-flow-test", tracking=f"tracking:\n  uri: {mlflow_uri}\n",
+                       build="build:\n  max_batch_size: 4\n  max_input_len: 64\n  max_seq_len: 128\n", sweep=curated)
+    text = text.replace("runtime: transformers", "runtime: trtllm")
+
     summary = sweep(recipe_yaml=text, recipe_origin="curated.yaml", base_dir=str(tmp_path),
                     store_root=str(tmp_path / "store"))
 
