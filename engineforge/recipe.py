@@ -306,7 +306,7 @@ class SweepLayout(Section):
 
 class SweepCurated(Section):
     """NVIDIA's tuned trtllm-serve configs (TensorRT-LLM's examples/configs: curated/ and database/) for the model and
-    GPU, each a variant measured beside the sweep's own (engineforge/sweep/curated.py)."""
+    GPU, each a variant measured beside the sweep's own (engineforge/trtllm/curated.py)."""
 
     configs: str = Field(..., min_length=1, max_length=4096, description="A checkout of TensorRT-LLM's examples/configs "
                          "directory (holding curated/ and database/); relative to the recipe file.")

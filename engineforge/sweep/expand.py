@@ -62,9 +62,9 @@ class Variant:
 
 def expand(recipe: Recipe, layouts: list[dict[str, int]] | None = None, base_dir: Path | None = None) -> list[Variant]:
     """The sweep's variants in matrix order, then layouts, load points innermost; then sweep.curated's
-    configs (engineforge/sweep/curated.py), each with every load point. `layouts` are the planner's
+    configs (engineforge/trtllm/curated.py), each with every load point. `layouts` are the planner's
     choices for `layouts: auto` (tensor/pipeline/expert per layout); `base_dir` the recipe file's directory."""
-    from engineforge.sweep.curated import starting_points
+    from engineforge.trtllm.curated import starting_points
 
     sweep = recipe.sweep
     if sweep is None:

@@ -135,3 +135,15 @@ def test_a_config_key_the_version_does_not_define_names_the_variant(configs):
     with pytest.raises(UserError, match="^sweep variant db-1k1k-tp1-conc8-c4: trtllm.llm_api.no_such_option: "
                        "TensorRT-LLM 1.3.0rc30 has no such LLM API option"):
         expand(recipe(configs))
+
+
+def test_validate_and_run_refuse_a_missing_path_in_one_line_naming_its_line(tmp_path):
+    from engineforge.recipe_checks import check_recipe_text
+    from engineforge.recipe_file import RecipeError
+
+    text = (f"name: cur\nmodel:\n  source: synthetic:tiny-llama\nruntime: trtllm\nsweep:\n  curated:\n"
+            f"    configs: nowhere\n    gpu: H200\n    model: {MODEL}\n")
+    with pytest.raises(RecipeError) as error:
+        check_recipe_text(text, "cur.yaml", tmp_path)
+    assert error.value.problems == [f"cur.yaml:7: sweep.curated.configs: {tmp_path / 'nowhere'}: no such directory; give "
+                                    "a checkout of TensorRT-LLM's examples/configs (it holds curated/ and database/)"]
