@@ -59,6 +59,7 @@ VARIANT_TAG = "engineforge.sweep.variant"  # on a child run: its variant's name
 PACKAGED_VARIANT_TAG = "engineforge.sweep.packaged"  # on the champion's packaging run: its variant's name
 GPUS_TAG = "engineforge.sweep.gpus"  # on a child run: the GPUs its variant uses
 PREDICTED_GPU_TAG = "engineforge.predicted.gpu"  # the GPU a run's predicted_* figures are for
+PREDICTED_TAG_PREFIX = "engineforge.predicted."  # + predictor, backend, backend_version, database: what they modelled
 CHAMPION_TAG = "engineforge.sweep.champion"  # on a sweep's parent run: the champion's variant; on the champion child: true
 CHAMPION_VERSION_TAG = "engineforge.sweep.champion_version"  # and its registered version, when one was promoted
 

@@ -304,6 +304,20 @@ class SweepLayout(Section):
     expert: int = Field(1, ge=1, le=MAX_GPUS, description="Expert parallel size.")
 
 
+class SweepCurated(Section):
+    """NVIDIA's tuned trtllm-serve configs (TensorRT-LLM's examples/configs: curated/ and database/) for the model and
+    GPU, each a variant measured beside the sweep's own (engineforge/trtllm/curated.py)."""
+
+    configs: str = Field(..., min_length=1, max_length=4096, description="A checkout of TensorRT-LLM's examples/configs "
+                         "directory (holding curated/ and database/); relative to the recipe file.")
+    gpu: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="The GPU as NVIDIA's configs name it "
+                     "(H100, H200, B200, GB200, ...): curated entries for it or for Any, database/<model>/<gpu>/.")
+    model: str | None = Field(None, pattern=r"^[A-Za-z0-9][\w.-]*/[\w.-]+$", description="The model as NVIDIA's "
+                              "configs name it (ORG/NAME); default the hf:// model.source.")
+    isl: int | None = Field(None, ge=1, le=MAX_TOKENS, description="Only database configs for this input length (1024 for 1k).")
+    osl: int | None = Field(None, ge=1, le=MAX_TOKENS, description="Only database configs for this output length.")
+
+
 class SweepSpec(Section):
     """Variants of one recipe, measured side by side; the best one passing validate.gates is the champion."""
 
@@ -315,6 +329,8 @@ class SweepSpec(Section):
         None, description="Parallel layouts to try: a list, or auto for the planner's top_k feasible ones."
     )
     top_k: int = Field(3, ge=1, description="How many planned layouts `layouts: auto` takes.")
+    curated: SweepCurated | None = Field(None, description="Also measure NVIDIA's curated and database trtllm-serve "
+                                         "configs for the model and GPU (runtime trtllm), one variant each.")
     load: list[SweepLoad] = Field(default_factory=list, description="Load points; default the validate section's.")
     objective: Literal[OBJECTIVES] = Field(  # type: ignore[valid-type]
         "output_tokens_per_s_per_gpu", description="What the champion is best at (latencies: lowest; rates: highest)."

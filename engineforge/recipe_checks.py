@@ -48,7 +48,21 @@ def _checked(recipe: Recipe, lines: RecipeLines, base_dir: Path | None) -> Recip
 
 def problems_of(recipe: Recipe, base_dir: Path | None) -> list[tuple[str, str]]:
     """(field, message) for each problem; the TensorRT-LLM options, the model source, then the layout it allows."""
-    return trtllm_problems(recipe) + _model_problems(recipe, base_dir)
+    return trtllm_problems(recipe) + _model_problems(recipe, base_dir) + _curated_problems(recipe, base_dir)
+
+
+def _curated_problems(recipe: Recipe, base_dir: Path | None) -> list[tuple[str, str]]:
+    """sweep.curated's directory and its configs for the model and GPU (engineforge/trtllm/curated.py)."""
+    if recipe.sweep is None or recipe.sweep.curated is None:
+        return []
+    from engineforge.trtllm.curated import starting_points
+
+    try:
+        starting_points(recipe, base_dir)
+    except UserError as error:
+        field, _, message = str(error).partition(": ")
+        return [(field, message)]
+    return []
 
 
 def trtllm_problems(recipe: Recipe) -> list[tuple[str, str]]:

@@ -57,7 +57,7 @@ def dry_run(loaded: Recipe, path: Path, as_json: bool) -> int:
 
     console = Console(highlight=False, soft_wrap=True)
     planned = {}
-    for variant in expand(loaded):
+    for variant in expand(loaded, base_dir=path.resolve().parent):
         try:
             planned[variant.name] = plan_stages(variant.recipe, path.resolve().parent)
         except UserError as error:

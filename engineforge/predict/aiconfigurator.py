@@ -35,7 +35,18 @@ class Prediction:
     tokens_per_s_per_user: float
     e2e_ms: float
     system: str
-    backend_version: str
+    backend_version: str  # the TensorRT-LLM version of the database rows it read (AIConfigurator's answer)
+    predictor_version: str  # aiconfigurator-core, which ships the databases
+
+    @property
+    def database(self) -> str:
+        """Which of AIConfigurator's performance databases it read: system/backend/version."""
+        return f"{self.system}/{BACKEND}/{self.backend_version}"
+
+    def provenance(self) -> dict[str, str]:
+        """What the prediction modelled, recorded beside its figures (the recipe may target another version)."""
+        return {"predictor": f"aiconfigurator-core {self.predictor_version}", "backend": BACKEND,
+                "backend_version": self.backend_version, "database": self.database}
 
     def figures(self) -> dict[str, float]:
         """Named like the measured figures they stand beside."""
@@ -91,8 +102,15 @@ def predict(recipe, model_config: dict[str, Any], gpu: str | None) -> Prediction
     return Prediction(
         ttft_ms=float(row["ttft"]), tpot_ms=float(row["tpot"]), output_tokens_per_s=float(row["tokens/s"]),
         output_tokens_per_s_per_gpu=float(row["tokens/s/gpu"]), tokens_per_s_per_user=float(row["tokens/s/user"]),
-        e2e_ms=float(row["request_latency"]), system=args["system_name"], backend_version=result.backend_version,
+        e2e_ms=float(row["request_latency"]), system=args["system_name"], backend_version=str(result.backend_version),
+        predictor_version=_predictor_version(),
     )
+
+
+def _predictor_version() -> str:
+    from engineforge.versions import package_version
+
+    return package_version("aiconfigurator-core") or package_version("aiconfigurator") or "unknown"
 
 
 @lru_cache(maxsize=None)

@@ -42,7 +42,8 @@ def to_json(ranked: list[RankedLayout], gpu: str) -> dict[str, Any]:
         "predictor": {"name": "aiconfigurator", "backend": BACKEND, "backend_version": BACKEND_VERSION, "gpu": gpu},
         "layouts": [{"layout": r.label, "tp": r.tp, "pp": r.pp, "gpus": r.gpus, "meets_targets": r.meets_targets,
                      **({"no_prediction": r.outcome.reason} if isinstance(r.outcome, NoPrediction)
-                        else {"predicted": r.outcome.figures()})} for r in ranked],
+                        else {"predicted": r.outcome.figures(), "predicted_with": r.outcome.provenance()})}
+                    for r in ranked],
         "note": PP_NOTE,
     }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import itertools
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -59,9 +60,12 @@ class Variant:
         return yaml.safe_dump(data, sort_keys=False)
 
 
-def expand(recipe: Recipe, layouts: list[dict[str, int]] | None = None) -> list[Variant]:
-    """The sweep's variants in matrix order, then layouts, load points innermost. `layouts` are the
-    planner's choices for `layouts: auto` (tensor/pipeline/expert per layout)."""
+def expand(recipe: Recipe, layouts: list[dict[str, int]] | None = None, base_dir: Path | None = None) -> list[Variant]:
+    """The sweep's variants in matrix order, then layouts, load points innermost; then sweep.curated's
+    configs (engineforge/trtllm/curated.py), each with every load point. `layouts` are the planner's
+    choices for `layouts: auto` (tensor/pipeline/expert per layout); `base_dir` the recipe file's directory."""
+    from engineforge.trtllm.curated import starting_points
+
     sweep = recipe.sweep
     if sweep is None:
         raise UserError(f"recipe {recipe.name} has no sweep section")
@@ -80,14 +84,20 @@ def expand(recipe: Recipe, layouts: list[dict[str, int]] | None = None) -> list[
     base = recipe.to_data() | {"sweep": None}
     base["validate"] |= repeat_settings(sweep)
     variants, seen = [], set()
-    for combination in itertools.product(*axes):
-        overrides = {field: value for part in combination for field, value in part.items()}
-        name = variant_name(overrides) or recipe.name
+    candidates = [(variant_name(overrides), overrides) for overrides in map(_joined, itertools.product(*axes))]
+    for start, fields in starting_points(recipe, base_dir):  # beside the rest, at every load point
+        candidates += [("-".join(filter(None, (start, variant_name(point)))), fields | point) for point in axes[-1]]
+    for name, overrides in candidates:
+        name = name or recipe.name
         if name in seen:
             raise UserError(f"sweep: two variants are both named {name}; give each matrix value once")
         seen.add(name)
         variants.append(Variant(name=name, overrides=overrides, recipe=_validated(base, overrides, name)))
     return variants
+
+
+def _joined(combination) -> dict[str, Any]:
+    return {field: value for part in combination for field, value in part.items()}
 
 
 def repeat_settings(sweep) -> dict[str, Any]:

@@ -35,7 +35,7 @@ def plan_sweep(recipe: Recipe, base_dir: Path | None = None, gpu: str | None = N
         if predicts:  # AIConfigurator's order where it predicts; else the planner's
             layouts = _by_prediction(recipe, config, planned_layouts.gpu.name, layouts)
         layouts = layouts[: recipe.sweep.top_k]
-    variants = expand(recipe, layouts)
+    variants = expand(recipe, layouts, base_dir)
     for variant in variants:
         try:
             # The layout, then what it serves (a swept quantize.format this runtime or GPU cannot serve).

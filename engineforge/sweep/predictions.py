@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from engineforge import tracking
 from engineforge.sweep.plan import PlannedSweep
-from engineforge.mlflow_tags import GPU_TAG, PREDICTED_GPU_TAG
+from engineforge.mlflow_tags import GPU_TAG, PREDICTED_GPU_TAG, PREDICTED_TAG_PREFIX
 
 
 def log_predictions(uri: str, planned: PlannedSweep, run_ids: dict[str, str | None]) -> list[str]:
@@ -29,6 +29,7 @@ def log_predictions(uri: str, planned: PlannedSweep, run_ids: dict[str, str | No
             missing.setdefault((outcome.reason, gpu), []).append(variant.name)
             continue
         tracking.log_metrics(uri, run_id, outcome.metrics())
-        tracking.set_tags(uri, run_id, {PREDICTED_GPU_TAG: gpu})
+        provenance = {PREDICTED_TAG_PREFIX + name: value for name, value in outcome.provenance().items()}
+        tracking.set_tags(uri, run_id, {PREDICTED_GPU_TAG: gpu, **provenance})  # the database and version it read
     return [f"No prediction for {', '.join(names)}{f' on {gpu}' if gpu else ''}: {reason}."
             for (reason, gpu), names in missing.items()]

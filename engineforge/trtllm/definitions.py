@@ -24,6 +24,30 @@ def definitions(version: str) -> dict[str, Any]:
     return json.loads(resources.files("engineforge.trtllm").joinpath("definitions", name).read_text())
 
 
+@lru_cache(maxsize=None)
+def disagg_definitions(version: str) -> dict[str, Any] | None:
+    """The definition `trtllm-serve disaggregated -c` files are checked against for `version`, if one was read:
+    NVIDIA's trtllm-serve-disagg-config.schema.json (root and server blocks closed)."""
+    name = trtllm_version(version).disagg_definitions
+    if name is None:
+        return None
+    return json.loads(resources.files("engineforge.trtllm").joinpath("definitions", f"{name}.json").read_text())
+
+
+def disagg_problems(config: dict[str, Any], version: str) -> list[str]:
+    """One line per key or value of a disagg_config.yaml that the definition for `version` refuses; [] without one."""
+    from jsonschema import Draft202012Validator
+
+    table = disagg_definitions(version)
+    if table is None:
+        return []
+    found = []
+    for error in Draft202012Validator(table["schema"]).iter_errors(config):
+        found.extend(f"{where}: {message} (TensorRT-LLM {version} disaggregated config)"
+                     for where, message in _described(_deepest(error)))
+    return found
+
+
 def problems(options: dict[str, Any], version: str) -> list[str]:
     """One line per key or value TensorRT-LLM `version` does not define: `path: message`."""
     from jsonschema import Draft202012Validator

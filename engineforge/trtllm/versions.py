@@ -21,6 +21,8 @@ class TrtllmVersion(NamedTuple):
     engine_path: bool  # trtllm-build, --backend tensorrt and trtllm-bench --engine_dir exist
     serve_options_flag: str  # how trtllm-serve is handed the LLM API options file
     definitions: str  # engineforge/trtllm/definitions/<this>.json: what the options are checked against
+    # definitions/<this>.json: what disagg_config.yaml is checked against (None: no NVIDIA definition read for it)
+    disagg_definitions: str | None = None
 
     @property
     def release_image(self) -> str:
@@ -29,7 +31,8 @@ class TrtllmVersion(NamedTuple):
 
 VERSIONS: dict[str, TrtllmVersion] = {v.version: v for v in (
     TrtllmVersion("1.2.1", engine_path=True, serve_options_flag="--extra_llm_api_options", definitions="1.2.1"),
-    TrtllmVersion("1.3.0rc30", engine_path=False, serve_options_flag="--config", definitions="1.3.0rc30"),
+    TrtllmVersion("1.3.0rc30", engine_path=False, serve_options_flag="--config", definitions="1.3.0rc30",
+                  disagg_definitions="disagg-1.4.0rc0"),
 )}
 DEFAULT_VERSION = "1.2.1"
 ACCEPTED = tuple(VERSIONS)

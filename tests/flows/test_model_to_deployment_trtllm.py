@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import recipe_text
 from mlflow.tracking import MlflowClient
 from trtllm_helpers import DOUBLE_VERSION, use_doubles, without_trtllm
@@ -80,6 +81,29 @@ def test_trtllm_pytorch_backend_builds_options_serves_and_benches_with_doubles(
     assert run.data.metrics["trtllm_bench_ttft_ms_p50"] > 0 and run.data.metrics["output_tokens_per_s"] > 0
     assert run.data.tags["engineforge.runtime"] == "trtllm"
     assert lock_of(client, run.info.run_id, tmp_path)["tools"]["tensorrt_llm"] == DOUBLE_VERSION
+
+
+def test_trtllm_13_knobs_reach_the_serve_double_of_13_through_the_flow(
+    prefect_api, gpu_slots_declared, tiny_model_dir, mlflow_uri, monkeypatch, no_docker, tmp_path
+):
+    """TensorRT-LLM 1.3.0rc30 as the recipe's target: the trtllm-serve double checks the `--config` file against
+    1.3.0rc30's definitions (a key outside them would stop it), so the knobs pass here as they pass the recipe."""
+    use_doubles(monkeypatch, "1.3.0rc30")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
+    trtllm = ("trtllm:\n  version: 1.3.0rc30\n  llm_api:\n    enable_chunked_prefill: true\n    stream_interval: 2\n"
+              "    cuda_graph_config: {enable_padding: true, max_batch_size: 4}\n")
+    text = trtllm_recipe(tiny_model_dir, "trtllm", "trtllm-13-e2e", trtllm=trtllm)
+
+    summary = run_flow(text, tmp_path / "store")
+
+    assert statuses(summary)["validate"] == "ran" and statuses(summary)["build"] == "ran"
+    built = stage(summary, "build")
+    assert built["outputs"]["tensorrt_llm_version"] == "1.3.0rc30"
+    options = yaml.safe_load((Path(built["path"]) / built["outputs"]["options_file"]).read_text())
+    assert options["stream_interval"] == 2 and options["cuda_graph_config"]["enable_padding"] is True
+    argv = stage(summary, "validate")["outputs"]["server_argv"]
+    assert argv[argv.index("--config") + 1].endswith("extra_llm_api_options.yaml")
+    assert summary["figures"]["completed"] == 4 and summary["figures"]["errors"] == 0
 
 
 def test_trtllm_engine_shards_builds_engines_and_serves_them_with_doubles(

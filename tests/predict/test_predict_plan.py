@@ -47,6 +47,9 @@ def test_predicted_figures_equal_the_library_called_directly(capsys, tmp_path):
     # One H200 cannot hold 70B in bf16: said in one line, no figure.
     assert "does not fit in GPU memory" in by_layout["tp1"]["no_prediction"] and "predicted" not in by_layout["tp1"]
     assert "ideal linear speed-up" in predictions["note"]
+    # Each figure says what it modelled: AIConfigurator's TensorRT-LLM database for the system, at its version.
+    assert {entry["predicted_with"]["database"] for entry in predictions["layouts"] if "predicted" in entry} == {
+        "h200_sxm/trtllm/1.3.0rc20"}
 
 
 def test_where_it_has_no_data_it_says_so(capsys):

@@ -81,3 +81,16 @@ def test_a_child_on_a_host_without_a_gpu_gets_no_figure_and_a_note(monkeypatch, 
     assert log_predictions(uri, planned, run_ids) == ["No prediction for tp4: no GPU where it ran."]
     (record,) = sweep_records(uri, parent)
     assert predicted(record) == {} and record.predicted_gpu is None
+
+
+def test_each_prediction_records_the_backend_version_and_database_it_read(monkeypatch, mlflow_uri):
+    from importlib.metadata import version
+
+    planned, uri, parent, run_ids = run_children(monkeypatch, mlflow_uri, "[{tensor: 4}]", {"tp4": "NVIDIA H200"})
+    log_predictions(uri, planned, run_ids)
+    tags = tracking.client(uri).get_run(run_ids["tp4"]).data.tags
+    assert planned.variants[0].recipe.trtllm.version != "1.3.0rc20"  # what the recipe targets is not what was modelled
+    assert {key: value for key, value in tags.items() if key.startswith("engineforge.predicted.")} == {
+        "engineforge.predicted.gpu": "H200", "engineforge.predicted.backend": "trtllm",
+        "engineforge.predicted.backend_version": "1.3.0rc20", "engineforge.predicted.database": "h200_sxm/trtllm/1.3.0rc20",
+        "engineforge.predicted.predictor": f"aiconfigurator-core {version('aiconfigurator-core')}"}

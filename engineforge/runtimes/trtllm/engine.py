@@ -50,8 +50,6 @@ class TrtllmEngineRuntime(TrtllmRuntimeBase):
         return f"not used by the {self.name} runtime"
 
     def build(self, recipe: Recipe, source: StageResult, workdir: Path) -> StageOutput:
-        from engineforge.packaging import MODEL_DIR_IN_IMAGE
-
         self.require("build", [trtllm_build.BUILD])
         hf_dir = Path(source.outputs["hf_dir"])
         tokenizer_dir = workdir / TOKENIZER
@@ -66,9 +64,8 @@ class TrtllmEngineRuntime(TrtllmRuntimeBase):
             summary=f"{world_size} engine(s) for {architecture}, TensorRT-LLM {version}",
             outputs={"served_dir": SERVED, "engine_dir": ENGINE, "tokenizer_dir": TOKENIZER, "build_log": BUILD_LOG,
                      "reference_dir": str(hf_dir),
-                     "architecture": architecture, "tensorrt_llm_version": version, "trtllm_build_argv": argv,
-                     "serve_argv": self.serve_argv(recipe, Path(MODEL_DIR_IN_IMAGE), "0.0.0.0", recipe.serve.port, "cuda")},
-        )
+                     "architecture": architecture, "tensorrt_llm_version": version, "trtllm_build_argv": argv},
+        )  # no serve argv: serve settings stay out of an engine's key, so package and dry run take it from the recipe
 
     def build_argv(self, recipe: Recipe, checkpoint_dir: str, engine_dir: str, gpus: int) -> list[str]:
         workers = trtllm_build.workers(layout_of(recipe).world_size, gpus)

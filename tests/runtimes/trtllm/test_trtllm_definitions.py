@@ -13,7 +13,8 @@ from jsonschema import Draft202012Validator
 from engineforge.recipe_file import RecipeError, load_recipe, parse_recipe
 from engineforge.recipe_checks import check_recipe_text
 from engineforge.stages.dry_run import dry_run
-from engineforge.trtllm.definitions import definitions, problems
+from engineforge.runtimes.trtllm.disagg import CONFIG_FILE
+from engineforge.trtllm.definitions import definitions, disagg_definitions, disagg_problems, problems
 from engineforge.trtllm.versions import ACCEPTED
 
 REPO = Path(__file__).resolve().parents[3]
@@ -40,6 +41,20 @@ def emitted_option_files(recipe) -> dict[str, dict]:
             for name, text in stage["files"].items() if name.endswith(("extra_llm_api_options.yaml", "_options.yaml"))}
 
 
+def emitted_disagg_configs(recipe) -> dict[str, dict]:
+    """Every disagg_config.yaml of the dry run (build, validation, compose), by path; the dry run's port
+    placeholders (`<port 1>`) stand for the integers the run writes."""
+    def filled(value):
+        if isinstance(value, dict):
+            return {key: filled(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [filled(item) for item in value]
+        return 8000 if isinstance(value, str) and value.startswith("<port") else value
+
+    return {name: filled(yaml.safe_load(text)) for stage in dry_run(recipe, REPO / "recipes")["stages"]
+            for name, text in stage["files"].items() if name.endswith(CONFIG_FILE)}
+
+
 @pytest.mark.parametrize("version", ACCEPTED)
 def test_each_definitions_file_is_a_valid_json_schema_naming_its_source(version):
     table = definitions(version)
@@ -60,6 +75,30 @@ def test_every_emitted_options_file_is_defined_by_the_target_version(path, versi
         assert roles == ({"context_options.yaml", "generation_options.yaml"} if recipe.serve.disaggregated else set())
     for name, options in files.items():
         assert problems(options, version) == [], name
+    configs = emitted_disagg_configs(recipe)  # checked against NVIDIA's disaggregated config where one was read
+    assert bool(configs) == (recipe.runtime == "trtllm" and recipe.serve.disaggregated is not None)
+    for name, config in configs.items():
+        assert disagg_problems(config, version) == [], name
+        if disagg_definitions(version) is None:  # 1.2.1: the keys of examples/disaggregated/README.md (trtllm-facts.md)
+            assert set(config) == {"hostname", "port", "backend", "context_servers", "generation_servers"}, name
+
+
+def test_the_disaggregated_definition_is_closed_at_the_root_and_in_each_server_block():
+    table = disagg_definitions(RC)
+    Draft202012Validator.check_schema(table["schema"])
+    assert "NVIDIA/TensorRT-LLM" in table["source"] and "04bc3304" in table["source"] and table["method"]
+    config = {"hostname": "h", "port": 8000, "backend": "pytorch",
+              "context_servers": {"num_instances": 1, "urls": ["h:8001"]}, "generation_servers": {"num_instances": 1, "urls": ["h:8002"]}}
+    assert disagg_problems(config, RC) == []
+    assert disagg_problems({**config, "front_port": 1}, RC) == [
+        "front_port: no such option (TensorRT-LLM 1.3.0rc30 disaggregated config)"]
+    assert disagg_problems({**config, "context_servers": {"num_instances": 1, "hosts": []}}, RC) == [
+        "context_servers.hosts: no such option (TensorRT-LLM 1.3.0rc30 disaggregated config)"]
+    assert disagg_problems({**config, "generation_servers": {"num_instances": "one"}}, RC) == [
+        "generation_servers.num_instances: 'one' is not of type 'integer' (TensorRT-LLM 1.3.0rc30 disaggregated config)"]
+    assert disagg_problems({**config, "backend": "tensorrt"}, RC) == [
+        "backend: 'tensorrt' is not one of pytorch (TensorRT-LLM 1.3.0rc30 disaggregated config)"]
+    assert disagg_definitions("1.2.1") is None and disagg_problems({"anything": 1}, "1.2.1") == []
 
 
 def test_the_checks_refuse_what_a_version_does_not_define():
