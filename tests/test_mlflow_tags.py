@@ -15,7 +15,7 @@ RECORDED = {
     "engineforge.image_digest", "engineforge.registered_by_run", "engineforge.replaced_candidate",
     "engineforge.logged.", "engineforge.manifest_sha256.", "engineforge.sweep", "engineforge.sweep.objective",
     "engineforge.champion.verdict", "engineforge.sweep.variant", "engineforge.sweep.packaged", "engineforge.sweep.gpus",
-    "engineforge.predicted.gpu", "engineforge.sweep.champion", "engineforge.sweep.champion_version",
+    "engineforge.predicted.gpu", "engineforge.predicted.", "engineforge.sweep.champion", "engineforge.sweep.champion_version",
 }
 
 
