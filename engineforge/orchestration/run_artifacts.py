@@ -230,6 +230,28 @@ def log_stage(result, tracking_uri: str, run_id: str) -> None:
                 result.summary, mlflow_run_url(tracking_uri, run_id))
 
 
+class _ThreadTimeoutNotice:
+    """Drops Prefect's warning that a task's timeout cannot interrupt a blocking call in a worker thread."""
+
+    WORDS = "running in a worker thread"
+
+    def filter(self, record) -> bool:
+        return self.WORDS not in str(record.msg)
+
+
+def quiet_thread_timeout_warnings() -> None:
+    """A sweep runs its children's flows in threads, so every build and validate task warned that its timeout
+    cannot interrupt a blocking call there (Prefect 3.9.1, `task_engine.py`): one warning per child, each
+    the same, in every child's log. The timeout still ends the task when the call returns, and the stages'
+    blocking calls carry their own limits (server start, requests, subprocesses), so nothing is unenforced
+    that the warning would let a user act on. Installed once per process, on Prefect's task-run logger."""
+    import logging
+
+    logger = logging.getLogger("prefect.task_runs")
+    if not any(isinstance(existing, _ThreadTimeoutNotice) for existing in logger.filters):
+        logger.addFilter(_ThreadTimeoutNotice())
+
+
 def mark_cancelled(flow_run_id: str | None) -> None:
     """An interrupted run's Prefect flow run: CANCELLED (Prefect's engine records Ctrl-C as CRASHED)."""
     if not flow_run_id:
