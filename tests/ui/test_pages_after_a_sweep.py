@@ -159,8 +159,9 @@ def test_the_registered_version_shows_its_figures_gates_and_the_run_that_measure
     number = swept.run(swept.summary["mlflow"]["run_id"]).data.tags["engineforge.sweep.champion_version"]
     server_url = swept.links[1][1].split("/#/")[0]
     page.open(f"{server_url}/#/models/{RECIPE}/versions/{number}?workflowType=machine_learning")
-    page.wait_for(f"Version {number}", "@ champion", "Figures: output_tokens_per_s ", "Gates: none",
-                  f"Measured by: run {champion.info.run_id}", "Lock file: ", shot="registered-version")
+    text = page.wait_for(f"Version {number}", "Aliases", "Figures: output_tokens_per_s ", "Gates: none",
+                         f"Measured by: run {champion.info.run_id}", "Lock file: ", shot="registered-version")
+    assert re.search(r"Aliases\s*:(\s*@\s*\w+)*\s*@\s*champion\b", text)  # an alias chip: "@", a space, its name
     assert any(champion.info.run_id in href for text, href in page.links() if text == f"run {champion.info.run_id}")
 
 
