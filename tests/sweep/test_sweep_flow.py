@@ -19,49 +19,9 @@ from engineforge.errors import StageFailed
 from engineforge.sweep.champion import decide
 from engineforge.sweep.records import sweep_records
 from flows.sweep import sweep
+from sweep_helpers import LinkRecorder, sweep_text
 
 pytestmark = pytest.mark.integration
-
-
-def sweep_text(model_dir, uri: str, ttft_gate_ms: float) -> str:
-    return f"""name: sweep-flow-test
-model:
-  source: {model_dir}
-  dtype: float32
-runtime: transformers
-serve:
-  device: cpu
-  startup_timeout_s: 180
-validate:
-  requests: 4
-  concurrency: 2
-  warmup_requests: 1
-  max_tokens: 8
-  gates:
-    max_ttft_ms_p99: {ttft_gate_ms}
-tracking:
-  uri: {uri}
-sweep:
-  repeats: 2
-  matrix:
-    build.max_batch_size: [1, 4]
-"""
-
-
-class LinkRecorder:
-    """A progress listener keeping the links in the order they were announced."""
-
-    def __init__(self):
-        self.lines = []
-
-    def stage_started(self, stage, key):
-        pass
-
-    def stage_finished(self, result):
-        pass
-
-    def run_linked(self, label, url):
-        self.lines.append((label, url))
 
 
 def assert_the_answer_is_where_users_land(summary, links, client, version):
@@ -113,7 +73,7 @@ def test_sweep_nests_children_promotes_the_champion_reuses_and_refuses_when_noth
     links = LinkRecorder()
     progress.subscribe(links)
     try:
-        first = sweep(recipe_yaml=sweep_text(tiny_model_dir, mlflow_uri, 600000), recipe_origin="sweep.yaml",
+        first = sweep(recipe_yaml=sweep_text(tiny_model_dir, mlflow_uri, ttft_gate_ms=600000), recipe_origin="sweep.yaml",
                       store_root=store)
     finally:
         progress.unsubscribe(links)
@@ -160,12 +120,12 @@ def test_sweep_nests_children_promotes_the_champion_reuses_and_refuses_when_noth
     assert_the_answer_is_where_users_land(first, links.lines, client, champion_version.version)
     assert_children_told_apart(first, children, client, champion_version.version)
 
-    rerun = sweep(recipe_yaml=sweep_text(tiny_model_dir, mlflow_uri, 600000), recipe_origin="sweep.yaml", store_root=store)
+    rerun = sweep(recipe_yaml=sweep_text(tiny_model_dir, mlflow_uri, ttft_gate_ms=600000), recipe_origin="sweep.yaml", store_root=store)
     assert {status for stages in child_statuses(rerun).values() for status in stages.values()} <= {"cached", "skipped"}
     assert rerun["champion"] == first["champion"]
 
     with pytest.raises(StageFailed, match="no variant passed every gate") as failed:
-        sweep(recipe_yaml=sweep_text(tiny_model_dir, mlflow_uri, 0.001), recipe_origin="sweep.yaml", store_root=store)
+        sweep(recipe_yaml=sweep_text(tiny_model_dir, mlflow_uri, ttft_gate_ms=0.001), recipe_origin="sweep.yaml", store_root=store)
     assert {v["gates"] for v in failed.value.summary["variants"]} == {"failed"}
     assert "champion: none" in failed.value.summary["table"]
     still = client.get_model_version_by_alias("sweep-flow-test", "champion")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pytest
 from headless_chromium import Page, chromium_or_skip
 from mlflow.tracking import MlflowClient
+from sweep_helpers import LinkRecorder, sweep_text
 
 from engineforge import progress
 from engineforge.artifacts import server
@@ -26,45 +27,6 @@ pytestmark = pytest.mark.integration
 RECIPE = "ui-sweep"
 # GenAI mode's experiment sidebar and run tabs; the classic (machine learning) view has none of them.
 GENAI_ONLY = ("Evaluations", "Judges", "Sessions", "Observability", "Training runs")
-
-
-def sweep_text(model_dir, uri: str) -> str:
-    return f"""name: {RECIPE}
-model:
-  source: {model_dir}
-  dtype: float32
-runtime: transformers
-serve:
-  device: cpu
-  startup_timeout_s: 180
-validate:
-  requests: 4
-  concurrency: 2
-  warmup_requests: 1
-  max_tokens: 8
-tracking:
-  uri: {uri}
-sweep:
-  repeats: 1
-  matrix:
-    build.max_batch_size: [1, 4]
-"""
-
-
-class Links:
-    """The links the sweep printed, in order (the CLI prints the same from these events)."""
-
-    def __init__(self):
-        self.lines: list[tuple[str, str]] = []
-
-    def stage_started(self, stage, key):
-        pass
-
-    def stage_finished(self, result):
-        pass
-
-    def run_linked(self, label, url):
-        self.lines.append((label, url))
 
 
 @dataclass
@@ -100,14 +62,14 @@ def swept(page, prefect_server, tiny_model_dir, tmp_path_factory) -> Swept:
 
     root = tmp_path_factory.mktemp("ui-sweep")
     uri = server.start(free_port(), directory=root / "tracking")
-    links = Links()
+    links = LinkRecorder()
     try:
         with pytest.MonkeyPatch.context() as patch, prefect_server.client_settings():
             patch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the recipe's tracking server
             patch.setenv("DOCKER_HOST", f"unix://{root / 'no-docker.sock'}")  # nobody listens: package skips
             progress.subscribe(links)
             try:
-                summary = sweep(recipe_yaml=sweep_text(tiny_model_dir, uri), recipe_origin="sweep.yaml",
+                summary = sweep(recipe_yaml=sweep_text(tiny_model_dir, uri, RECIPE, repeats=1), recipe_origin="sweep.yaml",
                                 store_root=str(root / "store"))
             finally:
                 progress.unsubscribe(links)
