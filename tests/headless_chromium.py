@@ -31,7 +31,8 @@ def chromium_or_skip() -> str:
         found = shutil.which(name)
         if found:
             return found
-    pytest.skip("chromium is not installed (apt-get install -y chromium): the browser tests need it")
+    # at a test module's top: skipped before any fixture starts a server for it
+    pytest.skip("chromium is not installed (apt-get install -y chromium): the browser tests need it", allow_module_level=True)
 
 
 class Page:

@@ -24,6 +24,7 @@ from engineforge.mlflow_tags import CHAMPION_TAG, FLOW_RUN_URL_TAG
 from engineforge.serving import free_port
 
 pytestmark = pytest.mark.integration
+CHROMIUM = chromium_or_skip()
 RECIPE = "ui-sweep"
 # GenAI mode's experiment sidebar and run tabs; the classic (machine learning) view has none of them.
 GENAI_ONLY = ("Evaluations", "Judges", "Sessions", "Observability", "Training runs")
@@ -49,7 +50,7 @@ class Swept:
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory):
-    opened = Page(chromium_or_skip(), tmp_path_factory.mktemp("screenshots"))
+    opened = Page(CHROMIUM, tmp_path_factory.mktemp("screenshots"))
     yield opened
     opened.close()
 
