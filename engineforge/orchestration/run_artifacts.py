@@ -28,7 +28,7 @@ CLASSIC_VIEW_QUERY = "?workflowType=machine_learning"
 HEADLINE_FIGURES = ("output_tokens_per_s", "ttft_ms_p50", "ttft_ms_p99", "tpot_ms_p50", "error_rate")
 # MLflow's markdown renderer (3.17.2) links `@word` to https://github.com/word: an alias such as
 # @champion in a description became a link to a GitHub user. A code span is left as text.
-MENTION = re.compile(r"(?<![`\w])@([A-Za-z][\w.-]*)")
+MENTION = re.compile(r"(?<![^\s(])@([A-Za-z][\w.-]*)")  # after a space, a parenthesis or at the start; not in user@host
 
 
 def artifact_key(recipe_name: str, kind: str) -> str:

@@ -143,4 +143,5 @@ def test_the_mlflow_description_links_the_prefect_flow_run_and_shows_aliases_as_
     assert text.endswith("**MLflow**: run `r1`\n\n**Prefect**: [flow run 0b6f](http://127.0.0.1:4200/runs/flow-run/0b6f)\n")
     # MLflow's markdown links @word to a GitHub user; a code span stays as written (and is not wrapped twice)
     assert no_mentions("tiny version 2 @candidate @champion, by me@host") == "tiny version 2 `@candidate` `@champion`, by me@host"
+    assert no_mentions("@champion at [run](https://user@mlflow.example/#/x)") == "`@champion` at [run](https://user@mlflow.example/#/x)"
     assert no_mentions(no_mentions("v 1 @champion")) == "v 1 `@champion`"
