@@ -101,9 +101,11 @@ class Page:
     def url(self) -> str:
         return self.evaluate("location.href")
 
-    def wait_for(self, *needles: str, absent: tuple[str, ...] = (), timeout_s: float = 60, shot: str | None = None) -> str:
+    def wait_for(self, *needles: str, absent: tuple[str, ...] = (), timeout_s: float = 60, shot: str | None = None,
+                 scroll_to: str | None = None) -> str:
         """The page's text once it holds every needle (and, then, none of `absent`); a screenshot named
-        `shot` of it. Fails with the text it saw and a screenshot when the needles do not all appear."""
+        `shot` of it (scrolled to the text `scroll_to`). Fails with the text it saw and a screenshot when the
+        needles do not all appear."""
         deadline = time.monotonic() + timeout_s
         text = ""
         while time.monotonic() < deadline:
@@ -111,6 +113,8 @@ class Page:
             if all(needle in text for needle in needles):
                 time.sleep(0.5)  # let the page finish the render that brought the last needle
                 text = self.text()
+                if scroll_to:
+                    self.scroll_to(scroll_to)
                 if shot:
                     self.screenshot(shot)
                 shown = [word for word in absent if word in text]
@@ -121,6 +125,14 @@ class Page:
         missing = [needle for needle in needles if needle not in text]
         raise AssertionError(f"{missing} never appeared on {self.url()} within {timeout_s:.0f} s "
                              f"(screenshot {path}); the page read:\n{text[:4000]}")
+
+    def scroll_to(self, text: str) -> None:
+        """Scroll the innermost element holding `text` into view (for a screenshot of it)."""
+        self.evaluate(f"""(() => {{
+            const hits = Array.from(document.querySelectorAll("*")).filter(e => e.innerText && e.innerText.includes({json.dumps(text)}));
+            if (hits.length) hits[hits.length - 1].scrollIntoView({{block: "center"}});
+        }})()""")
+        time.sleep(0.3)
 
     def click(self, text: str, href_part: str = "") -> None:
         """Click, as a user would, the innermost element whose text is `text` (a link: whose address

@@ -111,7 +111,7 @@ def test_the_run_page_shows_its_description_with_the_prefect_flow_run_as_a_link(
     page.open(url)
     page.wait_for(champion.info.run_name, f"Champion of sweep run {swept.summary['mlflow']['run_id']}",
                   "validate\tran", "Validation: output_tokens_per_s",
-                  "Prefect: flow run ", absent=GENAI_ONLY, shot="champion-run")
+                  "Prefect: flow run ", absent=GENAI_ONLY, shot="champion-run", scroll_to="Prefect: flow run ")
     flow_run_url = champion.data.tags[FLOW_RUN_URL_TAG]
     assert [text for text, href in page.links() if href == flow_run_url] == [
         f"flow run {flow_run_url.rsplit('/', 1)[1]}"]  # a link, not plain text
