@@ -20,7 +20,7 @@ from sweep_helpers import LinkRecorder, sweep_text
 
 from engineforge import progress
 from engineforge.artifacts import server
-from engineforge.mlflow_tags import CHAMPION_TAG, FLOW_RUN_URL_TAG
+from engineforge.mlflow_tags import CHAMPION_TAG, CHAMPION_VERSION_TAG, FLOW_RUN_TAG, FLOW_RUN_URL_TAG
 from engineforge.serving import free_port
 
 pytestmark = pytest.mark.integration
@@ -95,7 +95,7 @@ def test_the_sweep_parent_names_its_champion_children_and_version(page, swept):
     summary, champion = swept.summary, swept.summary["champion"]
     other = ({"mbs1", "mbs4"} - {champion}).pop()
     parent = swept.run(summary["mlflow"]["run_id"])
-    number = parent.data.tags["engineforge.sweep.champion_version"]
+    number = parent.data.tags[CHAMPION_VERSION_TAG]
     page.open(swept.links[1][1])
     text = page.wait_for(f"Champion: {champion}, {RECIPE} version {number} @champion; objective",
                          f"{champion} (champion)", f"{other} · {RECIPE}", f"{champion} · {RECIPE} · champion",
@@ -119,7 +119,7 @@ def test_the_run_page_shows_its_description_with_the_prefect_flow_run_as_a_link(
 
 def test_the_registered_version_shows_its_figures_gates_and_the_run_that_measured_it(page, swept):
     champion = swept.champion_run()
-    number = swept.run(swept.summary["mlflow"]["run_id"]).data.tags["engineforge.sweep.champion_version"]
+    number = swept.run(swept.summary["mlflow"]["run_id"]).data.tags[CHAMPION_VERSION_TAG]
     server_url = swept.links[1][1].split("/#/")[0]
     page.open(f"{server_url}/#/models/{RECIPE}/versions/{number}?workflowType=machine_learning")
     text = page.wait_for(f"Version {number}", "Aliases", "Figures: output_tokens_per_s ", "Gates: none",
@@ -133,7 +133,7 @@ def test_the_prefect_flow_runs_show_the_sweep_and_each_stage_without_spurious_wa
     page.open(swept.links[0][1])
     page.wait_for(parent.info.run_name, "Completed", "Subflow Runs", shot="prefect-sweep")
     champion = swept.champion_run()
-    page.open(swept.printed("Prefect flow run", champion.data.tags["engineforge.prefect.flow_run_id"]))
+    page.open(swept.printed("Prefect flow run", champion.data.tags[FLOW_RUN_TAG]))
     text = page.wait_for(f"{swept.summary['champion']} · {RECIPE}", "Parent Run", parent.info.run_name,
                          "validate ran in ", "tok/s", "register ran in ", shot="prefect-champion-child")
     assert "Timeout of" not in text and "worker thread" not in text  # one such warning per task once
