@@ -11,6 +11,7 @@ RUNNING by a killed process can be closed as KILLED (`close_stale_runs`: the nex
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from functools import lru_cache
@@ -128,15 +129,23 @@ def start_run(recipe: Recipe, recipe_text: str) -> tuple[str, str]:
 
 
 def log_metrics(uri: str, run_id: str, figures: dict[str, float], step: int = 0) -> None:
-    """`figures` at `step` (a run's value of a metric is the one at its highest step)."""
+    """`figures` at `step` (a run's value of a metric is the one at its highest step), each `readable`."""
     import time
 
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
-    metrics = [Metric(key, float(value), now, step) for key, value in figures.items() if _is_number(value)]
+    metrics = [Metric(key, readable(float(value)), now, step) for key, value in figures.items() if _is_number(value)]
     for start in range(0, len(metrics), 1000):
         client(uri).log_batch(run_id, metrics=metrics[start : start + 1000])
+
+
+def readable(value: float) -> float:
+    """At most 7 significant digits, never coarser than 0.001: MLflow's run page shows a metric as stored,
+    and 614.0577311077286 tok/s read as noise. Relative change below 1e-6, far inside any measurement's."""
+    if not math.isfinite(value) or value == 0 or value.is_integer():
+        return value
+    return round(value, max(3, 6 - math.floor(math.log10(abs(value)))))
 
 
 def set_tags(uri: str, run_id: str, tags: dict[str, str]) -> None:

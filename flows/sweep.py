@@ -78,6 +78,7 @@ def sweep(
     # measurement each (repeats 1) keeps the variants measuring side by side, as before repeats existed.
     shared = Turns([v.name for v in planned.variants], recipe.sweep.cooldown_s) if recipe.sweep.repeats > 1 else None
     child = _ChildRunner(uri, parent, recipe_origin, base_dir, store_root, deployment, shared)
+    run_artifacts.quiet_thread_timeout_warnings()  # children here run in threads; deployments warn of nothing
     with ThreadPoolExecutor(max_workers=len(planned.variants), thread_name_prefix="variant") as pool:
         runs = [pool.submit(contextvars.copy_context().run, child.run, v) for v in planned.variants]
         outcomes = {v.name: run.result() for v, run in zip(planned.variants, runs)}

@@ -89,17 +89,17 @@ def _stop(process: subprocess.Popen, grace_s: float = 20) -> None:
 
 
 @contextmanager
-def running_prefect_server(root: Path, **env: str) -> Iterator[PrefectServer]:
+def running_prefect_server(root: Path, ui: bool = False, **env: str) -> Iterator[PrefectServer]:
     """`prefect server start`, as engineforge starts it, on a loopback port with its home and log under
-    `root`; stopped after."""
+    `root` (its UI with `ui`); stopped after."""
     from engineforge.orchestration import prefect_server
 
     port = free_port()
     server = PrefectServer(api_url=f"http://127.0.0.1:{port}/api", root=root)
     with open(root / "server.log", "wb") as log:
         process = subprocess.Popen(
-            prefect_server.command("--host", "127.0.0.1", "--port", str(port), "--no-scheduler", "--no-ui",
-                                   "--analytics-off"),
+            prefect_server.command("--host", "127.0.0.1", "--port", str(port), "--no-scheduler",
+                                   *(() if ui else ("--no-ui",)), "--analytics-off"),
             # Prefect answers 503 for any database error it deems retryable and logs none of them by default
             cwd=root, env=server.env("server", PREFECT_SERVER_LOG_RETRYABLE_ERRORS="true", **env), stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True,
@@ -131,7 +131,8 @@ def create_deployments(server: PrefectServer) -> PrefectServer:
 
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory):
-    with running_prefect_server(tmp_path_factory.mktemp("prefect")) as server:
+    """With its UI, which the browser tests open (tests/ui)."""
+    with running_prefect_server(tmp_path_factory.mktemp("prefect"), ui=True) as server:
         yield server
 
 

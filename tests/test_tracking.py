@@ -1,3 +1,4 @@
+import math
 from concurrent.futures import ProcessPoolExecutor
 
 from engineforge import tracking
@@ -15,3 +16,9 @@ def test_runs_starting_together_on_a_fresh_sqlite_store_all_get_a_client(tmp_pat
 
 def test_recipe_params_are_flat_dotted_keys():
     assert tracking.flatten({"a": {"b": 1, "c": [1, 2]}, "d": None}) == {"a.b": "1", "a.c": "[1, 2]", "d": "None"}
+
+
+def test_metrics_are_stored_readable_to_seven_significant_digits_and_never_coarser_than_a_thousandth():
+    assert tracking.readable(614.0577311077286) == 614.0577 and tracking.readable(0.05211236399918562) == 0.05211236
+    assert tracking.readable(1796528961.123456) == 1796528961.123  # a large figure keeps its thousandths
+    assert tracking.readable(32.0) == 32.0 and tracking.readable(0.0) == 0.0 and math.isnan(tracking.readable(math.nan))

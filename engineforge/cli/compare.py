@@ -41,6 +41,7 @@ def command(
     out.mkdir(parents=True, exist_ok=True)
     written = [plots.pareto(records, name, out / f"{experiment}-pareto.png"),
                plots.prediction(records, out / f"{experiment}-prediction.png")]
+    written = [path for path in written if path is not None]  # no prediction plot without predictions
     if as_json:
         print(json.dumps({
             "experiment": experiment, "sweep_run_id": parent, "objective": chosen_objective, "champion": name,

@@ -26,6 +26,9 @@ LOCAL_MLFLOW_UI = "http://127.0.0.1:5000"  # `mlflow ui`'s default address
 # mlflow/server/js/src/common/contexts/WorkflowTypeContext.tsx). Every link we print asks for classic.
 CLASSIC_VIEW_QUERY = "?workflowType=machine_learning"
 HEADLINE_FIGURES = ("output_tokens_per_s", "ttft_ms_p50", "ttft_ms_p99", "tpot_ms_p50", "error_rate")
+# MLflow's markdown renderer (3.17.2) links `@word` to https://github.com/word: an alias such as
+# @champion in a description became a link to a GitHub user. A code span is left as text.
+MENTION = re.compile(r"(?<![^\s(])@([A-Za-z][\w.-]*)")  # after a space, a parenthesis or at the start; not in user@host
 
 
 def artifact_key(recipe_name: str, kind: str) -> str:
@@ -33,8 +36,9 @@ def artifact_key(recipe_name: str, kind: str) -> str:
     return f"{re.sub(r'[^a-z0-9-]+', '-', recipe_name.lower()).strip('-')}-{kind}"
 
 
-def summary_markdown(summary: dict[str, Any], mlflow: str) -> str:
-    """The run summary: outcome, one row per stage (status, time, key, result), figures, MLflow."""
+def summary_markdown(summary: dict[str, Any], mlflow: str, prefect: str | None = None) -> str:
+    """The run summary: outcome, one row per stage (status, time, key, result), figures, MLflow (and
+    `prefect`, a link to the flow run, where the summary is shown outside Prefect)."""
     lines = [f"# {summary['recipe']}: {summary['status']} in {summary['duration_s']:.1f} s", ""]
     if summary.get("failed_stage"):
         lines += [f"**Failed at {summary['failed_stage']}**: {_cell(summary.get('error') or '')}", ""]
@@ -47,6 +51,8 @@ def summary_markdown(summary: dict[str, Any], mlflow: str) -> str:
     if shown:
         lines += ["", f"**Validation**: {', '.join(shown)}"]
     lines += ["", f"**MLflow**: {mlflow}"]
+    if prefect:
+        lines += ["", f"**Prefect**: {prefect}"]
     if summary.get("lock_sha256"):
         lines += ["", f"**Lock file**: `{summary['lock_sha256']}`"]
     return "\n".join(lines) + "\n"
@@ -85,6 +91,19 @@ def mlflow_link(uri: str, run_id: str, experiment: str) -> str:
         except Exception:  # the link is a convenience; the run id below still finds the run
             pass
     return f"run `{run_id}` in experiment `{experiment}` at `{uri}` (browse: `mlflow ui --backend-store-uri {uri}`)"
+
+
+def prefect_link(tags: dict[str, str]) -> str | None:
+    """A Markdown link to the Prefect flow run an MLflow run's tags point at (None without its address)."""
+    url = tags.get(FLOW_RUN_URL_TAG)
+    if not url:
+        return None
+    return f"[flow run {tags.get(FLOW_RUN_TAG) or url}]({url})"
+
+
+def no_mentions(markdown: str) -> str:
+    """`@alias` as a code span, so that MLflow's UI shows it as written instead of a GitHub link."""
+    return MENTION.sub(r"`@\1`", markdown)
 
 
 def publish_summary(summary: dict[str, Any], gates=None) -> None:
@@ -131,8 +150,9 @@ def describe_mlflow_run(summary: dict[str, Any], label: str) -> None:
     mlflow = summary["mlflow"]
     link = mlflow_link(mlflow["tracking_uri"], mlflow["run_id"], mlflow["experiment"])
     reused = summary["status"] == "completed" and all(stage["status"] in ("cached", "skipped") for stage in summary["stages"])
+    tags = tracking.client(mlflow["tracking_uri"]).get_run(mlflow["run_id"]).data.tags
     tracking.set_tags(mlflow["tracking_uri"], mlflow["run_id"], {
-        "mlflow.note.content": summary_markdown(summary, link),
+        "mlflow.note.content": no_mentions(summary_markdown(summary, link, prefect_link(tags))),
         "mlflow.runName": f"{label} cached" if reused else label,
     })
     registered = next((stage["outputs"] for stage in summary["stages"]
@@ -156,7 +176,7 @@ def version_markdown(summary: dict[str, Any]) -> str:
              "", f"**Measured by**: {mlflow_link(mlflow['tracking_uri'], measured_by, mlflow['experiment'])}"]
     if summary.get("lock_sha256"):
         lines += ["", f"**Lock file**: `{summary['lock_sha256']}`"]
-    return "\n".join(lines) + "\n"
+    return no_mentions("\n".join(lines) + "\n")
 
 
 def describe_sweep_parent(uri: str, parent: str, table: str, champion: str | None, objective: str,
@@ -171,7 +191,7 @@ def describe_sweep_parent(uri: str, parent: str, table: str, champion: str | Non
         headline = f"**Champion: {champion}**, {promoted['model']} version {promoted['version']} @champion"
     else:
         headline = f"**Champion: {champion}** (not registered)"
-    tags = {"mlflow.note.content": f"{headline}; objective `{objective}`\n\n{table}"}
+    tags = {"mlflow.note.content": no_mentions(f"{headline}; objective `{objective}`\n\n{table}")}
     if champion is not None:
         tags[CHAMPION_TAG] = champion
     if promoted:
@@ -188,12 +208,12 @@ def mark_champion(uri: str, run_id: str, name: str, parent: str, promoted: dict[
     if promoted:
         model, version = promoted["model"], str(promoted["version"])
         aliases = " ".join(f"@{alias}" for alias in tracking.version_aliases(uri, model, version))
-        note = note.replace(f"{model} version {version} @{tracking.CANDIDATE_ALIAS}", f"{model} version {version} {aliases}")
+        note = note.replace(f"{model} version {version} `@{tracking.CANDIDATE_ALIAS}`", f"{model} version {version} {aliases}")
         headline = f"**Champion** of sweep run `{parent}`: {model} version {version} {aliases}"
     else:
         headline = f"**Champion** of sweep run `{parent}` (not registered)"
     tracking.set_tags(uri, run_id, {CHAMPION_TAG: "true", "mlflow.runName": name,
-                                    "mlflow.note.content": f"{headline}\n\n{note}"})
+                                    "mlflow.note.content": no_mentions(f"{headline}\n\n{note}")})
 
 
 def log_stage(result, tracking_uri: str, run_id: str) -> None:
@@ -208,6 +228,28 @@ def log_stage(result, tracking_uri: str, run_id: str) -> None:
         return
     logger.info("%s %s in %.2f s: %s (MLflow run: %s)", result.stage, result.status, result.duration_s,
                 result.summary, mlflow_run_url(tracking_uri, run_id))
+
+
+class _ThreadTimeoutNotice:
+    """Drops Prefect's warning that a task's timeout cannot interrupt a blocking call in a worker thread."""
+
+    WORDS = "running in a worker thread"
+
+    def filter(self, record) -> bool:
+        return self.WORDS not in str(record.msg)
+
+
+def quiet_thread_timeout_warnings() -> None:
+    """A sweep runs its children's flows in threads, so every build and validate task warned that its timeout
+    cannot interrupt a blocking call there (Prefect 3.9.1, `task_engine.py`): one warning per child, each
+    the same, in every child's log. The timeout still ends the task when the call returns, and the stages'
+    blocking calls carry their own limits (server start, requests, subprocesses), so nothing is unenforced
+    that the warning would let a user act on. Installed once per process, on Prefect's task-run logger."""
+    import logging
+
+    logger = logging.getLogger("prefect.task_runs")
+    if not any(isinstance(existing, _ThreadTimeoutNotice) for existing in logger.filters):
+        logger.addFilter(_ThreadTimeoutNotice())
 
 
 def mark_cancelled(flow_run_id: str | None) -> None:
@@ -253,17 +295,29 @@ def stage_progress(stage: str) -> Iterator[None]:
 
 
 class _ProgressArtifact:
-    """Listens to one stage's progress events and mirrors them in a Prefect progress artifact."""
+    """Listens to one stage's progress events and mirrors them in a Prefect progress artifact.
+
+    Listeners are process-wide, and a sweep runs its children's flows side by side in one process: each
+    listener hears only the events of its own flow run (an event from a thread outside any flow run, a
+    stage's helper, is heard). Without that, a child's bar was created in, or finished by, another
+    child's stage, and one stayed at 0 % on a completed run."""
 
     STEP_PERCENT = 5.0  # a sharder reports every few MiB; the API hears of every 5 %
 
     def __init__(self, stage: str):
         self.stage = stage
+        self.flow_run_id = _current_flow_run_id()
         self.artifact_id = None
         self.reported = 0.0
 
+    def _ours(self, stage: str) -> bool:
+        if stage != self.stage:
+            return False
+        emitter = _current_flow_run_id()
+        return emitter is None or emitter == self.flow_run_id
+
     def stage_started(self, stage: str, key: str | None) -> None:
-        if stage == self.stage and self.artifact_id is None:
+        if self._ours(stage) and self.artifact_id is None:
             from prefect.artifacts import create_progress_artifact
 
             # a stage never fails for its progress bar
@@ -280,11 +334,18 @@ class _ProgressArtifact:
         self._update(result.stage, 100.0, f"{result.stage} {result.status}: {result.summary}"[:500])
 
     def _update(self, stage: str, percent: float, description: str | None = None) -> None:
-        if stage != self.stage or self.artifact_id is None:
+        if not self._ours(stage) or self.artifact_id is None:
             return
         from prefect.artifacts import update_progress_artifact
 
         show(f"{stage}'s progress", update_progress_artifact, self.artifact_id, percent, description=description)
+
+
+def _current_flow_run_id() -> str | None:
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    return str(context.flow_run.id) if context is not None and context.flow_run is not None else None
 
 
 def _cell(text: str) -> str:

@@ -59,24 +59,23 @@ def pareto(records: list[VariantRecord], champion: str | None, path: Path) -> Pa
     return _save(figure, path)
 
 
-def prediction(records: list[VariantRecord], path: Path, note: str | None = None) -> Path:
-    """Predicted against measured throughput per GPU, with the line where they agree."""
-    figure = _figure(5.5, 5)
-    axis = figure.subplots()
+def prediction(records: list[VariantRecord], path: Path) -> Path | None:
+    """Predicted against measured throughput per GPU, with the line where they agree; None, and no file,
+    when no variant has both (the table's notes say why: empty axes holding a sentence told nothing)."""
     # Each point names the GPU it was predicted for: a sweep's children may have run on different cards.
     pairs = [(f"{r.name} ({r.predicted_gpu})" if r.predicted_gpu else r.name, r.figure(THROUGHPUT),
               r.figure(PREDICTED + THROUGHPUT)) for r in records]
     pairs = [p for p in pairs if math.isfinite(p[1]) and math.isfinite(p[2])]
+    if not pairs:
+        return None
+    figure = _figure(5.5, 5)
+    axis = figure.subplots()
     for name, measured, predicted in pairs:
         axis.scatter([measured], [predicted], color="tab:purple")
         axis.annotate(name, (measured, predicted), textcoords="offset points", xytext=(4, 4), fontsize="small")
-    if pairs:
-        top = max(max(m, p) for _, m, p in pairs) * 1.1
-        axis.plot([0, top], [0, top], ":", color="grey", label="prediction = measurement")
-        axis.legend(fontsize="small")
-    else:
-        axis.text(0.5, 0.5, note or "no predictions for these variants", ha="center", va="center", wrap=True,
-                  transform=axis.transAxes)
+    top = max(max(m, p) for _, m, p in pairs) * 1.1
+    axis.plot([0, top], [0, top], ":", color="grey", label="prediction = measurement")
+    axis.legend(fontsize="small")
     axis.set(xlabel="measured output tokens/s per GPU", ylabel="predicted (AIConfigurator)",
              title="predicted vs measured")
     axis.grid(alpha=0.3)

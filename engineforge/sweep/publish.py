@@ -1,4 +1,5 @@
-"""A sweep's outputs as files: the comparison table (csv and markdown) and the two plots."""
+"""A sweep's outputs as files: the comparison table (csv and markdown) and the plots (the prediction plot
+only where some variant was predicted)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ def write_outputs(records: list[VariantRecord], verdict: Verdict, directory: Pat
     csv_path.write_text(to_csv(records, verdict.name))
     md_path.write_text(verdict.table(records, notes))
     plots.pareto(records, verdict.name, pareto_path)
-    plots.prediction(records, prediction_path, note="; ".join(notes) or None)
-    return [csv_path, md_path, pareto_path, prediction_path]
+    predicted = plots.prediction(records, prediction_path)
+    return [csv_path, md_path, pareto_path, *([predicted] if predicted else [])]
 
 
 def critical_path_s(records: list[VariantRecord]) -> float:

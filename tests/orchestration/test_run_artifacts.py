@@ -80,3 +80,68 @@ def test_a_long_stage_reports_its_progress_as_it_goes(prefect_api):
 
     shard_like()
     assert seen == [0.0, 25.0, 100.0]
+
+
+@pytest.mark.integration
+def test_side_by_side_flow_runs_each_end_their_own_progress_at_100_percent(prefect_api):
+    """A sweep's children run in threads of one process, and progress listeners are process-wide: each
+    flow run's bar hears only its own stage (a child's download once stayed at 0 % on a completed run,
+    and another had two bars)."""
+    import contextvars
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterType, FlowRunFilter, FlowRunFilterId
+
+    from engineforge import progress
+    from engineforge.orchestration.run_artifacts import stage_progress
+    from engineforge.stage_result import StageResult
+
+    both_listening = threading.Barrier(2, timeout=60)
+    started = {name: threading.Event() for name in "ab"}
+    finished = threading.Event()
+
+    @flow
+    def child(name: str, first: bool) -> str:
+        from prefect.runtime import flow_run
+
+        with stage_progress("download"):
+            both_listening.wait()  # each bar listens before either stage starts
+            if not first:
+                started["a"].wait(60)  # a starts first, b while a runs, a ends first
+            progress.started("download", f"key-{name}")
+            started[name].set()
+            if first:
+                started["b"].wait(60)
+            else:
+                finished.wait(60)
+            progress.advanced("download", 0.5)
+            progress.finished(StageResult(stage="download", status="ran", summary=f"{name} done"))
+            if first:
+                finished.set()
+        return flow_run.id
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = [pool.submit(contextvars.copy_context().run, child, name, first) for name, first in (("a", True), ("b", False))]
+        flow_run_ids = [run.result(timeout=120) for run in runs]
+    with get_client(sync_client=True) as client:
+        bars = {run_id: [(a.data, a.description) for a in client.read_artifacts(
+            artifact_filter=ArtifactFilter(type=ArtifactFilterType(any_=["progress"])),
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))] for run_id in flow_run_ids}
+    assert bars == {flow_run_ids[0]: [(100.0, "download ran: a done")], flow_run_ids[1]: [(100.0, "download ran: b done")]}
+
+
+def test_the_mlflow_description_links_the_prefect_flow_run_and_shows_aliases_as_written():
+    from engineforge.mlflow_tags import FLOW_RUN_TAG, FLOW_RUN_URL_TAG
+    from engineforge.orchestration.run_artifacts import no_mentions, prefect_link
+
+    link = prefect_link({FLOW_RUN_TAG: "0b6f", FLOW_RUN_URL_TAG: "http://127.0.0.1:4200/runs/flow-run/0b6f"})
+    assert link == "[flow run 0b6f](http://127.0.0.1:4200/runs/flow-run/0b6f)" and prefect_link({}) is None
+    text = summary_markdown(SUMMARY, "run `r1`", link)
+    assert text.endswith("**MLflow**: run `r1`\n\n**Prefect**: [flow run 0b6f](http://127.0.0.1:4200/runs/flow-run/0b6f)\n")
+    # MLflow's markdown links @word to a GitHub user; a code span stays as written (and is not wrapped twice)
+    assert no_mentions("tiny version 2 @candidate @champion, by me@host") == "tiny version 2 `@candidate` `@champion`, by me@host"
+    assert no_mentions("@champion at [run](https://user@mlflow.example/#/x)") == "`@champion` at [run](https://user@mlflow.example/#/x)"
+    assert no_mentions(no_mentions("v 1 @champion")) == "v 1 `@champion`"

@@ -19,49 +19,9 @@ from engineforge.errors import StageFailed
 from engineforge.sweep.champion import decide
 from engineforge.sweep.records import sweep_records
 from flows.sweep import sweep
+from sweep_helpers import LinkRecorder, sweep_text
 
 pytestmark = pytest.mark.integration
-
-
-def sweep_text(model_dir, uri: str, ttft_gate_ms: float) -> str:
-    return f"""name: sweep-flow-test
-model:
-  source: {model_dir}
-  dtype: float32
-runtime: transformers
-serve:
-  device: cpu
-  startup_timeout_s: 180
-validate:
-  requests: 4
-  concurrency: 2
-  warmup_requests: 1
-  max_tokens: 8
-  gates:
-    max_ttft_ms_p99: {ttft_gate_ms}
-tracking:
-  uri: {uri}
-sweep:
-  repeats: 2
-  matrix:
-    build.max_batch_size: [1, 4]
-"""
-
-
-class LinkRecorder:
-    """A progress listener keeping the links in the order they were announced."""
-
-    def __init__(self):
-        self.lines = []
-
-    def stage_started(self, stage, key):
-        pass
-
-    def stage_finished(self, result):
-        pass
-
-    def run_linked(self, label, url):
-        self.lines.append((label, url))
 
 
 def assert_the_answer_is_where_users_land(summary, links, client, version):
@@ -74,7 +34,7 @@ def assert_the_answer_is_where_users_land(summary, links, client, version):
         flow_run = prefect.read_flow_run(parent.data.tags[FLOW_RUN_TAG])
     assert flow_run.name.startswith("sweep-flow-test-") and flow_run.name == parent.data.tags["mlflow.runName"]
     description = parent.data.tags["mlflow.note.content"]
-    assert description.startswith(f"**Champion: {summary['champion']}**, sweep-flow-test version {version} @champion; "
+    assert description.startswith(f"**Champion: {summary['champion']}**, sweep-flow-test version {version} `@champion`; "
                                   "objective `output_tokens_per_s_per_gpu`")
     assert summary["table"] in description
     assert parent.data.tags[CHAMPION_TAG] == summary["champion"] and parent.data.tags[CHAMPION_VERSION_TAG] == str(version)
@@ -91,7 +51,7 @@ def assert_children_told_apart(summary, children, client, version):
     assert [run.data.tags["engineforge.sweep.variant"] for run in crowned] == [champion]
     description = client.get_run(crowned[0].info.run_id).data.tags["mlflow.note.content"]
     aliases = client.get_model_version("sweep-flow-test", version).aliases
-    held = " ".join(f"@{alias}" for alias in sorted(aliases))  # what the registry holds now, champion among them
+    held = " ".join(f"`@{alias}`" for alias in sorted(aliases))  # what the registry holds now, champion among them
     assert "champion" in aliases and description.startswith(f"**Champion** of sweep run `{summary['mlflow']['run_id']}`: "
                                                             f"sweep-flow-test version {version} {held}\n")
     assert ("@candidate" in description) == ("candidate" in aliases)
@@ -113,7 +73,7 @@ def test_sweep_nests_children_promotes_the_champion_reuses_and_refuses_when_noth
     links = LinkRecorder()
     progress.subscribe(links)
     try:
-        first = sweep(recipe_yaml=sweep_text(tiny_model_dir, mlflow_uri, 600000), recipe_origin="sweep.yaml",
+        first = sweep(recipe_yaml=sweep_text(tiny_model_dir, mlflow_uri, ttft_gate_ms=600000), recipe_origin="sweep.yaml",
                       store_root=store)
     finally:
         progress.unsubscribe(links)
@@ -146,7 +106,8 @@ def test_sweep_nests_children_promotes_the_champion_reuses_and_refuses_when_noth
         assert record.stages["validate"] == "ran"
     assert len(list((tmp_path / "store" / "validate").iterdir())) == 2 * 2 + 2  # a repeat each, and their means
     artifacts = {item.path for item in client.list_artifacts(parent, "sweep")}
-    assert artifacts == {f"sweep/{name}" for name in ("comparison.csv", "comparison.md", "pareto.png", "prediction.png")}
+    # no prediction plot: AIConfigurator does not model the transformers runtime (the table's note says so)
+    assert artifacts == {f"sweep/{name}" for name in ("comparison.csv", "comparison.md", "pareto.png")}
     table = client.download_artifacts(parent, "sweep/comparison.csv", str(tmp_path))
     rows = {row["variant"]: row for row in csv.DictReader(io.StringIO(open(table).read()))}
     assert rows[first["champion"]]["champion"] == "True" and set(rows) == {"mbs1", "mbs4"}
@@ -159,12 +120,12 @@ def test_sweep_nests_children_promotes_the_champion_reuses_and_refuses_when_noth
     assert_the_answer_is_where_users_land(first, links.lines, client, champion_version.version)
     assert_children_told_apart(first, children, client, champion_version.version)
 
-    rerun = sweep(recipe_yaml=sweep_text(tiny_model_dir, mlflow_uri, 600000), recipe_origin="sweep.yaml", store_root=store)
+    rerun = sweep(recipe_yaml=sweep_text(tiny_model_dir, mlflow_uri, ttft_gate_ms=600000), recipe_origin="sweep.yaml", store_root=store)
     assert {status for stages in child_statuses(rerun).values() for status in stages.values()} <= {"cached", "skipped"}
     assert rerun["champion"] == first["champion"]
 
     with pytest.raises(StageFailed, match="no variant passed every gate") as failed:
-        sweep(recipe_yaml=sweep_text(tiny_model_dir, mlflow_uri, 0.001), recipe_origin="sweep.yaml", store_root=store)
+        sweep(recipe_yaml=sweep_text(tiny_model_dir, mlflow_uri, ttft_gate_ms=0.001), recipe_origin="sweep.yaml", store_root=store)
     assert {v["gates"] for v in failed.value.summary["variants"]} == {"failed"}
     assert "champion: none" in failed.value.summary["table"]
     still = client.get_model_version_by_alias("sweep-flow-test", "champion")

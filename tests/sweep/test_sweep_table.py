@@ -65,10 +65,15 @@ def test_frontier_keeps_only_undominated_points():
 def test_plots_are_written_as_png(tmp_path):
     records = [record("a", 1, 300.0, 50.0, predicted_output_tokens_per_s_per_gpu=280.0),
                record("b", 2, 800.0, 60.0, gates="failed")]
-    for path in (pareto(records, "a", tmp_path / "p.png"), prediction(records, tmp_path / "q.png"),
-                 prediction(records[1:], tmp_path / "none.png", note="no data for this GPU")):
+    for path in (pareto(records, "a", tmp_path / "p.png"), prediction(records, tmp_path / "q.png")):
         with Image.open(path) as image:
             assert image.format == "PNG" and image.width > 300
+
+
+def test_no_prediction_plot_without_a_prediction(tmp_path):
+    """It was empty axes holding one sentence; the table's notes say why nothing was predicted."""
+    assert prediction([record("b", 2, 800.0, 60.0)], tmp_path / "none.png") is None
+    assert not (tmp_path / "none.png").exists()
 
 
 def test_a_gateless_variant_can_be_champion_but_a_failed_or_unmeasured_one_cannot():
