@@ -1,8 +1,9 @@
 """The figures of a run: counts, throughput and latency statistics from the request records.
 
 TTFT: first text after sending. TPOT: (last text - first text) / (output tokens - 1), per request
-whose text came in more than one chunk. ITL: every gap between consecutive text chunks, all requests
-pooled. E2E: send to last byte. Tokens/s per user: output tokens / E2E summed over requests, the rate a
+whose text came in more than one read (several events in one read arrive at one instant: a loaded server or
+network flushing a burst, not a time between tokens). ITL: every gap between consecutive text chunks of those
+requests, pooled. E2E: send to last byte. Tokens/s per user: output tokens / E2E summed over requests, the rate a
 user waiting for the whole answer saw (1/TPOT is not: bursts after a long first chunk put it far above the total).
 A ratio of sums, not a median: while at least one request is open the run lasts at most the summed E2E, so it never
 exceeds output tokens/s; a median of per-request rates can. Latencies cover successful requests only; a statistic with nothing
@@ -37,16 +38,18 @@ def latencies(records: Sequence[RequestRecord]) -> dict[str, np.ndarray]:
     """Per-latency arrays in seconds over the successful records."""
     ok = [r for r in records if r.ok]
     ttft = [r.ttft_s for r in ok if r.ttft_s is not None]
-    # One chunk holding all the text says nothing of the time between tokens (it was TPOT 0 before).
-    tpot = [
-        (r.token_times_s[-1] - r.token_times_s[0]) / (r.output_tokens - 1)
-        for r in ok
-        if r.output_tokens > 1 and len(r.token_times_s) > 1
-    ]
-    gaps = [np.diff(r.token_times_s) for r in ok if len(r.token_times_s) > 1]
+    # Text that arrived in one read says nothing of the time between tokens (it was TPOT 0 before).
+    timed = [r for r in ok if spread_over_reads(r)]
+    tpot = [(r.token_times_s[-1] - r.token_times_s[0]) / (r.output_tokens - 1) for r in timed if r.output_tokens > 1]
+    gaps = [np.diff(r.token_times_s) for r in timed]
     itl = np.concatenate(gaps) if gaps else np.empty(0)
     e2e = [r.e2e_s for r in ok if r.e2e_s is not None]
     return {"ttft": np.asarray(ttft), "tpot": np.asarray(tpot), "itl": itl, "e2e": np.asarray(e2e)}
+
+
+def spread_over_reads(record: RequestRecord) -> bool:
+    """Its text arrived at more than one instant (one read stamps every event it holds alike)."""
+    return len(set(record.token_times_s)) > 1
 
 
 def per_user_rate(ok: Sequence[RequestRecord]) -> float:
@@ -107,9 +110,9 @@ def missing_figures(records: Sequence[RequestRecord], summary: dict[str, float])
         cause = {"": "no request streamed any text"}
     else:
         cause = {"": "the run took no measurable time"}
-    chunked = [r for r in streamed if len(r.token_times_s) > 1]
+    chunked = [r for r in streamed if spread_over_reads(r)]
     if streamed and not chunked:
-        cause |= dict.fromkeys(("tpot", "itl", "tokens_per_chunk"), "each request's text arrived in one chunk: no time between tokens was seen")
+        cause |= dict.fromkeys(("tpot", "itl", "tokens_per_chunk"), "each request's text arrived in one read: no time between tokens was seen")
     elif chunked and not [r for r in chunked if r.output_tokens > 1]:
         cause["tpot"] = "no request reported more than one output token"
     return {

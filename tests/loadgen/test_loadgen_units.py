@@ -134,3 +134,16 @@ def test_per_user_rate_is_tokens_over_e2e_not_one_over_tpot():
     # a long first chunk, then a burst: 1/TPOT says 1000 tok/s, the user waited 1 s for 11 tokens
     s = summarize([_record(0, 0.0, [0.98, 0.99, 1.0], tokens=11)])
     assert s["tokens_per_s_per_user"] == pytest.approx(11.0) and 1000 / s["tpot_ms_p50"] == pytest.approx(500)
+
+
+def test_text_that_arrived_in_one_read_has_no_tpot_and_says_why():
+    # eight events in one read share one arrival stamp: no time between tokens was seen (it read as TPOT 0 before)
+    from engineforge.loadgen.metrics import missing_figures
+
+    records = [_record(0, 0.0, [0.2] * 8, tokens=8), _record(1, 0.3, [0.5] * 8, tokens=8)]
+    s = summarize(records)
+    assert math.isnan(s["tpot_ms_p50"]) and math.isnan(s["itl_ms_mean"]) and s["ttft_ms_p50"] == pytest.approx(350)
+    assert missing_figures(records, s)["tpot_ms_p50"] == (
+        "each request's text arrived in one read: no time between tokens was seen")
+    spread = summarize([*records, _record(2, 0.6, [0.1, 0.1, 0.3], tokens=3)])  # one request spread over two reads
+    assert spread["tpot_ms_p50"] == pytest.approx(100) and spread["itl_ms_mean"] == pytest.approx(100)
