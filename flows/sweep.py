@@ -99,7 +99,8 @@ def sweep(
     if champion is not None and recipe.package.enabled:  # only the champion becomes an image
         variant = next(v for v in planned.variants if v.name == champion.name)
         packaged = child.run(variant, package=True)
-    promoted = _promote(uri, recipe, champion)
+    versions = _registered_versions(uri, recipe, records)  # read once: promotion and the summary both need them
+    promoted = _promote(uri, recipe, champion, versions)
     if champion is not None:
         run_artifacts.mark_champion(uri, champion.run_id, child_run_name(champion.name, recipe.name, champion=True),
                                     parent, promoted)
@@ -112,7 +113,7 @@ def sweep(
         for path in publish.write_outputs(records, verdict, Path(directory), planned.notes):
             tracking.log_file(uri, parent, path, publish.ARTIFACT_DIR)
     table = verdict.table(records, planned.notes)
-    registry = _registry_now(uri, recipe, records)
+    registry = _registry_now(uri, recipe, versions)
     _publish_table(recipe.name, table)
     run_artifacts.describe_sweep_parent(uri, parent, table, verdict.name, objective, promoted)
     summary = {
@@ -175,34 +176,35 @@ class _ChildRunner:
         return {"variant": variant.name, "flow_run_id": flow_run_id, "run_id": found.info.run_id, "chain_s": chain}
 
 
-def _promote(uri: str, recipe, champion) -> dict[str, Any] | None:
-    """`champion` onto the champion's registered version (found by its build's content key)."""
-    if champion is None or not recipe.tracking.register_model:
-        return None
-    version = _registered_version(uri, recipe.name, champion.run_id)
+def _promote(uri: str, recipe, champion, versions: dict[str, str]) -> dict[str, Any] | None:
+    """`champion` onto the champion's registered version."""
+    version = versions.get(champion.name) if champion is not None else None
     if version is None:
         return None
     former = tracking.promote_champion(uri, recipe.name, version)
     return {"model": recipe.name, "version": version, "previous_champion": former if former != version else None}
 
 
-def _registered_version(uri: str, model: str, run_id: str) -> str | None:
-    """The registered version holding a variant's build (found by the build's content key)."""
-    key = tracking.client(uri).get_run(run_id).data.tags.get(stage_key("build"))
-    return tracking.version_with_content_key(uri, model, key) if key else None
-
-
-def _registry_now(uri: str, recipe, records) -> dict[str, str]:
-    """Each variant's registered version and the aliases it holds once the sweep is done, read back from the
-    registry: what the live `@candidate` lines said may have moved since (every child registers)."""
+def _registered_versions(uri: str, recipe, records) -> dict[str, str]:
+    """Each variant's registered version, found by its build's content key (none when nothing registers)."""
     if not recipe.tracking.register_model:
         return {}
-    shown = {}
+    versions = {}
     for record in records:
-        version = _registered_version(uri, recipe.name, record.run_id)
+        key = tracking.client(uri).get_run(record.run_id).data.tags.get(stage_key("build"))
+        version = tracking.version_with_content_key(uri, recipe.name, key) if key else None
         if version is not None:
-            aliases = " ".join(f"@{alias}" for alias in tracking.version_aliases(uri, recipe.name, version))
-            shown[record.name] = f"version {version} {aliases or '(no alias)'}"
+            versions[record.name] = version
+    return versions
+
+
+def _registry_now(uri: str, recipe, versions: dict[str, str]) -> dict[str, str]:
+    """Each registered variant's version and the aliases it holds once the sweep is done, read back from the
+    registry: what the live `@candidate` lines said may have moved since (every child registers)."""
+    shown = {}
+    for name, version in versions.items():
+        aliases = " ".join(f"@{alias}" for alias in tracking.version_aliases(uri, recipe.name, version))
+        shown[name] = f"version {version} {aliases or '(no alias)'}"
     return shown
 
 
