@@ -20,7 +20,7 @@ from pydantic import (
 
 from engineforge.recipe_trtllm import TrtllmSpec
 from engineforge.runtime_traits import RUNTIMES, runtime_traits
-from engineforge.trtllm.versions import trtllm_version
+from engineforge.recipe_trtllm import trtllm_version
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 # An MLflow experiment name, never a path: no "/", and no leading "." (so never "..").

@@ -14,7 +14,7 @@ from engineforge.runtimes.trtllm.process import run_logged
 from engineforge.runtimes.trtllm.serve import SERVE, layout_of
 from engineforge.stage_plan import Command, StagePlan, write_files
 from engineforge.stage_result import StageResult
-from engineforge.trtllm.versions import trtllm_version
+from engineforge.recipe_trtllm import trtllm_version
 from engineforge.versions import tensorrt_llm_version
 
 SERVED = "served"

@@ -25,7 +25,7 @@ from engineforge.runtimes.trtllm.serve import layout_of, pytorch_serve_argv
 from engineforge.stage_plan import StagePlan, write_files
 from engineforge.stage_result import StageOutput, StageResult
 from engineforge.trtllm.definitions import definitions
-from engineforge.trtllm.versions import trtllm_version
+from engineforge.recipe_trtllm import trtllm_version
 from engineforge.versions import tensorrt_llm_version
 
 DISAGG_DIR = "disaggregated"

@@ -15,7 +15,7 @@ from engineforge.recipe_checks import check_recipe_text
 from engineforge.stages.dry_run import dry_run
 from engineforge.runtimes.trtllm.disagg import CONFIG_FILE
 from engineforge.trtllm.definitions import definitions, disagg_definitions, disagg_problems, problems
-from engineforge.trtllm.versions import ACCEPTED
+from engineforge.recipe_trtllm import ACCEPTED
 
 REPO = Path(__file__).resolve().parents[3]
 RECIPES = sorted((REPO / "recipes").glob("trtllm*.yaml"))

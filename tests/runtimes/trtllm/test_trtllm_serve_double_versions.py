@@ -13,7 +13,7 @@ from engineforge.runtimes.trtllm.files import yaml_text
 from engineforge.runtimes.trtllm.serve import pytorch_serve_argv
 from engineforge.trtllm.definitions import definitions
 from engineforge.trtllm.options import llm_api_options
-from engineforge.trtllm.versions import VERSIONS
+from engineforge.recipe_trtllm import VERSIONS
 
 ONLY_AT_13 = sorted(set(definitions("1.3.0rc30")["schema"]["properties"]) - set(definitions("1.2.1")["schema"]["properties"]))
 
