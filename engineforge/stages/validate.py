@@ -8,7 +8,7 @@ import math
 import shutil
 import tempfile
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 
 from engineforge import progress
@@ -154,17 +154,24 @@ def _output(recipe: Recipe, runtime: Runtime, built: StageResult, device: str, w
 
 
 def _fresh_servers(recipe: Recipe, built: StageResult, ctx: RunContext, device: str, keys: list[str]) -> list[StageResult]:
-    """Each repeat on a server of its own, in its turn (turns.py); a repeat already stored is reused."""
+    """Each repeat on a server of its own, measured in its turn (turns.py); a repeat already stored is reused.
+    Where two servers may share the device, the server starts and becomes healthy before the turn (in a
+    place in line, while another measures) and the turn holds only the load; elsewhere the turn holds it all."""
     seat = turns.seat(recipe.validate_.cooldown_s)
-    results = []
-    for repeat, key in enumerate(keys):
-        stored = not ctx.refreshes(STAGE) and ctx.store.intact(STAGE, key)
-        with nullcontext() if stored else seat.turn(repeat):
-            results.append(run_stage(
-                ctx.store, STAGE, key, lambda workdir: _measure(recipe, built, ctx.runtime, device, workdir),
-                ctx.refreshes(STAGE), keep_on_failure=(SERVER_LOG,),
-            ))
-    return results
+    beside = ctx.runtime.traits.servers_share(device)
+
+    def measure(repeat: int, workdir: Path) -> StageOutput:
+        if not beside:
+            with seat.turn(repeat):
+                return _measure(recipe, built, ctx.runtime, device, workdir)
+        ctx.runtime.check_available(recipe)
+        with seat.standby(repeat), _serving(recipe, built, ctx.runtime, device, workdir / SERVER_LOG) as (url, argv):
+            with seat.turn(repeat):
+                measured = _load(recipe, built, ctx.runtime, url)
+        return _output(recipe, ctx.runtime, built, device, workdir, measured, argv)
+
+    return [run_stage(ctx.store, STAGE, key, functools.partial(measure, repeat), ctx.refreshes(STAGE),
+                      keep_on_failure=(SERVER_LOG,)) for repeat, key in enumerate(keys)]
 
 
 def _one_server(recipe: Recipe, built: StageResult, ctx: RunContext, device: str, keys: list[str]) -> list[StageResult]:
