@@ -3,7 +3,7 @@ from pathlib import Path
 
 from engineforge import tracking
 from engineforge.measure import intervals
-from engineforge.measure.gates import GATE_FIGURES, evaluate_gates
+from engineforge.measure.gates import evaluate_gates, judged_figures
 from engineforge.measure.intervals import CI_SUFFIX, REPEATS_METRIC
 from engineforge.mlflow_tags import CACHE_HIT_TAG, MEASURED_BY_TAG, MEASURED_TAG, missing
 from engineforge.orchestration import run_artifacts
@@ -20,11 +20,9 @@ def record_validation(recipe: Recipe, ctx: RunContext, result: StageResult) -> N
     """Figures, files and the gates' verdict (gates judge the figures every run, cached or not)."""
     if result.status == "skipped":
         return
-    # Repeated figures are gated on the pessimistic end of their 95 % interval (a floor on the lower, a ceiling
-    # on the upper end), so a gate passes only what the noise cannot take back.
+    # Repeated figures are gated on the pessimistic end of their 95 % interval (gates.judged_figures).
     repeats = result.outputs.get("repeat_figures", [])
-    directions = {figure: op for figure, op in GATE_FIGURES.values()}
-    report = evaluate_gates(recipe.validate_.gates, intervals.conservative(result.outputs["figures"], repeats, directions),
+    report = evaluate_gates(recipe.validate_.gates, judged_figures(result.outputs["figures"], repeats),
                             result.outputs.get("missing"))
     record_stage(ctx, result if report.passed else result.model_copy(update={"status": "failed"}))
     _record_figures(recipe, ctx, result)
@@ -47,7 +45,8 @@ def _record_figures(recipe: Recipe, ctx: RunContext, result: StageResult) -> Non
         measured = tracking.run_with_tag(ctx.tracking_uri, tracking.experiment_name(recipe), MEASURED_TAG, result.key)
         tags = {CACHE_HIT_TAG: "true"} | ({MEASURED_BY_TAG: measured.info.run_id} if measured else {})
         tracking.set_tags(ctx.tracking_uri, ctx.run_id, tags)
-    rows = run_artifacts.validation_rows(figures, recipe.validate_.gates, result.outputs.get("missing"))
+    rows = run_artifacts.validation_rows(figures, recipe.validate_.gates, result.outputs.get("missing"),
+                                         result.outputs.get("repeat_figures", []))
     if rows:
         tracking.log_table(ctx.tracking_uri, ctx.run_id, rows, "validate/figures.json")
 

@@ -98,6 +98,15 @@ def _number(value: float) -> str:
     return f"{value:.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
 
 
+def judged_figures(figures: dict[str, float], repeats: list[dict[str, float]]) -> dict[str, float]:
+    """What the gates judge: with two or more repeats, each gated figure's pessimistic end of its 95 % interval
+    (a floor on the lower, a ceiling on the upper end), so a gate passes only what the noise cannot take back;
+    with one measurement, the figures themselves."""
+    from engineforge.measure import intervals
+
+    return intervals.conservative(figures, repeats, {figure: op for figure, op in GATE_FIGURES.values()})
+
+
 def evaluate_gates(gates: Gates, figures: dict[str, float], missing: dict[str, str] | None = None) -> GateReport:
     """`missing`: why figures have no value (BenchResult.missing); a figure absent from `figures` altogether
     was not asked of this run (e.g. token agreement without a reference)."""

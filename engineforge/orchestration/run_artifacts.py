@@ -51,20 +51,30 @@ def summary_markdown(summary: dict[str, Any], mlflow: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def validation_rows(figures: dict[str, Any], gates=None, missing: dict[str, str] | None = None) -> list[dict[str, str]]:
+def validation_rows(figures: dict[str, Any], gates=None, missing: dict[str, str] | None = None,
+                    repeats: list[dict[str, float]] | None = None) -> list[dict[str, str]]:
     """One row per figure, with its gate (target and verdict) where the recipe sets one; a figure nothing
-    measured says why (`missing`), never NaN."""
-    from engineforge.measure.gates import evaluate_gates
+    measured says why (`missing`), never NaN. With two or more `repeats` (each repeat's figures) the figures
+    are their means and a gate judges its interval's pessimistic end, as the run's verdict does
+    (gates.judged_figures): the column `judged` shows that bound."""
+    from engineforge.measure.gates import evaluate_gates, judged_figures
 
-    verdicts = {result.figure: result for result in evaluate_gates(gates, figures, missing).results} if gates else {}
+    repeats = repeats or []
+    judged = judged_figures(figures, repeats)
+    verdicts = {result.figure: result for result in evaluate_gates(gates, judged, missing).results} if gates else {}
     rows = []
     for name, value in figures.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
         gate = verdicts.get(name)
-        rows.append({
+        row = {
             "figure": name,
             "value": f"missing: {(missing or {}).get(name, 'not measured')}" if not math.isfinite(value) else _number(value),
+        }
+        if len(repeats) >= 2:
+            bounded = gate is not None and gate.measured is not None
+            row["judged"] = f"{'lower' if gate.op == '>=' else 'upper'} end {_number(gate.measured)}" if bounded else ""
+        rows.append(row | {
             "gate": f"{gate.op} {_number(gate.target)}" if gate else "",
             "result": ("pass" if gate.passed else "FAIL") if gate else "",
         })
@@ -122,7 +132,8 @@ def _publish_summary(summary: dict[str, Any], gates) -> None:
         key=artifact_key(summary["recipe"], SUMMARY),
         description=f"{summary['recipe']}: {summary['status']}",
     )
-    rows = validation_rows(summary.get("figures") or {}, gates)
+    validate = next((stage for stage in summary.get("stages", []) if stage["stage"] == "validate"), {})
+    rows = validation_rows(summary.get("figures") or {}, gates, repeats=(validate.get("outputs") or {}).get("repeat_figures"))
     if rows:
         create_table_artifact(rows, key=artifact_key(summary["recipe"], VALIDATION),
                               description=f"{summary['recipe']}: validation figures and gates")

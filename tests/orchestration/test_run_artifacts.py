@@ -80,3 +80,14 @@ def test_a_long_stage_reports_its_progress_as_it_goes(prefect_api):
 
     shard_like()
     assert seen == [0.0, 25.0, 100.0]
+
+
+def test_validation_rows_over_repeats_judge_and_show_the_intervals_pessimistic_end():
+    repeats = [{"output_tokens_per_s": v, "ttft_ms_p99": t} for v, t in ((90.0, 40.0), (100.0, 50.0), (110.0, 60.0))]
+    figures = {"output_tokens_per_s": 100.0, "ttft_ms_p99": 50.0, "errors": 0}
+    rows = validation_rows(figures, Gates(min_output_tokens_per_s=95, max_ttft_ms_p99=80), repeats=repeats)
+    assert rows == [
+        {"figure": "output_tokens_per_s", "value": "100", "judged": "lower end 75.16", "gate": ">= 95", "result": "FAIL"},
+        {"figure": "ttft_ms_p99", "value": "50", "judged": "upper end 74.84", "gate": "<= 80", "result": "pass"},
+        {"figure": "errors", "value": "0", "judged": "", "gate": "", "result": ""},
+    ]
