@@ -29,6 +29,7 @@ class Turns:
         self.cooldown_s = cooldown_s
         self.standby_limit = standby  # places in line (servers starting or waiting) beyond the one measuring
         self.measured: list[tuple[str, int]] = []  # (member, repeat) in the order they measured
+        self.started_beside = 0  # places given while another measured: servers that started beside a measurement
         self._ready = threading.Condition()
         self._waiting: set[tuple[int, int]] = set()  # in line for a turn (a place held counts from when it was given)
         self._asking: set[tuple[int, int]] = set()  # asking for a place in line
@@ -51,6 +52,7 @@ class Turns:
             self._asking.discard(place)
             self._placed.add(place)
             self._waiting.add(place)
+            self.started_beside += self._busy
             self._ready.notify_all()  # the next lowest asker may be next in line for a place
         try:
             yield

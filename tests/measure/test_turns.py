@@ -154,3 +154,16 @@ def test_with_places_in_line_the_order_stays_round_robin_and_a_server_starts_bes
     assert order[3:] == [("a", 1), ("b", 1), ("c", 1), ("a", 2), ("b", 2), ("c", 2)]
     assert state["most_placed"] == 1  # never two servers starting or waiting beyond the one measuring
     assert state["started_beside"] >= 1  # servers did start while another measured
+    assert turns.started_beside >= 1  # and Turns counted them (the sweep table's note)
+
+
+def test_the_sweep_table_says_when_servers_started_beside_a_measurement():
+    from engineforge.recipe_file import parse_recipe
+    from engineforge.sweep.noise import order_notes
+
+    sweep = parse_recipe("name: s\nmodel:\n  source: synthetic:tiny-llama\nsweep:\n  repeats: 2\n  matrix:\n"
+                         "    build.max_batch_size: [1, 4]\n").sweep
+    measured = [("a", 0), ("b", 0), ("a", 1), ("b", 1)]
+    assert not any("started while another measured" in note for note in order_notes(sweep, False, measured))
+    notes = order_notes(sweep, False, measured, started_beside=3)
+    assert notes[1].startswith("3 of those servers started while another measured") and notes[2].startswith("Measured in")
