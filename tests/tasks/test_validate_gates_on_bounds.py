@@ -10,10 +10,7 @@ import pytest
 
 from engineforge import tracking
 from engineforge.errors import StageFailed
-from engineforge.recipe_file import parse_recipe
-from engineforge.runtimes import get_runtime
 from engineforge.stage_result import StageResult
-from engineforge.stages.context import RunContext
 from tasks.validate import validate_task
 
 # Three repeats 90/100/110 tok/s (mean 100, 95 % interval 100 ± 24.84) and TTFT p99 40/50/60 ms (50 ± 24.84).
@@ -22,14 +19,9 @@ REPEATS = [{"output_tokens_per_s": tok, "ttft_ms_p99": ttft, "error_rate": 0.0, 
 MEANS = {"output_tokens_per_s": 100.0, "ttft_ms_p99": 50.0, "error_rate": 0.0, "requests": 4.0, "completed": 4.0}
 
 
-def finish(tmp_path, monkeypatch, gates: str, repeats: list[dict]) -> tuple[Exception | None, str, str, dict]:
+def finish(gated_run, tmp_path, gates: str, repeats: list[dict]) -> tuple[Exception | None, str, str, dict]:
     """The error, the run's gates tag, validate/gates.txt and validate/figures.json once validate's result is recorded."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    text = f"name: gated\nmodel:\n  source: synthetic:tiny-llama\nvalidate:\n  gates:\n{gates}"
-    recipe = parse_recipe(text)
-    _, run_id = tracking.start_run(recipe, text)
-    ctx = RunContext(runtime=get_runtime("transformers"), store_root=str(tmp_path / "store"), tracking_uri=uri, run_id=run_id)
+    recipe, ctx = gated_run(gates)
     outputs = {"figures": MEANS} | ({"repeat_figures": repeats} if repeats else {})
     measured = StageResult(stage="validate", status="ran", key="v" * 64, duration_s=2.0, summary="100 tok/s", outputs=outputs)
     error = None
@@ -37,15 +29,15 @@ def finish(tmp_path, monkeypatch, gates: str, repeats: list[dict]) -> tuple[Exce
         validate_task._finish(recipe, ctx, measured)
     except StageFailed as failed:
         error = failed
-    client = tracking.client(uri)
-    folder = Path(client.download_artifacts(run_id, "validate", str(tmp_path)))
+    client = tracking.client(ctx.tracking_uri)
+    folder = Path(client.download_artifacts(ctx.run_id, "validate", str(tmp_path)))
     table = json.loads((folder / "figures.json").read_text())
     rows = {row[0]: dict(zip(table["columns"], row)) for row in table["data"]}
-    return error, client.get_run(run_id).data.tags["gates"], (folder / "gates.txt").read_text(), rows
+    return error, client.get_run(ctx.run_id).data.tags["gates"], (folder / "gates.txt").read_text(), rows
 
 
-def test_a_floor_the_mean_passes_fails_on_the_intervals_lower_end(tmp_path, monkeypatch):
-    error, verdict, gates_txt, rows = finish(tmp_path, monkeypatch, "    min_output_tokens_per_s: 95\n", REPEATS)
+def test_a_floor_the_mean_passes_fails_on_the_intervals_lower_end(gated_run, tmp_path):
+    error, verdict, gates_txt, rows = finish(gated_run, tmp_path, "    min_output_tokens_per_s: 95\n", REPEATS)
     assert isinstance(error, StageFailed) and verdict == "failed"
     assert "output_tokens_per_s lower bound 75.2 (mean 100.0 ± 24.8), target >= 95" in gates_txt
     assert rows["output_tokens_per_s"] == {"figure": "output_tokens_per_s", "value": "100", "judged": "lower end 75.16",
@@ -53,21 +45,21 @@ def test_a_floor_the_mean_passes_fails_on_the_intervals_lower_end(tmp_path, monk
     assert rows["ttft_ms_p99"]["judged"] == "" and rows["ttft_ms_p99"]["result"] == ""
 
 
-def test_a_ceiling_the_mean_passes_fails_on_the_intervals_upper_end(tmp_path, monkeypatch):
-    error, verdict, gates_txt, rows = finish(tmp_path, monkeypatch, "    max_ttft_ms_p99: 55\n", REPEATS)
+def test_a_ceiling_the_mean_passes_fails_on_the_intervals_upper_end(gated_run, tmp_path):
+    error, verdict, gates_txt, rows = finish(gated_run, tmp_path, "    max_ttft_ms_p99: 55\n", REPEATS)
     assert isinstance(error, StageFailed) and verdict == "failed"
     assert "ttft_ms_p99 upper bound 74.8 (mean 50.0 ± 24.8), target <= 55" in gates_txt
     assert (rows["ttft_ms_p99"]["judged"], rows["ttft_ms_p99"]["result"]) == ("upper end 74.84", "FAIL")
 
 
-def test_bounds_inside_the_targets_pass(tmp_path, monkeypatch):
-    error, verdict, _, rows = finish(tmp_path, monkeypatch, "    min_output_tokens_per_s: 70\n    max_ttft_ms_p99: 80\n", REPEATS)
+def test_bounds_inside_the_targets_pass(gated_run, tmp_path):
+    error, verdict, _, rows = finish(gated_run, tmp_path, "    min_output_tokens_per_s: 70\n    max_ttft_ms_p99: 80\n", REPEATS)
     assert error is None and verdict == "passed"
     assert [rows[f]["result"] for f in ("output_tokens_per_s", "ttft_ms_p99")] == ["pass", "pass"]
 
 
 @pytest.mark.parametrize("repeats", [[], REPEATS[:1]])
-def test_one_measurement_is_judged_on_its_own_figures(tmp_path, monkeypatch, repeats):
-    error, verdict, gates_txt, rows = finish(tmp_path, monkeypatch, "    min_output_tokens_per_s: 95\n", repeats)
+def test_one_measurement_is_judged_on_its_own_figures(gated_run, tmp_path, repeats):
+    error, verdict, gates_txt, rows = finish(gated_run, tmp_path, "    min_output_tokens_per_s: 95\n", repeats)
     assert error is None and verdict == "passed" and "bound" not in gates_txt
     assert "judged" not in rows["output_tokens_per_s"]
