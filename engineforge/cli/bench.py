@@ -154,7 +154,7 @@ def _refuse_a_rejected_ignore_eos(config) -> None:
 
     body = request_body(config, config.sample(0)) | {"max_tokens": 1, "min_tokens": 1}
     try:
-        with httpx.stream("POST", config.url, json=body, timeout=config.timeout_s) as response:
+        with httpx.stream("POST", config.url(), json=body, headers=config.headers, timeout=config.timeout_s) as response:
             if response.status_code < 400:
                 return
             answer = " ".join(response.read().decode(errors="replace").split())[:300]
