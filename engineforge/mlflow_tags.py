@@ -34,7 +34,7 @@ QUANTIZE_MODELOPT_VERSION_TAG = "engineforge.quantize.modelopt_version"
 QUANTIZE_CALIBRATION_SHA256_TAG = "engineforge.quantize.calibration_sha256"
 QUANTIZE_GATES_TAG = "engineforge.quantize.gates"  # "passed" or "failed"
 
-# Validate (tasks/validate.py).
+# Validate (engineforge/stages/validate.py).
 MEASURED_TAG = "engineforge.measured.validate"  # the validate key whose figures this run measured
 MISSING_TAG_PREFIX = "engineforge.missing."  # engineforge.missing.<figure>: why the figure has no value
 CACHE_HIT_TAG = "engineforge.cache_hit"  # "true" on a run whose validation was reused

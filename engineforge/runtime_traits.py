@@ -20,15 +20,24 @@ class RuntimeTraits:
     # Serves ModelOpt's fake-quantized checkpoint (not the unified export), so ModelOpt's own forward pass runs.
     serves_fake_quantized: bool
     cpu_capable: bool  # serves on the CPU when serve.device says so
+    # The devices ("cpu", "cuda") on which a second server of the model may start while one serves: there a
+    # repeated measurement starts the next repeat's server while the current one measures (measure/turns.py).
+    # Not TensorRT-LLM on a GPU (a server takes kv_cache_free_gpu_memory_fraction of the free memory as it
+    # starts), nor transformers on a GPU (two copies of the weights and caches need not fit).
+    servers_share_devices: tuple[str, ...]
+
+    def servers_share(self, device: str) -> bool:
+        """Whether a second server may start on `device` while one serves there."""
+        return device in self.servers_share_devices
 
 
 TRAITS: dict[str, RuntimeTraits] = {traits.name: traits for traits in (
     RuntimeTraits("transformers", tensorrt_llm=False, llm_api=False, engine_path=False, serves_fake_quantized=True,
-                  cpu_capable=True),
+                  cpu_capable=True, servers_share_devices=("cpu",)),
     RuntimeTraits("trtllm", tensorrt_llm=True, llm_api=True, engine_path=False, serves_fake_quantized=False,
-                  cpu_capable=False),
+                  cpu_capable=False, servers_share_devices=()),
     RuntimeTraits("trtllm-engine", tensorrt_llm=True, llm_api=False, engine_path=True, serves_fake_quantized=False,
-                  cpu_capable=False),
+                  cpu_capable=False, servers_share_devices=()),
 )}
 RUNTIMES = tuple(TRAITS)  # the recipe's `runtime` values
 

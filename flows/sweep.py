@@ -88,7 +88,8 @@ def sweep(
                       "its MLflow run started (see it in the Prefect UI)." for name, outcome in outcomes.items()
                       if outcome["run_id"] is None]
     objective = recipe.sweep.objective
-    planned.notes += noise.order_notes(recipe.sweep, bool(deployment), shared.measured if shared else [])
+    planned.notes += noise.order_notes(recipe.sweep, bool(deployment), shared.measured if shared else [],
+                                       shared.started_beside if shared else 0)
     planned.notes += noise.drift_notes(records, objective)
     for name, drift in noise.drifts(records, objective).items():
         tracking.log_metrics(uri, next(r.run_id for r in records if r.name == name), {objective + noise.DRIFT_SUFFIX: drift})

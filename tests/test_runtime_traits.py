@@ -30,3 +30,10 @@ def test_the_name_check_catches_what_it_looks_for():
     assert all(NAME_TEST.search(line) for line in ('if recipe.runtime == "trtllm":', 'runtime in TRTLLM_RUNTIMES',
                                                    'not self.runtime.startswith("trtllm")', "runtime != 'x'"))
     assert not NAME_TEST.search("traits = runtime_traits(recipe.runtime)")
+
+
+def test_a_second_server_starts_beside_a_measuring_one_only_where_the_device_can_hold_both():
+    # transformers on the CPU allocates as it goes; on a GPU two copies need not fit, and TensorRT-LLM takes
+    # kv_cache_free_gpu_memory_fraction of the free GPU memory as it starts.
+    assert TRAITS["transformers"].servers_share("cpu") and not TRAITS["transformers"].servers_share("cuda")
+    assert not any(TRAITS[name].servers_share(device) for name in ("trtllm", "trtllm-engine") for device in ("cpu", "cuda"))

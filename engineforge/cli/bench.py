@@ -79,6 +79,7 @@ def command(
         )
     except ValueError as error:
         raise UserError(_first_problem(error)) from None
+    _refuse_a_rejected_ignore_eos(config)
     text_prompts = [s.prompt for s in samples if isinstance(s.prompt, str)]
     if reference is not None and not text_prompts:
         raise UserError("--reference needs text prompts (token-id datasets cannot be decoded both ways)")
@@ -138,6 +139,30 @@ def _fail_if_nothing_answered(measured) -> None:
     if measured.figures.get("completed", 0) == 0:
         first = next((record.error for record in measured.result.records if record.error), "unknown error")
         raise StageFailed("bench", f"all {int(measured.figures.get('requests', 0))} requests failed; first: {first}")
+
+
+def _refuse_a_rejected_ignore_eos(config) -> None:
+    """`--ignore-eos` (the `field` style) sends `ignore_eos` and `min_tokens`; a server that rejects those fields
+    (transformers serve: HTTP 422 `Unexpected fields`) would fail every request, so one request of one token
+    asks first and the command stops with what to use instead. A server that cannot be reached is left to the
+    load, which reports it."""
+    if not config.ignore_eos or config.ignore_eos_style != "field":
+        return
+    import httpx
+
+    from engineforge.loadgen.body import request_body
+
+    body = request_body(config, config.sample(0)) | {"max_tokens": 1, "min_tokens": 1}
+    try:
+        with httpx.stream("POST", config.url(), json=body, headers=config.headers, timeout=config.timeout_s) as response:
+            if response.status_code < 400:
+                return
+            answer = " ".join(response.read().decode(errors="replace").split())[:300]
+    except httpx.HTTPError:
+        return
+    if "ignore_eos" in answer or "min_tokens" in answer:
+        raise UserError(f"--ignore-eos: the server rejects the ignore_eos field (HTTP {response.status_code}: {answer}); "
+                        "for transformers serve use --ignore-eos-style generation_config")
 
 
 def _first_problem(error: ValueError) -> str:

@@ -25,21 +25,23 @@ def command(
     """Run a recipe end to end: download, shard, build, validate, package, register."""
     console = Console(stderr=as_json, highlight=False)
     user_api = bool(os.environ.get("PREFECT_API_URL"))  # a server of the user's: sweeps use its deployments
-    api = None
+    api = imports = None
     if not dry_run:  # the Prefect API (mostly waiting on a server) gets ready while the recipe is checked
         console.print(f"engineforge run {recipe}: checking the recipe; Prefect API starting", markup=False, soft_wrap=True)
         _quiet_libraries()
         api = _Background(_prepare_api, ephemeral)
         # Importing MLflow takes seconds; do it while Prefect's API starts instead of after.
-        threading.Thread(target=_import_mlflow, daemon=True).start()
+        imports = threading.Thread(target=_import_mlflow, daemon=True)
+        imports.start()
     try:
-        return _run(recipe, refresh, as_json, store, dry_run, user_api, console, api)
+        return _run(recipe, refresh, as_json, store, dry_run, user_api, console, api, imports)
     except KeyboardInterrupt as interrupt:
         _interrupted(interrupt, console)
         raise typer.Exit(130) from None
 
 
-def _run(recipe: Path, refresh, as_json: bool, store, dry_run: bool, user_api: bool, console: Console, api) -> int:
+def _run(recipe: Path, refresh, as_json: bool, store, dry_run: bool, user_api: bool, console: Console, api,
+         imports: threading.Thread | None = None) -> int:
     from engineforge.recipe_checks import check_recipe_file
     from engineforge.stages import NAMES  # imports every runtime: after the first line
 
@@ -61,6 +63,9 @@ def _run(recipe: Path, refresh, as_json: bool, store, dry_run: bool, user_api: b
         print(json.dumps(planned, indent=2)) if as_json else render(planned, Console(highlight=False, soft_wrap=True))
         return 0
     api.wait()  # before Prefect is imported: it reads its settings then
+    # MLflow's import done before this thread imports Prefect: both import SQLAlchemy's ORM, and one module
+    # imported by two threads at once can fail as "partially initialized" (seen on a loaded 2-core machine).
+    imports.join()
     from engineforge import progress
     from engineforge.orchestration import gpu_slots, prefect_api
     from flows.model_to_deployment import model_to_deployment

@@ -98,6 +98,15 @@ def _number(value: float) -> str:
     return f"{value:.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
 
 
+def judged_figures(figures: dict[str, float], repeats: list[dict[str, float]]) -> dict[str, float]:
+    """What the gates judge: with two or more repeats, each gated figure's pessimistic end of its 95 % interval
+    (a floor on the lower, a ceiling on the upper end), so a gate passes only what the noise cannot take back;
+    with one measurement, the figures themselves."""
+    from engineforge.measure import intervals
+
+    return intervals.conservative(figures, repeats, {figure: op for figure, op in GATE_FIGURES.values()})
+
+
 def evaluate_gates(gates: Gates, figures: dict[str, float], missing: dict[str, str] | None = None) -> GateReport:
     """`missing`: why figures have no value (BenchResult.missing); a figure absent from `figures` altogether
     was not asked of this run (e.g. token agreement without a reference)."""
@@ -115,18 +124,28 @@ def evaluate_gates(gates: Gates, figures: dict[str, float], missing: dict[str, s
     return GateReport(results=results)
 
 
-def validation_rows(figures: dict[str, Any], gates=None, missing: dict[str, str] | None = None) -> list[dict[str, str]]:
+def validation_rows(figures: dict[str, Any], gates=None, missing: dict[str, str] | None = None,
+                    repeats: list[dict[str, float]] | None = None) -> list[dict[str, str]]:
     """One row per figure, with its gate (target and verdict) where the recipe sets one; a figure nothing
-    measured says why (`missing`), never NaN."""
-    verdicts = {result.figure: result for result in evaluate_gates(gates, figures, missing).results} if gates else {}
+    measured says why (`missing`), never NaN. With two or more `repeats` (each repeat's figures) the figures
+    are their means and a gate judges its interval's pessimistic end, as the run's verdict does
+    (judged_figures): the column `judged` shows that bound."""
+    repeats = repeats or []
+    judged = judged_figures(figures, repeats)
+    verdicts = {result.figure: result for result in evaluate_gates(gates, judged, missing).results} if gates else {}
     rows = []
     for name, value in figures.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
         gate = verdicts.get(name)
-        rows.append({
+        row = {
             "figure": name,
             "value": f"missing: {(missing or {}).get(name, 'not measured')}" if not math.isfinite(value) else _number(value),
+        }
+        if len(repeats) >= 2:
+            bounded = gate is not None and gate.measured is not None
+            row["judged"] = f"{'lower' if gate.op == '>=' else 'upper'} end {_number(gate.measured)}" if bounded else ""
+        rows.append(row | {
             "gate": f"{gate.op} {_number(gate.target)}" if gate else "",
             "result": ("pass" if gate.passed else "FAIL") if gate else "",
         })

@@ -122,7 +122,8 @@ def _publish_summary(summary: dict[str, Any], gates) -> None:
         key=artifact_key(summary["recipe"], SUMMARY),
         description=f"{summary['recipe']}: {summary['status']}",
     )
-    rows = validation_rows(summary.get("figures") or {}, gates)
+    validate = next((stage for stage in summary.get("stages", []) if stage["stage"] == "validate"), {})
+    rows = validation_rows(summary.get("figures") or {}, gates, repeats=(validate.get("outputs") or {}).get("repeat_figures"))
     if rows:
         create_table_artifact(rows, key=artifact_key(summary["recipe"], VALIDATION),
                               description=f"{summary['recipe']}: validation figures and gates")

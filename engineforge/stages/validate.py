@@ -8,7 +8,7 @@ import math
 import shutil
 import tempfile
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 
 from engineforge import progress, tracking
@@ -16,7 +16,7 @@ from engineforge.child_environment import model_server_environment
 from engineforge.errors import StageFailed
 from engineforge.gpus import gpu_info, serving_device
 from engineforge.measure import intervals, turns
-from engineforge.measure.gates import GATE_FIGURES, evaluate_gates, validation_rows
+from engineforge.measure.gates import evaluate_gates, judged_figures, validation_rows
 from engineforge.measure.intervals import CI_SUFFIX, REPEATS_METRIC
 from engineforge.mlflow_tags import CACHE_HIT_TAG, MEASURED_BY_TAG, MEASURED_TAG, missing
 from engineforge.recipe import Recipe
@@ -160,17 +160,24 @@ def _output(recipe: Recipe, runtime: Runtime, built: StageResult, device: str, w
 
 
 def _fresh_servers(recipe: Recipe, built: StageResult, ctx: RunContext, device: str, keys: list[str]) -> list[StageResult]:
-    """Each repeat on a server of its own, in its turn (turns.py); a repeat already stored is reused."""
+    """Each repeat on a server of its own, measured in its turn (turns.py); a repeat already stored is reused.
+    Where two servers may share the device, the server starts and becomes healthy before the turn (in a
+    place in line, while another measures) and the turn holds only the load; elsewhere the turn holds it all."""
     seat = turns.seat(recipe.validate_.cooldown_s)
-    results = []
-    for repeat, key in enumerate(keys):
-        stored = not ctx.refreshes(STAGE) and ctx.store.intact(STAGE, key)
-        with nullcontext() if stored else seat.turn(repeat):
-            results.append(run_stage(
-                ctx.store, STAGE, key, lambda workdir: _measure(recipe, built, ctx.runtime, device, workdir),
-                ctx.refreshes(STAGE), keep_on_failure=(SERVER_LOG,),
-            ))
-    return results
+    beside = ctx.runtime.traits.servers_share(device)
+
+    def measure(repeat: int, workdir: Path) -> StageOutput:
+        if not beside:
+            with seat.turn(repeat):
+                return _measure(recipe, built, ctx.runtime, device, workdir)
+        ctx.runtime.check_available(recipe)
+        with seat.standby(repeat), _serving(recipe, built, ctx.runtime, device, workdir / SERVER_LOG) as (url, argv):
+            with seat.turn(repeat):
+                measured = _load(recipe, built, ctx.runtime, url)
+        return _output(recipe, ctx.runtime, built, device, workdir, measured, argv)
+
+    return [run_stage(ctx.store, STAGE, key, functools.partial(measure, repeat), ctx.refreshes(STAGE),
+                      keep_on_failure=(SERVER_LOG,)) for repeat, key in enumerate(keys)]
 
 
 def _one_server(recipe: Recipe, built: StageResult, ctx: RunContext, device: str, keys: list[str]) -> list[StageResult]:
@@ -245,11 +252,9 @@ def record(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
     """Figures, files and the gates' verdict (gates judge the figures every run, cached or not)."""
     if result.status == "skipped":
         return
-    # Repeated figures are gated on the pessimistic end of their 95 % interval (a floor on the lower, a ceiling
-    # on the upper end), so a gate passes only what the noise cannot take back.
+    # Repeated figures are gated on the pessimistic end of their 95 % interval (gates.judged_figures).
     repeats = result.outputs.get("repeat_figures", [])
-    directions = {figure: op for figure, op in GATE_FIGURES.values()}
-    report = evaluate_gates(recipe.validate_.gates, intervals.conservative(result.outputs["figures"], repeats, directions),
+    report = evaluate_gates(recipe.validate_.gates, judged_figures(result.outputs["figures"], repeats),
                             result.outputs.get("missing"))
     record_stage(ctx, result if report.passed else result.model_copy(update={"status": "failed"}))
     _record_figures(recipe, ctx, result)
@@ -272,7 +277,8 @@ def _record_figures(recipe: Recipe, ctx: RunContext, result: StageResult) -> Non
         measured = tracking.run_with_tag(ctx.tracking_uri, tracking.experiment_name(recipe), MEASURED_TAG, result.key)
         tags = {CACHE_HIT_TAG: "true"} | ({MEASURED_BY_TAG: measured.info.run_id} if measured else {})
         tracking.set_tags(ctx.tracking_uri, ctx.run_id, tags)
-    rows = validation_rows(figures, recipe.validate_.gates, result.outputs.get("missing"))
+    rows = validation_rows(figures, recipe.validate_.gates, result.outputs.get("missing"),
+                           result.outputs.get("repeat_figures", []))
     if rows:
         tracking.log_table(ctx.tracking_uri, ctx.run_id, rows, "validate/figures.json")
 

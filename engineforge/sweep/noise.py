@@ -8,7 +8,7 @@ from engineforge.sweep.table import VariantRecord
 DRIFT_SUFFIX = "_drift"  # <objective>_drift: (last repeat - first repeat) / first, on the variant's run
 
 
-def order_notes(sweep: SweepSpec, deployment: bool, measured: list[tuple[str, int]]) -> list[str]:
+def order_notes(sweep: SweepSpec, deployment: bool, measured: list[tuple[str, int]], started_beside: int = 0) -> list[str]:
     """How the repeats were taken, so the intervals are read for what they measured."""
     if sweep.repeats == 1:
         return []
@@ -22,6 +22,9 @@ def order_notes(sweep: SweepSpec, deployment: bool, measured: list[tuple[str, in
     else:
         notes = [f"Repeats: {sweep.repeats} per variant, interleaved (one measurement at a time, round-robin over the "
                  f"variants ready to measure), each on a freshly started server{cooldown}."]
+        if started_beside:
+            notes.append(f"{started_beside} of those servers started while another measured (the runtime's servers "
+                         "share the device, so the next one starts during the load; the turn holds only the load).")
     if measured:
         notes.append("Measured in this order: " + ", ".join(f"{name}#{repeat + 1}" for name, repeat in measured) + ".")
     return notes

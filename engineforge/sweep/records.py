@@ -13,7 +13,7 @@ from engineforge.sweep.table import REPEATED_FIGURES, VariantRecord
 
 def record_of(run, uri: str | None = None) -> VariantRecord:
     """A run's row. A run that reused a cached validation logged no figures of its own: they are read from
-    the run that measured them (tag set by tasks/validate.py), its own stage times and predictions kept."""
+    the run that measured them (tag set by engineforge/stages/validate.py), its own stage times and predictions kept."""
     tags = run.data.tags
     figures = dict(run.data.metrics)
     measured_by = run.info.run_id
@@ -34,7 +34,7 @@ def record_of(run, uri: str | None = None) -> VariantRecord:
 
 
 def _repeats(uri: str, run_id: str, count: int) -> list[dict[str, float]]:
-    """Each repeat's figures, from the metrics' steps 0..count-1 (tasks/validate.py logs them so); none
+    """Each repeat's figures, from the metrics' steps 0..count-1 (engineforge/stages/validate.py logs them so); none
     for a single measurement."""
     if count < 2:
         return []

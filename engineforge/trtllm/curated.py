@@ -30,6 +30,7 @@ import yaml
 from engineforge.errors import UserError
 from engineforge.recipe import Recipe
 from engineforge.recipe_trtllm import OWNED
+from engineforge.runtime_traits import runtime_traits
 
 DATABASE_FILE = re.compile(r"^(?P<isl>\d+k)(?P<osl>\d+k)_tp(?P<tp>\d+)_conc(?P<conc>\d+)\.ya?ml$")
 REPOSITORY_PREFIX = Path("examples/configs")
@@ -43,7 +44,7 @@ def starting_points(recipe: Recipe, base_dir: Path | None = None) -> list[tuple[
     spec = recipe.sweep.curated if recipe.sweep else None
     if spec is None:
         return []
-    if recipe.runtime != "trtllm":
+    if not runtime_traits(recipe.runtime).llm_api:
         raise UserError(f"{FIELD}: NVIDIA's configs are trtllm-serve options for the PyTorch backend; "
                         f"runtime is {recipe.runtime}, use runtime: trtllm")
     root = Path(spec.configs).expanduser()

@@ -145,3 +145,14 @@ def test_the_mlflow_description_links_the_prefect_flow_run_and_shows_aliases_as_
     assert no_mentions("tiny version 2 @candidate @champion, by me@host") == "tiny version 2 `@candidate` `@champion`, by me@host"
     assert no_mentions("@champion at [run](https://user@mlflow.example/#/x)") == "`@champion` at [run](https://user@mlflow.example/#/x)"
     assert no_mentions(no_mentions("v 1 @champion")) == "v 1 `@champion`"
+
+
+def test_validation_rows_over_repeats_judge_and_show_the_intervals_pessimistic_end():
+    repeats = [{"output_tokens_per_s": v, "ttft_ms_p99": t} for v, t in ((90.0, 40.0), (100.0, 50.0), (110.0, 60.0))]
+    figures = {"output_tokens_per_s": 100.0, "ttft_ms_p99": 50.0, "errors": 0}
+    rows = validation_rows(figures, Gates(min_output_tokens_per_s=95, max_ttft_ms_p99=80), repeats=repeats)
+    assert rows == [
+        {"figure": "output_tokens_per_s", "value": "100", "judged": "lower end 75.16", "gate": ">= 95", "result": "FAIL"},
+        {"figure": "ttft_ms_p99", "value": "50", "judged": "upper end 74.84", "gate": "<= 80", "result": "pass"},
+        {"figure": "errors", "value": "0", "judged": "", "gate": "", "result": ""},
+    ]

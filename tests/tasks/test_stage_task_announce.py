@@ -11,11 +11,8 @@ from rich.console import Console
 from engineforge import progress, tracking
 from engineforge.cli.progress_view import LiveStages
 from engineforge.errors import StageFailed
-from engineforge.recipe_file import parse_recipe
-from engineforge.runtimes import get_runtime
 from engineforge.stage_result import StageResult
 from engineforge.stages import VALIDATE
-from engineforge.stages.context import RunContext
 from tasks.stage import finish
 
 FIGURES = {"output_tokens_per_s": 9.0, "ttft_ms_p99": 50.0, "tpot_ms_p50": 5.0, "error_rate": 0.0,
@@ -24,14 +21,9 @@ MEASURED = StageResult(stage="validate", status="ran", key="v" * 64, duration_s=
                        outputs={"figures": FIGURES})
 
 
-def announce(tmp_path, monkeypatch, ttft_gate_ms: float) -> tuple[list[str], str, Exception | None]:
+def announce(gated_run, ttft_gate_ms: float) -> tuple[list[str], str, Exception | None]:
     """The live view's lines, the MLflow status tag and the error when validate's result is finished."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    text = f"name: gated\nmodel:\n  source: synthetic:tiny-llama\nvalidate:\n  gates:\n    max_ttft_ms_p99: {ttft_gate_ms}\n"
-    recipe = parse_recipe(text)
-    _, run_id = tracking.start_run(recipe, text)
-    ctx = RunContext(runtime=get_runtime("transformers"), store_root=str(tmp_path / "store"), tracking_uri=uri, run_id=run_id)
+    recipe, ctx = gated_run(f"    max_ttft_ms_p99: {ttft_gate_ms}\n")
     shown = io.StringIO()
     view = LiveStages(Console(file=shown, width=100))
     progress.subscribe(view)
@@ -42,19 +34,19 @@ def announce(tmp_path, monkeypatch, ttft_gate_ms: float) -> tuple[list[str], str
         error = failed
     finally:
         progress.unsubscribe(view)
-    status = tracking.client(uri).get_run(run_id).data.tags["engineforge.stage.validate.status"]
+    status = tracking.client(ctx.tracking_uri).get_run(ctx.run_id).data.tags["engineforge.stage.validate.status"]
     return shown.getvalue().splitlines(), status, error
 
 
-def test_a_failed_gate_reads_failed_on_the_live_line(tmp_path, monkeypatch):
-    lines, status, error = announce(tmp_path, monkeypatch, ttft_gate_ms=1.0)
+def test_a_failed_gate_reads_failed_on_the_live_line(gated_run):
+    lines, status, error = announce(gated_run, ttft_gate_ms=1.0)
     assert isinstance(error, StageFailed) and "gates failed" in str(error)
     assert [line.split() for line in lines] == [["failed", "validate", "2.00s", "9.0", "tok/s"]]
     assert status == "failed"
 
 
-def test_passed_gates_read_ran(tmp_path, monkeypatch):
-    lines, status, error = announce(tmp_path, monkeypatch, ttft_gate_ms=100.0)
+def test_passed_gates_read_ran(gated_run):
+    lines, status, error = announce(gated_run, ttft_gate_ms=100.0)
     assert error is None and status == "ran"
     assert [line.split() for line in lines] == [["ran", "validate", "2.00s", "9.0", "tok/s"]]
 
