@@ -37,3 +37,16 @@ def test_a_run_on_a_hopper_worker_is_refused_and_an_unknown_card_is_not_judged(m
         TrtllmRuntimeBase._check_gpu(recipe())
     monkeypatch.setattr(gpus, "gpu_info", lambda: {"gpu_name": "NVIDIA Future GPU", "gpu_count": 1})
     TrtllmRuntimeBase._check_gpu(recipe())
+
+
+def test_validate_flags_an_nvfp4_recipe_that_it_cannot_judge_without_a_gpu(tmp_path, capsys):
+    from engineforge.cli.app import main
+
+    nvfp4, fp8 = tmp_path / "nvfp4.yaml", tmp_path / "fp8.yaml"
+    nvfp4.write_text("name: q\nmodel:\n  source: synthetic:tiny-llama\nruntime: trtllm\nquantize:\n  format: nvfp4\n")
+    fp8.write_text("name: q\nmodel:\n  source: synthetic:tiny-llama\nruntime: trtllm\nquantize:\n  format: fp8\n")
+    assert main(["validate", str(nvfp4), str(fp8)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if "note:" in line] == [
+        f"{nvfp4}: note: quantize.format nvfp4 needs a Blackwell GPU (B200, GB200); a Hopper or older worker "
+        "refuses it before any work (engineforge plan --gpu NAME checks a card)"]
