@@ -39,7 +39,10 @@ def supervise(argv: list[str], env: dict[str, str], tracking_uri: str) -> int:
 
 def stop(process: subprocess.Popen, tracking_uri: str, asked: list[int]) -> int:
     started = time.monotonic()
-    worker = psutil.Process(process.pid)
+    try:
+        worker = psutil.Process(process.pid)
+    except psutil.NoSuchProcess:  # it ended on its own as the signal came
+        return process.wait()
     flow_runs = _children(worker)
     everything = flow_runs + [p for run in flow_runs for p in _children(run, recursive=True)]
     print(f"engineforge worker: {signal.Signals(asked[0]).name}: stopping {len(flow_runs)} flow run "
