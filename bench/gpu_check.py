@@ -48,10 +48,14 @@ TINY_SHAPE = ("    num_hidden_layers: 2\n    hidden_size: 64\n    intermediate_s
               "    num_key_value_heads: 2\n    vocab_size: 32000\n")
 
 
+def wanted(args) -> tuple[str, ...]:
+    """The figures every measurement must have (the roofline fraction needs a GPU's peak)."""
+    return REQUIRED + (("roofline_fraction",) if args.device == "cuda" else ())
+
+
 def check_stage(args, shape: str, failures: list[str], quantize_format: str | None = None) -> list[dict]:
     """The validate stage at each concurrency (quantized first when `quantize_format` is given)."""
     rows, label = [], quantize_format or "bf16"
-    wanted = REQUIRED + (("roofline_fraction",) if args.device == "cuda" else ())
     for concurrency in args.concurrency:
         recipe = parse_recipe(recipe_text(concurrency, max(8, 4 * concurrency), args.max_tokens, args.device, shape,
                                           quantize_format))
@@ -59,7 +63,7 @@ def check_stage(args, shape: str, failures: list[str], quantize_format: str | No
         results = stage_results(recipe, args.out / "store", remeasure=True)
         result = results["validate"]
         figures, missing = result.outputs["figures"], result.outputs.get("missing", {})
-        for name in wanted:
+        for name in wanted(args):
             if not math.isfinite(figures.get(name, math.nan)):
                 failures.append(f"{label} c={concurrency}: {name} missing ({missing.get(name, 'not computed')})")
         row = {"model": label, "concurrency": concurrency, "stage_s": round(time.perf_counter() - started, 1),
@@ -72,7 +76,7 @@ def check_stage(args, shape: str, failures: list[str], quantize_format: str | No
                 failures.append(f"{label} c={concurrency}: the server did not restore the quantizers (see its log)")
             row["quantizers_restored"] = "Restored ModelOpt state" in log and "UNEXPECTED" not in log
         rows.append(row)
-        shown = ("model", "concurrency", "stage_s", *wanted, "quantize", "quantizers_restored")
+        shown = ("model", "concurrency", "stage_s", *wanted(args), "quantize", "quantizers_restored")
         print(json.dumps({k: row[k] for k in shown if k in row}), flush=True)
     return rows
 
@@ -83,9 +87,8 @@ def check_sweep(args, shape: str, failures: list[str]) -> dict:
     records = sweep_gpu.measure(recipe, args.out / "store", args.out / "sweep")
     verdict = sweep_gpu.publish(records, recipe, args.out / "sweep")
     print(verdict.table(records), flush=True)
-    wanted = REQUIRED + (("roofline_fraction",) if args.device == "cuda" else ())
     for record in records:
-        for name in wanted:
+        for name in wanted(args):
             if not math.isfinite(record.interval(name).mean):
                 failures.append(f"sweep {record.name}: {name} missing")
     if verdict.champion is None or not math.isfinite(verdict.champion.interval(verdict.objective).mean):

@@ -13,6 +13,7 @@ itself `Skipped`.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -69,31 +70,27 @@ def finish(stage: Stage, recipe: Recipe, ctx: RunContext, result: StageResult) -
     return result
 
 
-_TASKS: dict[Stage, Any] = {}
-
-
+@cache
 def stage_task(stage: Stage):
     """The Prefect task named after `stage` (its retries, failures as StageFailed(stage, cause)); made once."""
-    if stage not in _TASKS:
-        def work(recipe: Recipe, ctx: RunContext | None, key: str | None, inputs: dict[str, Any]):
-            with _named_failures(stage.name, ctx, keep_logs=True):
-                result = stage.work(recipe, ctx, key, **inputs)
-            # Reused from the store, or skipped at run time (no Docker daemon): the Prefect UI names the task
-            # run's state so, instead of a plain Completed; the flow still gets the StageResult as its data.
-            if result.status == "cached":
-                return Completed(name="Cached", data=result)
-            if result.status == "skipped":
-                return Completed(name="Skipped", message=result.summary, data=result)
-            return result
+    def work(recipe: Recipe, ctx: RunContext | None, key: str | None, inputs: dict[str, Any]):
+        with _named_failures(stage.name, ctx, keep_logs=True):
+            result = stage.work(recipe, ctx, key, **inputs)
+        # Reused from the store, or skipped at run time (no Docker daemon): the Prefect UI names the task
+        # run's state so, instead of a plain Completed; the flow still gets the StageResult as its data.
+        if result.status == "cached":
+            return Completed(name="Cached", data=result)
+        if result.status == "skipped":
+            return Completed(name="Skipped", message=result.summary, data=result)
+        return result
 
-        _TASKS[stage] = task(
-            name=stage.name,
-            retries=len(stage.retries),
-            retry_delay_seconds=list(stage.retries) or 0,
-            retry_condition_fn=retry_unless_user_error,
-            cache_policy=NO_CACHE,  # the store is the cache (engineforge/stage.py)
-        )(work)
-    return _TASKS[stage]
+    return task(
+        name=stage.name,
+        retries=len(stage.retries),
+        retry_delay_seconds=list(stage.retries) or 0,
+        retry_condition_fn=retry_unless_user_error,
+        cache_policy=NO_CACHE,  # the store is the cache (engineforge/stage.py)
+    )(work)
 
 
 def retry_unless_user_error(task, task_run, state) -> bool:

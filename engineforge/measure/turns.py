@@ -6,7 +6,7 @@ variants that are ready take turns: a1 b1 a2 b2 ..., and slow drift of the host 
 instead of favouring whoever measured first. A variant still building holds no one up; one that
 arrives late catches up first. Outside a sweep a run gets its own Turns: only the cooldown applies.
 
-Where two servers may share the device (`RuntimeTraits.servers_share_device`), the next measurement's
+Where two servers may share the device (`RuntimeTraits.servers_share`), the next measurement's
 server starts while the current one measures, so a turn holds only the load: a member first takes a
 place in line (`standby`, at most `standby` places beyond the one measuring, handed out in the same
 (repeat, variant) order), starts its server and waits for it to be healthy, then takes its turn. The

@@ -18,14 +18,15 @@ import time
 
 import psutil
 
+# Imported with the worker, not while it stops: it brings MLflow, seconds of import on a loaded host.
+from engineforge.orchestration import stale_runs
+
 GRACE_S = 4.0  # for the flow runs' own cleanup (MLflow run closed, servers stopped), then SIGKILL
 
 
 def supervise(argv: list[str], env: dict[str, str], tracking_uri: str) -> int:
     """Run the worker until it exits, or until SIGTERM/SIGINT stops it and its flow runs (a second signal
     kills them at once); the worker's exit status."""
-    from engineforge.orchestration import stale_runs  # imported now (MLflow takes seconds), not while stopping
-
     process = subprocess.Popen(argv, env=env)
     asked: list[int] = []
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -60,8 +61,6 @@ def stop(process: subprocess.Popen, tracking_uri: str, asked: list[int]) -> int:
     print(f"engineforge worker: processes ended in {time.monotonic() - started:.1f} s ({len(killed)} killed)",
           file=sys.stderr, flush=True)
     if flow_runs:
-        from engineforge.orchestration import stale_runs
-
         for line in stale_runs.close_stale(tracking_uri):
             print(f"engineforge worker: {line}", file=sys.stderr, flush=True)
     print(f"engineforge worker: stopped in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
