@@ -8,8 +8,11 @@ Its parts (`--parts`, all by default):
   every figure present, and the server restored the quantizers (its log says so and reads every key).
 - agreement: A-B-...-A on one server process: the stage's load generator (A, aiohttp) and an independent
   client (B, bench/independent_client.py: httpx + threads) on the same prompts and output lengths, in turn
-  (`--pairs N` A-B pairs, then a closing A); output tok/s, TTFT p50 and ITL mean agree when B's mean is
-  within 5 % of A's, or, with several pairs, Welch's test at 95 % finds no difference (spreads reported).
+  (`--warm-loads N` unmeasured loads first, then `--pairs N` A-B pairs and a closing A). Each B is compared
+  with the mean of the A before and after it, so a server that drifts over the loads cancels out; output tok/s,
+  TTFT p50 and ITL mean agree when the mean of those paired ratios is within 5 % of 1, or, with several pairs,
+  a paired t-test at 95 % on their logarithms finds no difference (per-pair ratios and intervals reported).
+  Each load also records the client's CPU time over its wall time (a client near 1.0 is measuring itself).
 - sweep: a small sweep through the real sweep code (bench/sweep_gpu.py): every variant's figures
   present and the champion chosen on measured numbers.
 Exit 1, loudly, on a missing figure, a disagreement beyond the tolerance or a champion without numbers.
@@ -31,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engineforge.child_environment import model_server_environment  # noqa: E402
 from engineforge.loadgen import run_benchmark  # noqa: E402
 from engineforge.loadgen.body import request_body  # noqa: E402
-from engineforge.measure.intervals import SIGNIFICANCE, interval, welch_p  # noqa: E402
+from engineforge.measure.intervals import SIGNIFICANCE, interval  # noqa: E402
 from engineforge.recipe_file import parse_recipe  # noqa: E402
 from engineforge.runtimes import get_runtime  # noqa: E402
 from engineforge.serving import LOOPBACK, free_port, running_servers  # noqa: E402
@@ -116,16 +119,31 @@ def check_agreement(args, recipe) -> list[dict]:
                 update={"concurrency": concurrency, "requests": requests, "warmup_requests": min(concurrency, 4)})
             bodies = [request_body(config, config.sample(i)) for i in range(requests)]
             independent_client.run(config.url(), bodies[: config.warmup_requests], concurrency)  # warm-up, not counted
+            for label in ["A", "B"] * args.warm_loads:  # the server's warming loads, not compared
+                print(json.dumps({"concurrency": concurrency, "warm": label, **_load(label, config, bodies)}), flush=True)
             runs = {"A": [], "B": []}
-            for label in ["A", "B"] * args.pairs + ["A"]:  # A first and last: drift cannot favour one client
-                figures = independent_client.run(config.url(), bodies, concurrency) if label == "B" \
-                    else run_benchmark(config).summary
-                runs[label].append({name: figures[name] for name in COMPARED})
+            for label in ["A", "B"] * args.pairs + ["A"]:  # A first and last: each B sits between two As
+                runs[label].append(_load(label, config, bodies))
                 print(json.dumps({"concurrency": concurrency, "run": label, **runs[label][-1]}), flush=True)
                 # Written after every load: what was measured survives a call cut off at its time limit.
                 (args.out / "aba_runs.json").write_text(json.dumps([*rows, {"concurrency": concurrency, "runs": runs}]))
             rows.append({"concurrency": concurrency, "runs": runs})
     return rows
+
+
+def _load(label: str, config, bodies: list[dict]) -> dict[str, float]:
+    """One load by client A (the stage's) or B (the independent one): the compared figures and the client's
+    CPU time over the load's wall time (all the client's threads; the server is another process)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    figures = independent_client.run(config.url(), bodies, config.concurrency) if label == "B" \
+        else run_benchmark(config).summary
+    return {name: figures[name] for name in COMPARED} | {
+        "client_cpu_fraction": round((time.process_time() - cpu) / (time.perf_counter() - wall), 3)}
+
+
+def paired_ratios(a: list[float], b: list[float]) -> list[float]:
+    """Each B over the mean of the A measured just before and just after it (A-B-A-...-B-A)."""
+    return [b_i / ((a[i] + a[i + 1]) / 2) for i, b_i in enumerate(b) if i + 1 < len(a)]
 
 
 def judge(aba: list[dict], failures: list[str]) -> list[dict]:
@@ -135,30 +153,46 @@ def judge(aba: list[dict], failures: list[str]) -> list[dict]:
     for level in aba:
         concurrency, runs = level["concurrency"], level["runs"]
         for name in COMPARED:
-            a, b = (interval(f[name] for f in runs[side]) for side in ("A", "B"))
-            gap = b.mean / a.mean - 1
-            p = welch_p(a.values, b.values)
-            row = {"concurrency": concurrency, "figure": name, "A": list(a.values), "B": list(b.values),
-                   "A_mean": a.mean, "A_ci95": a.half_width, "B_mean": b.mean, "B_ci95": b.half_width,
-                   "B_vs_A": round(gap, 4), "welch_p": p}
+            a, b = ([f[name] for f in runs[side]] for side in ("A", "B"))
+            ratios = paired_ratios(a, b)
+            logs = interval(math.log(r) for r in ratios)
+            gap = math.exp(logs.mean) - 1  # the geometric mean of the paired ratios, less 1
+            p = paired_p(logs.values)
+            row = {"concurrency": concurrency, "figure": name, "A": a, "B": b, "B_over_neighbouring_A": ratios,
+                   "B_vs_A": round(gap, 4),
+                   "B_vs_A_ci95": None if logs.half_width is None else
+                   [round(math.exp(logs.low) - 1, 4), round(math.exp(logs.high) - 1, 4)],
+                   "paired_p": p}
             rows.append(row)
             print(json.dumps(row), flush=True)
-            # Agreement: the means within the tolerance, or (with pairs) no difference Welch can see at 95 %.
+            # Agreement: the paired gap within the tolerance, or (with pairs) no difference a paired t-test can see.
             if not (abs(gap) <= TOLERANCE or (p is not None and p >= SIGNIFICANCE)):
-                failures.append(f"c={concurrency}: {name} B {b.mean:.4g} vs A {a.mean:.4g} ({gap:+.1%}, "
-                                f"Welch p={p if p is None else round(p, 3)})")
+                failures.append(f"c={concurrency}: {name} B vs neighbouring A {gap:+.1%} over {len(ratios)} pairs "
+                                f"(paired p={p if p is None else round(p, 3)})")
     return rows
+
+
+def paired_p(log_ratios: tuple[float, ...]) -> float | None:
+    """Two-sided p-value that the paired log ratios centre on 0 (scipy's one-sample t-test); None below two pairs."""
+    if len(log_ratios) < 2:
+        return None
+    from scipy import stats
+
+    p = float(stats.ttest_1samp(log_ratios, 0.0).pvalue)
+    return p if math.isfinite(p) else None
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, help="where to measure (required unless --judge)")
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--sweep-max-tokens", type=int, default=32)
     parser.add_argument("--pairs", type=int, default=1, help="A-B pairs per concurrency, then a closing A "
                         "(1: A-B-A; more gives each client an interval and Welch's test)")
+    parser.add_argument("--warm-loads", type=int, default=0, help="A-B loads before the measured ones at each "
+                        "concurrency, not compared (a server still warming up drifts between loads)")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--tiny", action="store_true", help="the 2-layer shape at vocab 32000 (a CPU smoke run)")
     parser.add_argument("--judge", type=Path, help="judge an aba_runs.json measured elsewhere, measure nothing")
@@ -167,6 +201,8 @@ def main() -> int:
     if args.judge:
         judge(json.loads(args.judge.read_text()), failures)
         return verdict(failures)
+    if args.out is None:
+        parser.error("--out is required to measure (or give --judge aba_runs.json)")
     args.out.mkdir(parents=True, exist_ok=True)
     shape = TINY_SHAPE if args.tiny else TINYLLAMA_SHAPE
     report: dict = {"parts": args.parts}
