@@ -147,19 +147,20 @@ def paired_ratios(a: list[float], b: list[float]) -> list[float]:
 
 
 def judge(aba: list[dict], failures: list[str]) -> list[dict]:
-    """Per concurrency and compared figure: each client's mean, 95 % interval and Welch's p (needs scipy, which
-    a bare GPU machine may lack: then `--judge aba_runs.json` does it anywhere)."""
+    """Per concurrency and compared figure: the paired ratios of every server's loads (several files' levels at one
+    concurrency pool their pairs: a pair never spans two servers), their geometric mean, its 95 % interval and the
+    paired t-test's p (needs scipy, which a bare GPU machine may lack: then `--judge aba_runs.json` does it anywhere)."""
     rows = []
-    for level in aba:
-        concurrency, runs = level["concurrency"], level["runs"]
+    for concurrency in sorted({level["concurrency"] for level in aba}):
+        levels = [level["runs"] for level in aba if level["concurrency"] == concurrency]
         for name in COMPARED:
-            a, b = ([f[name] for f in runs[side]] for side in ("A", "B"))
-            ratios = paired_ratios(a, b)
+            a, b = ([[f[name] for f in runs[side]] for runs in levels] for side in ("A", "B"))
+            ratios = [r for a_i, b_i in zip(a, b) for r in paired_ratios(a_i, b_i)]
             logs = interval(math.log(r) for r in ratios)
             gap = math.exp(logs.mean) - 1  # the geometric mean of the paired ratios, less 1
             p = paired_p(logs.values)
-            row = {"concurrency": concurrency, "figure": name, "A": a, "B": b, "B_over_neighbouring_A": ratios,
-                   "B_vs_A": round(gap, 4),
+            row = {"concurrency": concurrency, "figure": name, "servers": len(levels), "A": a, "B": b,
+                   "B_over_neighbouring_A": ratios, "B_vs_A": round(gap, 4),
                    "B_vs_A_ci95": None if logs.half_width is None else
                    [round(math.exp(logs.low) - 1, 4), round(math.exp(logs.high) - 1, 4)],
                    "paired_p": p}
@@ -167,7 +168,7 @@ def judge(aba: list[dict], failures: list[str]) -> list[dict]:
             print(json.dumps(row), flush=True)
             # Agreement: the paired gap within the tolerance, or (with pairs) no difference a paired t-test can see.
             if not (abs(gap) <= TOLERANCE or (p is not None and p >= SIGNIFICANCE)):
-                failures.append(f"c={concurrency}: {name} B vs neighbouring A {gap:+.1%} over {len(ratios)} pairs "
+                failures.append(f"c={concurrency}: {name} B vs neighbouring A {gap:+.1%} over {logs.n} pairs "
                                 f"(paired p={p if p is None else round(p, 3)})")
     return rows
 
@@ -195,11 +196,12 @@ def main() -> int:
                         "concurrency, not compared (a server still warming up drifts between loads)")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--tiny", action="store_true", help="the 2-layer shape at vocab 32000 (a CPU smoke run)")
-    parser.add_argument("--judge", type=Path, help="judge an aba_runs.json measured elsewhere, measure nothing")
+    parser.add_argument("--judge", type=Path, nargs="+", help="judge aba_runs.json files measured elsewhere (one "
+                        "server each; their pairs pooled per concurrency), measure nothing")
     args = parser.parse_args()
     failures: list[str] = []
     if args.judge:
-        judge(json.loads(args.judge.read_text()), failures)
+        judge([level for path in args.judge for level in json.loads(path.read_text())], failures)
         return verdict(failures)
     if args.out is None:
         parser.error("--out is required to measure (or give --judge aba_runs.json)")
