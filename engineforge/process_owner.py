@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import psutil
 
-from engineforge.mlflow_tags import owner_field
+from engineforge.tracking.mlflow_tags import owner_field
 
 
 @lru_cache(maxsize=1)

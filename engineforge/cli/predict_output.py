@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engineforge.recipe import Recipe
+from engineforge.recipe.schema import Recipe
 
 
 def layouts(recipe: Recipe, result) -> list[tuple[str, Recipe]]:

@@ -16,10 +16,10 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from engineforge.errors import UserError
-from engineforge.model_shape import ModelShape, read_model_shape
+from engineforge.model.shape import ModelShape, read_model_shape
 from engineforge.planner.memory import Layout, Precision, ServingLimits, kv_cache_bytes
 from engineforge.planner.speed import decode_bytes
-from engineforge.recipe import QuantizeSpec
+from engineforge.recipe.schema import QuantizeSpec
 
 SINGLE_GPU = Layout(tp=1, pp=1, ep=1)
 

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 
-from engineforge.model_shape import ModelShape
+from engineforge.model.shape import ModelShape
 
 GIB = 2**30
 RUNTIME_RESERVE_BYTES = 1 * GIB

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from engineforge.errors import UserError
 from engineforge.gpus import DEFAULT_GPU, GpuSpec, detect_gpus, find_gpu
-from engineforge.model_shape import ModelShape, UnsupportedModel
+from engineforge.model.shape import ModelShape, UnsupportedModel
 from engineforge.planner import memory, speed
 from engineforge.planner.memory import GIB, Layout, Precision, ServingLimits
 

@@ -13,7 +13,7 @@ the latency objective and tell users the order of magnitude, nothing more.
 from __future__ import annotations
 
 from engineforge.gpus import GpuSpec
-from engineforge.model_shape import ModelShape
+from engineforge.model.shape import ModelShape
 from engineforge.planner.memory import Layout, Precision, ServingLimits, weight_bytes
 
 

@@ -11,8 +11,8 @@ import os
 from pathlib import Path
 
 from engineforge import progress
-from engineforge.recipe import Recipe
-from engineforge.stage import run_stage
+from engineforge.recipe.schema import Recipe
+from engineforge.stages.run_stage import run_stage
 from engineforge.stage_result import StageOutput, StageResult
 from engineforge.stages.context import RunContext
 from engineforge.stages.stage import Stage

@@ -13,8 +13,8 @@ from engineforge.planner.memory import (
     kv_cache_bytes,
     weight_bytes,
 )
-from engineforge.model_shape import ModelShape
-from engineforge.recipe import SyntheticModel
+from engineforge.model.shape import ModelShape
+from engineforge.recipe.schema import SyntheticModel
 
 
 def limits(batch: int, seq: int) -> ServingLimits:
@@ -101,7 +101,7 @@ SYNTHETIC = {
 def test_weight_estimate_is_within_2_percent_of_a_written_checkpoint(kind, tmp_path: Path):
     from safetensors import safe_open
 
-    from engineforge.synthetic import write_synthetic_model
+    from engineforge.sources.synthetic import write_synthetic_model
 
     write_synthetic_model(SYNTHETIC[kind], tmp_path, dtype="bfloat16")
     # The planner reads the written config.json the way it reads any local model directory.
@@ -127,7 +127,7 @@ def test_weight_estimate_is_within_2_percent_of_a_written_checkpoint(kind, tmp_p
 @pytest.mark.parametrize("fmt, bytes_per_weight", [("fp8", 1), ("int8_sq", 1), ("int4_awq", 0.5 + 2 / 128),
                                                   ("w4a8_awq", 0.5 + 2 / 128), ("nvfp4", 0.5 + 1 / 16)])
 def test_a_recipes_quantize_format_sizes_the_decoder_weights(fmt, bytes_per_weight):
-    from engineforge.recipe import QuantizeSpec
+    from engineforge.recipe.schema import QuantizeSpec
 
     shape = ModelShape.from_config(model_config("llama-3.1-70b"))
     source, quantized = Precision.resolve(shape), Precision.resolve(shape, quantize=QuantizeSpec(format=fmt))
@@ -139,7 +139,7 @@ def test_a_recipes_quantize_format_sizes_the_decoder_weights(fmt, bytes_per_weig
 
 
 def test_a_quantized_kv_cache_is_sized_at_its_width():
-    from engineforge.recipe import QuantizeSpec
+    from engineforge.recipe.schema import QuantizeSpec
 
     shape = ModelShape.from_config(model_config("llama-3.1-70b"))
     fp8 = Precision.resolve(shape, quantize=QuantizeSpec(format="fp8", kv_cache="fp8"))

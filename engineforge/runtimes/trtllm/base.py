@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engineforge.errors import UserError
-from engineforge.recipe import Recipe
+from engineforge.recipe.schema import Recipe
 from engineforge.runtimes.base import DeclaredTraits
 from engineforge.runtimes.single_server import SingleServer
 from engineforge.runtimes.trtllm import availability, bench
@@ -14,7 +14,7 @@ from engineforge.runtimes.trtllm.process import run_logged
 from engineforge.runtimes.trtllm.serve import SERVE, layout_of
 from engineforge.stage_plan import Command, StagePlan, write_files
 from engineforge.stage_result import StageResult
-from engineforge.recipe_trtllm import trtllm_version
+from engineforge.recipe.trtllm_section import trtllm_version
 from engineforge.versions import tensorrt_llm_version
 
 SERVED = "served"

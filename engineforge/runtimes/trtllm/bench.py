@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engineforge.errors import StageFailed
-from engineforge.recipe import Recipe
+from engineforge.recipe.schema import Recipe
 from engineforge.runtimes.trtllm.files import checked_path
 from engineforge.runtimes.trtllm.serve import layout_of
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, NamedTuple
 
-from engineforge.recipe import DisaggregatedRole, Recipe
+from engineforge.recipe.schema import DisaggregatedRole, Recipe
 from engineforge.runtimes.trtllm.files import checked_path, yaml_text
 from engineforge.runtimes.trtllm.launch import Layout, launched
 from engineforge.runtimes.trtllm.serve import SERVE, pytorch_serve_argv

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from engineforge.errors import UserError
 from engineforge.gpus import gpu_info
-from engineforge.recipe import Recipe
+from engineforge.recipe.schema import Recipe
 from engineforge.runtimes.base import BUILD_LOG
 from engineforge.runtimes.transformers import servable_model
 from engineforge.runtimes.trtllm import build as trtllm_build
@@ -79,7 +79,7 @@ class TrtllmEngineRuntime(TrtllmRuntimeBase):
         return {"model_path": f"{served_dir}/tokenizer", "engine_dir": f"{served_dir}/engine"}
 
     def dry_run(self, recipe: Recipe) -> dict[str, StagePlan]:
-        from engineforge.serving import LOOPBACK
+        from engineforge.processes.serving import LOOPBACK
         from engineforge.stage_plan import (
             BUILD_DIR,
             DOWNLOAD_DIR,

@@ -2,17 +2,17 @@
 
 PyTorch backend: `trtllm-serve HF_DIR --backend pytorch --tp_size T --pp_size P --ep_size E
 --config FILE` (limits and KV cache settings live in FILE; `--extra_llm_api_options FILE` on 1.2.x,
-engineforge.recipe_trtllm). Engine path (1.2.x only): `trtllm-serve ENGINE_DIR --backend tensorrt
+engineforge/recipe/trtllm_section.py). Engine path (1.2.x only): `trtllm-serve ENGINE_DIR --backend tensorrt
 --tokenizer DIR` with the engine's parallel sizes (the engine's `mapping` fixes them) and runtime
 limits equal to the built ones.
 """
 
 from __future__ import annotations
 
-from engineforge.recipe import Recipe
+from engineforge.recipe.schema import Recipe
 from engineforge.runtimes.trtllm.files import checked_path
 from engineforge.runtimes.trtllm.launch import Layout
-from engineforge.recipe_trtllm import trtllm_version
+from engineforge.recipe.trtllm_section import trtllm_version
 
 SERVE = "trtllm-serve"
 

@@ -13,7 +13,7 @@ from trtllm_helpers import DOUBLE_VERSION, DOUBLES, use_doubles, without_trtllm
 from engineforge import versions
 from engineforge.errors import StageFailed, UserError
 from engineforge.packaging.base_image import TRTLLM_RELEASE_IMAGE
-from engineforge.recipe_file import RecipeError, parse_recipe
+from engineforge.recipe.file import RecipeError, parse_recipe
 from engineforge.runtimes import get_runtime
 from engineforge.runtimes.trtllm import availability, bench, build
 from engineforge.runtimes.trtllm.launch import Layout, launched

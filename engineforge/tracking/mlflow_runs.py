@@ -23,7 +23,7 @@ from filelock import FileLock
 
 from engineforge.errors import UserError
 from engineforge.gpus import detect_gpus
-from engineforge.mlflow_tags import (
+from engineforge.tracking.mlflow_tags import (
     CLOSED_BY_TAG,
     CONTENT_KEY_TAG,
     GPU_TAG,
@@ -35,7 +35,7 @@ from engineforge.mlflow_tags import (
     RUNTIME_TAG,
 )
 from engineforge.process_owner import Owner, host
-from engineforge.recipe import Recipe
+from engineforge.recipe.schema import Recipe
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 CANDIDATE_ALIAS = "candidate"

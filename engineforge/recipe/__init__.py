@@ -1,0 +1,1 @@
+"""The recipe: its schema, reading its YAML file safely, and its `trtllm:` section."""
