@@ -58,8 +58,8 @@ def test_runs_of_live_owners_and_other_hosts_are_left_running(tmp_path):
     experiment = mlflow_client.create_experiment("e")
     me = Owner.current()
     elsewhere = Owner("another-host", me.boot_id, 1, 0)
-    live = mlflow_client.create_run(experiment, tags=me.tags()).info.run_id
-    remote = mlflow_client.create_run(experiment, tags=elsewhere.tags()).info.run_id
-    dead = mlflow_client.create_run(experiment, tags=Owner(me.host, "0" * 16, me.pid, me.started).tags()).info.run_id
+    live = mlflow_client.create_run(experiment, tags=mlflow_runs.owner_tags(me)).info.run_id
+    remote = mlflow_client.create_run(experiment, tags=mlflow_runs.owner_tags(elsewhere)).info.run_id
+    dead = mlflow_client.create_run(experiment, tags=mlflow_runs.owner_tags(Owner(me.host, "0" * 16, me.pid, me.started))).info.run_id
     assert [run.info.run_id for run in mlflow_runs.close_stale_runs(uri)] == [dead]
     assert [mlflow_client.get_run(run).info.status for run in (live, remote, dead)] == ["RUNNING", "RUNNING", "KILLED"]
