@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from engineforge.tracking import mlflow_tags
-from engineforge.tracking import mlflow_runs
+from engineforge.tracking import mlflow_runs, mlflow_tags
 from engineforge.artifacts import transfer
 from engineforge.errors import UserError
 

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engineforge.tracking import mlflow_tags
-from engineforge.tracking import mlflow_runs
+from engineforge.tracking import mlflow_runs, mlflow_tags
 from engineforge.artifacts import manifest, transfer
 from engineforge.artifacts.pull import pull
 from engineforge.errors import UserError

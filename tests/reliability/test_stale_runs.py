@@ -12,8 +12,7 @@ import time
 
 from mlflow.tracking import MlflowClient
 
-from engineforge.tracking import mlflow_tags
-from engineforge.tracking import mlflow_runs
+from engineforge.tracking import mlflow_runs, mlflow_tags
 from engineforge.orchestration.stale_runs import close_stale
 from engineforge.process_owner import Owner
 from engineforge.recipe.file import parse_recipe

@@ -14,8 +14,7 @@ from mlflow.tracking import MlflowClient
 from prefect import get_client
 
 from engineforge import progress
-from engineforge.tracking import mlflow_tags
-from engineforge.tracking import mlflow_runs
+from engineforge.tracking import mlflow_runs, mlflow_tags
 from engineforge.tracking.mlflow_tags import CHAMPION_TAG, CHAMPION_VERSION_TAG, FLOW_RUN_TAG
 from engineforge.errors import StageFailed
 from engineforge.sweep.champion import decide
