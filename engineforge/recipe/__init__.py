@@ -1,1 +1,1 @@
-"""The recipe: its schema, reading its YAML file safely, and its `trtllm:` section."""
+"""The recipe: its schema, reading its YAML file safely, its `trtllm:` section and its resolved parallel layout."""

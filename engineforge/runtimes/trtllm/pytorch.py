@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engineforge.recipe.parallel_layout import ParallelLayout
 from engineforge.gpus import visible_devices
 from engineforge.recipe.schema import Recipe
 from engineforge.runtimes.transformers import link_model_tree, servable_model
@@ -21,7 +22,7 @@ from engineforge.runtimes.trtllm.base import SERVED, TrtllmRuntimeBase, target_n
 from engineforge.runtimes.trtllm.files import json_text, yaml_text
 from engineforge.runtimes.trtllm.launch import launched
 from engineforge.trtllm.options import OPTIONS_FILE, llm_api_options
-from engineforge.runtimes.trtllm.serve import layout_of, pytorch_serve_argv
+from engineforge.runtimes.trtllm.serve import pytorch_serve_argv
 from engineforge.stage_plan import StagePlan, write_files
 from engineforge.stage_result import StageOutput, StageResult
 from engineforge.trtllm.definitions import definitions
@@ -66,7 +67,7 @@ class TrtllmRuntime(TrtllmRuntimeBase):
         architecture, _ = servable_model(served, model_dir)
         write_files(served, self.build_files(recipe))
         version = tensorrt_llm_version()
-        layout = layout_of(recipe)
+        layout = ParallelLayout.of(recipe.parallel)
         return StageOutput(
             summary=f"{architecture} with LLM API options for TensorRT-LLM {version} (tp{layout.tp} pp{layout.pp} ep{layout.ep})",
             outputs={"served_dir": SERVED, "architecture": architecture, "options_file": f"{SERVED}/{OPTIONS_FILE}",
@@ -81,7 +82,7 @@ class TrtllmRuntime(TrtllmRuntimeBase):
 
     def serve_argv(self, recipe: Recipe, served_dir: Path, host: str, port: int | str, device: str) -> list[str]:
         argv = pytorch_serve_argv(recipe, str(served_dir), f"{served_dir}/{OPTIONS_FILE}", host, port)
-        return launched(argv, layout_of(recipe), recipe.parallel.gpus_per_node)
+        return launched(argv, ParallelLayout.of(recipe.parallel), recipe.parallel.gpus_per_node)
 
     def serve_plan(self, recipe: Recipe, served_dir: str, host: str, port: int | str, device: str, workdir: str) -> StagePlan:
         if recipe.serve.disaggregated is None:
