@@ -23,8 +23,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("engineforge.measure", "engineforge.verify", "engineforge.sweep"),
     ("engineforge.loadgen", "engineforge.checkpoint", "engineforge.planner", "engineforge.packaging", "engineforge.quantize",
      "engineforge.recipe_checks", "engineforge.predict"),
-    ("engineforge.artifacts", "engineforge.sources", "engineforge.processes", "engineforge.lockfile"),
-    ("engineforge.recipe", "engineforge.model", "engineforge.tracking", "engineforge.store", "engineforge.stage_result",
+    ("engineforge.artifacts", "engineforge.sources", "engineforge.processes", "engineforge.tracking", "engineforge.lockfile"),
+    ("engineforge.recipe", "engineforge.model", "engineforge.store", "engineforge.stage_result",
      "engineforge.stage_plan", "engineforge.progress", "engineforge.gpus", "engineforge.versions", "engineforge.errors",
      "engineforge.settings", "engineforge.runtime_traits", "engineforge"),
 ]
