@@ -29,9 +29,9 @@ import time
 from datetime import date
 from pathlib import Path
 
-from engineforge import tracking
+from engineforge.tracking import mlflow_runs
 from engineforge.artifacts import server, transfer
-from engineforge.serving import free_port
+from engineforge.processes.serving import free_port
 
 SHARDS = 4
 
@@ -72,7 +72,7 @@ def main() -> None:
         write_tree(source, total)
         size = sum(p.stat().st_size for p in source.rglob("*") if p.is_file())
         uri = server.start(free_port(), directory=work / "tracking")
-        client = tracking.client(uri)
+        client = mlflow_runs.client(uri)
         run_id = client.create_run(client.create_experiment("artifact-bench")).info.run_id
         seconds = {
             "cp": timed(lambda: subprocess.run(["cp", "-r", str(source), str(work / "copy")], check=True)),

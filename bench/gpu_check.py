@@ -31,13 +31,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from engineforge.child_environment import model_server_environment  # noqa: E402
+from engineforge.processes.environment import model_server_environment  # noqa: E402
 from engineforge.loadgen import run_benchmark  # noqa: E402
 from engineforge.loadgen.body import request_body  # noqa: E402
 from engineforge.measure.intervals import SIGNIFICANCE, interval  # noqa: E402
-from engineforge.recipe_file import parse_recipe  # noqa: E402
+from engineforge.recipe.file import parse_recipe  # noqa: E402
 from engineforge.runtimes import get_runtime  # noqa: E402
-from engineforge.serving import LOOPBACK, free_port, running_servers  # noqa: E402
+from engineforge.processes.serving import LOOPBACK, free_port, running_servers  # noqa: E402
 from engineforge.stages.validate import bench_config  # noqa: E402
 from gpu_validate import TINYLLAMA_SHAPE, recipe_text, stage_results  # noqa: E402
 import independent_client  # noqa: E402

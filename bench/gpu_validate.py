@@ -15,7 +15,7 @@ import json
 import time
 from pathlib import Path
 
-from engineforge.recipe_file import parse_recipe
+from engineforge.recipe.file import parse_recipe
 from engineforge.runtimes import get_runtime
 from engineforge.stages.build import build, build_key
 from engineforge.stages.context import RunContext

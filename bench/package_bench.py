@@ -39,8 +39,8 @@ from engineforge.packaging.build import build_image
 from engineforge.packaging.context import context_fingerprint
 from engineforge.packaging.daemon import connect
 from engineforge.packaging.dockerfile import VENV_DIR
-from engineforge.recipe import SyntheticModel
-from engineforge.synthetic import write_synthetic_model
+from engineforge.recipe.schema import SyntheticModel
+from engineforge.sources.synthetic import write_synthetic_model
 
 MB = 1e6
 REQUIREMENTS = ["transformers[serving]==5.24.0", "torch==2.13.0"]

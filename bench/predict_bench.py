@@ -12,7 +12,7 @@ from pathlib import Path
 
 from engineforge.planner import load_model_config
 from engineforge.predict import predict
-from engineforge.recipe_file import load_recipe
+from engineforge.recipe.file import load_recipe
 from engineforge.sweep.expand import expand
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "trtllm-llama70b-sweep.yaml"

@@ -39,7 +39,7 @@ def one(model_dir: Path, format: str, kv_cache: str, device: str, dtype: str, sa
     import torch
 
     from engineforge.quantize.ptq import quantize_model
-    from engineforge.recipe import QuantizeSpec
+    from engineforge.recipe.schema import QuantizeSpec
 
     spec = QuantizeSpec(format=format, kv_cache=kv_cache, calibration={
         "samples": samples, "eval_samples": eval_samples, "seq_len": seq_len, "batch_size": 4})
@@ -74,8 +74,8 @@ def main() -> int:
                              args.seq_len, args.eval_samples)))
         return 0
 
-    from engineforge.recipe import SyntheticModel
-    from engineforge.synthetic import write_synthetic_model
+    from engineforge.recipe.schema import SyntheticModel
+    from engineforge.sources.synthetic import write_synthetic_model
 
     rows = []
     with tempfile.TemporaryDirectory() as scratch:

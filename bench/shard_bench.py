@@ -28,8 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from engineforge.recipe import SyntheticModel
-from engineforge.synthetic import write_synthetic_model
+from engineforge.recipe.schema import SyntheticModel
+from engineforge.sources.synthetic import write_synthetic_model
 
 GiB = 2**30
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from engineforge.measure.gates import GATE_FIGURES, evaluate_gates
 from engineforge.measure.intervals import conservative
-from engineforge.recipe_file import parse_recipe
+from engineforge.recipe.file import parse_recipe
 from engineforge.sweep.champion import Verdict, decide
 from engineforge.sweep.expand import expand
 from engineforge.sweep.publish import write_outputs

@@ -122,8 +122,8 @@ def bench_tp(tp: int, args, model_dir: Path, work: Path, reference, base: dict) 
 def main() -> int:
     args = parse_args()
     from engineforge.checkpoint import shard_checkpoint
-    from engineforge.recipe import SyntheticModel
-    from engineforge.synthetic import write_synthetic_model
+    from engineforge.recipe.schema import SyntheticModel
+    from engineforge.sources.synthetic import write_synthetic_model
     from engineforge.verify.ckpt_reader import TrtllmCheckpoint
     from engineforge.verify.single import reference_run
 

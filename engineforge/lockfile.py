@@ -10,8 +10,8 @@ import hashlib
 import json
 from typing import Any
 
-from engineforge.recipe import Recipe
-from engineforge.recipe_file import recipe_hash
+from engineforge.recipe.schema import Recipe
+from engineforge.recipe.file import recipe_hash
 from engineforge.stage_result import StageResult
 from engineforge.versions import installed_packages, tool_versions
 

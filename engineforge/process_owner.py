@@ -13,8 +13,6 @@ from functools import lru_cache
 
 import psutil
 
-from engineforge.mlflow_tags import owner_field
-
 
 @lru_cache(maxsize=1)
 def boot_id() -> str:
@@ -65,18 +63,6 @@ class Owner:
         if len(parts) != 4 or not parts[2].isdigit() or not parts[3].isdigit():
             return None
         return cls(parts[0], parts[1], int(parts[2]), int(parts[3]))
-
-    def tags(self) -> dict[str, str]:
-        return {owner_field(name): str(value) for name, value in
-                (("host", self.host), ("boot_id", self.boot_id), ("pid", self.pid), ("started", self.started))}
-
-    @classmethod
-    def from_tags(cls, tags: dict[str, str]) -> Owner | None:
-        try:
-            return cls(tags[owner_field("host")], tags[owner_field("boot_id")],
-                       int(tags[owner_field("pid")]), int(tags[owner_field("started")]))
-        except (KeyError, ValueError):
-            return None
 
     def is_dead(self) -> bool:
         """True only when certain: same host and another boot, or no such process, or a reused pid."""

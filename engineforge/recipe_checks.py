@@ -1,6 +1,6 @@
 """What `run` checks before any work, checked by `engineforge validate` too, with file and line.
 
-The schema (recipe.py) sees one recipe alone; these checks look at what it points to without doing
+The schema (recipe/schema.py) sees one recipe alone; these checks look at what it points to without doing
 any work: the local model directory (under the worker's allowed roots) and its config.json, a
 synthetic model's shape, and the parallel layout against the model and the planner's memory model.
 Hub models are not fetched here: their layout is checked when `run` fetches config.json.
@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from engineforge.errors import UserError
-from engineforge.recipe import DEFAULT_SYNTHETIC_NAMES, Recipe
-from engineforge.recipe_file import RecipeError, RecipeLines, read_recipe, read_recipe_file
+from engineforge.recipe.schema import DEFAULT_SYNTHETIC_NAMES, Recipe
+from engineforge.recipe.file import RecipeError, RecipeLines, read_recipe, read_recipe_file
 from engineforge.runtime_traits import runtime_traits
 
 
@@ -95,7 +95,7 @@ def _model_problems(recipe: Recipe, base_dir: Path | None) -> list[tuple[str, st
         return [("model.source", problem)]
     if config is None:
         return []
-    from engineforge.model_shape import UnsupportedModel
+    from engineforge.model.shape import UnsupportedModel
     from engineforge.planner import resolve_parallel
 
     try:

@@ -25,7 +25,7 @@ from typing import Any, Iterator
 
 from filelock import FileLock
 
-from engineforge.model_roots import open_regular
+from engineforge.model.roots import open_regular
 from engineforge.process_owner import Owner
 from engineforge.settings import settings, variable
 

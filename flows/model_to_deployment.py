@@ -12,16 +12,17 @@ from typing import Any
 
 from prefect import flow
 
-from engineforge import lockfile, progress, tracking
+from engineforge import lockfile, progress
+from engineforge.tracking import mlflow_runs
 from engineforge.artifacts import remote_tier
 from engineforge.errors import RunFailed, RunInterrupted, StageFailed, UserError
-from engineforge.mlflow_tags import FLOW_RUN_TAG, LOCK_SHA256_TAG, MODEL_REVISION_TAG, PARALLEL_REASON_TAG
+from engineforge.tracking.mlflow_tags import FLOW_RUN_TAG, LOCK_SHA256_TAG, MODEL_REVISION_TAG, PARALLEL_REASON_TAG
 from engineforge.orchestration import run_artifacts, stale_runs
 from engineforge.orchestration.submission import store_root_for_run
 from engineforge.planner import load_model_config, resolve_parallel
 from engineforge.planner.report import to_json as plan_json
 from engineforge.quantize.support import check_servable
-from engineforge.recipe_file import parse_recipe
+from engineforge.recipe.file import parse_recipe
 from engineforge.runtimes import get_runtime
 from engineforge.stage_result import StageResult
 from engineforge.stages import BUILD, DOWNLOAD, PACKAGE, QUANTIZE, REGISTER, SHARD, VALIDATE
@@ -57,12 +58,12 @@ def model_to_deployment(
     plan = resolve_parallel(recipe, load_model_config(recipe, Path(base_dir) if base_dir else None))
     recipe = plan.apply(recipe)  # "auto" sizes resolved, so stage keys hash the real layout
     check_servable(recipe)  # nor quantize into a format this runtime, layout or GPU cannot serve
-    stale_runs.close_stale(tracking.tracking_uri(recipe))  # what killed runs on this host left RUNNING
-    uri, run_id = tracking.start_run(recipe, recipe_yaml)
+    stale_runs.close_stale(mlflow_runs.tracking_uri(recipe))  # what killed runs on this host left RUNNING
+    uri, run_id = mlflow_runs.start_run(recipe, recipe_yaml)
     flow_run = run_artifacts.flow_run_tags()
-    tracking.set_tags(uri, run_id, {PARALLEL_REASON_TAG: plan.reason[:5000], "mlflow.runName": label, **flow_run})
+    mlflow_runs.set_tags(uri, run_id, {PARALLEL_REASON_TAG: plan.reason[:5000], "mlflow.runName": label, **flow_run})
     run_artifacts.announce(uri, run_id, flow_run)
-    tracking.log_text(uri, run_id, json.dumps(plan_json(plan), indent=2, default=str), "plan.json")
+    mlflow_runs.log_text(uri, run_id, json.dumps(plan_json(plan), indent=2, default=str), "plan.json")
     ctx = RunContext(
         runtime=runtime, store_root=store_root, tracking_uri=uri, run_id=run_id,
         base_dir=base_dir, refresh=list(refresh or []), remote_tier=remote_tier.enabled(recipe.tracking.log_engine, uri),
@@ -82,8 +83,8 @@ def model_to_deployment(
                                             lock_sha256=lockfile.core_digest(core), quantized=results.get("quantize"))
         results["register"] = run(REGISTER, recipe, ctx, built=built, packaged=packaged, model=model)
     except KeyboardInterrupt as interrupt:  # Ctrl-C: the run was stopped, not failed; the CLI says so
-        tracking.client(uri).set_terminated(run_id, "KILLED")
-        tracking.undo_registration(uri, run_id)  # a KILLED run registers nothing, even half
+        mlflow_runs.client(uri).set_terminated(run_id, "KILLED")
+        mlflow_runs.undo_registration(uri, run_id)  # a KILLED run registers nothing, even half
         raise RunInterrupted(run_id, flow_run.get(FLOW_RUN_TAG)) from interrupt
     except StageFailed as failed:  # what was recorded before it stays; the run ends FAILED with its summary
         failure = failed
@@ -106,10 +107,10 @@ def _conclude(summary: dict[str, Any], recipe, label: str) -> None:
 def _finish(ctx: RunContext, recipe, results: dict[str, StageResult], plan: dict, succeeded: bool) -> dict[str, Any]:
     """Write the lock file and close the MLflow run; what was recorded before a failure stays."""
     lock = lockfile.complete_lock(lockfile.lock_core(recipe, results, plan), results.get("package"))
-    tracking.log_text(ctx.tracking_uri, ctx.run_id, lockfile.dumps(lock), lockfile.LOCK_FILE)
+    mlflow_runs.log_text(ctx.tracking_uri, ctx.run_id, lockfile.dumps(lock), lockfile.LOCK_FILE)
     tags = {MODEL_REVISION_TAG: str(lock["model"]["revision"]), LOCK_SHA256_TAG: lock["core_sha256"]}
-    tracking.set_tags(ctx.tracking_uri, ctx.run_id, tags)
-    tracking.finish_run(ctx.tracking_uri, ctx.run_id, succeeded)
+    mlflow_runs.set_tags(ctx.tracking_uri, ctx.run_id, tags)
+    mlflow_runs.finish_run(ctx.tracking_uri, ctx.run_id, succeeded)
     return lock
 
 
@@ -120,7 +121,7 @@ def _summary(recipe, ctx: RunContext, results: dict[str, StageResult], started: 
         "status": "failed" if failed else "completed",
         "failed_stage": failed.stage if failed else None,
         "error": failed.cause if failed else None,
-        "mlflow": {"tracking_uri": ctx.tracking_uri, "run_id": ctx.run_id, "experiment": tracking.experiment_name(recipe)},
+        "mlflow": {"tracking_uri": ctx.tracking_uri, "run_id": ctx.run_id, "experiment": mlflow_runs.experiment_name(recipe)},
         "stages": [result.model_dump(mode="json") for result in results.values()],
         "figures": validate.outputs.get("figures", {}) if validate else {},
         "lock_sha256": lock["core_sha256"] if lock else None,

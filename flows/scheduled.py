@@ -11,7 +11,7 @@ from typing import Any
 
 from prefect import flow
 
-from engineforge.recipe_file import load_recipe
+from engineforge.recipe.file import load_recipe
 from flows.model_to_deployment import model_to_deployment
 
 

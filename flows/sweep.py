@@ -19,9 +19,9 @@ from typing import Any
 
 from prefect import flow
 
-from engineforge import tracking
+from engineforge.tracking import mlflow_runs
 from engineforge.errors import RunFailed, UserError
-from engineforge.mlflow_tags import (
+from engineforge.tracking.mlflow_tags import (
     FLOW_RUN_TAG,
     GPUS_TAG,
     OBJECTIVE_TAG,
@@ -32,7 +32,7 @@ from engineforge.mlflow_tags import (
     stage_key,
 )
 from engineforge.orchestration import run_artifacts, submission
-from engineforge.recipe_file import parse_recipe
+from engineforge.recipe.file import parse_recipe
 from engineforge.runtimes import get_runtime
 from engineforge.measure.turns import SEAT, Seat, Turns
 from engineforge.sweep import CURRENT_VARIANT, noise, publish
@@ -69,9 +69,9 @@ def sweep(
     planned = plan_sweep(recipe, Path(base_dir) if base_dir else None)  # every variant checked before any work
     if not deployment:  # the children run here: fail now, once, rather than in every child
         get_runtime(recipe.runtime).check_available(recipe)
-    uri, parent = tracking.start_run(recipe, recipe_yaml)
+    uri, parent = mlflow_runs.start_run(recipe, recipe_yaml)
     flow_run = run_artifacts.flow_run_tags()
-    tracking.set_tags(uri, parent, {SWEEP_TAG: str(len(planned.variants)), OBJECTIVE_TAG: recipe.sweep.objective,
+    mlflow_runs.set_tags(uri, parent, {SWEEP_TAG: str(len(planned.variants)), OBJECTIVE_TAG: recipe.sweep.objective,
                                     "mlflow.runName": run_artifacts.run_label(recipe), **flow_run})
     run_artifacts.announce(uri, parent, flow_run)  # the parent's links first, as a single run prints its own
     # Repeated measurements take turns across the variants here (engineforge/measure/turns.py); one
@@ -92,10 +92,10 @@ def sweep(
                                        shared.started_beside if shared else 0)
     planned.notes += noise.drift_notes(records, objective)
     for name, drift in noise.drifts(records, objective).items():
-        tracking.log_metrics(uri, next(r.run_id for r in records if r.name == name), {objective + noise.DRIFT_SUFFIX: drift})
+        mlflow_runs.log_metrics(uri, next(r.run_id for r in records if r.name == name), {objective + noise.DRIFT_SUFFIX: drift})
     verdict = decide(records, objective)
     champion = verdict.champion
-    tracking.set_tags(uri, parent, {VERDICT_TAG: verdict.kind})
+    mlflow_runs.set_tags(uri, parent, {VERDICT_TAG: verdict.kind})
     packaged = None
     if champion is not None and recipe.package.enabled:  # only the champion becomes an image
         variant = next(v for v in planned.variants if v.name == champion.name)
@@ -109,10 +109,10 @@ def sweep(
     critical_s = publish.critical_path_s(records) + (packaged or {}).get("chain_s", 0.0)
     timing = {"sweep_wall_s": wall_s, "sweep_critical_path_s": critical_s,
               "sweep_overhead_fraction": max(wall_s - critical_s, 0.0) / wall_s}
-    tracking.log_metrics(uri, parent, timing)
+    mlflow_runs.log_metrics(uri, parent, timing)
     with tempfile.TemporaryDirectory() as directory:
         for path in publish.write_outputs(records, verdict, Path(directory), planned.notes):
-            tracking.log_file(uri, parent, path, publish.ARTIFACT_DIR)
+            mlflow_runs.log_file(uri, parent, path, publish.ARTIFACT_DIR)
     table = verdict.table(records, planned.notes)
     registry = _registry_now(uri, recipe, versions)
     _publish_table(recipe.name, table)
@@ -125,10 +125,10 @@ def sweep(
                       "n": r.n, "flow_run_id": outcomes.get(r.name, {}).get("flow_run_id"),
                       "registered": registry.get(r.name)} for r in records],
         "packaged": packaged, "table": table, "timing": timing,
-        "mlflow": {"tracking_uri": uri, "run_id": parent, "experiment": tracking.experiment_name(recipe)},
+        "mlflow": {"tracking_uri": uri, "run_id": parent, "experiment": mlflow_runs.experiment_name(recipe)},
         "duration_s": round(wall_s, 3),
     }
-    tracking.finish_run(uri, parent, succeeded=champion is not None)
+    mlflow_runs.finish_run(uri, parent, succeeded=champion is not None)
     if champion is None:
         raise RunFailed("sweep", "no variant passed every gate (see the table); no alias moved", summary)
     return summary
@@ -166,13 +166,13 @@ class _ChildRunner:
         else:
             state = model_to_deployment.with_options(flow_run_name=run_name)(**parameters, return_state=True)
             flow_run_id = str(state.state_details.flow_run_id)
-        found = tracking.run_with_tag(self.uri, tracking.experiment_name(variant.recipe), FLOW_RUN_TAG,
+        found = mlflow_runs.run_with_tag(self.uri, mlflow_runs.experiment_name(variant.recipe), FLOW_RUN_TAG,
                                       flow_run_id)
         if found is None:  # it failed before its MLflow run started (e.g. a worker without the runtime)
             return {"variant": variant.name, "flow_run_id": flow_run_id, "run_id": None}
-        tags = {tracking.PARENT_RUN_TAG: self.parent, "mlflow.runName": run_name, GPUS_TAG: str(variant.gpus),
+        tags = {mlflow_runs.PARENT_RUN_TAG: self.parent, "mlflow.runName": run_name, GPUS_TAG: str(variant.gpus),
                 (PACKAGED_VARIANT_TAG if package else VARIANT_TAG): variant.name}
-        tracking.set_tags(self.uri, found.info.run_id, tags)
+        mlflow_runs.set_tags(self.uri, found.info.run_id, tags)
         chain = sum(v for k, v in found.data.metrics.items() if k.startswith("stage_") and k.endswith("_duration_s"))
         return {"variant": variant.name, "flow_run_id": flow_run_id, "run_id": found.info.run_id, "chain_s": chain}
 
@@ -182,7 +182,7 @@ def _promote(uri: str, recipe, champion, versions: dict[str, str]) -> dict[str, 
     version = versions.get(champion.name) if champion is not None else None
     if version is None:
         return None
-    former = tracking.promote_champion(uri, recipe.name, version)
+    former = mlflow_runs.promote_champion(uri, recipe.name, version)
     return {"model": recipe.name, "version": version, "previous_champion": former if former != version else None}
 
 
@@ -192,8 +192,8 @@ def _registered_versions(uri: str, recipe, records) -> dict[str, str]:
         return {}
     versions = {}
     for record in records:
-        key = tracking.client(uri).get_run(record.run_id).data.tags.get(stage_key("build"))
-        version = tracking.version_with_content_key(uri, recipe.name, key) if key else None
+        key = mlflow_runs.client(uri).get_run(record.run_id).data.tags.get(stage_key("build"))
+        version = mlflow_runs.version_with_content_key(uri, recipe.name, key) if key else None
         if version is not None:
             versions[record.name] = version
     return versions
@@ -204,7 +204,7 @@ def _registry_now(uri: str, recipe, versions: dict[str, str]) -> dict[str, str]:
     registry: what the live `@candidate` lines said may have moved since (every child registers)."""
     shown = {}
     for name, version in versions.items():
-        aliases = " ".join(f"@{alias}" for alias in tracking.version_aliases(uri, recipe.name, version))
+        aliases = " ".join(f"@{alias}" for alias in mlflow_runs.version_aliases(uri, recipe.name, version))
         shown[name] = f"version {version} {aliases or '(no alias)'}"
     return shown
 

@@ -15,10 +15,10 @@ from typing import Any
 from prefect import flow
 from prefect.variables import Variable
 
-from engineforge import revisions
+from engineforge.sources import revisions
 from engineforge.errors import UserError
 from engineforge.orchestration import submission
-from engineforge.recipe_file import load_recipe
+from engineforge.recipe.file import load_recipe
 from tasks.revision import hub_commit_task
 
 

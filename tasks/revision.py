@@ -1,7 +1,7 @@
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from engineforge.sources import HubSource, resolve_hub_revision
+from engineforge.sources.model_source import HubSource, resolve_hub_revision
 from tasks.stage import retry_unless_user_error
 
 

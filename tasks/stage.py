@@ -5,7 +5,7 @@ a flow: it asks whether the stage applies, computes its content key once (an exp
 the work), holds its GPU slots around the task run, names its failures, uploads to the remote tier
 and records (and judges) the result in MLflow.
 
-The content-addressed store is the only cache and the only lock (engineforge/stage.py `run_stage`):
+The content-addressed store is the only cache and the only lock (engineforge/stages/run_stage.py):
 every stage task runs, and a stage the store already holds returns at once as `cached`. Prefect
 caches nothing; the task run of a reused stage only reads `Cached` in the Prefect UI, one that skips
 itself `Skipped`.
@@ -20,10 +20,11 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
 
-from engineforge import progress, tracking
+from engineforge import progress
+from engineforge.tracking import mlflow_runs
 from engineforge.errors import EngineForgeError, StageFailed, UserError
 from engineforge.orchestration import gpu_slots, retries, run_artifacts
-from engineforge.recipe import Recipe
+from engineforge.recipe.schema import Recipe
 from engineforge.stage_result import StageResult
 from engineforge.stages import Stage
 from engineforge.stages.context import RunContext
@@ -89,7 +90,7 @@ def stage_task(stage: Stage):
         retries=len(stage.retries),
         retry_delay_seconds=list(stage.retries) or 0,
         retry_condition_fn=retry_unless_user_error,
-        cache_policy=NO_CACHE,  # the store is the cache (engineforge/stage.py)
+        cache_policy=NO_CACHE,  # the store is the cache (engineforge/stages/run_stage.py)
     )(work)
 
 
@@ -133,4 +134,4 @@ def _record_failure_logs(stage: str, ctx: RunContext | None) -> None:
     kept = ctx.store.failure_dir(stage)
     for path in sorted(p for p in kept.rglob("*") if p.is_file()):
         artifact_dir = f"{stage}/failed/{path.parent.relative_to(kept)}".rstrip("/.")
-        tracking.log_file(ctx.tracking_uri, ctx.run_id, path, artifact_dir)
+        mlflow_runs.log_file(ctx.tracking_uri, ctx.run_id, path, artifact_dir)

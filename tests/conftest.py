@@ -21,8 +21,8 @@ from prefect_services import (  # noqa: E402,F401
     workers,
 )
 
-from engineforge.recipe import SyntheticModel
-from engineforge.recipe_file import parse_recipe
+from engineforge.recipe.schema import SyntheticModel
+from engineforge.recipe.file import parse_recipe
 
 REPO = Path(__file__).resolve().parent.parent
 PREFECT_HOME = pytest.StashKey[str]()  # the session's local-server directory, when the tests chose it
@@ -32,7 +32,7 @@ TINY_SPEC = SyntheticModel()  # the tiny-llama shape: 2 layers, hidden 64, GQA 4
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A synthetic Llama checkpoint with tokenizer, written once per session."""
-    from engineforge.synthetic import write_synthetic_model
+    from engineforge.sources.synthetic import write_synthetic_model
 
     return write_synthetic_model(TINY_SPEC, tmp_path_factory.mktemp("tiny-model") / "model")
 
@@ -40,7 +40,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def tiny_served(tiny_model_dir, tmp_path_factory):
     """A real `transformers serve` (CPU, continuous batching) of the tiny model, per test module: (url, model)."""
-    from engineforge.serving import LOOPBACK, free_port, running_server
+    from engineforge.processes.serving import LOOPBACK, free_port, running_server
 
     port = free_port()
     argv = ["transformers", "serve", str(tiny_model_dir), "--host", LOOPBACK, "--port", str(port),
@@ -115,7 +115,7 @@ def pytest_unconfigure(config):
 def gated_run(tmp_path, monkeypatch):
     """A recorded validate result's context: `start(gates)` gives (recipe, ctx) for a recipe whose
     validate.gates are the YAML lines `gates`, its run started in a real MLflow SQLite store."""
-    from engineforge import tracking
+    from engineforge.tracking import mlflow_runs
     from engineforge.runtimes import get_runtime
     from engineforge.stages.context import RunContext
 
@@ -124,7 +124,7 @@ def gated_run(tmp_path, monkeypatch):
         monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
         text = f"name: gated\nmodel:\n  source: synthetic:tiny-llama\nvalidate:\n  gates:\n{gates}"
         recipe = parse_recipe(text)
-        _, run_id = tracking.start_run(recipe, text)
+        _, run_id = mlflow_runs.start_run(recipe, text)
         return recipe, RunContext(runtime=get_runtime("transformers"), store_root=str(tmp_path / "store"),
                                   tracking_uri=uri, run_id=run_id)
 

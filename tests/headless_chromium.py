@@ -157,7 +157,7 @@ class Page:
     def close(self) -> None:
         if self.socket is not None:
             self.socket.close()
-        from engineforge.serving import stop_process_group
+        from engineforge.processes.serving import stop_process_group
 
         stop_process_group(self.process, 10)
         self.log.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from engineforge.recipe import Recipe
+from engineforge.recipe.schema import Recipe
 
 CONFIGS = Path(__file__).parent / "fixtures" / "model_configs"
 

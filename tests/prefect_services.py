@@ -31,7 +31,7 @@ WORKER_START_TIMEOUT_S = 120
 
 
 def free_port() -> int:
-    from engineforge.serving import free_port as pick
+    from engineforge.processes.serving import free_port as pick
 
     return pick()
 
@@ -79,7 +79,7 @@ class PrefectServer:
 
 
 def _stop(process: subprocess.Popen, grace_s: float = 20) -> None:
-    from engineforge.serving import stop_process_group
+    from engineforge.processes.serving import stop_process_group
 
     stop_process_group(process, grace_s, signal.SIGINT)  # SIGINT: what Prefect's worker and server stop promptly on
     try:  # flow-run subprocesses left in the group
@@ -313,7 +313,7 @@ def mlflow_run_of(tracking_uri: str, flow_run_id: str):
     """The MLflow run a Prefect flow run recorded (tagged with the flow run's id)."""
     from mlflow.tracking import MlflowClient
 
-    from engineforge.mlflow_tags import FLOW_RUN_TAG
+    from engineforge.tracking.mlflow_tags import FLOW_RUN_TAG
 
     client = MlflowClient(tracking_uri)
     experiments = [experiment.experiment_id for experiment in client.search_experiments()]

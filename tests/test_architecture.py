@@ -23,11 +23,10 @@ LAYERS: list[tuple[str, ...]] = [
     ("engineforge.measure", "engineforge.verify", "engineforge.sweep"),
     ("engineforge.loadgen", "engineforge.checkpoint", "engineforge.planner", "engineforge.packaging", "engineforge.quantize",
      "engineforge.recipe_checks", "engineforge.predict"),
-    ("engineforge.tracking", "engineforge.artifacts", "engineforge.sources", "engineforge.hub", "engineforge.synthetic", "engineforge.serving",
-     "engineforge.lockfile", "engineforge.revisions", "engineforge.local_service", "engineforge.stage", "engineforge.model_shape"),
-    ("engineforge.recipe", "engineforge.recipe_file", "engineforge.safe_yaml", "engineforge.model_roots", "engineforge.store",
-     "engineforge.stage_result", "engineforge.stage_plan", "engineforge.progress", "engineforge.gpus",
-     "engineforge.versions", "engineforge.errors", "engineforge.settings", "engineforge.mlflow_tags", "engineforge.runtime_traits", "engineforge"),
+    ("engineforge.artifacts", "engineforge.sources", "engineforge.processes", "engineforge.tracking", "engineforge.lockfile"),
+    ("engineforge.recipe", "engineforge.model", "engineforge.store", "engineforge.stage_result",
+     "engineforge.stage_plan", "engineforge.progress", "engineforge.gpus", "engineforge.versions", "engineforge.errors",
+     "engineforge.settings", "engineforge.runtime_traits", "engineforge"),
 ]
 MAX_SHARE = 0.15  # of all lines, for any one module or package
 

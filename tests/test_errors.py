@@ -7,7 +7,7 @@ import pytest
 
 from engineforge.errors import EngineForgeError, NetworkError, RunFailed, RunInterrupted, StageFailed, UserError
 from engineforge.orchestration.retries import can_pass
-from engineforge.recipe_file import RecipeError
+from engineforge.recipe.file import RecipeError
 
 
 @pytest.mark.parametrize(("error", "exit_code", "retryable"), [

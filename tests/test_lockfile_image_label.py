@@ -2,7 +2,7 @@
 `core_sha256` (written after packaging and registering)."""
 
 from engineforge import lockfile
-from engineforge.recipe_file import parse_recipe
+from engineforge.recipe.file import parse_recipe
 from engineforge.stage_result import StageResult
 from tests.conftest import recipe_text
 

@@ -1,7 +1,7 @@
 import pytest
 
 from engineforge.errors import StageFailed
-from engineforge.stage import run_stage
+from engineforge.stages.run_stage import run_stage
 from engineforge.stage_result import StageOutput
 from engineforge.store import Store, content_key
 

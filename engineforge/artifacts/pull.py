@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from engineforge import mlflow_tags, tracking
+from engineforge.tracking import mlflow_runs, mlflow_tags
 from engineforge.artifacts import transfer
 from engineforge.errors import UserError
 
@@ -20,11 +20,11 @@ def resolve(uri: str, reference: str):
     if match is None:
         raise UserError(f"{reference!r} is not NAME, NAME@ALIAS or NAME/VERSION")
     name, alias, version = match["name"], match["alias"], match["version"]
-    client = tracking.client(uri)
+    client = mlflow_runs.client(uri)
     try:
         if version:
             return client.get_model_version(name, version)
-        return client.get_model_version_by_alias(name, alias or tracking.CANDIDATE_ALIAS)
+        return client.get_model_version_by_alias(name, alias or mlflow_runs.CANDIDATE_ALIAS)
     except MlflowException as error:
         raise UserError(f"{reference}: no such model version in {uri} ({error.error_code})") from error
 

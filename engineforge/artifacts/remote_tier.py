@@ -14,8 +14,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from engineforge import tracking
-from engineforge.mlflow_tags import logged
+from engineforge.tracking import mlflow_runs
+from engineforge.tracking.mlflow_tags import logged
 from engineforge.artifacts import transfer
 from engineforge.store import MANIFEST as STORE_MANIFEST
 from engineforge.store import Store, write_manifest
@@ -44,11 +44,11 @@ class RemoteTier:
 
     @cached_property
     def _experiment_id(self) -> str:
-        return tracking.client(self.uri).get_run(self.run_id).info.experiment_id
+        return mlflow_runs.client(self.uri).get_run(self.run_id).info.experiment_id
 
     def logged_by(self, stage: str, key: str) -> str | None:
         """The id of the first run that logged the entry for `key`, or None."""
-        runs = tracking.client(self.uri).search_runs(
+        runs = mlflow_runs.client(self.uri).search_runs(
             [self._experiment_id], f"tags.`{logged(stage)}` = '{key}'",
             order_by=["attributes.start_time ASC"], max_results=1)
         return runs[0].info.run_id if runs else None
@@ -81,7 +81,7 @@ class RemoteTier:
         found = self.location(stage, key)
         if found is None:
             found = transfer.upload(self.uri, self.run_id, store.entry(stage, key), artifact_path(stage), stage, key)
-            tracking.set_tags(self.uri, self.run_id, {logged(stage): key})
+            mlflow_runs.set_tags(self.uri, self.run_id, {logged(stage): key})
         return found
 
 

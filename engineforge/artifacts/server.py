@@ -12,9 +12,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from engineforge import local_service
+from engineforge.processes import local_service
 from engineforge.errors import UserError
-from engineforge.serving import LOOPBACK, Unhealthy, wait_healthy
+from engineforge.processes.serving import LOOPBACK, Unhealthy, wait_healthy
 from engineforge.settings import settings
 
 DEFAULT_PORT = 5000

@@ -20,10 +20,10 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from engineforge import tracking
+from engineforge.tracking import mlflow_runs
 from engineforge.artifacts import manifest
 from engineforge.errors import UserError
-from engineforge.mlflow_tags import manifest_sha256
+from engineforge.tracking.mlflow_tags import manifest_sha256
 from engineforge.store import sha256_file
 
 ATTEMPTS = 2  # a mismatch may be a torn transfer: fetch once more before reporting it
@@ -42,7 +42,7 @@ def upload(uri: str, run_id: str, directory: Path, artifact_path: str, stage: st
     """Log every file of `directory` under `artifact_path` of the run, then MANIFEST.json; return
     the artifact's `runs:/` URI."""
     os.environ.setdefault("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "true")  # where the artifact store has it
-    client = tracking.client(uri)
+    client = mlflow_runs.client(uri)
     described = manifest.describe(directory, stage, key)
     with _progress(f"uploading {stage}", sum(r["size"] for r in described["files"].values())) as advance:
         for name, record in described["files"].items():
@@ -62,7 +62,7 @@ def recorded_manifest_digest(uri: str, artifact_uri: str, stage: str) -> str | N
     if not artifact_uri.startswith("runs:/"):
         return None
     run_id = artifact_uri[len("runs:/"):].split("/", 1)[0]
-    return tracking.client(uri).get_run(run_id).data.tags.get(manifest_sha256(stage))
+    return mlflow_runs.client(uri).get_run(run_id).data.tags.get(manifest_sha256(stage))
 
 
 def download(uri: str, artifact_uri: str, into: Path, key: str | None = None, manifest_sha256: str | None = None) -> Path:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from engineforge.checkpoint.mapping import ParallelLayout
-from engineforge.model_shape import ModelShape
+from engineforge.model.shape import ModelShape
 
 RENORMALIZE = 1  # MoeConfig.ExpertScaleNormalizationMode.RENORMALIZE (tensorrt_llm/layers/moe.py)
 GPUS_PER_NODE = 8  # Mapping's default

@@ -17,8 +17,8 @@ from pathlib import Path
 from engineforge.checkpoint.box_reader import Box, BoxReader, FileHandles
 from engineforge.checkpoint.safetensors_format import DTYPES, StoredTensor, read_header
 from engineforge.errors import UserError
-from engineforge.model_roots import model_files, read_regular
-from engineforge.model_shape import ModelShape, read_config
+from engineforge.model.roots import model_files, read_regular
+from engineforge.model.shape import ModelShape, read_config
 
 INDEX_FILE = "model.safetensors.index.json"
 SINGLE_FILE = "model.safetensors"

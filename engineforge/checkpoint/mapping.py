@@ -10,7 +10,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from engineforge.errors import UserError
-from engineforge.model_shape import ModelShape
+from engineforge.model.shape import ModelShape
 
 
 class RankCoords(BaseModel):

@@ -24,7 +24,7 @@ from engineforge.checkpoint.mapping import (
     pp_layers,
 )
 from engineforge.checkpoint.safetensors_format import DTYPES
-from engineforge.model_shape import ModelShape
+from engineforge.model.shape import ModelShape
 
 ROUTER_DTYPE = "F32"  # the MoE router stays float32 whatever the checkpoint dtype (convert.py)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engineforge.errors import UserError
-from engineforge.model_roots import open_regular
+from engineforge.model.roots import open_regular
 
 # safetensors dtype code -> (torch dtype name, bytes per element)
 DTYPES: dict[str, tuple[str, int]] = {

@@ -1,4 +1,4 @@
-"""Which Hugging Face models the sharder handles: the shape engineforge.model_shape reads, checked."""
+"""Which Hugging Face models the sharder handles: the shape engineforge/model/shape.py reads, checked."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from engineforge.errors import UserError
-from engineforge.model_shape import CONFIG_FILE, ModelShape, read_config
+from engineforge.model.shape import CONFIG_FILE, ModelShape, read_config
 
 SUPPORTED_ARCHITECTURES = ("LlamaForCausalLM", "MixtralForCausalLM")
 # Fields a Mixtral config must carry for the expert split (a dense shape would silently drop them).

@@ -52,7 +52,7 @@ def command(
     from engineforge.loadgen.datasets import choose_samples
     from engineforge.loadgen.sweep import parse_levels
     from engineforge.measure.measurement import AccuracyCheck, RooflineCheck
-    from engineforge.recipe_file import load_recipe
+    from engineforge.recipe.file import load_recipe
 
     console = Console(highlight=False, soft_wrap=True, stderr=as_json)  # stdout holds only the JSON
     if api not in ("completions", "chat"):

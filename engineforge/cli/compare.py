@@ -17,18 +17,18 @@ def command(
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help="Default $MLFLOW_TRACKING_URI or sqlite:///mlflow.db."),
 ) -> int:
     """Compare a sweep's variants from MLflow's records: the table, the champion, the Pareto and prediction plots."""
-    from engineforge import tracking
-    from engineforge.recipe import OBJECTIVES
+    from engineforge.tracking import mlflow_runs
+    from engineforge.recipe.schema import OBJECTIVES
     from engineforge.sweep import plots
     from engineforge.sweep.champion import decide
-    from engineforge.mlflow_tags import OBJECTIVE_TAG
+    from engineforge.tracking.mlflow_tags import OBJECTIVE_TAG
     from engineforge.sweep.records import latest_sweep, record_of, sweep_records
     from engineforge.sweep.table import COLUMNS
 
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or tracking.DEFAULT_URI
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or mlflow_runs.DEFAULT_URI
     if objective is not None and objective not in OBJECTIVES:
         raise UserError(f"--objective {objective}: must be one of {', '.join(OBJECTIVES)}")
-    client = tracking.client(uri)
+    client = mlflow_runs.client(uri)
     parent = None
     if runs:
         records = [record_of(_run(client, run_id), uri) for run_id in runs]

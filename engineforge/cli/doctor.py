@@ -14,7 +14,7 @@ def command(
     from engineforge.orchestration import local_prefect
     from engineforge.orchestration.stale_runs import close_stale
     from engineforge.store import Store
-    from engineforge.tracking import DEFAULT_URI, probe
+    from engineforge.tracking.mlflow_runs import DEFAULT_URI, probe
 
     console = Console(highlight=False, soft_wrap=True)
     uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI

@@ -24,7 +24,7 @@ def command(
     """Plan tensor/pipeline/expert parallel sizes for a recipe: every layout, its memory per GPU, and the choice."""
     from engineforge.planner import load_model_config, plan, resolve_parallel
     from engineforge.planner.report import render, to_json
-    from engineforge.recipe_file import load_recipe
+    from engineforge.recipe.file import load_recipe
 
     if gpu and gpu_spec:
         raise UserError("--gpu and --gpu-spec: give one of them")
@@ -88,7 +88,7 @@ def custom_gpu(spec: str):
 
 def _spec_fields(spec: str) -> dict:
     if "=" not in spec:
-        from engineforge.safe_yaml import YamlProblem, load
+        from engineforge.recipe.safe_yaml import YamlProblem, load
 
         try:
             data, _ = load(Path(spec).read_text(encoding="utf-8"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engineforge.recipe import Recipe
+from engineforge.recipe.schema import Recipe
 
 
 def layouts(recipe: Recipe, result) -> list[tuple[str, Recipe]]:
@@ -17,7 +17,7 @@ def layouts(recipe: Recipe, result) -> list[tuple[str, Recipe]]:
 
         return [(v.name, v.recipe) for v in expand(recipe)]
     chosen = [c for c in result.candidates if c.feasible]
-    return [(f"tp{c.tp}-pp{c.pp}-ep{c.ep}", recipe.model_copy(update={"parallel": recipe.parallel.model_copy(
+    return [(c.layout.label, recipe.model_copy(update={"parallel": recipe.parallel.model_copy(
         update={"tensor": c.tp, "pipeline": c.pp, "expert": c.ep})})) for c in chosen]
 
 

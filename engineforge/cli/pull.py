@@ -11,11 +11,11 @@ def command(
     """Download a registered model version's files from the tracking server, checked against its MANIFEST.json."""
     import os
 
-    from engineforge import tracking
+    from engineforge.tracking import mlflow_runs
     from engineforge.artifacts.pull import pull
 
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or tracking.DEFAULT_URI
-    tracking.probe(uri)
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or mlflow_runs.DEFAULT_URI
+    mlflow_runs.probe(uri)
     version = pull(uri, model, to)
     Console(highlight=False).print(f"{version.name} version {version.version} ({version.source}) verified in {to.resolve()}")
     return 0

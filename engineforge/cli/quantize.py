@@ -32,7 +32,7 @@ def command(
     from engineforge.errors import UserError
     from engineforge.gpus import serving_device
     from engineforge.quantize.ptq import check, quantize_model
-    from engineforge.recipe import QuantizeSpec
+    from engineforge.recipe.schema import QuantizeSpec
 
     if out.exists() and any(out.iterdir()):
         raise UserError(f"--out {out}: not empty; give a new or empty directory")

@@ -1,6 +1,6 @@
 import json
 
-from engineforge.recipe import Recipe
+from engineforge.recipe.schema import Recipe
 
 
 def command() -> int:

@@ -13,7 +13,7 @@ from rich.console import Console
 
 from engineforge.cli.progress_view import STATUS_STYLE
 from engineforge.errors import RunFailed, UserError
-from engineforge.recipe import Recipe
+from engineforge.recipe.schema import Recipe
 
 
 class LiveVariants:

@@ -53,8 +53,8 @@ def _operator_settings() -> dict[str, str]:
     """Submitted recipes are untrusted: this host, not the recipe, says where runs are recorded
     (MLflow's variable wins over tracking.uri) and which local model directories they may read
     (none unless ENGINEFORGE_MODEL_ROOTS says so)."""
-    from engineforge.model_roots import ROOTS_ENV
-    from engineforge.tracking import DEFAULT_URI
+    from engineforge.model.roots import ROOTS_ENV
+    from engineforge.tracking.mlflow_runs import DEFAULT_URI
 
     chosen = {"MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_URI,
               ROOTS_ENV: settings().MODEL_ROOTS or ""}

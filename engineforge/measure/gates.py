@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from engineforge.errors import StageFailed
-from engineforge.recipe import Gates
+from engineforge.recipe.schema import Gates
 
 # gate field -> (figure it reads, how the figure must compare with the target)
 GATE_FIGURES: dict[str, tuple[str, Literal[">=", "<="]]] = {

@@ -18,7 +18,7 @@ from engineforge.measure.accuracy import AccuracyConfig, AccuracyReport, check_a
 from engineforge.measure.gates import GateReport, evaluate_gates
 from engineforge.measure.roofline import roofline_figures
 from engineforge.measure.telemetry import GpuSampler
-from engineforge.recipe import Gates, QuantizeSpec
+from engineforge.recipe.schema import Gates, QuantizeSpec
 
 
 class AccuracyCheck(BaseModel):

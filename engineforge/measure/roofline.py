@@ -16,12 +16,13 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from engineforge.errors import UserError
-from engineforge.model_shape import ModelShape, read_model_shape
-from engineforge.planner.memory import Layout, Precision, ServingLimits, kv_cache_bytes
+from engineforge.model.shape import ModelShape, read_model_shape
+from engineforge.planner.memory import Precision, ServingLimits, kv_cache_bytes
+from engineforge.recipe.parallel_layout import ParallelLayout
 from engineforge.planner.speed import decode_bytes
-from engineforge.recipe import QuantizeSpec
+from engineforge.recipe.schema import QuantizeSpec
 
-SINGLE_GPU = Layout(tp=1, pp=1, ep=1)
+SINGLE_GPU = ParallelLayout(tp=1, pp=1, ep=1)
 
 
 class DecodeRoofline(BaseModel):

@@ -29,7 +29,7 @@ from filelock import FileLock, Timeout
 
 from engineforge.errors import StageFailed
 from engineforge.gpus import visible_devices
-from engineforge.recipe import Recipe
+from engineforge.recipe.schema import Recipe
 from engineforge.runtimes.base import Runtime
 from engineforge.settings import settings, variable
 from engineforge.stages import STAGES, Stage

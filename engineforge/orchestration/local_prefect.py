@@ -20,10 +20,10 @@ from pathlib import Path
 import httpx
 from filelock import FileLock
 
-from engineforge import local_service
+from engineforge.processes import local_service
 from engineforge.errors import UserError
 from engineforge.orchestration import prefect_server
-from engineforge.serving import LOOPBACK, free_port
+from engineforge.processes.serving import LOOPBACK, free_port
 from engineforge.settings import settings
 
 PORT_FILE = "port"  # kept by `stop`, unlike the state file

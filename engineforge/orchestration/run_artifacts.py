@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from engineforge.measure.gates import validation_rows  # re-exported: the summary's figure table
-from engineforge.mlflow_tags import CHAMPION_TAG, CHAMPION_VERSION_TAG, FLOW_RUN_TAG, FLOW_RUN_URL_TAG, MEASURED_BY_TAG
+from engineforge.tracking.mlflow_tags import CHAMPION_TAG, CHAMPION_VERSION_TAG, FLOW_RUN_TAG, FLOW_RUN_URL_TAG, MEASURED_BY_TAG
 from engineforge.orchestration.prefect_api import show
 
 LONG_STAGES = ("download", "shard", "build")
@@ -61,7 +61,7 @@ def summary_markdown(summary: dict[str, Any], mlflow: str, prefect: str | None =
 def run_label(recipe) -> str:
     """`tiny-llama-1a2b3c4d`: the recipe and the short hash of its content, naming its Prefect flow
     runs and MLflow runs so that runs of different versions of a recipe can be told apart."""
-    from engineforge.recipe_file import recipe_hash
+    from engineforge.recipe.file import recipe_hash
 
     return f"{recipe.name}-{recipe_hash(recipe)[:8]}"
 
@@ -69,9 +69,9 @@ def run_label(recipe) -> str:
 def mlflow_run_url(uri: str, run_id: str) -> str:
     """The run's page in MLflow's classic run view: on the tracking server, or for a local store on
     the `mlflow ui` the README starts (http://127.0.0.1:5000)."""
-    from engineforge import tracking
+    from engineforge.tracking import mlflow_runs
 
-    experiment_id = tracking.client(uri).get_run(run_id).info.experiment_id
+    experiment_id = mlflow_runs.client(uri).get_run(run_id).info.experiment_id
     server = uri.rstrip("/") if uri.startswith(("http://", "https://")) else LOCAL_MLFLOW_UI
     return _run_page(server, experiment_id, run_id)
 
@@ -84,9 +84,9 @@ def mlflow_link(uri: str, run_id: str, experiment: str) -> str:
     """A clickable link for an MLflow server; the store and the `mlflow ui` line for a local one."""
     if uri.startswith(("http://", "https://")):
         try:
-            from engineforge import tracking
+            from engineforge.tracking import mlflow_runs
 
-            experiment_id = tracking.client(uri).get_run(run_id).info.experiment_id
+            experiment_id = mlflow_runs.client(uri).get_run(run_id).info.experiment_id
             return f"[run {run_id}]({_run_page(uri.rstrip('/'), experiment_id, run_id)}) in experiment `{experiment}`"
         except Exception:  # the link is a convenience; the run id below still finds the run
             pass
@@ -132,9 +132,10 @@ def _publish_summary(summary: dict[str, Any], gates) -> None:
 def announce(uri: str, run_id: str, flow_run: dict[str, str]) -> None:
     """Tell whoever shows progress where to follow the run, and open its MLflow experiment in the
     classic runs view: MLflow 3 shows an experiment without a kind as a GenAI traces page."""
-    from engineforge import progress, tracking
+    from engineforge import progress
+    from engineforge.tracking import mlflow_runs
 
-    mlflow_client = tracking.client(uri)
+    mlflow_client = mlflow_runs.client(uri)
     experiment = mlflow_client.get_experiment(mlflow_client.get_run(run_id).info.experiment_id)
     if EXPERIMENT_KIND not in experiment.tags:
         mlflow_client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND, CLASSIC_KIND)
@@ -146,32 +147,32 @@ def announce(uri: str, run_id: str, flow_run: dict[str, str]) -> None:
 def describe_mlflow_run(summary: dict[str, Any], label: str) -> None:
     """The summary table as the MLflow run's description; ` cached` after its name when no stage
     was computed, so a rerun that measured nothing reads as one in the runs list."""
-    from engineforge import tracking
+    from engineforge.tracking import mlflow_runs
 
     mlflow = summary["mlflow"]
     link = mlflow_link(mlflow["tracking_uri"], mlflow["run_id"], mlflow["experiment"])
     reused = summary["status"] == "completed" and all(stage["status"] in ("cached", "skipped") for stage in summary["stages"])
-    tags = tracking.client(mlflow["tracking_uri"]).get_run(mlflow["run_id"]).data.tags
-    tracking.set_tags(mlflow["tracking_uri"], mlflow["run_id"], {
+    tags = mlflow_runs.client(mlflow["tracking_uri"]).get_run(mlflow["run_id"]).data.tags
+    mlflow_runs.set_tags(mlflow["tracking_uri"], mlflow["run_id"], {
         "mlflow.note.content": no_mentions(summary_markdown(summary, link, prefect_link(tags))),
         "mlflow.runName": f"{label} cached" if reused else label,
     })
     registered = next((stage["outputs"] for stage in summary["stages"]
                        if stage["stage"] == "register" and stage.get("outputs", {}).get("version")), None)
     if registered:
-        tracking.describe_version(mlflow["tracking_uri"], registered["model_name"], registered["version"],
+        mlflow_runs.describe_version(mlflow["tracking_uri"], registered["model_name"], registered["version"],
                                   version_markdown(summary))
 
 
 def version_markdown(summary: dict[str, Any]) -> str:
     """A registered version's description: the figures that decide, the gates, the lock hash and the run
     that measured them (a link on an MLflow server, else the run id and store)."""
-    from engineforge import tracking
+    from engineforge.tracking import mlflow_runs
 
     mlflow = summary["mlflow"]
     figures = summary.get("figures") or {}
     shown = [f"{name} {_number(figures[name])}" for name in HEADLINE_FIGURES if name in figures]
-    tags = tracking.client(mlflow["tracking_uri"]).get_run(mlflow["run_id"]).data.tags
+    tags = mlflow_runs.client(mlflow["tracking_uri"]).get_run(mlflow["run_id"]).data.tags
     measured_by = tags.get(MEASURED_BY_TAG, mlflow["run_id"])  # a reused validation: the run that measured it
     lines = [f"**Figures**: {', '.join(shown) or 'none measured'}", "", f"**Gates**: {tags.get('gates', 'not measured')}",
              "", f"**Measured by**: {mlflow_link(mlflow['tracking_uri'], measured_by, mlflow['experiment'])}"]
@@ -184,7 +185,7 @@ def describe_sweep_parent(uri: str, parent: str, table: str, champion: str | Non
                           promoted: dict[str, Any] | None) -> None:
     """The sweep's answer where a user lands: the parent run's description leads with the champion (and
     its registered version) and the objective, then the comparison table; tags carry the champion."""
-    from engineforge import tracking
+    from engineforge.tracking import mlflow_runs
 
     if champion is None:
         headline = "**Champion: none** (no variant passed every gate; no alias moved)"
@@ -197,23 +198,23 @@ def describe_sweep_parent(uri: str, parent: str, table: str, champion: str | Non
         tags[CHAMPION_TAG] = champion
     if promoted:
         tags[CHAMPION_VERSION_TAG] = str(promoted["version"])
-    tracking.set_tags(uri, parent, tags)
+    mlflow_runs.set_tags(uri, parent, tags)
 
 
 def mark_champion(uri: str, run_id: str, name: str, parent: str, promoted: dict[str, Any] | None) -> None:
     """The champion child marked by tag, name and description; its description's register line says the
     aliases its version holds now (`@candidate` when registered may since have moved to another variant)."""
-    from engineforge import tracking
+    from engineforge.tracking import mlflow_runs
 
-    note = tracking.client(uri).get_run(run_id).data.tags.get("mlflow.note.content", "")
+    note = mlflow_runs.client(uri).get_run(run_id).data.tags.get("mlflow.note.content", "")
     if promoted:
         model, version = promoted["model"], str(promoted["version"])
-        aliases = " ".join(f"@{alias}" for alias in tracking.version_aliases(uri, model, version))
-        note = note.replace(f"{model} version {version} `@{tracking.CANDIDATE_ALIAS}`", f"{model} version {version} {aliases}")
+        aliases = " ".join(f"@{alias}" for alias in mlflow_runs.version_aliases(uri, model, version))
+        note = note.replace(f"{model} version {version} `@{mlflow_runs.CANDIDATE_ALIAS}`", f"{model} version {version} {aliases}")
         headline = f"**Champion** of sweep run `{parent}`: {model} version {version} {aliases}"
     else:
         headline = f"**Champion** of sweep run `{parent}` (not registered)"
-    tracking.set_tags(uri, run_id, {CHAMPION_TAG: "true", "mlflow.runName": name,
+    mlflow_runs.set_tags(uri, run_id, {CHAMPION_TAG: "true", "mlflow.runName": name,
                                     "mlflow.note.content": no_mentions(f"{headline}\n\n{note}")})
 
 

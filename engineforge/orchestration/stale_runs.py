@@ -1,6 +1,6 @@
 """Closing what a killed run left RUNNING: its MLflow run (KILLED), what it had registered (undone
 whole), and its Prefect flow run and task runs (CRASHED). The owner of a run (host, boot id, pid)
-is recorded as MLflow tags when it starts (engineforge/tracking.py) beside the Prefect flow run's
+is recorded as MLflow tags when it starts (engineforge/tracking/mlflow_runs.py) beside the Prefect flow run's
 id, so one dead owner closes both records. The flow run carries its owner too (tags), for a run
 killed before its MLflow run existed (while its recipe was parsed or its layout planned).
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from engineforge import tracking
-from engineforge.mlflow_tags import FLOW_RUN_TAG
+from engineforge.tracking import mlflow_runs
+from engineforge.tracking.mlflow_tags import FLOW_RUN_TAG
 from engineforge.process_owner import Owner
 
 OWNED_TAG = "engineforge.owned"  # what the search filters on; the owner's own tag varies
@@ -21,9 +21,9 @@ def close_stale(uri: str, experiment_ids: list[str] | None = None, prefect: bool
     """Close the records of dead owners on this host (the Prefect ones only with `prefect`, when its
     API answers); return one line per closed run."""
     closed = []
-    for run in tracking.close_stale_runs(uri, experiment_ids):
+    for run in mlflow_runs.close_stale_runs(uri, experiment_ids):
         line = f"MLflow run {run.info.run_id} ({run.info.run_name}) of a dead process: KILLED"
-        line += "".join(f"; {undone}" for undone in tracking.undo_registration(uri, run.info.run_id))
+        line += "".join(f"; {undone}" for undone in mlflow_runs.undo_registration(uri, run.info.run_id))
         flow_run_id = run.data.tags.get(FLOW_RUN_TAG)
         if flow_run_id and prefect:
             line += f"; Prefect flow run {flow_run_id}: {crash_flow_run(flow_run_id, line)}"

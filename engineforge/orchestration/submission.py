@@ -43,7 +43,7 @@ def store_root_for_run(store_root: str | None) -> str:
     """The store a flow run uses. A run created from a deployment (a worker runs what someone
     submitted) uses the worker's own store, whatever its parameters say; `engineforge run`'s in-process
     flow takes `--store`. (`base_dir` needs no such check: every path it resolves must still lie under
-    ENGINEFORGE_MODEL_ROOTS, model_roots.check_model_path.)"""
+    ENGINEFORGE_MODEL_ROOTS, model/roots.py check_model_path.)"""
     from prefect.runtime import deployment
 
     from engineforge.store import default_root

@@ -7,7 +7,7 @@ offline and air-gapped. Its tag is a hash of what goes into it (`BaseImageSpec`)
 once per machine and a changed spec gets a new tag rather than silently replacing the old one.
 
 TensorRT-LLM runtimes build on NVIDIA's release image of the recipe's `trtllm.version`
-(engineforge.recipe_trtllm): an engine only loads in the TensorRT-LLM version that built it, so the
+(engineforge/recipe/trtllm_section.py): an engine only loads in the TensorRT-LLM version that built it, so the
 image is chosen by that version and the version recorded in the image labels.
 """
 
@@ -25,7 +25,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from engineforge.errors import UserError
-from engineforge.recipe_trtllm import DEFAULT_VERSION, RELEASE_IMAGES
+from engineforge.recipe.trtllm_section import DEFAULT_VERSION, RELEASE_IMAGES
 from engineforge.settings import settings
 
 log = logging.getLogger(__name__)

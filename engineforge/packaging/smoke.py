@@ -40,7 +40,7 @@ def _exit_message(container) -> str | None:
 
 
 def wait_healthy(container, base_url: str, timeout_s: float) -> float:
-    from engineforge.serving import Unhealthy, wait_healthy
+    from engineforge.processes.serving import Unhealthy, wait_healthy
 
     try:
         return wait_healthy(f"{base_url}/health", timeout_s, lambda: _exit_message(container), request_timeout_s=5)

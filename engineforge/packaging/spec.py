@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from engineforge.recipe import NAME_PATTERN
+from engineforge.recipe.schema import NAME_PATTERN
 from engineforge.runtime_traits import RUNTIMES
 
 # Where the servable model sits inside every image; serve_argv refers to it.

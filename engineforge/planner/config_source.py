@@ -5,22 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from engineforge import hub
+from engineforge.sources import hub
 from engineforge.errors import UserError
-from engineforge.model_shape import CONFIG_FILE, read_config
+from engineforge.model.shape import CONFIG_FILE, read_config
 
 
 def load_model_config(recipe, base_dir: Path | None = None) -> dict[str, Any]:
     """config.json for `recipe.model.source`: fetched alone from the hub, read from a local directory
     (relative to `base_dir`, the recipe's directory), or built from the `synthetic:` spec."""
-    from engineforge.sources import HubSource, SyntheticSource, parse_source
+    from engineforge.sources.model_source import HubSource, SyntheticSource, parse_source
 
     source = parse_source(recipe.model, base_dir)
     origin = f"model.source {recipe.model.source}"
     if isinstance(source, HubSource):
         return read_config(_fetch_from_hub(source, origin), origin)
     if isinstance(source, SyntheticSource):
-        from engineforge.synthetic import config_fields
+        from engineforge.sources.synthetic import config_fields
 
         # The fields the synthetic stage writes, without importing transformers (and torch) here.
         return config_fields(recipe.model.synthetic, recipe.model.dtype)

@@ -23,11 +23,12 @@ layers do not split evenly, as TensorRT-LLM's `torch.tensor_split` does).
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any
 
 from pydantic import BaseModel
 
-from engineforge.model_shape import ModelShape
+from engineforge.model.shape import ModelShape
+from engineforge.recipe.parallel_layout import ParallelLayout
 
 GIB = 2**30
 RUNTIME_RESERVE_BYTES = 1 * GIB
@@ -43,20 +44,6 @@ QUANTIZED_WEIGHT_BYTES = {"fp8": 1}  # quantization_config.quant_method -> bytes
 QUANTIZE_WEIGHT_BYTES = {"fp8": 1, "int8_sq": 1, "int4_awq": 0.5 + 2 / 128, "w4a8_awq": 0.5 + 2 / 128,
                          "nvfp4": 0.5 + 1 / 16}
 QUANTIZE_KV_BYTES = {"fp8": 1, "nvfp4": 0.5 + 1 / 16}  # quantize.kv_cache -> bytes per cached value
-
-
-class Layout(NamedTuple):
-    tp: int
-    pp: int
-    ep: int
-
-    @property
-    def gpus(self) -> int:
-        return self.tp * self.pp
-
-    @property
-    def moe_tp(self) -> int:
-        return max(1, self.tp // self.ep)
 
 
 class ServingLimits(BaseModel):
@@ -126,7 +113,7 @@ def stage_layers(shape: ModelShape, pp: int) -> int:
     return math.ceil(shape.num_layers / pp)
 
 
-def weight_bytes(shape: ModelShape, layout: Layout, precision: Precision, experts_read: int | None = None) -> float:
+def weight_bytes(shape: ModelShape, layout: ParallelLayout, precision: Precision, experts_read: int | None = None) -> float:
     """Weight bytes on the most loaded rank; `experts_read` counts only that many experts per layer
     (what one decode step touches) instead of all the rank holds."""
     experts_held = math.ceil(shape.num_experts / layout.ep) if shape.is_moe else 0
@@ -139,7 +126,7 @@ def weight_bytes(shape: ModelShape, layout: Layout, precision: Precision, expert
     return stage_layers(shape, layout.pp) * per_layer + outer
 
 
-def kv_cache_bytes(shape: ModelShape, layout: Layout, limits: ServingLimits, precision: Precision) -> int:
+def kv_cache_bytes(shape: ModelShape, layout: ParallelLayout, limits: ServingLimits, precision: Precision) -> int:
     kv_heads_per_rank = math.ceil(shape.num_kv_heads / layout.tp)
     return (
         2 * stage_layers(shape, layout.pp) * kv_heads_per_rank * shape.head_dim
@@ -147,7 +134,7 @@ def kv_cache_bytes(shape: ModelShape, layout: Layout, limits: ServingLimits, pre
     )
 
 
-def activation_bytes(shape: ModelShape, layout: Layout, limits: ServingLimits, precision: Precision) -> float:
+def activation_bytes(shape: ModelShape, layout: ParallelLayout, limits: ServingLimits, precision: Precision) -> float:
     q = math.ceil(shape.num_heads / layout.tp) * shape.head_dim
     kv = math.ceil(shape.num_kv_heads / layout.tp) * shape.head_dim
     if shape.is_moe:
@@ -202,7 +189,7 @@ class MemoryEstimate(BaseModel):
         return int(self.kv_budget // self.kv_per_sequence) if self.kv_per_sequence else 0
 
 
-def estimate(shape: ModelShape, layout: Layout, limits: ServingLimits, precision: Precision, capacity: int) -> MemoryEstimate:
+def estimate(shape: ModelShape, layout: ParallelLayout, limits: ServingLimits, precision: Precision, capacity: int) -> MemoryEstimate:
     one_sequence = limits.model_copy(update={"max_batch_size": 1})
     return MemoryEstimate(
         weights=weight_bytes(shape, layout, precision),

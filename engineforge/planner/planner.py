@@ -21,9 +21,10 @@ from pydantic import BaseModel
 
 from engineforge.errors import UserError
 from engineforge.gpus import DEFAULT_GPU, GpuSpec, detect_gpus, find_gpu
-from engineforge.model_shape import ModelShape, UnsupportedModel
+from engineforge.model.shape import ModelShape, UnsupportedModel
 from engineforge.planner import memory, speed
-from engineforge.planner.memory import GIB, Layout, Precision, ServingLimits
+from engineforge.planner.memory import GIB, Precision, ServingLimits
+from engineforge.recipe.parallel_layout import ParallelLayout
 
 OBJECTIVES = ("throughput", "latency")
 
@@ -60,8 +61,8 @@ class Candidate(BaseModel):
     reason: str
 
     @property
-    def layout(self) -> Layout:
-        return Layout(self.tp, self.pp, self.ep)
+    def layout(self) -> ParallelLayout:
+        return ParallelLayout(self.tp, self.pp, self.ep)
 
 
 class PlanResult(BaseModel):
@@ -204,7 +205,7 @@ def _sizes(value: int | str, upto: int) -> list[int]:
     return list(range(1, upto + 1)) if value == "auto" else [value]
 
 
-def _layouts(parallel, shape: ModelShape, pool: int) -> list[Layout]:
+def _layouts(parallel, shape: ModelShape, pool: int) -> list[ParallelLayout]:
     layouts = []
     for tp in _sizes(parallel.tensor, pool):
         for pp in _sizes(parallel.pipeline, max(1, pool // tp)):  # auto pp past the pool is never kept below
@@ -217,11 +218,11 @@ def _layouts(parallel, shape: ModelShape, pool: int) -> list[Layout]:
                 eps = [ep for ep in range(1, tp + 1) if tp % ep == 0]
             else:
                 eps = [1]
-            layouts.extend(Layout(tp, pp, ep) for ep in eps)
+            layouts.extend(ParallelLayout(tp, pp, ep) for ep in eps)
     return layouts
 
 
-def _violations(context: _Context, layout: Layout) -> list[tuple[str, str]]:
+def _violations(context: _Context, layout: ParallelLayout) -> list[tuple[str, str]]:
     shape, (tp, pp, ep) = context.shape, layout
     found = []
     if shape.num_heads % tp:
@@ -236,14 +237,14 @@ def _violations(context: _Context, layout: Layout) -> list[tuple[str, str]]:
         found.append((EXPERTS, f"{shape.num_experts} experts do not split over ep {ep}"))
     if tp % ep:
         found.append((EP_SPLIT, f"ep {ep} does not divide tp {tp} (TensorRT-LLM splits tp into moe_tp x ep)"))
-    if layout.gpus > context.pool:
-        found.append((GPUS, f"needs {layout.gpus} GPUs (tp*pp), pool has {context.pool}"))
-    elif context.pool % layout.gpus:
-        found.append((POOL, f"{context.pool} GPUs do not split into whole replicas of {layout.gpus}"))
+    if layout.world_size > context.pool:
+        found.append((GPUS, f"needs {layout.world_size} GPUs (tp*pp), pool has {context.pool}"))
+    elif context.pool % layout.world_size:
+        found.append((POOL, f"{context.pool} GPUs do not split into whole replicas of {layout.world_size}"))
     return found
 
 
-def _evaluate(context: _Context, layout: Layout) -> Candidate:
+def _evaluate(context: _Context, layout: ParallelLayout) -> Candidate:
     estimate = memory.estimate(context.shape, layout, context.limits, context.precision, context.gpu.memory_bytes)
     found = _violations(context, layout)
     if not estimate.fits:
@@ -254,8 +255,8 @@ def _evaluate(context: _Context, layout: Layout) -> Candidate:
     feasible = not found
     reason = "; ".join(f"violates {name}: {detail}" for name, detail in found) if found else _fit_summary(context, estimate)
     return Candidate(
-        tp=layout.tp, pp=layout.pp, ep=layout.ep, gpus=layout.gpus,
-        replicas=context.pool // layout.gpus if feasible else 0,
+        tp=layout.tp, pp=layout.pp, ep=layout.ep, gpus=layout.world_size,
+        replicas=context.pool // layout.world_size if feasible else 0,
         weights_gib=_gib(estimate.weights), kv_cache_gib=_gib(estimate.kv_cache),
         activations_gib=_gib(estimate.activations), memory_per_gpu_gib=_gib(estimate.total),
         headroom_gib=_gib(estimate.headroom), short_gib=_gib(estimate.shortfall), kv_sequences=estimate.kv_sequences,

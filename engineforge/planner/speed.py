@@ -13,24 +13,25 @@ the latency objective and tell users the order of magnitude, nothing more.
 from __future__ import annotations
 
 from engineforge.gpus import GpuSpec
-from engineforge.model_shape import ModelShape
-from engineforge.planner.memory import Layout, Precision, ServingLimits, weight_bytes
+from engineforge.model.shape import ModelShape
+from engineforge.planner.memory import Precision, ServingLimits, weight_bytes
+from engineforge.recipe.parallel_layout import ParallelLayout
 
 
-def decode_bytes(shape: ModelShape, layout: Layout, precision: Precision) -> float:
+def decode_bytes(shape: ModelShape, layout: ParallelLayout, precision: Precision) -> float:
     """Bytes read from HBM, summed over the pipeline stages, for one decode step of one request."""
     experts = shape.experts_per_token if shape.is_moe else None
     return layout.pp * weight_bytes(shape, layout, precision, experts_read=experts)
 
 
-def decode_floor_ms(shape: ModelShape, layout: Layout, precision: Precision, gpu: GpuSpec) -> float | None:
+def decode_floor_ms(shape: ModelShape, layout: ParallelLayout, precision: Precision, gpu: GpuSpec) -> float | None:
     if not gpu.hbm_tb_s:
         return None
     return decode_bytes(shape, layout, precision) / (gpu.hbm_tb_s * 1e12) * 1e3
 
 
 def prefill_floor_ms(
-    shape: ModelShape, layout: Layout, precision: Precision, limits: ServingLimits, gpu: GpuSpec
+    shape: ModelShape, layout: ParallelLayout, precision: Precision, limits: ServingLimits, gpu: GpuSpec
 ) -> float | None:
     tflops = gpu.fp8_tflops if precision.weight_bytes == 1 else gpu.bf16_tflops if precision.dtype_bytes == 2 else None
     if not tflops:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from engineforge.recipe import QuantizeGates
+from engineforge.recipe.schema import QuantizeGates
 
 
 class HeldOutLogits(BaseModel):

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engineforge.errors import UserError
-from engineforge.model_roots import check_model_path
+from engineforge.model.roots import check_model_path
 from engineforge.quantize import hub_data
-from engineforge.recipe import CalibrationSpec
+from engineforge.recipe.schema import CalibrationSpec
 
 DEFAULT_DATASET = Path(__file__).parent / "data" / "calibration.jsonl"
 

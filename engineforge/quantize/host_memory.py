@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engineforge.errors import UserError
-from engineforge.model_shape import read_config
+from engineforge.model.shape import read_config
 
 # Peak RSS above the already imported libraries, over the checkpoint's weight bytes, measured with
 # engineforge.checkpoint.rss.PeakRss (2026-12-02, docs/notes/issue-14.md) on synthetic Llamas of 184-424 MB

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from engineforge import hub
+from engineforge.sources import hub
 from engineforge.errors import UserError
 
 HUB_PREFIX = "hf://datasets/"

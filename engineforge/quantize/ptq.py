@@ -21,7 +21,7 @@ from pathlib import Path
 
 from engineforge.checkpoint.hf_reader import check_model_dir
 from engineforge.quantize import accuracy, calibration, formats, host_memory
-from engineforge.recipe import QuantizeSpec
+from engineforge.recipe.schema import QuantizeSpec
 from engineforge.versions import package_version
 
 EXPORT_DIR = "export"

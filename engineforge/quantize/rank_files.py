@@ -29,7 +29,7 @@ from engineforge.checkpoint import ShardReport
 from engineforge.checkpoint.rank_writer import ShardFile
 from engineforge.checkpoint.rss import PeakRss
 from engineforge.errors import UserError
-from engineforge.model_shape import ModelShape, read_model_shape
+from engineforge.model.shape import ModelShape, read_model_shape
 from engineforge.quantize import host_memory
 from engineforge.quantize.fakequant import MODELOPT_STATE, restore_quantizers_on_load
 

@@ -27,5 +27,5 @@ def copy_server(served_dir: Path) -> None:
 
 def server_argv(served_dir: Path) -> list[str]:
     """The command up to the model directory; "python" is resolved beside the running interpreter
-    (engineforge.serving) or is the image's."""
+    (engineforge/processes/serving.py) or is the image's."""
     return ["python", str(served_dir / SERVER_FILE), str(served_dir)]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from engineforge.errors import UserError
 from engineforge.gpus import serving_device
-from engineforge.recipe import Recipe
+from engineforge.recipe.schema import Recipe
 from engineforge.runtime_traits import runtime_traits
 
 BLACKWELL = (10, 0)  # SM100: B200/GB200; NVFP4 compute

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from engineforge.recipe import Recipe
+from engineforge.recipe.schema import Recipe
 from engineforge.runtime_traits import RuntimeTraits, runtime_traits
 from engineforge.stage_plan import StagePlan
 from engineforge.stage_result import StageOutput, StageResult

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engineforge.recipe import Recipe
+from engineforge.recipe.schema import Recipe
 from engineforge.stage_plan import Command, StagePlan
 
 

@@ -7,9 +7,9 @@ import shutil
 from pathlib import Path
 
 from engineforge.errors import UserError
-from engineforge.model_shape import read_config
+from engineforge.model.shape import read_config
 from engineforge.quantize import serve as fakequant
-from engineforge.recipe import Recipe
+from engineforge.recipe.schema import Recipe
 from engineforge.runtimes.base import DeclaredTraits
 from engineforge.runtimes.single_server import SingleServer
 from engineforge.stage_plan import StagePlan
@@ -76,7 +76,7 @@ class TransformersRuntime(DeclaredTraits, SingleServer):
 
     def dry_run(self, recipe: Recipe) -> dict[str, StagePlan]:
         from engineforge.gpus import serving_device
-        from engineforge.serving import LOOPBACK
+        from engineforge.processes.serving import LOOPBACK
         from engineforge.stage_plan import BUILD_DIR, DOWNLOAD_DIR, PORT, VALIDATE_DIR
 
         served = f"{BUILD_DIR}/{SERVED_MODEL}"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engineforge import tracking
-from engineforge.recipe import Recipe
+from engineforge.tracking import mlflow_runs
+from engineforge.recipe.schema import Recipe
 from engineforge.runtimes.base import BUILD_LOG, Runtime
-from engineforge.stage import run_stage
+from engineforge.stages.run_stage import run_stage
 from engineforge.stage_result import StageResult
 from engineforge.stages.context import RunContext
 from engineforge.stages.record import record_stage
@@ -38,7 +38,7 @@ def build(recipe: Recipe, model: StageResult, ctx: RunContext, key: str) -> Stag
 def record(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
     record_stage(ctx, result)
     if "build_log" in result.outputs:
-        tracking.log_file(ctx.tracking_uri, ctx.run_id, result.file("build_log"), STAGE)
+        mlflow_runs.log_file(ctx.tracking_uri, ctx.run_id, result.file("build_log"), STAGE)
 
 
 BUILD = Stage(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engineforge import progress, synthetic
-from engineforge.recipe import Recipe
+from engineforge import progress
+from engineforge.sources import synthetic
+from engineforge.recipe.schema import Recipe
 from engineforge.runtimes.base import Runtime
-from engineforge.sources import (
+from engineforge.sources.model_source import (
     HubSource,
     LocalSource,
     SyntheticSource,
@@ -18,7 +19,7 @@ from engineforge.sources import (
     parse_source,
     resolve_hub_revision,
 )
-from engineforge.stage import run_stage
+from engineforge.stages.run_stage import run_stage
 from engineforge.stage_plan import DOWNLOAD_DIR, StagePlan
 from engineforge.stage_result import StageOutput, StageResult
 from engineforge.stages.context import RunContext

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from engineforge.recipe import Recipe
+from engineforge.recipe.schema import Recipe
 from engineforge.stage_plan import DOWNLOAD_DIR, StagePlan
 from engineforge.stages import QUANTIZE, STAGES
 

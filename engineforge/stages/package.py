@@ -7,11 +7,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from engineforge import tracking
-from engineforge.child_environment import model_server_environment
-from engineforge.recipe import Recipe
+from engineforge.tracking import mlflow_runs
+from engineforge.processes.environment import model_server_environment
+from engineforge.recipe.schema import Recipe
 from engineforge.runtimes.base import Runtime
-from engineforge.stage import run_stage
+from engineforge.stages.run_stage import run_stage
 from engineforge.stage_plan import IMAGE, Command, StagePlan, write_files
 from engineforge.stage_result import StageOutput, StageResult
 from engineforge.stages.context import RunContext
@@ -110,7 +110,7 @@ def record(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
         with tempfile.TemporaryDirectory() as directory:
             shown = Path(directory) / "Dockerfile.txt"
             shutil.copyfile(result.file("dockerfile"), shown)
-            tracking.log_file(ctx.tracking_uri, ctx.run_id, shown, STAGE)
+            mlflow_runs.log_file(ctx.tracking_uri, ctx.run_id, shown, STAGE)
 
 
 def plan(recipe: Recipe, runtime: Runtime, plans: dict[str, StagePlan]) -> StagePlan:

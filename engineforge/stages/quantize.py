@@ -10,19 +10,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engineforge import progress, tracking
+from engineforge import progress
+from engineforge.tracking import mlflow_runs
 from engineforge.errors import StageFailed, UserError
 from engineforge.gpus import gpu_info
-from engineforge.mlflow_tags import (
+from engineforge.tracking.mlflow_tags import (
     QUANTIZE_CALIBRATION_SHA256_TAG,
     QUANTIZE_FORMAT_TAG,
     QUANTIZE_GATES_TAG,
     QUANTIZE_KV_CACHE_TAG,
     QUANTIZE_MODELOPT_VERSION_TAG,
 )
-from engineforge.recipe import Recipe
+from engineforge.recipe.schema import Recipe
 from engineforge.runtimes.base import Runtime
-from engineforge.stage import run_stage
+from engineforge.stages.run_stage import run_stage
 from engineforge.stage_plan import StagePlan
 from engineforge.stage_result import StageOutput, StageResult
 from engineforge.stages.context import RunContext
@@ -89,10 +90,10 @@ def record(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
     record_stage(ctx, result)
     out = result.outputs
     figures = {f"quantize_{name}": value for name, value in out["figures"].items()}
-    tracking.log_metrics(ctx.tracking_uri, ctx.run_id, {**figures, "quantize_calibration_s": out["calibration_s"]})
-    tracking.log_file(ctx.tracking_uri, ctx.run_id, result.file("accuracy"), "quantize")
-    tracking.log_file(ctx.tracking_uri, ctx.run_id, result.file("export_dir") / "hf_quant_config.json", "quantize")
-    tracking.set_tags(ctx.tracking_uri, ctx.run_id, {
+    mlflow_runs.log_metrics(ctx.tracking_uri, ctx.run_id, {**figures, "quantize_calibration_s": out["calibration_s"]})
+    mlflow_runs.log_file(ctx.tracking_uri, ctx.run_id, result.file("accuracy"), "quantize")
+    mlflow_runs.log_file(ctx.tracking_uri, ctx.run_id, result.file("export_dir") / "hf_quant_config.json", "quantize")
+    mlflow_runs.set_tags(ctx.tracking_uri, ctx.run_id, {
         QUANTIZE_FORMAT_TAG: out["format"], QUANTIZE_KV_CACHE_TAG: out["kv_cache"],
         QUANTIZE_MODELOPT_VERSION_TAG: str(out["modelopt_version"]),
         QUANTIZE_CALIBRATION_SHA256_TAG: out["calibration_sha256"],
@@ -100,7 +101,7 @@ def record(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
     from engineforge.quantize.accuracy import AccuracyFigures
 
     failures = AccuracyFigures(**out["figures"]).failures(recipe.quantize.gates)
-    tracking.set_tags(ctx.tracking_uri, ctx.run_id, {QUANTIZE_GATES_TAG: "failed" if failures else "passed"})
+    mlflow_runs.set_tags(ctx.tracking_uri, ctx.run_id, {QUANTIZE_GATES_TAG: "failed" if failures else "passed"})
     if failures:
         raise StageFailed(STAGE, "accuracy gate failed: " + "; ".join(failures))
 

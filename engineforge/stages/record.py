@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from engineforge import tracking
-from engineforge.mlflow_tags import stage_key, stage_status
+from engineforge.tracking import mlflow_runs
+from engineforge.tracking.mlflow_tags import stage_key, stage_status
 from engineforge.stage_result import StageResult
 from engineforge.stages.context import RunContext
 
 
 def record_stage(ctx: RunContext, result: StageResult) -> None:
-    tracking.log_metrics(ctx.tracking_uri, ctx.run_id, {f"stage_{result.stage}_duration_s": result.duration_s})
+    mlflow_runs.log_metrics(ctx.tracking_uri, ctx.run_id, {f"stage_{result.stage}_duration_s": result.duration_s})
     tags = {stage_status(result.stage): result.status}
     if result.key:
         tags[stage_key(result.stage)] = result.key
-    tracking.set_tags(ctx.tracking_uri, ctx.run_id, tags)
+    mlflow_runs.set_tags(ctx.tracking_uri, ctx.run_id, tags)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from engineforge import progress, tracking
+from engineforge import progress
+from engineforge.tracking import mlflow_runs
 from engineforge.artifacts.remote_tier import artifact_path
-from engineforge.mlflow_tags import IMAGE_DIGEST_TAG, MODEL_REVISION_TAG, RUNTIME_TAG
-from engineforge.recipe import Recipe
+from engineforge.tracking.mlflow_tags import IMAGE_DIGEST_TAG, MODEL_REVISION_TAG, RUNTIME_TAG
+from engineforge.recipe.schema import Recipe
 from engineforge.stage_plan import StagePlan
 from engineforge.stage_result import StageResult
 from engineforge.stages.context import RunContext
@@ -28,14 +29,14 @@ def register(recipe: Recipe, built: StageResult, packaged: StageResult | None, m
     if packaged is not None and packaged.outputs.get("digest"):
         tags[IMAGE_DIGEST_TAG] = packaged.outputs["digest"]
     run_id, source = _source(built, ctx)
-    version, reused = tracking.register_version(ctx.tracking_uri, run_id, recipe.name, source, built.key, tags, by_run=ctx.run_id)
+    version, reused = mlflow_runs.register_version(ctx.tracking_uri, run_id, recipe.name, source, built.key, tags, by_run=ctx.run_id)
     return StageResult(
         stage=STAGE,
         status="cached" if reused else "ran",
         key=built.key,
         duration_s=round(time.perf_counter() - started, 3),
-        summary=f"{recipe.name} version {version} @{tracking.CANDIDATE_ALIAS}",
-        outputs={"model_name": recipe.name, "version": version, "alias": tracking.CANDIDATE_ALIAS},
+        summary=f"{recipe.name} version {version} @{mlflow_runs.CANDIDATE_ALIAS}",
+        outputs={"model_name": recipe.name, "version": version, "alias": mlflow_runs.CANDIDATE_ALIAS},
     )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from engineforge.recipe import Recipe
+from engineforge.recipe.schema import Recipe
 from engineforge.runtimes.base import Runtime
 from engineforge.stage_plan import StagePlan
 from engineforge.stage_result import StageResult

@@ -11,18 +11,19 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from engineforge import progress, tracking
-from engineforge.child_environment import model_server_environment
+from engineforge import progress
+from engineforge.tracking import mlflow_runs
+from engineforge.processes.environment import model_server_environment
 from engineforge.errors import StageFailed
 from engineforge.gpus import gpu_info, serving_device
 from engineforge.measure import intervals, turns
 from engineforge.measure.gates import evaluate_gates, judged_figures, validation_rows
 from engineforge.measure.intervals import CI_SUFFIX, REPEATS_METRIC
-from engineforge.mlflow_tags import CACHE_HIT_TAG, MEASURED_BY_TAG, MEASURED_TAG, missing
-from engineforge.recipe import Recipe
+from engineforge.tracking.mlflow_tags import CACHE_HIT_TAG, MEASURED_BY_TAG, MEASURED_TAG, missing
+from engineforge.recipe.schema import Recipe
 from engineforge.runtimes.base import Runtime
-from engineforge.serving import LOOPBACK, free_port, running_servers
-from engineforge.stage import run_stage
+from engineforge.processes.serving import LOOPBACK, free_port, running_servers
+from engineforge.stages.run_stage import run_stage
 from engineforge.stage_plan import PORT, StagePlan
 from engineforge.stage_result import StageOutput, StageResult
 from engineforge.stages.context import RunContext
@@ -260,7 +261,7 @@ def record(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
     _record_figures(recipe, ctx, result)
     for name in ("results", "server_log", "accuracy", "latency_cdf"):
         if name in result.outputs:
-            tracking.log_file(ctx.tracking_uri, ctx.run_id, result.file(name), STAGE)
+            mlflow_runs.log_file(ctx.tracking_uri, ctx.run_id, result.file(name), STAGE)
     _check_gates(report, ctx, _bounds_line(report, repeats))
 
 
@@ -272,26 +273,26 @@ def _record_figures(recipe: Recipe, ctx: RunContext, result: StageResult) -> Non
     if result.status == "ran":
         _log_figures(ctx, figures, result.outputs.get("repeat_figures", []))
         missing_figures = {missing(name): reason for name, reason in result.outputs.get("missing", {}).items()}
-        tracking.set_tags(ctx.tracking_uri, ctx.run_id, {MEASURED_TAG: result.key} | missing_figures)
+        mlflow_runs.set_tags(ctx.tracking_uri, ctx.run_id, {MEASURED_TAG: result.key} | missing_figures)
     else:
-        measured = tracking.run_with_tag(ctx.tracking_uri, tracking.experiment_name(recipe), MEASURED_TAG, result.key)
+        measured = mlflow_runs.run_with_tag(ctx.tracking_uri, mlflow_runs.experiment_name(recipe), MEASURED_TAG, result.key)
         tags = {CACHE_HIT_TAG: "true"} | ({MEASURED_BY_TAG: measured.info.run_id} if measured else {})
-        tracking.set_tags(ctx.tracking_uri, ctx.run_id, tags)
+        mlflow_runs.set_tags(ctx.tracking_uri, ctx.run_id, tags)
     rows = validation_rows(figures, recipe.validate_.gates, result.outputs.get("missing"),
                            result.outputs.get("repeat_figures", []))
     if rows:
-        tracking.log_table(ctx.tracking_uri, ctx.run_id, rows, "validate/figures.json")
+        mlflow_runs.log_table(ctx.tracking_uri, ctx.run_id, rows, "validate/figures.json")
 
 
 def _log_figures(ctx: RunContext, means: dict[str, float], repeats: list[dict[str, float]]) -> None:
     """Each repeat's figures at steps 0..n-1, then their means at step n (what the run shows as the figure),
     `<figure>_ci95` (the 95 % interval's half width, where two or more repeats measured it) and `validate_repeats`."""
     for step, figures in enumerate(repeats):
-        tracking.log_metrics(ctx.tracking_uri, ctx.run_id, figures, step=step)
+        mlflow_runs.log_metrics(ctx.tracking_uri, ctx.run_id, figures, step=step)
     widths = {f"{name}{CI_SUFFIX}": stats.half_width for name, stats in intervals.combine(repeats).items()
               if stats.half_width is not None}
     extra = widths | {REPEATS_METRIC: len(repeats)} if repeats else {}
-    tracking.log_metrics(ctx.tracking_uri, ctx.run_id, means | extra, step=len(repeats))
+    mlflow_runs.log_metrics(ctx.tracking_uri, ctx.run_id, means | extra, step=len(repeats))
 
 
 def _bounds_line(report, repeats: list[dict[str, float]]) -> str:
@@ -307,12 +308,12 @@ def _bounds_line(report, repeats: list[dict[str, float]]) -> str:
 
 def _check_gates(report, ctx: RunContext, bounds: str = "") -> None:
     """Tag the run gates=passed|failed and log the table; a failed gate fails the stage with it."""
-    tracking.set_tags(ctx.tracking_uri, ctx.run_id, {"gates": report.verdict})
+    mlflow_runs.set_tags(ctx.tracking_uri, ctx.run_id, {"gates": report.verdict})
     if report.results:
         with tempfile.TemporaryDirectory() as directory:
             table = Path(directory) / "gates.txt"
             table.write_text(report.to_text() + "\n" + (bounds + "\n" if bounds else ""))
-            tracking.log_file(ctx.tracking_uri, ctx.run_id, table, STAGE)
+            mlflow_runs.log_file(ctx.tracking_uri, ctx.run_id, table, STAGE)
     report.raise_if_failed(STAGE)
 
 

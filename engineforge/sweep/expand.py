@@ -19,7 +19,7 @@ import yaml
 from pydantic import ValidationError
 
 from engineforge.errors import UserError
-from engineforge.recipe import Recipe
+from engineforge.recipe.schema import Recipe
 
 # Fields a sweep may vary: what changes how a model is built or served, never what it is or where it goes.
 SWEEPABLE_PREFIXES = ("parallel.tensor", "parallel.pipeline", "parallel.expert", "build.", "serve.", "model.dtype",

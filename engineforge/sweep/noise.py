@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engineforge.recipe import SweepSpec
+from engineforge.recipe.schema import SweepSpec
 from engineforge.sweep.table import VariantRecord
 
 DRIFT_SUFFIX = "_drift"  # <objective>_drift: (last repeat - first repeat) / first, on the variant's run

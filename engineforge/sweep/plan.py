@@ -8,7 +8,7 @@ from pathlib import Path
 
 from engineforge.errors import UserError
 from engineforge.quantize.support import check_servable
-from engineforge.recipe import Recipe
+from engineforge.recipe.schema import Recipe
 from engineforge.runtime_traits import runtime_traits
 from engineforge.sweep.expand import Variant, expand
 

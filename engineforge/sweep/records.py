@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from engineforge import tracking
+from engineforge.tracking import mlflow_runs
 from engineforge.errors import UserError
-from engineforge.mlflow_tags import GPUS_TAG, MEASURED_BY_TAG, PREDICTED_GPU_TAG, SWEEP_TAG, VARIANT_TAG, stage_statuses
+from engineforge.tracking.mlflow_tags import GPUS_TAG, MEASURED_BY_TAG, PREDICTED_GPU_TAG, SWEEP_TAG, VARIANT_TAG, stage_statuses
 from engineforge.measure.intervals import REPEATS_METRIC
 from engineforge.predict import PREDICTED
 from engineforge.sweep.table import REPEATED_FIGURES, VariantRecord
@@ -19,7 +19,7 @@ def record_of(run, uri: str | None = None) -> VariantRecord:
     measured_by = run.info.run_id
     if uri and MEASURED_BY_TAG in tags:
         measured_by = tags[MEASURED_BY_TAG]
-        measured = tracking.client(uri).get_run(measured_by).data.metrics
+        measured = mlflow_runs.client(uri).get_run(measured_by).data.metrics
         figures = {k: v for k, v in measured.items() if not k.startswith(("stage_", PREDICTED))} | figures
     return VariantRecord(
         name=tags.get(VARIANT_TAG, run.info.run_name or run.info.run_id),
@@ -40,7 +40,7 @@ def _repeats(uri: str, run_id: str, count: int) -> list[dict[str, float]]:
         return []
     repeats: list[dict[str, float]] = [{} for _ in range(count)]
     for name in REPEATED_FIGURES:
-        for metric in tracking.client(uri).get_metric_history(run_id, name):
+        for metric in mlflow_runs.client(uri).get_metric_history(run_id, name):
             if metric.step < count:
                 repeats[metric.step][name] = metric.value
     return repeats
@@ -49,7 +49,7 @@ def _repeats(uri: str, run_id: str, count: int) -> list[dict[str, float]]:
 def sweep_records(uri: str, parent_run_id: str) -> list[VariantRecord]:
     """The variants of a sweep, one per variant (the newest child run if a variant ran twice)."""
     newest: dict[str, VariantRecord] = {}
-    for run in tracking.child_runs(uri, parent_run_id):
+    for run in mlflow_runs.child_runs(uri, parent_run_id):
         if VARIANT_TAG in run.data.tags:
             newest[run.data.tags[VARIANT_TAG]] = record_of(run, uri)
     return list(newest.values())
@@ -57,7 +57,7 @@ def sweep_records(uri: str, parent_run_id: str) -> list[VariantRecord]:
 
 def latest_sweep(uri: str, experiment: str) -> str:
     """The run id of the newest sweep parent run in `experiment`."""
-    mlflow_client = tracking.client(uri)
+    mlflow_client = mlflow_runs.client(uri)
     found = mlflow_client.get_experiment_by_name(experiment)
     if found is None:
         raise UserError(f"experiment {experiment!r}: not in {uri}; name one that `engineforge run` recorded a sweep in")

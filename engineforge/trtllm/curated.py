@@ -13,7 +13,7 @@ nothing of it is copied here):
 
 Each config is a trtllm-serve `--config` file (TorchLlmArgs names). Keys engineforge sets from its own
 recipe fields become those fields (max_batch_size -> build.max_batch_size, tensor_parallel_size ->
-parallel.tensor, kv_cache_config.dtype -> build.kv_cache_dtype ...: engineforge.recipe_trtllm.OWNED); what
+parallel.tensor, kv_cache_config.dtype -> build.kv_cache_dtype ...: recipe/trtllm_section.py OWNED); what
 says which model to load and how (model, tokenizer, backend, dtype, trust_remote_code) stays the recipe's;
 every other key is a `trtllm.llm_api` option, checked like any other against the recipe's TensorRT-LLM version.
 Disaggregated curated configs are left out (a variant is one aggregated server).
@@ -28,8 +28,8 @@ from typing import Any
 import yaml
 
 from engineforge.errors import UserError
-from engineforge.recipe import Recipe
-from engineforge.recipe_trtllm import OWNED
+from engineforge.recipe.schema import Recipe
+from engineforge.recipe.trtllm_section import OWNED
 from engineforge.runtime_traits import runtime_traits
 
 DATABASE_FILE = re.compile(r"^(?P<isl>\d+k)(?P<osl>\d+k)_tp(?P<tp>\d+)_conc(?P<conc>\d+)\.ya?ml$")

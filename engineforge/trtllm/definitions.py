@@ -15,7 +15,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from engineforge.recipe_trtllm import trtllm_version
+from engineforge.recipe.trtllm_section import trtllm_version
 
 
 @lru_cache(maxsize=None)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from engineforge.errors import UserError
-from engineforge.recipe import Recipe
+from engineforge.recipe.schema import Recipe
 
 OPTIONS_FILE = "extra_llm_api_options.yaml"
 ROLES = ("context", "generation")

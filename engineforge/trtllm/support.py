@@ -8,7 +8,7 @@ NVFP4 (and MXFP4) compute needs Blackwell; Hopper runs FP8, FP8 KV cache and the
 from __future__ import annotations
 
 from engineforge.gpus import GpuSpec
-from engineforge.recipe import Recipe
+from engineforge.recipe.schema import Recipe
 from engineforge.runtime_traits import runtime_traits
 
 BLACKWELL_ONLY = "nvfp4"

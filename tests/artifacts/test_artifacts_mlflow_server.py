@@ -12,9 +12,10 @@ import psutil
 import pytest
 from prefect_services import BIN, REPO, Workers, mlflow_run_of, stage_statuses, submit, tiny_recipe
 
-from engineforge import local_service, tracking
+from engineforge.processes import local_service
+from engineforge.tracking import mlflow_runs
 from engineforge.artifacts import manifest, server, transfer
-from engineforge.serving import free_port
+from engineforge.processes.serving import free_port
 
 pytestmark = pytest.mark.integration
 SECRETS = {"HF_TOKEN": "hf_secret", "REGISTRY_PASSWORD": "hunter2"}
@@ -45,7 +46,7 @@ def test_the_tracking_server_and_its_workers_hold_no_secrets(mlflow_server):
 
 
 def a_run(uri: str, experiment: str) -> str:
-    client = tracking.client(uri)
+    client = mlflow_runs.client(uri)
     found = client.get_experiment_by_name(experiment)
     experiment_id = found.experiment_id if found else client.create_experiment(experiment)
     return client.create_run(experiment_id).info.run_id
@@ -152,7 +153,7 @@ def test_two_workers_with_separate_stores_compute_each_stage_once_and_pull_gets_
     entries = {name: stores[name] / "build" / build_key for name in ("a", "b")}
     assert same_files(entries["a"], entries["b"], skip=(manifest.MANIFEST, "manifest.json"))
 
-    version = tracking.client(uri).get_model_version_by_alias(RECIPE, tracking.CANDIDATE_ALIAS)
+    version = mlflow_runs.client(uri).get_model_version_by_alias(RECIPE, mlflow_runs.CANDIDATE_ALIAS)
     assert version.source == f"runs:/{first.info.run_id}/engine" and not version.source.startswith("file:")
 
     pulled = tmp_path / "third" / "engine"
@@ -193,7 +194,7 @@ def test_a_failed_engine_upload_injected_fails_the_run_and_registers_nothing(
         model_to_deployment(recipe_yaml=tiny_recipe("upload-fails", seed=161), store_root=str(tmp_path / "store"))
 
     assert failure.value.stage == "build" and "connection reset by peer" in failure.value.cause
-    client = tracking.client(uri)
+    client = mlflow_runs.client(uri)
     run = client.get_run(failure.value.summary["mlflow"]["run_id"])
     assert run.info.status == "FAILED" and "engineforge.logged.build" not in run.data.tags
     assert run.data.tags["engineforge.logged.download"]  # what was logged before the failure stays

@@ -22,7 +22,7 @@ from engineforge.checkpoint.mapping import (
     pp_layers,
 )
 from engineforge.errors import UserError
-from engineforge.model_shape import ModelShape
+from engineforge.model.shape import ModelShape
 
 
 def shape(**overrides) -> ModelShape:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from engineforge.recipe import SyntheticModel
+from engineforge.recipe.schema import SyntheticModel
 
 COMMON = dict(hidden_size=32, intermediate_size=64, num_attention_heads=4, vocab_size=301, max_shard_size="6KB")
 SPECS = {
@@ -39,7 +39,7 @@ class ShardModels:
             if name in DERIVED:
                 to_released_mixtral(self(DERIVED[name]), path)
             else:
-                from engineforge.synthetic import write_synthetic_model
+                from engineforge.sources.synthetic import write_synthetic_model
 
                 write_synthetic_model(SPECS[name], path)
                 randomize_norms(path)

@@ -2,7 +2,7 @@
 `transformers serve` rejects is refused before the load (exit 2), with the style that works."""
 
 from engineforge.cli.app import main
-from engineforge.serving import free_port
+from engineforge.processes.serving import free_port
 
 
 def test_every_request_failing_exits_1_with_the_cause(capsys):

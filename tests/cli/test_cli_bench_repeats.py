@@ -54,7 +54,7 @@ def test_repeat_gates_are_judged_on_the_conservative_end():
     from types import SimpleNamespace
 
     from engineforge.cli.bench_repeats import judged_gates
-    from engineforge.recipe import Gates
+    from engineforge.recipe.schema import Gates
 
     measured = [SimpleNamespace(figures={"output_tokens_per_s": v, "ttft_ms_p99": v}, missing={}) for v in (90, 100, 110)]
     report = judged_gates(Gates(min_output_tokens_per_s=95, max_ttft_ms_p99=200), measured)

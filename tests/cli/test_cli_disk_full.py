@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from engineforge import tracking
+from engineforge.tracking import mlflow_runs
 from engineforge.cli.app import main
 
 pytestmark = pytest.mark.integration
@@ -27,7 +27,7 @@ def full_tmpfs(tmp_path):
 
 def test_a_full_disk_under_mlflow_db_is_one_line_and_exit_1(full_tmpfs, tmp_path, monkeypatch, capsys):
     uri = f"sqlite:///{full_tmpfs / 'mlflow.db'}"
-    tracking.client(uri).search_experiments()  # the database exists, then the disk fills up
+    mlflow_runs.client(uri).search_experiments()  # the database exists, then the disk fills up
     with open(full_tmpfs / "filler", "wb") as filler:
         try:
             while True:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from prefect_services import tiny_recipe
 
-from engineforge.serving import free_port
+from engineforge.processes.serving import free_port
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("engineforge")
 HEAVY = re.compile(r"^import time:.*\|\s+(prefect|mlflow|torch|transformers)(\.\w+)*$")

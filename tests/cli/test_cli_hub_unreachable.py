@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from engineforge.serving import free_port
+from engineforge.processes.serving import free_port
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("engineforge")
 

@@ -43,7 +43,7 @@ def test_the_default_recipe_runs_as_a_deployment_in_a_worker_image_container_and
     from engineforge.packaging.daemon import daemon_address
     from engineforge.process_owner import boot_id
     from engineforge.store import Store
-    from engineforge.tracking import CANDIDATE_ALIAS, client
+    from engineforge.tracking.mlflow_runs import CANDIDATE_ALIAS, client
 
     shared = tmp_path / "shared"
     shared.mkdir()

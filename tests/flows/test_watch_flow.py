@@ -5,7 +5,7 @@ which commit `main` points at, and submits exactly one pinned run per change."""
 import pytest
 from prefect_services import deployment_flow_runs, tiny_recipe
 
-from engineforge.revisions import variable_name
+from engineforge.sources.revisions import variable_name
 from tests.doubles.hub import running_hub
 
 pytestmark = pytest.mark.integration

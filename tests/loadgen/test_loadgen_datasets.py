@@ -71,7 +71,7 @@ def test_sample_lengths_distribution():
 
 
 def test_synthetic_prompts_have_the_asked_token_lengths():
-    from engineforge.synthetic import train_tokenizer
+    from engineforge.sources.synthetic import train_tokenizer
 
     tokenizer = train_tokenizer(512)
     samples = synthetic_samples(tokenizer, 40, input_mean=50, output_mean=12, seed=3)

@@ -8,12 +8,12 @@ from __future__ import annotations
 import psutil
 import pytest
 
-from engineforge.child_environment import model_server_environment
+from engineforge.processes.environment import model_server_environment
 from engineforge.loadgen import BenchConfig, run_benchmark
-from engineforge.recipe import SyntheticModel
-from engineforge.serving import LOOPBACK, free_port, running_servers
+from engineforge.recipe.schema import SyntheticModel
+from engineforge.processes.serving import LOOPBACK, free_port, running_servers
 from engineforge.stage_plan import Command, StagePlan
-from engineforge.synthetic import write_synthetic_model
+from engineforge.sources.synthetic import write_synthetic_model
 
 pytestmark = pytest.mark.integration
 MAX_TOKENS = 12

@@ -8,7 +8,7 @@ import pytest
 from rich.console import Console
 
 from engineforge.measure.gates import GATE_FIGURES, evaluate_gates
-from engineforge.recipe import Gates
+from engineforge.recipe.schema import Gates
 
 FIGURES = {"output_tokens_per_s": 120.0, "ttft_ms_p99": 80.0, "tpot_ms_p50": 12.0, "error_rate": 0.0,
            "token_agreement": 0.9}

@@ -10,7 +10,7 @@ import pytest
 from engineforge.errors import StageFailed, UserError
 from engineforge.loadgen import BenchConfig
 from engineforge.measure.measurement import AccuracyCheck, RooflineCheck, measure
-from engineforge.recipe import Gates
+from engineforge.recipe.schema import Gates
 from tests.doubles.nvml import fake_pynvml
 from tests.doubles.openai_server import mock_server
 

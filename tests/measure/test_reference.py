@@ -10,10 +10,10 @@ import sys
 
 import torch
 
-from engineforge import synthetic
+from engineforge.sources import synthetic
 from engineforge.measure.reference import Reference
 from engineforge.quantize.ptq import quantize_model
-from engineforge.recipe import QuantizeSpec, SyntheticModel
+from engineforge.recipe.schema import QuantizeSpec, SyntheticModel
 
 SPEC = SyntheticModel(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
                       num_key_value_heads=2, vocab_size=512, seed=0)

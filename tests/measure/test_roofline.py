@@ -8,7 +8,7 @@ import pytest
 
 from engineforge.errors import UserError
 from engineforge.measure.roofline import decode_roofline, gpu_bandwidth
-from engineforge.model_shape import ModelShape
+from engineforge.model.shape import ModelShape
 
 SHAPE = ModelShape(name="m", hidden_size=64, num_layers=2, num_heads=4, num_kv_heads=2, head_dim=16,
                    intermediate_size=128, vocab_size=512, torch_dtype="bfloat16")
@@ -40,7 +40,7 @@ def test_quantized_recipe_roofline_reads_the_quantized_widths(tiny_model_dir):
     # The tiny model is SHAPE; INT4-AWQ decoder weights: half a byte plus a 2-byte scale per block of 128
     # (engineforge.planner.memory QUANTIZE_WEIGHT_BYTES); embedding and lm_head stay bf16; FP8 KV: 1 byte.
     from engineforge.measure.roofline import roofline_figures
-    from engineforge.recipe import QuantizeSpec
+    from engineforge.recipe.schema import QuantizeSpec
 
     weights = 2 * 36992 * (0.5 + 2 / 128) + 65600 * 2
     kv_per_token = 2 * 2 * 2 * 16 * 1

@@ -158,7 +158,7 @@ def test_with_places_in_line_the_order_stays_round_robin_and_a_server_starts_bes
 
 
 def test_the_sweep_table_says_when_servers_started_beside_a_measurement():
-    from engineforge.recipe_file import parse_recipe
+    from engineforge.recipe.file import parse_recipe
     from engineforge.sweep.noise import order_notes
 
     sweep = parse_recipe("name: s\nmodel:\n  source: synthetic:tiny-llama\nsweep:\n  repeats: 2\n  matrix:\n"

@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from engineforge.orchestration import gpu_slots
-from engineforge.recipe_file import parse_recipe
+from engineforge.recipe.file import parse_recipe
 from engineforge.runtimes import get_runtime
 from engineforge.stages import named
 

@@ -8,7 +8,7 @@ from engineforge.orchestration.run_artifacts import (
     summary_markdown,
     validation_rows,
 )
-from engineforge.recipe import Gates
+from engineforge.recipe.schema import Gates
 
 SUMMARY = {
     "recipe": "tiny.llama_v2", "status": "failed", "failed_stage": "validate", "error": "gates failed\nttft | too slow",
@@ -134,7 +134,7 @@ def test_side_by_side_flow_runs_each_end_their_own_progress_at_100_percent(prefe
 
 
 def test_the_mlflow_description_links_the_prefect_flow_run_and_shows_aliases_as_written():
-    from engineforge.mlflow_tags import FLOW_RUN_TAG, FLOW_RUN_URL_TAG
+    from engineforge.tracking.mlflow_tags import FLOW_RUN_TAG, FLOW_RUN_URL_TAG
     from engineforge.orchestration.run_artifacts import no_mentions, prefect_link
 
     link = prefect_link({FLOW_RUN_TAG: "0b6f", FLOW_RUN_URL_TAG: "http://127.0.0.1:4200/runs/flow-run/0b6f"})

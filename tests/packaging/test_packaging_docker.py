@@ -22,7 +22,7 @@ from engineforge.packaging import (
 )
 from engineforge.packaging.audit import find_secrets, image_labels, image_user
 from engineforge.packaging.push import push_image
-from engineforge.recipe import SyntheticModel
+from engineforge.recipe.schema import SyntheticModel
 
 pytestmark = pytest.mark.integration
 
@@ -143,7 +143,7 @@ def test_unchanged_inputs_reuse_the_image_and_a_touched_file_rebuilds_from_cache
 
 
 def test_changed_model_reuses_the_dependency_layers(packaged, docker_client, tmp_path):
-    from engineforge.synthetic import write_synthetic_model
+    from engineforge.sources.synthetic import write_synthetic_model
 
     changed_model = write_synthetic_model(SyntheticModel(seed=1), tmp_path / "changed-model")
     changed = package_model(inputs_for(changed_model, "e8" * 32, smoke_test=False), tmp_path / "changed")

@@ -41,7 +41,7 @@ def test_a_cpu_recipe_is_not_planned_onto_gpus(capsys):
 
 def test_a_cpu_recipes_lock_file_records_no_gpu():
     from engineforge.planner import resolve_parallel
-    from engineforge.recipe_file import load_recipe
+    from engineforge.recipe.file import load_recipe
 
     record = resolve_parallel(load_recipe(REPO / "recipes" / "tiny-llama.yaml"), {}).record()  # what lock_core stores
     assert (record["gpu"], record["gpus"], record["tp"], record["pp"], record["ep"]) == ("cpu", 0, 1, 1, 1)

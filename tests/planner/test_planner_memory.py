@@ -6,15 +6,15 @@ from planner_helpers import model_config, recipe
 from engineforge.planner.config_source import load_model_config
 from engineforge.planner.memory import (
     GIB,
-    Layout,
     MemoryEstimate,
     Precision,
     ServingLimits,
     kv_cache_bytes,
     weight_bytes,
 )
-from engineforge.model_shape import ModelShape
-from engineforge.recipe import SyntheticModel
+from engineforge.model.shape import ModelShape
+from engineforge.recipe.parallel_layout import ParallelLayout
+from engineforge.recipe.schema import SyntheticModel
 
 
 def limits(batch: int, seq: int) -> ServingLimits:
@@ -27,7 +27,7 @@ def test_kv_cache_term_matches_the_formula_worked_by_hand():
     # Llama 3.1 70B, tp=2 pp=3, 16 sequences of 4096 tokens, fp8 KV (1 byte):
     # layers on the fullest stage = ceil(80 / 3) = 27; KV heads per rank = 8 / 2 = 4; head_dim = 8192 / 64 = 128
     # 2 (K and V) * 27 * 4 * 128 * 16 * 4096 * 1 = 1,811,939,328 bytes
-    assert kv_cache_bytes(shape, Layout(2, 3, 1), limits(16, 4096), precision) == 1_811_939_328
+    assert kv_cache_bytes(shape, ParallelLayout(2, 3, 1), limits(16, 4096), precision) == 1_811_939_328
 
 
 def test_kv_heads_are_duplicated_when_tp_exceeds_them():
@@ -35,19 +35,19 @@ def test_kv_heads_are_duplicated_when_tp_exceeds_them():
     precision = Precision.resolve(shape)  # bf16 from the config: 2 bytes
     # tp=16 > 8 KV heads: each rank holds one (duplicated) head, not half of one.
     # 2 * 80 layers * 1 head * 128 * 8 sequences * 512 tokens * 2 bytes = 167,772,160 bytes
-    assert kv_cache_bytes(shape, Layout(16, 1, 1), limits(8, 512), precision) == 167_772_160
+    assert kv_cache_bytes(shape, ParallelLayout(16, 1, 1), limits(8, 512), precision) == 167_772_160
 
 
 def test_weights_split_over_tp_and_pp_with_the_extra_layer_on_the_first_stage():
     shape = ModelShape.from_config(model_config("llama-3.1-70b"))
     precision = Precision.resolve(shape)
-    whole = weight_bytes(shape, Layout(1, 1, 1), precision)
+    whole = weight_bytes(shape, ParallelLayout(1, 1, 1), precision)
     assert whole == shape.total_params() * 2
-    assert weight_bytes(shape, Layout(4, 2, 1), precision) == pytest.approx(whole / 8)
+    assert weight_bytes(shape, ParallelLayout(4, 2, 1), precision) == pytest.approx(whole / 8)
     # 80 layers over 3 stages: the first holds 27, not 80 / 3.
     layers = shape.num_layers * shape.layer_dense_params() * 2
     outer = shape.outer_params() * 2
-    assert weight_bytes(shape, Layout(1, 3, 1), precision) == pytest.approx(layers * 27 / 80 + outer / 3)
+    assert weight_bytes(shape, ParallelLayout(1, 3, 1), precision) == pytest.approx(layers * 27 / 80 + outer / 3)
 
 
 def test_experts_per_rank_follow_ep_and_moe_tp():
@@ -55,9 +55,9 @@ def test_experts_per_rank_follow_ep_and_moe_tp():
     precision = Precision.resolve(shape)
     # moe_tp * ep = tp: with tp 8, ep 8 gives one whole expert per rank and ep 1 an eighth of all eight;
     # the bytes held are the same, the bytes one token reads are not.
-    held = {ep: weight_bytes(shape, Layout(8, 1, ep), precision) for ep in (1, 2, 4, 8)}
+    held = {ep: weight_bytes(shape, ParallelLayout(8, 1, ep), precision) for ep in (1, 2, 4, 8)}
     assert max(held.values()) == pytest.approx(min(held.values()))
-    read = {ep: weight_bytes(shape, Layout(8, 1, ep), precision, experts_read=2) for ep in (1, 8)}
+    read = {ep: weight_bytes(shape, ParallelLayout(8, 1, ep), precision, experts_read=2) for ep in (1, 8)}
     assert read[8] > read[1]
 
 
@@ -66,7 +66,7 @@ def test_fp8_checkpoint_halves_decoder_weights_only():
     shape = ModelShape.from_config(config)
     precision = Precision.resolve(shape)
     layers = shape.num_layers * shape.layer_dense_params()
-    assert weight_bytes(shape, Layout(1, 1, 1), precision) == layers * 1 + shape.outer_params() * 2
+    assert weight_bytes(shape, ParallelLayout(1, 1, 1), precision) == layers * 1 + shape.outer_params() * 2
 
 
 def test_unmodelled_quantization_is_noted():
@@ -101,13 +101,13 @@ SYNTHETIC = {
 def test_weight_estimate_is_within_2_percent_of_a_written_checkpoint(kind, tmp_path: Path):
     from safetensors import safe_open
 
-    from engineforge.synthetic import write_synthetic_model
+    from engineforge.sources.synthetic import write_synthetic_model
 
     write_synthetic_model(SYNTHETIC[kind], tmp_path, dtype="bfloat16")
     # The planner reads the written config.json the way it reads any local model directory.
     config = load_model_config(recipe(source=str(tmp_path)))
     shape = ModelShape.from_config(config, kind)
-    estimate = weight_bytes(shape, Layout(1, 1, 1), Precision.resolve(shape))
+    estimate = weight_bytes(shape, ParallelLayout(1, 1, 1), Precision.resolve(shape))
 
     files = sorted(tmp_path.glob("*.safetensors"))
     on_disk = sum(path.stat().st_size for path in files)
@@ -127,11 +127,11 @@ def test_weight_estimate_is_within_2_percent_of_a_written_checkpoint(kind, tmp_p
 @pytest.mark.parametrize("fmt, bytes_per_weight", [("fp8", 1), ("int8_sq", 1), ("int4_awq", 0.5 + 2 / 128),
                                                   ("w4a8_awq", 0.5 + 2 / 128), ("nvfp4", 0.5 + 1 / 16)])
 def test_a_recipes_quantize_format_sizes_the_decoder_weights(fmt, bytes_per_weight):
-    from engineforge.recipe import QuantizeSpec
+    from engineforge.recipe.schema import QuantizeSpec
 
     shape = ModelShape.from_config(model_config("llama-3.1-70b"))
     source, quantized = Precision.resolve(shape), Precision.resolve(shape, quantize=QuantizeSpec(format=fmt))
-    layout = Layout(1, 1, 1)
+    layout = ParallelLayout(1, 1, 1)
     decoder_source = weight_bytes(shape, layout, source) - shape.outer_params() * source.dtype_bytes
     decoder_quantized = weight_bytes(shape, layout, quantized) - shape.outer_params() * quantized.dtype_bytes
     assert decoder_quantized / decoder_source == pytest.approx(bytes_per_weight / 2)  # the source is bf16
@@ -139,9 +139,9 @@ def test_a_recipes_quantize_format_sizes_the_decoder_weights(fmt, bytes_per_weig
 
 
 def test_a_quantized_kv_cache_is_sized_at_its_width():
-    from engineforge.recipe import QuantizeSpec
+    from engineforge.recipe.schema import QuantizeSpec
 
     shape = ModelShape.from_config(model_config("llama-3.1-70b"))
     fp8 = Precision.resolve(shape, quantize=QuantizeSpec(format="fp8", kv_cache="fp8"))
     assert (fp8.kv_dtype, fp8.kv_bytes) == ("fp8", 1)
-    assert kv_cache_bytes(shape, Layout(2, 3, 1), limits(16, 4096), fp8) == 1_811_939_328  # as worked by hand above
+    assert kv_cache_bytes(shape, ParallelLayout(2, 3, 1), limits(16, 4096), fp8) == 1_811_939_328  # as worked by hand above

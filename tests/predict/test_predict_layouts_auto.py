@@ -6,7 +6,7 @@ import pytest
 
 from engineforge.planner import load_model_config, plan
 from engineforge.predict import NoPrediction, predict
-from engineforge.recipe_file import parse_recipe
+from engineforge.recipe.file import parse_recipe
 from engineforge.sweep.plan import plan_sweep
 
 pytest.importorskip("aiconfigurator.cli.api", reason="the predict extra is not installed")

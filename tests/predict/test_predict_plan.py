@@ -9,7 +9,7 @@ import pytest
 
 from engineforge.cli.app import main
 from engineforge.planner import load_model_config
-from engineforge.recipe_file import load_recipe
+from engineforge.recipe.file import load_recipe
 
 aiconfigurator = pytest.importorskip("aiconfigurator.cli.api", reason="the predict extra is not installed")
 RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "trtllm-llama70b-sweep.yaml"

@@ -8,7 +8,7 @@ import pytest
 
 from engineforge.errors import UserError
 from engineforge.quantize.calibration import DEFAULT_DATASET, read_texts
-from engineforge.recipe import CalibrationSpec
+from engineforge.recipe.schema import CalibrationSpec
 
 
 def test_default_dataset_splits_into_calibration_and_held_out():

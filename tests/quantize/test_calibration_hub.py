@@ -11,7 +11,7 @@ import pytest
 
 from engineforge.errors import UserError
 from engineforge.quantize.calibration import read_texts
-from engineforge.recipe import CalibrationSpec
+from engineforge.recipe.schema import CalibrationSpec
 from tests.doubles.hub import running_hub
 
 REPO = "org/calib"

@@ -9,7 +9,7 @@ from engineforge.errors import UserError
 from engineforge.quantize import host_memory
 from engineforge.quantize.ptq import quantize_model
 from engineforge.quantize.rank_files import export_rank_files
-from engineforge.recipe import QuantizeSpec
+from engineforge.recipe.schema import QuantizeSpec
 
 
 def test_weight_bytes_are_the_safetensors_bytes_rescaled_to_the_loaded_dtype(tiny_model_dir):

@@ -11,11 +11,11 @@ import pytest
 import yaml
 from safetensors import safe_open
 
-from engineforge import synthetic
+from engineforge.sources import synthetic
 from engineforge.errors import UserError
 from engineforge.quantize import accuracy, calibration, formats
 from engineforge.quantize.ptq import quantize_model
-from engineforge.recipe import QuantizeSpec, SyntheticModel
+from engineforge.recipe.schema import QuantizeSpec, SyntheticModel
 
 ROOT = Path(__file__).resolve().parents[2]
 INT4_RECIPE = yaml.safe_load((ROOT / "recipes" / "tiny-llama-int4.yaml").read_text())

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from engineforge import synthetic
+from engineforge.sources import synthetic
 from engineforge.errors import StageFailed
 from engineforge.quantize.serve import SERVER_FILE
-from engineforge.recipe import SyntheticModel
+from engineforge.recipe.schema import SyntheticModel
 from flows.model_to_deployment import model_to_deployment
 
 pytestmark = pytest.mark.integration

@@ -31,14 +31,14 @@ import pytest
 from safetensors import safe_open
 from trtllm_helpers import use_doubles
 
-from engineforge import synthetic
+from engineforge.sources import synthetic
 from engineforge.errors import UserError
-from engineforge.model_shape import ModelShape, read_model_shape
+from engineforge.model.shape import ModelShape, read_model_shape
 from engineforge.quantize import formats
 from engineforge.quantize.ptq import quantize_model
 from engineforge.quantize.rank_files import export_rank_files
-from engineforge.recipe import QuantizeSpec, SyntheticModel
-from engineforge.recipe_file import parse_recipe
+from engineforge.recipe.schema import QuantizeSpec, SyntheticModel
+from engineforge.recipe.file import parse_recipe
 from engineforge.runtimes import get_runtime
 from engineforge.stage_result import StageResult
 from engineforge.stages.context import RunContext

@@ -52,7 +52,7 @@ def test_cli_refuses_nvfp4_on_the_cpu_in_one_line(tiny_model_dir, tmp_path, caps
 
 def test_flow_refuses_int8_sq_for_trtllm_before_any_work(tmp_path):
     from engineforge.errors import UserError
-    from engineforge.recipe_file import parse_recipe
+    from engineforge.recipe.file import parse_recipe
     from engineforge.quantize.support import check_servable
 
     recipe = parse_recipe("name: q\nmodel: {source: synthetic:q}\nruntime: trtllm\nquantize: {format: int8_sq}\n", "q.yaml")

@@ -10,10 +10,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engineforge import safe_yaml
-from engineforge.recipe import Recipe
+from engineforge.recipe import safe_yaml
+from engineforge.recipe.schema import Recipe
 from engineforge.recipe_checks import check_recipe_text
-from engineforge.recipe_file import RecipeError
+from engineforge.recipe.file import RecipeError
 
 SCHEMA = Recipe.model_json_schema(by_alias=True)
 ORIGIN = "fuzz.yaml"

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from engineforge.cli.app import main
-from engineforge.recipe_file import RecipeError, load_recipe, parse_recipe
+from engineforge.recipe.file import RecipeError, load_recipe, parse_recipe
 from tests.conftest import REPO
 
 BAD_TYPE = """name: tiny
@@ -89,7 +89,7 @@ def test_schema_command_prints_strict_json_schema(capsys):
 
 
 def _schema() -> dict:
-    from engineforge.recipe import Recipe
+    from engineforge.recipe.schema import Recipe
 
     return Recipe.model_json_schema(by_alias=True)
 

@@ -1,5 +1,5 @@
 """A server the run starts dies with the run, whatever kills the run: a real parent process started
-the way a stage starts its server (engineforge.serving.running_server), killed with SIGKILL while the
+the way a stage starts its server (engineforge/processes/serving.py running_server), killed with SIGKILL while the
 server and the process it spawned are up."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 
-from engineforge.serving import free_port
+from engineforge.processes.serving import free_port
 
 # The "model server": spawns a grandchild (as MPI launchers and worker pools do), then serves HTTP.
 SERVER = textwrap.dedent("""
@@ -30,7 +30,7 @@ SERVER = textwrap.dedent("""
 RUN = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from engineforge.serving import running_server
+    from engineforge.processes.serving import running_server
     port, tmp = sys.argv[1], Path(sys.argv[2])
     argv = [sys.executable, "-c", (tmp / "server.py").read_text(), port, str(tmp / "helper.pid")]
     with running_server(argv, f"http://127.0.0.1:{port}", tmp / "server.log", 60, health_path="/"):
@@ -75,7 +75,7 @@ def test_sigkill_of_the_run_stops_its_server_and_what_the_server_spawned(tmp_pat
 
 def test_a_normal_stop_still_stops_the_group_and_reports_the_servers_exit(tmp_path):
     """The lifeline between run and server is invisible to callers: stopping works, exit codes pass through."""
-    from engineforge.serving import start_owned, stop_process_group
+    from engineforge.processes.serving import start_owned, stop_process_group
 
     with open(tmp_path / "log", "ab") as log:
         exits = start_owned([sys.executable, "-c", "import sys; sys.exit(3)"], log)

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 
 from engineforge.errors import UserError
-from engineforge.recipe_file import parse_recipe
+from engineforge.recipe.file import parse_recipe
 from engineforge.runtimes import get_runtime
 from engineforge.stages.build import build, build_key
 from engineforge.stages.context import RunContext

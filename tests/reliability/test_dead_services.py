@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from engineforge import tracking
+from engineforge.tracking import mlflow_runs
 from engineforge.errors import UserError
-from engineforge.recipe_file import parse_recipe
-from engineforge.serving import free_port
+from engineforge.recipe.file import parse_recipe
+from engineforge.processes.serving import free_port
 
 RECIPE = "name: probe-demo\nmodel:\n  source: synthetic:tiny-llama\nruntime: transformers\n"
 
@@ -31,7 +31,7 @@ def test_an_unreachable_mlflow_server_fails_the_run_start_in_seconds_in_one_line
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     started = time.perf_counter()
     with pytest.raises(UserError) as raised:
-        tracking.start_run(parse_recipe(RECIPE), RECIPE)
+        mlflow_runs.start_run(parse_recipe(RECIPE), RECIPE)
     print(f"MLflow {kind}: detected in {time.perf_counter() - started:.2f} s")
     message = str(raised.value)
     assert "\n" not in message and uri in message and "MLFLOW_TRACKING_URI" in message

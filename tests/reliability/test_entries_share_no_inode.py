@@ -12,7 +12,7 @@ from pathlib import Path
 from engineforge.cli.app import main
 from engineforge.packaging.context import write_context
 from engineforge.runtimes.transformers import link_model_tree
-from engineforge.stage import run_stage
+from engineforge.stages.run_stage import run_stage
 from engineforge.stage_result import StageOutput
 from engineforge.store import Store
 from tests.packaging.test_packaging import DEFAULT_BASE, make_inputs

@@ -139,7 +139,7 @@ def test_a_socket_in_the_model_directory_is_refused(tmp_path, capsys, model):
 def test_a_symlink_inside_the_directory_is_read_and_stored_as_a_real_file(tmp_path, capsys, model):
     """The one kind of link accepted: it names a regular file the directory already holds."""
     from engineforge.runtimes.transformers import link_model_tree
-    from engineforge.sources import LocalSource, local_model_digests
+    from engineforge.sources.model_source import LocalSource, local_model_digests
 
     (model / "tokenizer.json").rename(model / "tokenizer.real.json")
     (model / "tokenizer.json").symlink_to("tokenizer.real.json")
@@ -156,7 +156,7 @@ def test_a_symlink_inside_the_directory_is_read_and_stored_as_a_real_file(tmp_pa
 def test_the_download_stage_refuses_a_fifo_instead_of_hanging(tmp_path, model):
     """`local_model_digests` (what the download stage hashes) used to open a FIFO and wait forever."""
     from engineforge.errors import UserError
-    from engineforge.sources import LocalSource, local_model_digests
+    from engineforge.sources.model_source import LocalSource, local_model_digests
 
     os.mkfifo(model / "weights.bin")
     with watchdog(WATCHDOG_S), pytest.raises(UserError, match="weights.bin: a FIFO"):

@@ -133,14 +133,14 @@ def test_local_model_under_an_allowed_root_is_read(tmp_path, capsys, monkeypatch
 
 
 def test_the_operators_tracking_uri_wins_over_the_recipes(monkeypatch, tmp_path):
-    from engineforge import tracking
-    from engineforge.recipe_file import parse_recipe
+    from engineforge.tracking import mlflow_runs
+    from engineforge.recipe.file import parse_recipe
 
     recipe = parse_recipe(BASE + f"tracking:\n  uri: sqlite:///{tmp_path}/attacker/mlflow.db\n")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/operator.db")
-    assert tracking.tracking_uri(recipe) == f"sqlite:///{tmp_path}/operator.db"
+    assert mlflow_runs.tracking_uri(recipe) == f"sqlite:///{tmp_path}/operator.db"
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
-    assert tracking.tracking_uri(recipe) == f"sqlite:///{tmp_path}/attacker/mlflow.db"  # a user's own recipe, no operator
+    assert mlflow_runs.tracking_uri(recipe) == f"sqlite:///{tmp_path}/attacker/mlflow.db"  # a user's own recipe, no operator
 
 
 def test_engineforge_worker_pins_tracking_and_allows_no_local_models(monkeypatch, capsys):
@@ -158,7 +158,7 @@ def test_engineforge_worker_pins_tracking_and_allows_no_local_models(monkeypatch
 def test_a_calibration_file_outside_the_allowed_roots_is_refused(tmp_path, monkeypatch):
     from engineforge.errors import UserError
     from engineforge.quantize.calibration import dataset_path
-    from engineforge.recipe import CalibrationSpec
+    from engineforge.recipe.schema import CalibrationSpec
 
     secret = tmp_path / "secret.txt"
     secret.write_text("not for recipes\n")

@@ -14,9 +14,9 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from engineforge import tracking
+from engineforge.tracking import mlflow_runs
 from engineforge.orchestration.stale_runs import close_stale
-from engineforge.recipe_file import parse_recipe
+from engineforge.recipe.file import parse_recipe
 
 NAME = "killed-register"
 RECIPE = f"name: {NAME}\nmodel:\n  source: synthetic:tiny-llama\nruntime: transformers\n"
@@ -25,10 +25,10 @@ RECIPE = f"name: {NAME}\nmodel:\n  source: synthetic:tiny-llama\nruntime: transf
 REGISTERS_AND_DIES = textwrap.dedent("""
     import os, signal, sys
     from mlflow.tracking import MlflowClient
-    from engineforge import tracking
-    from engineforge.recipe_file import parse_recipe
+    from engineforge.tracking import mlflow_runs
+    from engineforge.recipe.file import parse_recipe
     os.environ["MLFLOW_TRACKING_URI"] = sys.argv[1]
-    uri, run_id = tracking.start_run(parse_recipe(sys.argv[2]), sys.argv[2])
+    uri, run_id = mlflow_runs.start_run(parse_recipe(sys.argv[2]), sys.argv[2])
     method, when = sys.argv[3], sys.argv[4]
     real = getattr(MlflowClient, method)
     def dies(self, *args, **kwargs):
@@ -36,15 +36,15 @@ REGISTERS_AND_DIES = textwrap.dedent("""
             real(self, *args, **kwargs)
         os.kill(os.getpid(), signal.SIGKILL)
     setattr(MlflowClient, method, dies)
-    tracking.register_version(uri, run_id, sys.argv[5], "file:///store/build/new", "new-key", {}, by_run=run_id)
+    mlflow_runs.register_version(uri, run_id, sys.argv[5], "file:///store/build/new", "new-key", {}, by_run=run_id)
 """)
 
 
 def _finished_version(uri: str) -> str:
     """A version registered by a run that finished: what `candidate` pointed at before the kill."""
-    _, run_id = tracking.start_run(parse_recipe(RECIPE), RECIPE)
-    version, _ = tracking.register_version(uri, run_id, NAME, "file:///store/build/old", "old-key", {}, by_run=run_id)
-    tracking.finish_run(uri, run_id, succeeded=True)
+    _, run_id = mlflow_runs.start_run(parse_recipe(RECIPE), RECIPE)
+    version, _ = mlflow_runs.register_version(uri, run_id, NAME, "file:///store/build/old", "old-key", {}, by_run=run_id)
+    mlflow_runs.finish_run(uri, run_id, succeeded=True)
     return version
 
 
@@ -73,10 +73,10 @@ def test_a_kill_during_register_is_undone_whole_by_the_next_run(tmp_path, monkey
     assert len(killed) == 1 and all(version.run_id != killed[0].info.run_id for version in versions)
     if before:
         assert [str(version.version) for version in versions] == [old]
-        assert str(mlflow.get_model_version_by_alias(NAME, tracking.CANDIDATE_ALIAS).version) == old
+        assert str(mlflow.get_model_version_by_alias(NAME, mlflow_runs.CANDIDATE_ALIAS).version) == old
     else:
         assert not mlflow.search_registered_models(f"name = '{NAME}'")
     assert close_stale(uri, prefect=False) == []  # undone once; the next run registers afresh
-    _, run_id = tracking.start_run(parse_recipe(RECIPE), RECIPE)
-    version, reused = tracking.register_version(uri, run_id, NAME, "file:///store/build/new", "new-key", {}, by_run=run_id)
-    assert not reused and str(mlflow.get_model_version_by_alias(NAME, tracking.CANDIDATE_ALIAS).version) == version
+    _, run_id = mlflow_runs.start_run(parse_recipe(RECIPE), RECIPE)
+    version, reused = mlflow_runs.register_version(uri, run_id, NAME, "file:///store/build/new", "new-key", {}, by_run=run_id)
+    assert not reused and str(mlflow.get_model_version_by_alias(NAME, mlflow_runs.CANDIDATE_ALIAS).version) == version

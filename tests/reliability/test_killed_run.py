@@ -17,7 +17,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from prefect_services import read_flow_run, tiny_recipe
 
-from engineforge.mlflow_tags import FLOW_RUN_TAG
+from engineforge.tracking.mlflow_tags import FLOW_RUN_TAG
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from engineforge.cli.app import main
 from engineforge.process_owner import Owner, boot_id, host
-from engineforge.stage import run_stage
+from engineforge.stages.run_stage import run_stage
 from engineforge.stage_result import StageOutput
 from engineforge.store import MANIFEST, TEMPORARY, Store
 

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engineforge.recipe_checks import check_recipe_text
-from engineforge.recipe_file import RecipeError
+from engineforge.recipe.file import RecipeError
 
 ORIGIN = "fuzz.yaml"
 FIELDS = ["hidden_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads", "head_dim",
@@ -68,7 +68,7 @@ PEAK_OF_CHECKS = """
 import json, resource, shutil, struct, sys
 from pathlib import Path
 from engineforge.recipe_checks import check_recipe_text
-from engineforge.recipe_file import RecipeError
+from engineforge.recipe.file import RecipeError
 base, work, changes = Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3])
 refused = 0
 for n, change in enumerate(changes):

@@ -1,6 +1,6 @@
 """Two recipes with equal inputs but different names get an image each: the name is in the package key."""
 
-from engineforge.recipe_file import parse_recipe
+from engineforge.recipe.file import parse_recipe
 from engineforge.runtimes import get_runtime
 from engineforge.stage_result import StageResult
 from engineforge.stages.package import package_key

@@ -14,10 +14,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from engineforge import local_service
+from engineforge.processes import local_service
 from engineforge.orchestration import local_prefect
 from engineforge.process_owner import started_process
-from engineforge.serving import free_port
+from engineforge.processes.serving import free_port
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engineforge import mlflow_tags, tracking
+from engineforge.tracking import mlflow_runs, mlflow_tags
 from engineforge.artifacts import manifest, transfer
 from engineforge.artifacts.pull import pull
 from engineforge.errors import UserError
@@ -22,7 +22,7 @@ KEY = "f" * 64
 @pytest.fixture
 def registered(tmp_path, tiny_model_dir):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = tracking.client(uri)
+    client = mlflow_runs.client(uri)
     experiment = client.create_experiment("pull", artifact_location=(tmp_path / "artifacts").as_uri())
     run_id = client.create_run(experiment).info.run_id
     source = transfer.upload(uri, run_id, tiny_model_dir, "engine", "build", KEY)
@@ -54,7 +54,7 @@ def test_a_tampered_weight_with_a_rewritten_manifest_is_refused(registered, tmp_
 
 def test_a_version_whose_run_recorded_no_digest_is_refused(registered, tmp_path):
     uri, _ = registered
-    version = tracking.client(uri).get_model_version("tiny", "1")
-    tracking.client(uri).delete_tag(version.run_id, mlflow_tags.manifest_sha256("build"))
+    version = mlflow_runs.client(uri).get_model_version("tiny", "1")
+    mlflow_runs.client(uri).delete_tag(version.run_id, mlflow_tags.manifest_sha256("build"))
     with pytest.raises(UserError, match="recorded no engineforge.manifest_sha256.build tag"):
         pull(uri, "tiny/1", tmp_path / "pulled")

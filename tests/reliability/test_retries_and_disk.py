@@ -16,7 +16,7 @@ import pytest
 from prefect import flow
 
 from engineforge.errors import StageFailed
-from engineforge.stage import run_stage
+from engineforge.stages.run_stage import run_stage
 from engineforge.stage_result import StageOutput, StageResult
 from engineforge.stages import Stage
 from engineforge.store import Store
@@ -111,7 +111,7 @@ def test_free_space_is_checked_before_the_stage_writes(small_fs):
 
 
 def test_a_build_that_cannot_fit_fails_before_it_copies_anything(small_fs, tmp_path):
-    from engineforge.recipe_file import parse_recipe
+    from engineforge.recipe.file import parse_recipe
     from engineforge.runtimes import get_runtime
     from engineforge.stage_result import StageResult
     from engineforge.stages.build import build
@@ -132,7 +132,7 @@ def test_a_build_that_cannot_fit_fails_before_it_copies_anything(small_fs, tmp_p
 
 def test_a_hub_download_that_cannot_fit_fails_before_it_fetches_a_byte(small_fs, tmp_path, monkeypatch):
     """The hub double (tests/doubles/hub.py) in place of the public hub; the hub cache on the 2 MiB tmpfs."""
-    from engineforge.recipe_file import parse_recipe
+    from engineforge.recipe.file import parse_recipe
     from engineforge.runtimes import get_runtime
     from engineforge.stages.context import RunContext
     from engineforge.stages.download import download

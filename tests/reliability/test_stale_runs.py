@@ -12,19 +12,19 @@ import time
 
 from mlflow.tracking import MlflowClient
 
-from engineforge import mlflow_tags, tracking
+from engineforge.tracking import mlflow_runs, mlflow_tags
 from engineforge.orchestration.stale_runs import close_stale
 from engineforge.process_owner import Owner
-from engineforge.recipe_file import parse_recipe
+from engineforge.recipe.file import parse_recipe
 
 RECIPE = "name: stale-demo\nmodel:\n  source: synthetic:tiny-llama\nruntime: transformers\n"
 
 STARTS_A_RUN_AND_HANGS = textwrap.dedent("""
     import os, sys, time
-    from engineforge import tracking
-    from engineforge.recipe_file import parse_recipe
+    from engineforge.tracking import mlflow_runs
+    from engineforge.recipe.file import parse_recipe
     os.environ["MLFLOW_TRACKING_URI"] = sys.argv[1]
-    uri, run_id = tracking.start_run(parse_recipe(sys.argv[2]), sys.argv[2])
+    uri, run_id = mlflow_runs.start_run(parse_recipe(sys.argv[2]), sys.argv[2])
     print(run_id, flush=True)
     time.sleep(300)
 """)
@@ -43,7 +43,7 @@ def test_a_killed_runs_mlflow_run_is_closed_as_killed_before_the_next_run_starts
     started = time.perf_counter()
     assert len(close_stale(uri, prefect=False)) == 1  # no Prefect API here: the MLflow side
     print(f"stale run closed in {time.perf_counter() - started:.2f} s")
-    _, new_run = tracking.start_run(parse_recipe(RECIPE), RECIPE)
+    _, new_run = mlflow_runs.start_run(parse_recipe(RECIPE), RECIPE)
     assert close_stale(uri, prefect=False) == []
     closed = mlflow_client.get_run(killed_run)
     assert closed.info.status == "KILLED"
@@ -53,12 +53,12 @@ def test_a_killed_runs_mlflow_run_is_closed_as_killed_before_the_next_run_starts
 
 def test_runs_of_live_owners_and_other_hosts_are_left_running(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    mlflow_client = tracking.client(uri)
+    mlflow_client = mlflow_runs.client(uri)
     experiment = mlflow_client.create_experiment("e")
     me = Owner.current()
     elsewhere = Owner("another-host", me.boot_id, 1, 0)
-    live = mlflow_client.create_run(experiment, tags=me.tags()).info.run_id
-    remote = mlflow_client.create_run(experiment, tags=elsewhere.tags()).info.run_id
-    dead = mlflow_client.create_run(experiment, tags=Owner(me.host, "0" * 16, me.pid, me.started).tags()).info.run_id
-    assert [run.info.run_id for run in tracking.close_stale_runs(uri)] == [dead]
+    live = mlflow_client.create_run(experiment, tags=mlflow_runs.owner_tags(me)).info.run_id
+    remote = mlflow_client.create_run(experiment, tags=mlflow_runs.owner_tags(elsewhere)).info.run_id
+    dead = mlflow_client.create_run(experiment, tags=mlflow_runs.owner_tags(Owner(me.host, "0" * 16, me.pid, me.started))).info.run_id
+    assert [run.info.run_id for run in mlflow_runs.close_stale_runs(uri)] == [dead]
     assert [mlflow_client.get_run(run).info.status for run in (live, remote, dead)] == ["RUNNING", "RUNNING", "KILLED"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from engineforge.stage import run_stage
+from engineforge.stages.run_stage import run_stage
 from engineforge.stage_result import StageOutput
 from engineforge.store import MANIFEST, Store, clone_file
 
@@ -121,7 +121,7 @@ def test_a_successful_refresh_swaps_in_the_new_entry(tmp_path):
 WRITER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from engineforge.stage import run_stage
+    from engineforge.stages.run_stage import run_stage
     from engineforge.stage_result import StageOutput
     from engineforge.store import Store
 
@@ -176,7 +176,7 @@ def test_a_live_writers_temporary_directory_is_left_alone(tmp_path):
 COMPUTE = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from engineforge.stage import run_stage
+    from engineforge.stages.run_stage import run_stage
     from engineforge.stage_result import StageOutput
     from engineforge.store import Store
 

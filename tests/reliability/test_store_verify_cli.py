@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from engineforge.stage import run_stage
+from engineforge.stages.run_stage import run_stage
 from engineforge.stage_result import StageOutput
 from engineforge.store import Store
 
@@ -53,13 +53,13 @@ def test_verify_finds_a_bit_flip_the_cheap_check_cannot_and_repair_makes_the_nex
 DIES_HOLDING_RECORDS = textwrap.dedent("""
     import os, sys, time
     from pathlib import Path
-    from engineforge import tracking
-    from engineforge.recipe_file import parse_recipe
-    from engineforge.stage import run_stage
+    from engineforge.tracking import mlflow_runs
+    from engineforge.recipe.file import parse_recipe
+    from engineforge.stages.run_stage import run_stage
     from engineforge.store import Store
     text = "name: doctor-demo\\nmodel:\\n  source: synthetic:tiny-llama\\nruntime: transformers\\n"
     os.environ["MLFLOW_TRACKING_URI"] = sys.argv[1]
-    print(tracking.start_run(parse_recipe(text), text)[1], flush=True)
+    print(mlflow_runs.start_run(parse_recipe(text), text)[1], flush=True)
     def hang(workdir):
         print("writing", flush=True)
         time.sleep(300)
@@ -85,7 +85,7 @@ def test_doctor_closes_a_dead_runs_mlflow_run_and_sweeps_its_temporary_directory
 
 
 def test_doctor_names_a_tracking_server_that_does_not_answer(tmp_path):
-    from engineforge.serving import free_port
+    from engineforge.processes.serving import free_port
 
     uri = f"http://127.0.0.1:{free_port()}"
     doctor = engineforge("doctor", "--store", str(tmp_path / "store"), MLFLOW_TRACKING_URI=uri, PREFECT_API_URL="",

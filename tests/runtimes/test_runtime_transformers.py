@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from engineforge.recipe_file import parse_recipe
+from engineforge.recipe.file import parse_recipe
 from engineforge.runtimes.transformers import TransformersRuntime
 
 RECIPE = """name: t

@@ -1,6 +1,6 @@
 """stages.build.build_key: what a runtime's build depends on, and nothing it does not."""
 
-from engineforge.recipe_file import parse_recipe
+from engineforge.recipe.file import parse_recipe
 from engineforge.runtimes import get_runtime
 from engineforge.stage_result import StageResult
 from engineforge.stages.build import build_key

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from engineforge import progress
 from engineforge.cli.progress_view import LiveStages
-from engineforge.recipe_file import parse_recipe
+from engineforge.recipe.file import parse_recipe
 from engineforge.runtimes import get_runtime
 from engineforge.stages.context import RunContext
 from engineforge.stages.download import download

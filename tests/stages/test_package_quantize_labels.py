@@ -9,7 +9,7 @@ import re
 import pytest
 
 from engineforge import lockfile
-from engineforge.recipe_file import parse_recipe
+from engineforge.recipe.file import parse_recipe
 from engineforge.runtimes import get_runtime
 from engineforge.stage_result import StageResult
 from engineforge.stages.context import RunContext

@@ -2,7 +2,7 @@
 
 import pytest
 
-from engineforge.recipe_file import parse_recipe
+from engineforge.recipe.file import parse_recipe
 from engineforge.runtimes import get_runtime
 from engineforge.stages import NAMES, STAGES
 from engineforge.stages.dry_run import dry_run

@@ -1,8 +1,8 @@
 """The validate stage hands every load setting of the recipe to the load generator."""
 
 from engineforge.loadgen import BenchConfig
-from engineforge.recipe import ValidateSpec
-from engineforge.recipe_file import parse_recipe
+from engineforge.recipe.schema import ValidateSpec
+from engineforge.recipe.file import parse_recipe
 from engineforge.runtimes import get_runtime
 from engineforge.stages.validate import bench_config
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from engineforge.errors import UserError
-from engineforge.recipe_file import parse_recipe
+from engineforge.recipe.file import parse_recipe
 from engineforge.stages.dry_run import dry_run
 from engineforge.sweep.expand import expand
 from engineforge.sweep.plan import plan_sweep
@@ -139,7 +139,7 @@ def test_a_config_key_the_version_does_not_define_names_the_variant(configs):
 
 def test_validate_and_run_refuse_a_missing_path_in_one_line_naming_its_line(tmp_path):
     from engineforge.recipe_checks import check_recipe_text
-    from engineforge.recipe_file import RecipeError
+    from engineforge.recipe.file import RecipeError
 
     text = (f"name: cur\nmodel:\n  source: synthetic:tiny-llama\nruntime: trtllm\nsweep:\n  curated:\n"
             f"    configs: nowhere\n    gpu: H200\n    model: {MODEL}\n")

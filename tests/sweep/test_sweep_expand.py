@@ -3,7 +3,7 @@
 import pytest
 
 from engineforge.errors import UserError
-from engineforge.recipe_file import parse_recipe
+from engineforge.recipe.file import parse_recipe
 from engineforge.sweep.expand import expand
 
 BASE = """name: sweep-unit

@@ -13,8 +13,9 @@ from mlflow.tracking import MlflowClient
 
 from prefect import get_client
 
-from engineforge import mlflow_tags, progress, tracking
-from engineforge.mlflow_tags import CHAMPION_TAG, CHAMPION_VERSION_TAG, FLOW_RUN_TAG
+from engineforge import progress
+from engineforge.tracking import mlflow_runs, mlflow_tags
+from engineforge.tracking.mlflow_tags import CHAMPION_TAG, CHAMPION_VERSION_TAG, FLOW_RUN_TAG
 from engineforge.errors import StageFailed
 from engineforge.sweep.champion import decide
 from engineforge.sweep.records import sweep_records
@@ -80,7 +81,7 @@ def test_sweep_nests_children_promotes_the_champion_reuses_and_refuses_when_noth
 
     client = MlflowClient(mlflow_uri)
     parent = first["mlflow"]["run_id"]
-    children = tracking.child_runs(mlflow_uri, parent)
+    children = mlflow_runs.child_runs(mlflow_uri, parent)
     variants = sorted(run.data.tags.get("engineforge.sweep.variant") for run in children
                       if "engineforge.sweep.variant" in run.data.tags)
     assert variants == ["mbs1", "mbs4"]

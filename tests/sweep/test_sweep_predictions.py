@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from engineforge import tracking
+from engineforge.tracking import mlflow_runs
 from engineforge.predict import PREDICTED, predict
-from engineforge.recipe_file import parse_recipe
+from engineforge.recipe.file import parse_recipe
 from engineforge.sweep.plan import plan_sweep
 from engineforge.sweep.predictions import log_predictions
-from engineforge.mlflow_tags import GPU_TAG, VARIANT_TAG
+from engineforge.tracking.mlflow_tags import GPU_TAG, VARIANT_TAG
 from engineforge.sweep.records import sweep_records
 from engineforge.sweep.champion import decide
 from tests.doubles.nvml import fake_pynvml
@@ -39,12 +39,12 @@ def run_children(monkeypatch, mlflow_uri: str, layouts: str, hosts: dict[str, st
     on_host(monkeypatch, None)
     recipe = parse_recipe(text)
     planned = plan_sweep(recipe)
-    uri, parent = tracking.start_run(recipe, text)
+    uri, parent = mlflow_runs.start_run(recipe, text)
     run_ids = {}
     for variant in planned.variants:
         on_host(monkeypatch, hosts[variant.name])
-        _, run_ids[variant.name] = tracking.start_run(variant.recipe, variant.yaml_text())
-        tracking.set_tags(uri, run_ids[variant.name], {tracking.PARENT_RUN_TAG: parent, VARIANT_TAG: variant.name})
+        _, run_ids[variant.name] = mlflow_runs.start_run(variant.recipe, variant.yaml_text())
+        mlflow_runs.set_tags(uri, run_ids[variant.name], {mlflow_runs.PARENT_RUN_TAG: parent, VARIANT_TAG: variant.name})
     on_host(monkeypatch, None)
     return planned, uri, parent, run_ids
 
@@ -76,7 +76,7 @@ def test_each_variant_is_predicted_for_the_gpu_its_child_ran_on(monkeypatch, mlf
 
 def test_a_child_on_a_host_without_a_gpu_gets_no_figure_and_a_note(monkeypatch, mlflow_uri):
     planned, uri, parent, run_ids = run_children(monkeypatch, mlflow_uri, "[{tensor: 4}]", {"tp4": None})
-    assert GPU_TAG not in tracking.client(uri).get_run(run_ids["tp4"]).data.tags
+    assert GPU_TAG not in mlflow_runs.client(uri).get_run(run_ids["tp4"]).data.tags
 
     assert log_predictions(uri, planned, run_ids) == ["No prediction for tp4: no GPU where it ran."]
     (record,) = sweep_records(uri, parent)
@@ -88,7 +88,7 @@ def test_each_prediction_records_the_backend_version_and_database_it_read(monkey
 
     planned, uri, parent, run_ids = run_children(monkeypatch, mlflow_uri, "[{tensor: 4}]", {"tp4": "NVIDIA H200"})
     log_predictions(uri, planned, run_ids)
-    tags = tracking.client(uri).get_run(run_ids["tp4"]).data.tags
+    tags = mlflow_runs.client(uri).get_run(run_ids["tp4"]).data.tags
     assert planned.variants[0].recipe.trtllm.version != "1.3.0rc20"  # what the recipe targets is not what was modelled
     assert {key: value for key, value in tags.items() if key.startswith("engineforge.predicted.")} == {
         "engineforge.predicted.gpu": "H200", "engineforge.predicted.backend": "trtllm",

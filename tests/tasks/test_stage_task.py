@@ -9,8 +9,8 @@ import pytest
 import engineforge.runtimes
 import engineforge.stages.build
 import engineforge.stages.package
-from engineforge import tracking
-from engineforge.mlflow_tags import FLOW_RUN_TAG
+from engineforge.tracking import mlflow_runs
+from engineforge.tracking.mlflow_tags import FLOW_RUN_TAG
 from engineforge.stages import NAMES, STAGES, Stage
 from flows.model_to_deployment import model_to_deployment
 from tasks.stage import stage_task
@@ -53,7 +53,7 @@ def test_one_run_resolves_its_runtime_once_and_computes_each_key_once(prefect_ap
 
     from prefect_services import task_runs
 
-    flow_run_id = tracking.client(mlflow_uri).get_run(summary["mlflow"]["run_id"]).data.tags[FLOW_RUN_TAG]
+    flow_run_id = mlflow_runs.client(mlflow_uri).get_run(summary["mlflow"]["run_id"]).data.tags[FLOW_RUN_TAG]
     (package,) = task_runs([flow_run_id], "package", expected=1)
     assert package.state.name == "Skipped" and package.state.is_completed()  # what the Prefect UI shows; the flow went on
     assert package.state.message.startswith("no Docker daemon at ")

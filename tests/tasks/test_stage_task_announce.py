@@ -8,7 +8,8 @@ import pytest
 
 from rich.console import Console
 
-from engineforge import progress, tracking
+from engineforge import progress
+from engineforge.tracking import mlflow_runs
 from engineforge.cli.progress_view import LiveStages
 from engineforge.errors import StageFailed
 from engineforge.stage_result import StageResult
@@ -34,7 +35,7 @@ def announce(gated_run, ttft_gate_ms: float) -> tuple[list[str], str, Exception 
         error = failed
     finally:
         progress.unsubscribe(view)
-    status = tracking.client(ctx.tracking_uri).get_run(ctx.run_id).data.tags["engineforge.stage.validate.status"]
+    status = mlflow_runs.client(ctx.tracking_uri).get_run(ctx.run_id).data.tags["engineforge.stage.validate.status"]
     return shown.getvalue().splitlines(), status, error
 
 
@@ -69,7 +70,7 @@ def test_a_flow_run_announces_each_stage_once_and_ends_its_progress_artifacts(pr
     per stage, and the long stages' Prefect progress artifacts at 100 % (real Prefect API and flow)."""
     from prefect_services import flow_run_artifacts
 
-    from engineforge.mlflow_tags import FLOW_RUN_TAG
+    from engineforge.tracking.mlflow_tags import FLOW_RUN_TAG
     from flows.model_to_deployment import model_to_deployment
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
@@ -81,7 +82,7 @@ def test_a_flow_run_announces_each_stage_once_and_ends_its_progress_artifacts(pr
     finally:
         progress.unsubscribe(heard)
     assert heard.finished == [(stage["stage"], stage["status"]) for stage in summary["stages"]]
-    flow_run_id = tracking.client(mlflow_uri).get_run(summary["mlflow"]["run_id"]).data.tags[FLOW_RUN_TAG]
+    flow_run_id = mlflow_runs.client(mlflow_uri).get_run(summary["mlflow"]["run_id"]).data.tags[FLOW_RUN_TAG]
     bars = [artifact for artifact in flow_run_artifacts(flow_run_id) if artifact.type == "progress"]
     assert {bar.description.split(":")[0] for bar in bars} == {"download ran", "build ran"}
     assert all(float(bar.data) == 100 for bar in bars)

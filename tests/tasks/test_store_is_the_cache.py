@@ -8,9 +8,9 @@ import shutil
 import pytest
 from filelock import Timeout
 
-from engineforge import tracking
+from engineforge.tracking import mlflow_runs
 from engineforge.errors import StageFailed
-from engineforge.mlflow_tags import FLOW_RUN_TAG
+from engineforge.tracking.mlflow_tags import FLOW_RUN_TAG
 from engineforge.store import Store
 from flows.model_to_deployment import model_to_deployment
 
@@ -66,7 +66,7 @@ def test_the_store_alone_decides_cached_and_an_entry_gone_is_recomputed(prefect_
     second = run(text, store)
     assert statuses(second)["build"] == "cached"
     assert not (store / ".prefect").exists()  # no second cache beside the store
-    flow_run_id = tracking.client(mlflow_uri).get_run(second["mlflow"]["run_id"]).data.tags[FLOW_RUN_TAG]
+    flow_run_id = mlflow_runs.client(mlflow_uri).get_run(second["mlflow"]["run_id"]).data.tags[FLOW_RUN_TAG]
     (build,) = task_runs([flow_run_id], "build", expected=1)
     assert build.state.name == "Cached" and build.state.is_completed()  # what the Prefect UI shows
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engineforge import tracking
+from engineforge.tracking import mlflow_runs
 from engineforge.errors import StageFailed
 from engineforge.stage_result import StageResult
 from engineforge.stages import VALIDATE
@@ -30,7 +30,7 @@ def finish(gated_run, tmp_path, gates: str, repeats: list[dict]) -> tuple[Except
         finish_stage(VALIDATE, recipe, ctx, measured)
     except StageFailed as failed:
         error = failed
-    client = tracking.client(ctx.tracking_uri)
+    client = mlflow_runs.client(ctx.tracking_uri)
     folder = Path(client.download_artifacts(ctx.run_id, "validate", str(tmp_path)))
     table = json.loads((folder / "figures.json").read_text())
     rows = {row[0]: dict(zip(table["columns"], row)) for row in table["data"]}

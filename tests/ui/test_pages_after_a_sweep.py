@@ -20,8 +20,8 @@ from sweep_helpers import LinkRecorder, sweep_text
 
 from engineforge import progress
 from engineforge.artifacts import server
-from engineforge.mlflow_tags import CHAMPION_TAG, CHAMPION_VERSION_TAG, FLOW_RUN_TAG, FLOW_RUN_URL_TAG
-from engineforge.serving import free_port
+from engineforge.tracking.mlflow_tags import CHAMPION_TAG, CHAMPION_VERSION_TAG, FLOW_RUN_TAG, FLOW_RUN_URL_TAG
+from engineforge.processes.serving import free_port
 
 pytestmark = pytest.mark.integration
 CHROMIUM = chromium_or_skip()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import shutil
 
 from engineforge.errors import UserError
-from engineforge.recipe_trtllm import DEFAULT_VERSION, trtllm_version
+from engineforge.recipe.trtllm_section import DEFAULT_VERSION, trtllm_version
 from engineforge.versions import TRTLLM_PACKAGE, tensorrt_llm_present, tensorrt_llm_version
 
 HOW_TO_GET = (

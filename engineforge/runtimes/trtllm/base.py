@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engineforge.recipe.parallel_layout import ParallelLayout
 from engineforge.errors import UserError
-from engineforge.recipe import Recipe
+from engineforge.recipe.schema import Recipe
 from engineforge.runtimes.base import DeclaredTraits
 from engineforge.runtimes.single_server import SingleServer
 from engineforge.runtimes.trtllm import availability, bench
 from engineforge.runtimes.trtllm.launch import launcher_commands
 from engineforge.runtimes.trtllm.process import run_logged
-from engineforge.runtimes.trtllm.serve import SERVE, layout_of
+from engineforge.runtimes.trtllm.serve import SERVE
 from engineforge.stage_plan import Command, StagePlan, write_files
 from engineforge.stage_result import StageResult
-from engineforge.recipe_trtllm import trtllm_version
+from engineforge.recipe.trtllm_section import trtllm_version
 from engineforge.versions import tensorrt_llm_version
 
 SERVED = "served"
@@ -36,7 +37,7 @@ class TrtllmRuntimeBase(DeclaredTraits, SingleServer):
     build_commands: tuple[str, ...] = ()
 
     def required_commands(self, recipe: Recipe) -> list[str]:
-        commands = [*self.build_commands, SERVE, *launcher_commands(layout_of(recipe), recipe.parallel.gpus_per_node)]
+        commands = [*self.build_commands, SERVE, *launcher_commands(ParallelLayout.of(recipe.parallel), recipe.parallel.gpus_per_node)]
         if recipe.validate_.enabled and recipe.validate_.trtllm_bench is not None:
             commands.append(bench.BENCH)
         return commands

@@ -16,10 +16,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+from engineforge.recipe.parallel_layout import ParallelLayout
 from engineforge.errors import StageFailed
-from engineforge.recipe import Recipe
+from engineforge.recipe.schema import Recipe
 from engineforge.runtimes.trtllm.files import checked_path
-from engineforge.runtimes.trtllm.serve import layout_of
 
 BENCH = "trtllm-bench"
 DATASET_FILE = "trtllm-bench-dataset.jsonl"
@@ -51,7 +51,7 @@ def bench_argv(recipe: Recipe, model_path: str, workspace: str, dataset: str, re
     if engine_dir is not None:
         argv += ["--backend", "tensorrt", "--engine_dir", checked_path(engine_dir, "engine directory")]
     else:
-        layout = layout_of(recipe)
+        layout = ParallelLayout.of(recipe.parallel)
         argv += ["--backend", "pytorch", "--tp", str(layout.tp), "--pp", str(layout.pp), "--ep", str(layout.ep)]
         if bench.mode == "throughput" and options_file is not None:
             argv += ["--extra_llm_api_options", checked_path(options_file, "LLM API options file")]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engineforge.errors import StageFailed, UserError
-from engineforge.recipe import BuildSpec
+from engineforge.recipe.schema import BuildSpec
 from engineforge.runtimes.trtllm.files import checked_path
 from engineforge.runtimes.trtllm.process import run_logged
 

@@ -10,7 +10,7 @@ naming the services. Compose runs on one host, so no multi-node launcher is adde
 from __future__ import annotations
 
 from engineforge.packaging.spec import MODEL_DIR_IN_IMAGE
-from engineforge.recipe import Recipe
+from engineforge.recipe.schema import Recipe
 from engineforge.runtimes.trtllm.disagg import (
     CONFIG_FILE,
     ROLES,

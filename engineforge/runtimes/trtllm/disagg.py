@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, NamedTuple
 
-from engineforge.recipe import DisaggregatedRole, Recipe
+from engineforge.recipe.parallel_layout import ParallelLayout
+from engineforge.recipe.schema import DisaggregatedRole, Recipe
 from engineforge.runtimes.trtllm.files import checked_path, yaml_text
-from engineforge.runtimes.trtllm.launch import Layout, launched
+from engineforge.runtimes.trtllm.launch import launched
 from engineforge.runtimes.trtllm.serve import SERVE, pytorch_serve_argv
 from engineforge.stage_plan import Command
 from engineforge.trtllm.options import ROLES, options_file, role_options
@@ -24,7 +25,7 @@ CONFIG_FILE = "disagg_config.yaml"
 class Worker(NamedTuple):
     role: str
     index: int
-    layout: Layout
+    layout: ParallelLayout
     gpus: tuple[int, ...]
     port: int
 
@@ -47,7 +48,7 @@ def workers(recipe: Recipe, ports: list[int | str]) -> list[Worker]:
     next_gpu = 0
     for role in ROLES:
         group = _group(recipe, role)
-        layout = Layout(group.tp, group.pp, group.ep)
+        layout = ParallelLayout(group.tp, group.pp, group.ep)
         for index in range(group.instances):
             gpus = tuple(range(next_gpu, next_gpu + layout.world_size))
             next_gpu += layout.world_size

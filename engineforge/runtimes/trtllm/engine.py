@@ -17,15 +17,16 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from engineforge.recipe.parallel_layout import ParallelLayout
 from engineforge.errors import UserError
 from engineforge.gpus import gpu_info
-from engineforge.recipe import Recipe
+from engineforge.recipe.schema import Recipe
 from engineforge.runtimes.base import BUILD_LOG
 from engineforge.runtimes.transformers import servable_model
 from engineforge.runtimes.trtllm import build as trtllm_build
 from engineforge.runtimes.trtllm.base import SERVED, TrtllmRuntimeBase, target_notes
 from engineforge.runtimes.trtllm.launch import launched
-from engineforge.runtimes.trtllm.serve import engine_serve_argv, layout_of
+from engineforge.runtimes.trtllm.serve import engine_serve_argv
 from engineforge.stage_plan import Command, StagePlan
 from engineforge.stage_result import StageOutput, StageResult
 from engineforge.store import clone_file
@@ -55,7 +56,7 @@ class TrtllmEngineRuntime(TrtllmRuntimeBase):
         tokenizer_dir = workdir / TOKENIZER
         _link_tokenizer(hf_dir, tokenizer_dir)
         architecture, _ = servable_model(tokenizer_dir, hf_dir)
-        world_size = layout_of(recipe).world_size
+        world_size = ParallelLayout.of(recipe.parallel).world_size
         argv = self.build_argv(recipe, str(source.file("checkpoint_dir")), str(workdir / ENGINE), visible_gpus())
         trtllm_build.run_build(argv, workdir / BUILD_LOG, recipe.build.timeout_s)
         config = trtllm_build.check_engine_dir(workdir / ENGINE, world_size)
@@ -68,18 +69,18 @@ class TrtllmEngineRuntime(TrtllmRuntimeBase):
         )  # no serve argv: serve settings stay out of an engine's key, so package and dry run take it from the recipe
 
     def build_argv(self, recipe: Recipe, checkpoint_dir: str, engine_dir: str, gpus: int) -> list[str]:
-        workers = trtllm_build.workers(layout_of(recipe).world_size, gpus)
+        workers = trtllm_build.workers(ParallelLayout.of(recipe.parallel).world_size, gpus)
         return trtllm_build.build_argv(recipe.build, checkpoint_dir, engine_dir, workers)
 
     def serve_argv(self, recipe: Recipe, served_dir: Path, host: str, port: int | str, device: str) -> list[str]:
         argv = engine_serve_argv(recipe, f"{served_dir}/engine", f"{served_dir}/tokenizer", host, port)
-        return launched(argv, layout_of(recipe), recipe.parallel.gpus_per_node)
+        return launched(argv, ParallelLayout.of(recipe.parallel), recipe.parallel.gpus_per_node)
 
     def bench_model(self, served_dir: str) -> dict[str, str]:
         return {"model_path": f"{served_dir}/tokenizer", "engine_dir": f"{served_dir}/engine"}
 
     def dry_run(self, recipe: Recipe) -> dict[str, StagePlan]:
-        from engineforge.serving import LOOPBACK
+        from engineforge.processes.serving import LOOPBACK
         from engineforge.stage_plan import (
             BUILD_DIR,
             DOWNLOAD_DIR,
@@ -89,7 +90,7 @@ class TrtllmEngineRuntime(TrtllmRuntimeBase):
             merge,
         )
 
-        layout = layout_of(recipe)
+        layout = ParallelLayout.of(recipe.parallel)
         checkpoint = f"{SHARD_DIR}/{CHECKPOINT}"
         hf_dir = DOWNLOAD_DIR
         sharder = (f"engineforge.trtllm.shard_checkpoint({hf_dir}, {checkpoint}, tp={layout.tp}, "

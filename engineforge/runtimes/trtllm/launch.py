@@ -13,33 +13,23 @@ multi-node wrapper TensorRT-LLM documents.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from engineforge.recipe.parallel_layout import ParallelLayout
 
 MPIRUN = "mpirun"
 LLMAPI_LAUNCH = "trtllm-llmapi-launch"
 
 
-class Layout(NamedTuple):
-    tp: int
-    pp: int
-    ep: int
-
-    @property
-    def world_size(self) -> int:
-        return self.tp * self.pp
-
-
-def multi_node(layout: Layout, gpus_per_node: int) -> bool:
+def multi_node(layout: ParallelLayout, gpus_per_node: int) -> bool:
     return layout.world_size > gpus_per_node
 
 
-def launched(argv: list[str], layout: Layout, gpus_per_node: int) -> list[str]:
+def launched(argv: list[str], layout: ParallelLayout, gpus_per_node: int) -> list[str]:
     """`argv` as TensorRT-LLM documents starting it for this layout."""
     if not multi_node(layout, gpus_per_node):
         return argv
     return [MPIRUN, "-n", str(layout.world_size), LLMAPI_LAUNCH, *argv]
 
 
-def launcher_commands(layout: Layout, gpus_per_node: int) -> list[str]:
+def launcher_commands(layout: ParallelLayout, gpus_per_node: int) -> list[str]:
     """The commands a worker needs on PATH to start this layout (besides trtllm-serve)."""
     return [MPIRUN, LLMAPI_LAUNCH] if multi_node(layout, gpus_per_node) else []

@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from engineforge.errors import StageFailed
-from engineforge.serving import log_tail, start_owned, stop_process_group
+from engineforge.processes.serving import log_tail, start_owned, stop_process_group
 
 
 def run_logged(argv: list[str], log_path: Path, timeout_s: float, stage: str, limit_name: str) -> None:

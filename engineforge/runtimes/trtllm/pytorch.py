@@ -13,19 +13,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engineforge.recipe.parallel_layout import ParallelLayout
 from engineforge.gpus import visible_devices
-from engineforge.recipe import Recipe
+from engineforge.recipe.schema import Recipe
 from engineforge.runtimes.transformers import link_model_tree, servable_model
 from engineforge.runtimes.trtllm import compose, disagg
 from engineforge.runtimes.trtllm.base import SERVED, TrtllmRuntimeBase, target_notes
 from engineforge.runtimes.trtllm.files import json_text, yaml_text
 from engineforge.runtimes.trtllm.launch import launched
 from engineforge.trtllm.options import OPTIONS_FILE, llm_api_options
-from engineforge.runtimes.trtllm.serve import layout_of, pytorch_serve_argv
+from engineforge.runtimes.trtllm.serve import pytorch_serve_argv
 from engineforge.stage_plan import StagePlan, write_files
 from engineforge.stage_result import StageOutput, StageResult
 from engineforge.trtllm.definitions import definitions
-from engineforge.recipe_trtllm import trtllm_version
+from engineforge.recipe.trtllm_section import trtllm_version
 from engineforge.versions import tensorrt_llm_version
 
 DISAGG_DIR = "disaggregated"
@@ -66,7 +67,7 @@ class TrtllmRuntime(TrtllmRuntimeBase):
         architecture, _ = servable_model(served, model_dir)
         write_files(served, self.build_files(recipe))
         version = tensorrt_llm_version()
-        layout = layout_of(recipe)
+        layout = ParallelLayout.of(recipe.parallel)
         return StageOutput(
             summary=f"{architecture} with LLM API options for TensorRT-LLM {version} (tp{layout.tp} pp{layout.pp} ep{layout.ep})",
             outputs={"served_dir": SERVED, "architecture": architecture, "options_file": f"{SERVED}/{OPTIONS_FILE}",
@@ -81,12 +82,12 @@ class TrtllmRuntime(TrtllmRuntimeBase):
 
     def serve_argv(self, recipe: Recipe, served_dir: Path, host: str, port: int | str, device: str) -> list[str]:
         argv = pytorch_serve_argv(recipe, str(served_dir), f"{served_dir}/{OPTIONS_FILE}", host, port)
-        return launched(argv, layout_of(recipe), recipe.parallel.gpus_per_node)
+        return launched(argv, ParallelLayout.of(recipe.parallel), recipe.parallel.gpus_per_node)
 
     def serve_plan(self, recipe: Recipe, served_dir: str, host: str, port: int | str, device: str, workdir: str) -> StagePlan:
         if recipe.serve.disaggregated is None:
             return super().serve_plan(recipe, served_dir, host, port, device, workdir)
-        from engineforge.serving import free_port
+        from engineforge.processes.serving import free_port
 
         count = disagg.worker_count(recipe)
         ports = [free_port(host) for _ in range(count)] if isinstance(port, int) else [f"<port {i + 1}>" for i in range(count)]
@@ -104,7 +105,7 @@ class TrtllmRuntime(TrtllmRuntimeBase):
         return {f"{COMPOSE_DIR}/{name}": text for name, text in compose.compose_files(recipe, image).items()}
 
     def dry_run(self, recipe: Recipe) -> dict[str, StagePlan]:
-        from engineforge.serving import LOOPBACK
+        from engineforge.processes.serving import LOOPBACK
         from engineforge.stage_plan import (
             BUILD_DIR,
             DOWNLOAD_DIR,

@@ -4,7 +4,7 @@ Keys only: no TensorRT-LLM command is started (it cannot be installed here)."""
 
 import pytest
 
-from engineforge.recipe_file import parse_recipe
+from engineforge.recipe.file import parse_recipe
 from engineforge.runtimes import get_runtime
 from engineforge.stage_result import StageResult
 from engineforge.stages.build import build_key

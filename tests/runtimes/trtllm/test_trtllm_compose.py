@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from engineforge.recipe_file import load_recipe
+from engineforge.recipe.file import load_recipe
 from engineforge.runtimes.trtllm import compose, disagg
 
 RECIPE = Path(__file__).parents[3] / "recipes" / "trtllm-llama-disagg.yaml"

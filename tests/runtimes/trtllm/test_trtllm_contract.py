@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from engineforge.recipe_file import load_recipe
+from engineforge.recipe.file import load_recipe
 from engineforge.stages.dry_run import dry_run
 
 REPO = Path(__file__).resolve().parents[3]

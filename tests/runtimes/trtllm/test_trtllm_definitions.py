@@ -10,12 +10,12 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from engineforge.recipe_file import RecipeError, load_recipe, parse_recipe
+from engineforge.recipe.file import RecipeError, load_recipe, parse_recipe
 from engineforge.recipe_checks import check_recipe_text
 from engineforge.stages.dry_run import dry_run
 from engineforge.runtimes.trtllm.disagg import CONFIG_FILE
 from engineforge.trtllm.definitions import definitions, disagg_definitions, disagg_problems, problems
-from engineforge.recipe_trtllm import ACCEPTED
+from engineforge.recipe.trtllm_section import ACCEPTED
 
 REPO = Path(__file__).resolve().parents[3]
 RECIPES = sorted((REPO / "recipes").glob("trtllm*.yaml"))

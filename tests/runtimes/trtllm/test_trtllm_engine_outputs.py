@@ -8,7 +8,7 @@ from pathlib import Path
 
 from trtllm_helpers import use_doubles
 
-from engineforge.recipe_file import parse_recipe
+from engineforge.recipe.file import parse_recipe
 from engineforge.runtimes import get_runtime
 from engineforge.stage_result import StageResult
 from engineforge.stages.build import build_key

@@ -7,7 +7,7 @@ import yaml
 from pathlib import Path
 
 from engineforge.errors import UserError
-from engineforge.recipe_file import RecipeError, load_recipe, parse_recipe
+from engineforge.recipe.file import RecipeError, load_recipe, parse_recipe
 from engineforge.sweep.expand import expand
 from engineforge.trtllm.options import llm_api_options
 

@@ -8,12 +8,12 @@ import subprocess
 import pytest
 from trtllm_helpers import DOUBLES, use_doubles
 
-from engineforge.recipe_file import parse_recipe
+from engineforge.recipe.file import parse_recipe
 from engineforge.runtimes.trtllm.files import yaml_text
 from engineforge.runtimes.trtllm.serve import pytorch_serve_argv
 from engineforge.trtllm.definitions import definitions
 from engineforge.trtllm.options import llm_api_options
-from engineforge.recipe_trtllm import VERSIONS
+from engineforge.recipe.trtllm_section import VERSIONS
 
 ONLY_AT_13 = sorted(set(definitions("1.3.0rc30")["schema"]["properties"]) - set(definitions("1.2.1")["schema"]["properties"]))
 

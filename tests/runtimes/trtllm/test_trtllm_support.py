@@ -6,7 +6,7 @@ import pytest
 
 from engineforge.errors import UserError
 from engineforge.gpus import find_gpu
-from engineforge.recipe_file import parse_recipe
+from engineforge.recipe.file import parse_recipe
 from engineforge.runtimes.trtllm.base import TrtllmRuntimeBase
 from engineforge.trtllm.support import quantization_problem
 

@@ -13,10 +13,11 @@ from trtllm_helpers import DOUBLE_VERSION, DOUBLES, use_doubles, without_trtllm
 from engineforge import versions
 from engineforge.errors import StageFailed, UserError
 from engineforge.packaging.base_image import TRTLLM_RELEASE_IMAGE
-from engineforge.recipe_file import RecipeError, parse_recipe
+from engineforge.recipe.file import RecipeError, parse_recipe
 from engineforge.runtimes import get_runtime
 from engineforge.runtimes.trtllm import availability, bench, build
-from engineforge.runtimes.trtllm.launch import Layout, launched
+from engineforge.recipe.parallel_layout import ParallelLayout
+from engineforge.runtimes.trtllm.launch import launched
 from engineforge.trtllm.options import kv_cache_config
 from engineforge.stage_result import StageResult
 
@@ -87,8 +88,8 @@ def test_build_stage_fails_at_once_without_tensorrt_llm_and_writes_nothing(monke
 def test_multi_node_layouts_start_under_mpirun_with_trtllm_llmapi_launch():
     argv = ["trtllm-serve", "/m", "--tp_size", "8", "--pp_size", "2"]
     # docs/source/commands/trtllm-serve/trtllm-serve.rst, "Multi-node Serving with Slurm"
-    assert launched(argv, Layout(8, 2, 1), gpus_per_node=8) == ["mpirun", "-n", "16", "trtllm-llmapi-launch", *argv]
-    assert launched(argv, Layout(4, 2, 1), gpus_per_node=8) == argv  # one node: no prefix (llm-api/index.md)
+    assert launched(argv, ParallelLayout(8, 2, 1), gpus_per_node=8) == ["mpirun", "-n", "16", "trtllm-llmapi-launch", *argv]
+    assert launched(argv, ParallelLayout(4, 2, 1), gpus_per_node=8) == argv  # one node: no prefix (llm-api/index.md)
 
 
 @pytest.mark.parametrize("world, gpus, expected", [(4, 8, 4), (4, 2, 2), (2, 0, 1), (1, 1, 1)])

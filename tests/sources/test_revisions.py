@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from engineforge import revisions
-from engineforge.recipe_file import parse_recipe
+from engineforge.sources import revisions
+from engineforge.recipe.file import parse_recipe
 
 RECIPE = """\
 # keep this comment

@@ -18,9 +18,9 @@ from pydantic import (
     model_validator,
 )
 
-from engineforge.recipe_trtllm import TrtllmSpec
+from engineforge.recipe.trtllm_section import TrtllmSpec
 from engineforge.runtime_traits import RUNTIMES, runtime_traits
-from engineforge.recipe_trtllm import trtllm_version
+from engineforge.recipe.trtllm_section import trtllm_version
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 # An MLflow experiment name, never a path: no "/", and no leading "." (so never "..").

@@ -2,7 +2,7 @@
 
 The server runs in its own process group so that stopping it also stops whatever it spawned
 (MPI ranks, worker processes); its output goes to a log file kept with the stage output. The
-group is led by engineforge/lifeline.py, which stops it when this process dies, even by SIGKILL.
+group is led by engineforge/processes/lifeline.py, which stops it when this process dies, even by SIGKILL.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Callable, Iterator
 
 import httpx
 
-from engineforge.child_environment import scrubbed_environment
+from engineforge.processes.environment import scrubbed_environment
 from engineforge.errors import StageFailed, UserError
 from engineforge.stage_plan import write_files
 
@@ -68,7 +68,7 @@ def start_owned(argv: list[str], log, env: dict[str, str] | None = None) -> subp
     """Start `argv` in a new process group that dies with this process; output to the open file `log`.
     It gets this process's environment without secrets, plus `env`."""
     return subprocess.Popen(
-        [sys.executable, "-m", "engineforge.lifeline", str(os.getpid()), *resolve_executable(argv)],
+        [sys.executable, "-m", "engineforge.processes.lifeline", str(os.getpid()), *resolve_executable(argv)],
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

@@ -3,7 +3,7 @@
 import pytest
 
 from engineforge.errors import UserError
-from engineforge.sources import HubSource, resolve_hub_revision
+from engineforge.sources.model_source import HubSource, resolve_hub_revision
 from tests.doubles.hub import running_hub
 
 REPO = "acme/tiny-llama"

@@ -1,8 +1,8 @@
 """The MLflow vocabulary: one definition per tag, the strings users' stores already hold, and the
 stage tags' writer and reader agreeing."""
 
-import engineforge.mlflow_tags as tags
-from engineforge.mlflow_tags import stage_key, stage_status, stage_statuses
+import engineforge.tracking.mlflow_tags as tags
+from engineforge.tracking.mlflow_tags import stage_key, stage_status, stage_statuses
 
 # What runs recorded before this module existed carry; a changed string would hide them.
 RECORDED = {

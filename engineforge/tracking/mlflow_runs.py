@@ -23,7 +23,7 @@ from filelock import FileLock
 
 from engineforge.errors import UserError
 from engineforge.gpus import detect_gpus
-from engineforge.mlflow_tags import (
+from engineforge.tracking.mlflow_tags import (
     CLOSED_BY_TAG,
     CONTENT_KEY_TAG,
     GPU_TAG,
@@ -33,9 +33,10 @@ from engineforge.mlflow_tags import (
     REGISTERED_BY_TAG,
     REPLACED_CANDIDATE_TAG,
     RUNTIME_TAG,
+    owner_field,
 )
 from engineforge.process_owner import Owner, host
-from engineforge.recipe import Recipe
+from engineforge.recipe.schema import Recipe
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 CANDIDATE_ALIAS = "candidate"
@@ -116,7 +117,7 @@ def start_run(recipe: Recipe, recipe_text: str) -> tuple[str, str]:
     run = mlflow_client.create_run(
         _experiment_id(mlflow_client, uri, experiment_name(recipe)),
         run_name=recipe.name,
-        tags={RECIPE_TAG: recipe.name, RUNTIME_TAG: recipe.runtime, **Owner.current().tags(),
+        tags={RECIPE_TAG: recipe.name, RUNTIME_TAG: recipe.runtime, **owner_tags(Owner.current()),
               **({GPU_TAG: gpu.spec.name} if gpu else {})},
     )
     run_id = run.info.run_id
@@ -188,12 +189,27 @@ def close_stale_runs(uri: str, experiment_ids: list[str] | None = None) -> list[
     for run in mlflow_client.search_runs(
         experiment_ids, f"attributes.status = 'RUNNING' and tags.`{OWNER_TAG_PREFIX}host` = '{host()}'", max_results=1000,
     ):
-        owner = Owner.from_tags(run.data.tags)
+        owner = tagged_owner(run.data.tags)
         if owner is not None and owner.is_dead():
             mlflow_client.set_tag(run.info.run_id, CLOSED_BY_TAG, f"{Owner.current().token()}: owner {owner.token()} is dead")
             mlflow_client.set_terminated(run.info.run_id, "KILLED")
             stale.append(run)
     return stale
+
+
+def owner_tags(owner: Owner) -> dict[str, str]:
+    """The tags that name a run's owner, so that a later process can tell a live owner from a dead one."""
+    return {owner_field(name): str(value) for name, value in
+            (("host", owner.host), ("boot_id", owner.boot_id), ("pid", owner.pid), ("started", owner.started))}
+
+
+def tagged_owner(tags: dict[str, str]) -> Owner | None:
+    """The owner that a run's tags name; None for a run recorded without one."""
+    try:
+        return Owner(tags[owner_field("host")], tags[owner_field("boot_id")],
+                     int(tags[owner_field("pid")]), int(tags[owner_field("started")]))
+    except (KeyError, ValueError):
+        return None
 
 
 def register_version(uri: str, run_id: str, name: str, source: str, content_key: str, tags: dict[str, str],

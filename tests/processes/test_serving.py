@@ -5,7 +5,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from engineforge.serving import Unhealthy, log_tail, wait_healthy
+from engineforge.processes.serving import Unhealthy, log_tail, wait_healthy
 
 
 class _Health(BaseHTTPRequestHandler):

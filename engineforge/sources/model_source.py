@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from engineforge import hub
+from engineforge.sources import hub
 from engineforge.errors import UserError
-from engineforge.model_roots import check_model_path, model_files
-from engineforge.model_shape import CONFIG_FILE
-from engineforge.recipe import ModelSpec
+from engineforge.model.roots import check_model_path, model_files
+from engineforge.model.shape import CONFIG_FILE
+from engineforge.recipe.schema import ModelSpec
 from engineforge.store import content_key, sha256_file
 
 REQUIRED_FILES = (CONFIG_FILE,)

@@ -1,4 +1,4 @@
-"""engineforge.hub against a loopback hub (tests/doubles/hub.py) standing in for the public hub, which
+"""engineforge/sources/hub.py against a loopback hub (tests/doubles/hub.py) standing in for the public hub, which
 tests cannot reach: every caller (revision, model download, planner's config.json, calibration data)
 uses HF_ENDPOINT and HF_TOKEN, and offline mode sends no request at all."""
 
@@ -10,8 +10,8 @@ from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
 from engineforge.errors import UserError
 from engineforge.planner.config_source import load_model_config
 from engineforge.quantize import hub_data
-from engineforge.recipe import ModelSpec
-from engineforge.sources import HubSource, download_hub_model, resolve_hub_revision
+from engineforge.recipe.schema import ModelSpec
+from engineforge.sources.model_source import HubSource, download_hub_model, resolve_hub_revision
 from tests.doubles.hub import running_hub
 
 REPO = "acme/tiny-llama"

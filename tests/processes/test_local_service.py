@@ -9,9 +9,9 @@ import time
 import psutil
 import pytest
 
-from engineforge import local_service
+from engineforge.processes import local_service
 from engineforge.errors import UserError
-from engineforge.serving import LOOPBACK, free_port
+from engineforge.processes.serving import LOOPBACK, free_port
 
 SECRETS = {"HF_TOKEN": "hf_secret", "REGISTRY_PASSWORD": "hunter2"}
 

@@ -12,8 +12,8 @@ import hashlib
 import yaml
 
 from engineforge.errors import UserError
-from engineforge.recipe import Recipe
-from engineforge.sources import COMMIT, HubSource, parse_source
+from engineforge.recipe.schema import Recipe
+from engineforge.sources.model_source import COMMIT, HubSource, parse_source
 
 VARIABLE_PREFIX = "engineforge-last-built-"
 

@@ -1,4 +1,4 @@
-"""`python -m engineforge.lifeline PARENT_PID ARGV...`: run ARGV so that it dies with PARENT_PID.
+"""`python -m engineforge.processes.lifeline PARENT_PID ARGV...`: run ARGV so that it dies with PARENT_PID.
 
 A server we start lives in its own process group (so stopping it stops what it spawned) and so
 outlives a parent killed with SIGKILL, which runs no cleanup. This small leader of that group asks

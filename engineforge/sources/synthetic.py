@@ -16,7 +16,7 @@ import string
 from pathlib import Path
 from typing import Iterator
 
-from engineforge.recipe import SyntheticModel
+from engineforge.recipe.schema import SyntheticModel
 
 SPECIAL_TOKENS = ["<unk>", "<s>", "</s>"]
 METASPACE = "\u2581"  # SentencePiece's visible space: a token's leading space decodes to " "

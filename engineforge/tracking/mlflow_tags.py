@@ -9,7 +9,7 @@ from __future__ import annotations
 
 PREFIX = "engineforge."
 
-# A pipeline run (flows/model_to_deployment.py, engineforge/tracking.py).
+# A pipeline run (flows/model_to_deployment.py, tracking/mlflow_runs.py).
 RECIPE_TAG = "engineforge.recipe"  # the recipe's name; also on a registered model
 RUNTIME_TAG = "engineforge.runtime"  # also on a registered model version
 PARALLEL_TAG = "engineforge.parallel"  # the resolved parallel layout's label
@@ -40,7 +40,7 @@ MISSING_TAG_PREFIX = "engineforge.missing."  # engineforge.missing.<figure>: why
 CACHE_HIT_TAG = "engineforge.cache_hit"  # "true" on a run whose validation was reused
 MEASURED_BY_TAG = "engineforge.measured_by_run"  # on a run whose validation was reused: the run that measured it
 
-# Registry (engineforge/tracking.py, stages/register.py). Register leaves a trail a kill cannot cut short:
+# Registry (tracking/mlflow_runs.py, stages/register.py). Register leaves a trail a kill cannot cut short:
 # what it creates names the run that created it, and a new version the candidate it replaces.
 CONTENT_KEY_TAG = "engineforge.content_key"  # on a model version: the build's store key
 IMAGE_DIGEST_TAG = "engineforge.image_digest"  # on a model version: the serving image's digest

@@ -4,7 +4,7 @@ import pytest
 from planner_helpers import model_config
 
 from engineforge.errors import UserError
-from engineforge.model_shape import (
+from engineforge.model.shape import (
     ModelShape,
     UnsupportedModel,
     read_config,

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from engineforge.errors import UserError
-from engineforge.model_roots import read_regular
+from engineforge.model.roots import read_regular
 
 CONFIG_FILE = "config.json"
 MAX_CONFIG_BYTES = 4 << 20  # the largest released config.json files are tens of kilobytes

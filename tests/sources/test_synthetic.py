@@ -1,6 +1,6 @@
-from engineforge.recipe import SyntheticModel
+from engineforge.recipe.schema import SyntheticModel
 from engineforge.store import file_digests
-from engineforge.synthetic import write_synthetic_model
+from engineforge.sources.synthetic import write_synthetic_model
 
 
 def test_same_spec_gives_identical_files(tmp_path, tiny_model_dir):

@@ -17,9 +17,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from engineforge import safe_yaml
+from engineforge.recipe import safe_yaml
 from engineforge.errors import UserError
-from engineforge.recipe import EXPERIMENT_PATTERN, NAME_PATTERN, Recipe
+from engineforge.recipe.schema import EXPERIMENT_PATTERN, NAME_PATTERN, Recipe
 
 _NAMED_FIELD = re.compile(r"^([a-z_]+(?:\.[a-z_0-9]+)+): ")
 MAX_PROBLEMS = 20  # per file: a file of 40,000 typos says so in 21 lines, not 40,000

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import psutil
 
-from engineforge.child_environment import SECRET_NAME, scrubbed_environment
+from engineforge.processes.environment import SECRET_NAME, scrubbed_environment
 from engineforge.errors import UserError
 from engineforge.process_owner import is_started_process, started_process
-from engineforge.serving import Unhealthy, wait_healthy
+from engineforge.processes.serving import Unhealthy, wait_healthy
 
 STATE_FILE = "server.json"
 LOG_FILE = "server.log"

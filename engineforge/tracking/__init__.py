@@ -1,0 +1,1 @@
+"""MLflow: every tag name once, and the runs, metrics and registry written through one client."""

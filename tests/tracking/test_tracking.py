@@ -1,0 +1,24 @@
+import math
+from concurrent.futures import ProcessPoolExecutor
+
+from engineforge.tracking import mlflow_runs
+
+
+def _experiments(uri: str) -> int:
+    return len(mlflow_runs.client(uri).search_experiments())
+
+
+def test_runs_starting_together_on_a_fresh_sqlite_store_all_get_a_client(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'fresh' / 'mlflow.db'}"
+    with ProcessPoolExecutor(3) as pool:
+        assert list(pool.map(_experiments, [uri] * 3)) == [1, 1, 1]  # the Default experiment, no errors
+
+
+def test_recipe_params_are_flat_dotted_keys():
+    assert mlflow_runs.flatten({"a": {"b": 1, "c": [1, 2]}, "d": None}) == {"a.b": "1", "a.c": "[1, 2]", "d": "None"}
+
+
+def test_metrics_are_stored_readable_to_seven_significant_digits_and_never_coarser_than_a_thousandth():
+    assert mlflow_runs.readable(614.0577311077286) == 614.0577 and mlflow_runs.readable(0.05211236399918562) == 0.05211236
+    assert mlflow_runs.readable(1796528961.123456) == 1796528961.123  # a large figure keeps its thousandths
+    assert mlflow_runs.readable(32.0) == 32.0 and mlflow_runs.readable(0.0) == 0.0 and math.isnan(mlflow_runs.readable(math.nan))
