@@ -73,7 +73,7 @@ def locked_entry(uri: str, run_id: str, stage: str) -> dict:
         raise UserError(f"run {run_id} recorded no {mlflow_tags.LOCK_SHA256_TAG} tag (it never finished); rebuild")
     with tempfile.TemporaryDirectory() as scratch:
         try:
-            path = Path(tracking.client(uri).download_artifacts(run_id, lockfile.LOCK_FILE, scratch))
+            path = transfer.download_file(uri, run_id, lockfile.LOCK_FILE, Path(scratch))
             lock = _lock_matching(read_regular(path, LOCK_LIMIT), recorded)
         except (MlflowException, OSError) as error:
             raise UserError(f"{name} cannot be read ({type(error).__name__}); rebuild") from None

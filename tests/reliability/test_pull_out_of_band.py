@@ -17,6 +17,7 @@ from engineforge import lockfile, mlflow_tags, tracking
 from engineforge.artifacts import manifest, transfer
 from engineforge.artifacts.pull import pull
 from engineforge.artifacts.remote_tier import RemoteTier
+from engineforge.cli.app import main
 from engineforge.errors import UserError
 from engineforge.recipe_file import parse_recipe
 from engineforge.stage import run_stage
@@ -73,10 +74,14 @@ def test_the_lock_file_records_where_the_engine_lies_and_its_manifests_digest(re
     assert lockfile.core_digest(lockfile.core_of(lock)) == lock["core_sha256"]  # read back, it hashes as written
 
 
-def test_an_untouched_version_is_pulled(registered, tmp_path):
+def test_an_untouched_version_is_pulled_and_says_so_in_one_line(registered, tmp_path, monkeypatch, capsys):
     uri, artifacts, _ = registered
     logged = artifacts / "engine"
-    pull(uri, "tiny/1", tmp_path / "pulled")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", raising=False)  # set by a process's first download
+    assert main(["pull", "tiny/1", "--to", str(tmp_path / "pulled")]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and out.startswith("tiny version 1 (runs:/") and "verified in" in out, (out, err)  # no download bars
     assert sha256_file(tmp_path / "pulled" / "model.safetensors") == sha256_file(logged / "model.safetensors")
 
 
