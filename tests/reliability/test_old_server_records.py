@@ -44,6 +44,19 @@ def test_an_old_record_naming_a_live_unrelated_pid_is_refused_in_one_line_and_no
 
 
 @pytest.mark.parametrize("command, variable, name", COMMANDS)
+def test_a_start_that_would_replace_an_old_record_of_a_live_pid_refuses_too_and_starts_nothing(
+        command, variable, name, unrelated, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(variable, str(tmp_path))
+    state = tmp_path / local_service.STATE_FILE
+    state.write_text(json.dumps({"url": "http://127.0.0.1:1", "pid": unrelated.pid}))
+    assert main([command, "start"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {state} was written by an older engineforge") and err.count("\n") == 1, err
+    assert not (tmp_path / local_service.LOG_FILE).exists()  # no server was started
+    assert unrelated.poll() is None
+
+
+@pytest.mark.parametrize("command, variable, name", COMMANDS)
 def test_an_old_record_of_a_dead_pid_is_removed(command, variable, name, tmp_path, monkeypatch, capsys):
     gone = psutil.Popen([sys.executable, "-c", "pass"])
     gone.wait()
