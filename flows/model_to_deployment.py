@@ -5,6 +5,7 @@ The recipe arrives as YAML text, so a worker needs no copy of the file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -104,11 +105,18 @@ def _conclude(summary: dict[str, Any], recipe, label: str) -> None:
 
 
 def _finish(ctx: RunContext, recipe, results: dict[str, StageResult], plan: dict, succeeded: bool) -> dict[str, Any]:
-    """Write the lock file and close the MLflow run; what was recorded before a failure stays."""
-    lock = lockfile.complete_lock(lockfile.lock_core(recipe, results, plan, _logged(ctx, results)), results.get("package"))
-    tracking.log_text(ctx.tracking_uri, ctx.run_id, lockfile.dumps(lock), lockfile.LOCK_FILE)
-    tags = {MODEL_REVISION_TAG: str(lock["model"]["revision"]), LOCK_SHA256_TAG: lock["core_sha256"]}
-    tracking.set_tags(ctx.tracking_uri, ctx.run_id, tags)
+    """Write the lock file and close the MLflow run; what was recorded before a failure stays. A lock
+    file that cannot be written (a full disk) leaves the run FAILED where the tracking database still takes
+    that; else the next run's cleanup closes it."""
+    try:
+        lock = lockfile.complete_lock(lockfile.lock_core(recipe, results, plan, _logged(ctx, results)), results.get("package"))
+        tracking.log_text(ctx.tracking_uri, ctx.run_id, lockfile.dumps(lock), lockfile.LOCK_FILE)
+        tags = {MODEL_REVISION_TAG: str(lock["model"]["revision"]), LOCK_SHA256_TAG: lock["core_sha256"]}
+        tracking.set_tags(ctx.tracking_uri, ctx.run_id, tags)
+    except Exception:
+        with contextlib.suppress(Exception):  # the database may be what failed: the error above is the one to report
+            tracking.finish_run(ctx.tracking_uri, ctx.run_id, False)
+        raise
     tracking.finish_run(ctx.tracking_uri, ctx.run_id, succeeded)
     return lock
 

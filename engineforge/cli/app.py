@@ -172,12 +172,13 @@ def _disk_full(error: BaseException) -> str | None:
 
 def _fullest_place() -> str:
     """For an ENOSPC that names no file (a copy's write, as MLflow logs an artifact): of the places a
-    run writes (the SQLite tracking database with its artifacts beside it, the store, the current
-    directory), the one with the least free space."""
+    run writes (the SQLite tracking database, its artifacts beside it, the store, the current directory),
+    the one with the least free space."""
     from engineforge.settings import settings
 
-    places = [path for path in (_tracking_database(), os.path.join(settings().STORE, ""), os.path.join(os.getcwd(), "")) if path]
-    return min(places, key=_free_bytes)
+    database = _tracking_database()
+    places = [database, os.path.join(os.path.dirname(database), "mlartifacts")] if database else []  # tracking._artifact_location
+    return min([*places, str(settings().STORE), os.getcwd()], key=_free_bytes)
 
 
 def _tracking_database() -> str | None:
@@ -186,8 +187,9 @@ def _tracking_database() -> str | None:
 
 
 def _free_bytes(path: str) -> float:
+    """Free bytes in the directory `path` or, for a file, the directory that holds it."""
     try:
-        return shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free
+        return shutil.disk_usage(path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))).free
     except OSError:  # not there (yet): not where the disk filled
         return float("inf")
 
