@@ -1,7 +1,8 @@
 """The lock file: what a run actually used, enough to reproduce it.
 
-`core` (model revision and file hashes, recipe hash, stage keys, tool versions, GPU) is known
-before packaging and its hash is stamped on the image; the image section is added after.
+`core` (model revision and file hashes, recipe hash, stage keys, tool versions, GPU, and where the
+tracking server holds the run's logged entries with their MANIFEST.json digests) is known before
+packaging and its hash is stamped on the image; the image section is added after.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ LOCK_FILE = "engineforge.lock.json"
 AFTER_IMAGE = ("package", "register")  # stages whose keys the lock records but the image label cannot hash
 
 
-def lock_core(recipe: Recipe, results: dict[str, StageResult], parallel_plan: dict[str, Any]) -> dict[str, Any]:
+def lock_core(recipe: Recipe, results: dict[str, StageResult], parallel_plan: dict[str, Any],
+              logged: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
+    """`logged`: stage -> {"uri": runs:/..., "manifest_sha256": ...} of the entries the remote tier holds
+    (artifacts/remote_tier.py `logged_manifests`), which `engineforge pull` checks a download against."""
     download = results.get("download")
     model = download.outputs if download else {}
     return {
@@ -36,6 +40,7 @@ def lock_core(recipe: Recipe, results: dict[str, StageResult], parallel_plan: di
         "tools": tool_versions(),
         "installed": installed_packages(),  # what this process ran with (the host's requirements.lock install)
         **({"quantization": quantization_record(results["quantize"])} if "quantize" in results else {}),
+        **({"logged": logged} if logged else {}),
     }
 
 
@@ -55,6 +60,11 @@ def core_digest(core: dict[str, Any]) -> str:
     package stage started, i.e. without the keys of the stages that stamp it or follow it."""
     stamped = {name: key for name, key in core["stages"].items() if name not in AFTER_IMAGE}
     return digest({**core, "stages": stamped})
+
+
+def core_of(lock: dict[str, Any]) -> dict[str, Any]:
+    """The core a lock file (`complete_lock`) was made of, read back, for `core_digest`."""
+    return {name: value for name, value in lock.items() if name not in ("version", "core_sha256", "image")}
 
 
 def complete_lock(core: dict[str, Any], package: StageResult | None) -> dict[str, Any]:

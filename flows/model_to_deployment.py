@@ -5,6 +5,7 @@ The recipe arrives as YAML text, so a worker needs no copy of the file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -78,7 +79,7 @@ def model_to_deployment(
         checkpoint = results["shard"] = run(SHARD, recipe, ctx, model=source)
         built = results["build"] = run(BUILD, recipe, ctx, model=checkpoint if checkpoint.status != "skipped" else source)
         results["validate"] = run(VALIDATE, recipe, ctx, built=built)
-        core = lockfile.lock_core(recipe, results, plan.record())
+        core = lockfile.lock_core(recipe, results, plan.record(), _logged(ctx, results))
         packaged = results["package"] = run(PACKAGE, recipe, ctx, built=built, model=model,
                                             lock_sha256=lockfile.core_digest(core), quantized=results.get("quantize"))
         results["register"] = run(REGISTER, recipe, ctx, built=built, packaged=packaged, model=model)
@@ -105,13 +106,26 @@ def _conclude(summary: dict[str, Any], recipe, label: str) -> None:
 
 
 def _finish(ctx: RunContext, recipe, results: dict[str, StageResult], plan: dict, succeeded: bool) -> dict[str, Any]:
-    """Write the lock file and close the MLflow run; what was recorded before a failure stays."""
-    lock = lockfile.complete_lock(lockfile.lock_core(recipe, results, plan), results.get("package"))
-    mlflow_runs.log_text(ctx.tracking_uri, ctx.run_id, lockfile.dumps(lock), lockfile.LOCK_FILE)
-    tags = {MODEL_REVISION_TAG: str(lock["model"]["revision"]), LOCK_SHA256_TAG: lock["core_sha256"]}
-    mlflow_runs.set_tags(ctx.tracking_uri, ctx.run_id, tags)
+    """Write the lock file and close the MLflow run; what was recorded before a failure stays. A lock
+    file that cannot be written (a full disk) leaves the run FAILED where the tracking database still takes
+    that; else the next run's cleanup closes it."""
+    try:
+        lock = lockfile.complete_lock(lockfile.lock_core(recipe, results, plan, _logged(ctx, results)), results.get("package"))
+        mlflow_runs.log_text(ctx.tracking_uri, ctx.run_id, lockfile.dumps(lock), lockfile.LOCK_FILE)
+        tags = {MODEL_REVISION_TAG: str(lock["model"]["revision"]), LOCK_SHA256_TAG: lock["core_sha256"]}
+        mlflow_runs.set_tags(ctx.tracking_uri, ctx.run_id, tags)
+    except Exception:
+        with contextlib.suppress(Exception):  # the database may be what failed: the error above is the one to report
+            mlflow_runs.finish_run(ctx.tracking_uri, ctx.run_id, False)
+        raise
     mlflow_runs.finish_run(ctx.tracking_uri, ctx.run_id, succeeded)
     return lock
+
+
+def _logged(ctx: RunContext, results: dict[str, StageResult]) -> dict[str, dict[str, str]]:
+    """Where the tracking server holds this run's entries, with their MANIFEST.json digests (the lock file's `logged`)."""
+    keys = {name: result.key for name, result in results.items() if result.key}
+    return ctx.store.remote.logged_manifests(keys) if ctx.remote_tier else {}
 
 
 def _summary(recipe, ctx: RunContext, results: dict[str, StageResult], started: float, lock=None, failed=None) -> dict[str, Any]:

@@ -58,6 +58,18 @@ class RemoteTier:
         run_id = self.logged_by(stage, key)
         return f"runs:/{run_id}/{artifact_path(stage)}" if run_id else None
 
+    def logged_manifests(self, keys: dict[str, str]) -> dict[str, dict[str, str]]:
+        """For each stage -> key of `keys` logged in this experiment: where (`runs:/...`) and the sha256
+        of its MANIFEST.json as the logging run recorded it in the tracking database (the lock file's
+        `logged`, which `engineforge pull` checks)."""
+        found = {}
+        for stage, key in keys.items():
+            source = self.location(stage, key) if stage in STAGES else None
+            digest = source and transfer.recorded_manifest_digest(self.uri, source, stage)
+            if digest:
+                found[stage] = {"uri": source, "manifest_sha256": digest}
+        return found
+
     def fetch(self, store: Store, stage: str, key: str) -> dict[str, Any] | None:
         """Commit the logged entry for `key` to `store`; return its store manifest, or None when none
         is logged or it never matched its MANIFEST.json (the stage is then computed here)."""

@@ -71,7 +71,7 @@ def download(uri: str, artifact_uri: str, into: Path, key: str | None = None, ma
     when given. Raises ArtifactMismatch when it never matches."""
     from mlflow.artifacts import download_artifacts
 
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", str(sys.stderr.isatty()).lower())  # not in worker logs
+    _bar_only_on_a_terminal()
     into.mkdir(parents=True, exist_ok=True)
     found: list[str] = []
     for attempt in range(1, ATTEMPTS + 1):
@@ -91,6 +91,16 @@ def download(uri: str, artifact_uri: str, into: Path, key: str | None = None, ma
             shutil.rmtree(scratch, ignore_errors=True)
     raise ArtifactMismatch(f"{artifact_uri} does not match its {manifest.MANIFEST} after {ATTEMPTS} downloads "
                            f"({'; '.join(found[:3])}); nothing was kept: re-log it from a host that has it")
+
+
+def download_file(uri: str, run_id: str, name: str, into: Path) -> Path:
+    """The artifact file `name` of run `run_id`, downloaded into the directory `into`, unverified."""
+    _bar_only_on_a_terminal()
+    return Path(mlflow_runs.client(uri).download_artifacts(run_id, name, str(into)))
+
+
+def _bar_only_on_a_terminal() -> None:
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", str(sys.stderr.isatty()).lower())  # not in worker logs
 
 
 class _progress:

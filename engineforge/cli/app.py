@@ -161,21 +161,42 @@ def _disk_full(error: BaseException) -> str | None:
     while error is not None and id(error) not in seen:
         seen.add(id(error))
         if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
-            return _full_line(error.filename or os.getcwd())
+            return _full_line(error.filename or _fullest_place())
         if "database or disk is full" in str(error):
-            uri = os.environ.get("MLFLOW_TRACKING_URI", "")
-            if uri.startswith("sqlite:///"):
-                return _full_line(uri[len("sqlite:///"):])
+            if database := _tracking_database():
+                return _full_line(database)
             return "disk full under the MLflow tracking database (see the recipe's tracking.uri); free space there, and run again"
         error = error.__cause__ or error.__context__
     return None
 
 
-def _full_line(path: str) -> str:
+def _fullest_place() -> str:
+    """For an ENOSPC that names no file (a copy's write, as MLflow logs an artifact): of the places a
+    run writes (the SQLite tracking database, its artifacts beside it, the store, the current directory),
+    the one with the least free space."""
+    from engineforge.settings import settings
+
+    database = _tracking_database()
+    places = [database, os.path.join(os.path.dirname(database), "mlartifacts")] if database else []  # tracking._artifact_location
+    return min([*places, str(settings().STORE), os.getcwd()], key=_free_bytes)
+
+
+def _tracking_database() -> str | None:
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    return uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else None
+
+
+def _free_bytes(path: str) -> float:
+    """Free bytes in the directory `path` or, for a file, the directory that holds it."""
     try:
-        free = f"{shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free / 2**20:.1f} MiB free"
-    except OSError:
-        free = "free space unknown"
+        return shutil.disk_usage(path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))).free
+    except OSError:  # not there (yet): not where the disk filled
+        return float("inf")
+
+
+def _full_line(path: str) -> str:
+    free = _free_bytes(path)
+    free = "free space unknown" if free == float("inf") else f"{free / 2**20:.1f} MiB free"
     return f"disk full under {path} ({free}); free space there, or point MLFLOW_TRACKING_URI / --store elsewhere, and run again"
 
 

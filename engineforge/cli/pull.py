@@ -8,7 +8,8 @@ def command(
     model: str = typer.Argument(..., help="NAME, NAME@ALIAS (candidate, champion) or NAME/VERSION"),
     to: Path = typer.Option(..., "--to", help="New or empty directory for the files."),
 ) -> int:
-    """Download a registered model version's files from the tracking server, checked against its MANIFEST.json."""
+    """Download a registered model version's files from the tracking server, checked against its MANIFEST.json and
+    that against the digest recorded when it was logged (the tracking database, the registering run's lock file)."""
     import os
 
     from engineforge.tracking import mlflow_runs

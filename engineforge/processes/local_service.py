@@ -9,7 +9,8 @@ own), with an environment scrubbed of secrets: it serves later commands, so a ca
 registry password must not live on in it or its workers. The record is written as soon as the
 process exists, so a start that is interrupted (an error, Ctrl+C) still stops, or leaves a record of,
 what it started. `stop` signals only a process the record proves is the one started: a pid the
-kernel has since given to an unrelated process is never signalled.
+kernel has since given to an unrelated process is never signalled, and a record an older engineforge
+wrote (URL and pid only) whose pid is alive is refused, naming the file, not guessed at.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 import psutil
 
 from engineforge.processes.environment import SECRET_NAME, scrubbed_environment
-from engineforge.errors import UserError
+from engineforge.errors import EngineForgeError, UserError
 from engineforge.process_owner import is_started_process, started_process
 from engineforge.processes.serving import Unhealthy, wait_healthy
 
@@ -88,6 +89,7 @@ def stop(directory: Path, timeout_s: float = STOP_TIMEOUT_S) -> bool:
     record = read_record(directory)
     if record is None:
         return False
+    _refuse_unproven(directory, record)
     ours = is_started_process(record)
     if ours:
         _signal_group(record["pid"], signal.SIGTERM)
@@ -96,6 +98,19 @@ def stop(directory: Path, timeout_s: float = STOP_TIMEOUT_S) -> bool:
             _exited(record["pid"], 5.0)
     (directory / STATE_FILE).unlink(missing_ok=True)
     return ours
+
+
+def _refuse_unproven(directory: Path, record: dict) -> None:
+    """An older engineforge's record holds no start time or command line, so nothing proves its pid is
+    still the server: while that pid lives, say how to stop it by hand instead of signalling it."""
+    pid = record.get("pid")
+    if {"create_time", "cmdline"} <= record.keys() or not isinstance(pid, int) or pid <= 0 or not psutil.pid_exists(pid):
+        return
+    state = directory / STATE_FILE
+    raise EngineForgeError(
+        f"{state} was written by an older engineforge (pid {pid}, no start time or command line), so nothing "
+        f"proves pid {pid} is the server it started; nothing was signalled. If `ps -o pid,lstart,args -p {pid}` "
+        f"shows that server, stop it with `kill -TERM -{pid}`; then delete {state}")
 
 
 def _end(process: subprocess.Popen, directory: Path) -> None:

@@ -41,7 +41,7 @@ def base(tmp_path_factory, tiny_model_dir) -> Path:
     return tiny_model_dir
 
 
-@settings(max_examples=300, deadline=timedelta(seconds=2), database=None,
+@settings(max_examples=500, deadline=timedelta(seconds=2), database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(changes=st.dictionaries(st.sampled_from(FIELDS), values, max_size=4))
 def test_no_generated_config_json_gives_a_traceback(tmp_path_factory, base, changes):
@@ -51,7 +51,7 @@ def test_no_generated_config_json_gives_a_traceback(tmp_path_factory, base, chan
     _check(model)
 
 
-@settings(max_examples=300, deadline=timedelta(seconds=2), database=None,
+@settings(max_examples=500, deadline=timedelta(seconds=2), database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(raw=st.one_of(st.sampled_from(HEADERS), st.binary(max_size=64)),
        declared=st.one_of(st.none(), st.integers(0, 2**64 - 1)), tail=st.binary(max_size=16))

@@ -1,44 +1,94 @@
-"""`engineforge pull` checks MANIFEST.json against the digest its run recorded in the tracking
-database when it logged the engine. Before, a weight changed in the artifact store together with a
-rewritten MANIFEST.json (new sha256 and size) was pulled as "verified". Real MLflow store (SQLite, a
-local artifact root), real files."""
+"""`engineforge pull` checks MANIFEST.json against the digest recorded out of band when the engine was
+logged: the logging run's tag in the tracking database, and the `logged` record of the registering
+run's lock file (itself checked against the run's `lock_sha256` tag). Before, a weight changed in the
+artifact store together with a rewritten MANIFEST.json (new sha256 and size) was pulled as
+"verified", and the lock file carried no digest. Real MLflow store (SQLite, a local artifact root), a
+real store entry logged by the remote tier, the lock file written as the flow writes it; real files."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
+from engineforge import lockfile
 from engineforge.tracking import mlflow_runs, mlflow_tags
 from engineforge.artifacts import manifest, transfer
 from engineforge.artifacts.pull import pull
+from engineforge.artifacts.remote_tier import RemoteTier
+from engineforge.cli.app import main
 from engineforge.errors import UserError
-from engineforge.store import sha256_file
+from engineforge.recipe.file import parse_recipe
+from engineforge.stages.run_stage import run_stage
+from engineforge.stage_result import StageOutput
+from engineforge.store import Store, sha256_file
+from tests.conftest import recipe_text
 
 KEY = "f" * 64
 
 
+def copy_of(model: Path):
+    def produce(workdir: Path) -> StageOutput:
+        shutil.copytree(model, workdir, dirs_exist_ok=True)
+        return StageOutput(summary="built")
+    return produce
+
+
 @pytest.fixture
 def registered(tmp_path, tiny_model_dir):
+    """A run that built, logged (remote tier) and registered the tiny model and wrote its lock file, as
+    flows/model_to_deployment.py does: (tracking URI, the logged engine's directory, the run id)."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = mlflow_runs.client(uri)
     experiment = client.create_experiment("pull", artifact_location=(tmp_path / "artifacts").as_uri())
     run_id = client.create_run(experiment).info.run_id
-    source = transfer.upload(uri, run_id, tiny_model_dir, "engine", "build", KEY)
+    remote = RemoteTier(uri, run_id)
+    store = Store(tmp_path / "store", remote)
+    built = run_stage(store, "build", KEY, copy_of(tiny_model_dir))
+    source = remote.upload(store, "build", KEY)
+    core = lockfile.lock_core(parse_recipe(recipe_text("synthetic:tiny-llama"), "<test>"), {"build": built}, {"tp": 1},
+                              remote.logged_manifests({"build": KEY}))
+    lock = lockfile.complete_lock(core, None)
+    mlflow_runs.log_text(uri, run_id, lockfile.dumps(lock), lockfile.LOCK_FILE)
+    client.set_tag(run_id, mlflow_tags.LOCK_SHA256_TAG, lock["core_sha256"])
     client.create_registered_model("tiny")
-    client.create_model_version("tiny", source=source, run_id=run_id, tags={mlflow_tags.CONTENT_KEY_TAG: KEY})
-    return uri, tmp_path / "artifacts" / run_id / "artifacts" / "engine"
+    client.create_model_version("tiny", source=source, run_id=run_id,
+                                tags={mlflow_tags.CONTENT_KEY_TAG: KEY, mlflow_tags.REGISTERED_BY_TAG: run_id})
+    return uri, tmp_path / "artifacts" / run_id / "artifacts", run_id
 
 
-def test_an_untouched_version_is_pulled(registered, tmp_path):
-    uri, logged = registered
-    pull(uri, "tiny/1", tmp_path / "pulled")
+def rewrite_lock(artifacts: Path, change) -> None:
+    """Rewrite the logged lock file as one who can write the artifact store would."""
+    path = artifacts / lockfile.LOCK_FILE
+    lock = json.loads(path.read_text())
+    change(lock)
+    path.write_text(lockfile.dumps(lock))
+
+
+def test_the_lock_file_records_where_the_engine_lies_and_its_manifests_digest(registered):
+    uri, artifacts, run_id = registered
+    lock = json.loads((artifacts / lockfile.LOCK_FILE).read_text())
+    assert lock["logged"] == {"build": {"uri": f"runs:/{run_id}/engine",
+                                        "manifest_sha256": sha256_file(artifacts / "engine" / manifest.MANIFEST)}}
+    assert lockfile.core_digest(lockfile.core_of(lock)) == lock["core_sha256"]  # read back, it hashes as written
+
+
+def test_an_untouched_version_is_pulled_and_says_so_in_one_line(registered, tmp_path, monkeypatch, capsys):
+    uri, artifacts, _ = registered
+    logged = artifacts / "engine"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", raising=False)  # set by a process's first download
+    assert main(["pull", "tiny/1", "--to", str(tmp_path / "pulled")]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and out.startswith("tiny version 1 (runs:/") and "verified in" in out, (out, err)  # no download bars
     assert sha256_file(tmp_path / "pulled" / "model.safetensors") == sha256_file(logged / "model.safetensors")
 
 
 def test_a_tampered_weight_with_a_rewritten_manifest_is_refused(registered, tmp_path):
-    uri, logged = registered
+    uri, artifacts, _ = registered
+    logged = artifacts / "engine"
     weights = logged / "model.safetensors"
     data = bytearray(weights.read_bytes())
     data[-1] ^= 0xFF
@@ -53,8 +103,47 @@ def test_a_tampered_weight_with_a_rewritten_manifest_is_refused(registered, tmp_
 
 
 def test_a_version_whose_run_recorded_no_digest_is_refused(registered, tmp_path):
-    uri, _ = registered
+    uri, _, _ = registered
     version = mlflow_runs.client(uri).get_model_version("tiny", "1")
     mlflow_runs.client(uri).delete_tag(version.run_id, mlflow_tags.manifest_sha256("build"))
     with pytest.raises(UserError, match="recorded no engineforge.manifest_sha256.build tag"):
+        pull(uri, "tiny/1", tmp_path / "pulled")
+
+
+def test_a_lock_file_whose_digest_was_rewritten_to_match_is_refused_naming_the_lock_file(registered, tmp_path):
+    """The attacker rewrites the weight, MANIFEST.json and the lock file's digest: the lock file no
+    longer hashes to the lock_sha256 its run recorded in the tracking database."""
+    uri, artifacts, run_id = registered
+    rewrite_lock(artifacts, lambda lock: lock["logged"]["build"].update(manifest_sha256="0" * 64))
+    with pytest.raises(transfer.ArtifactMismatch) as refused:
+        pull(uri, "tiny/1", tmp_path / "pulled")
+    assert str(refused.value) == (f"{lockfile.LOCK_FILE} of run {run_id} differs from the {mlflow_tags.LOCK_SHA256_TAG} "
+                                  "tag its run recorded in the tracking database; nothing was pulled")
+    assert not (tmp_path / "pulled").exists()
+
+
+def test_a_logging_run_tag_that_disagrees_with_the_lock_file_is_refused_naming_the_lock_file(registered, tmp_path):
+    uri, _, run_id = registered
+    mlflow_runs.client(uri).set_tag(run_id, mlflow_tags.manifest_sha256("build"), "1" * 64)
+    with pytest.raises(transfer.ArtifactMismatch, match=f"^{lockfile.LOCK_FILE} of run {run_id} records the engine as "
+                                                        f"runs:/{run_id}/engine with MANIFEST.json sha256 [0-9a-f]{{64}}, the "
+                                                        f"tracking database runs:/{run_id}/engine with 1{{64}}; nothing was pulled$"):
+        pull(uri, "tiny/1", tmp_path / "pulled")
+
+
+@pytest.mark.parametrize("garbage", [b"[]", b"{", b"[" * 100_000, b'{"stages": 5}', b"\xff"])
+def test_a_lock_file_that_is_not_one_is_refused_in_one_line(registered, tmp_path, garbage):
+    uri, artifacts, run_id = registered
+    (artifacts / lockfile.LOCK_FILE).write_bytes(garbage)
+    with pytest.raises(transfer.ArtifactMismatch, match=f"^{lockfile.LOCK_FILE} of run {run_id} differs from"):
+        pull(uri, "tiny/1", tmp_path / "pulled")
+
+
+def test_a_lock_file_without_the_digest_is_refused(registered, tmp_path):
+    """A version registered before the lock file recorded the digest: its lock, consistent with its tag, has no `logged`."""
+    uri, artifacts, run_id = registered
+    rewrite_lock(artifacts, lambda lock: lock.pop("logged"))
+    lock = json.loads((artifacts / lockfile.LOCK_FILE).read_text())
+    mlflow_runs.client(uri).set_tag(run_id, mlflow_tags.LOCK_SHA256_TAG, lockfile.core_digest(lockfile.core_of(lock)))
+    with pytest.raises(UserError, match=f"^{lockfile.LOCK_FILE} of run {run_id} records no MANIFEST.json digest for build"):
         pull(uri, "tiny/1", tmp_path / "pulled")
