@@ -1,0 +1,71 @@
+"""The sweep's statistics against the served double, over many seeds (issue 27's acceptance).
+
+Each seed is one trial of tests/sweep/served_trials.py: three variants (`base`, `twin` at the nominal TPOT,
+`slower` 20 % above), three repeats each, round-robin, each repeat a load through engineforge's load generator
+over HTTP against a freshly started double whose speed factor is drawn from N(1, 4 %). Reported: how often
+`base`'s 95 % interval covered the true mean (asked: 90-99 %), how often `base` against `slower` was
+`significant` with `base` champion (asked: >= 90 %), how often `base` against `twin` was `no_clear_winner`
+(asked: >= 90 %), and the HTTP path's timing error against each server's drawn delay (it must stay well
+below the 4 % noise, or the figures test the machine rather than the statistics).
+
+    PYTHONPATH=. .venv/bin/python bench/verdict_on_served_double.py --seeds 200 --out bench/results/verdict_served.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+from engineforge.sweep.champion import NO_CLEAR_WINNER, SIGNIFICANT
+from tests.sweep import served_trials
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=200)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    load_before = uptime()
+    started = time.perf_counter()
+    with served_trials.quick_gil_handover():
+        trials = [served_trials.trial(seed) for seed in range(args.seeds)]
+    wall = time.perf_counter() - started
+    errors = sorted(abs(error) for t in trials for error in t.errors)
+    apart = [t.apart for t in trials]
+    report = {
+        "seeds": args.seeds, "spread": served_trials.SPREAD, "nominal_tpot_ms": served_trials.NOMINAL_TPOT_MS,
+        "repeats": served_trials.REPEATS, "objective": served_trials.OBJECTIVE,
+        "covered": sum(t.covered for t in trials),
+        "apart_significant_base_champion": sum(v.kind == SIGNIFICANT and v.name == "base" for v in apart),
+        "apart_wrong_champion_significant": sum(v.kind == SIGNIFICANT and v.name != "base" for v in apart),
+        "identical_no_clear_winner": sum(t.identical.kind == NO_CLEAR_WINNER for t in trials),
+        "timing_error_abs_p50": statistics.median(errors), "timing_error_abs_p99": errors[int(0.99 * (len(errors) - 1))],
+        "timing_error_abs_max": errors[-1], "loads": len(errors), "wall_s": wall,
+        "cpus": os.cpu_count(), "load_before": load_before, "load_after": uptime(),
+    }
+    n = args.seeds
+    print(f"{n} seeds, {report['loads']} loads over HTTP in {wall:.1f} s ({load_before})")
+    print(f"interval covers the true mean: {report['covered']}/{n} ({report['covered'] / n:.1%}; asked 90-99 %)")
+    print(f"20 % apart, significant with the faster champion: {report['apart_significant_base_champion']}/{n} "
+          f"({report['apart_significant_base_champion'] / n:.1%}; asked >= 90 %); the wrong one significant: "
+          f"{report['apart_wrong_champion_significant']}")
+    print(f"identical, no_clear_winner: {report['identical_no_clear_winner']}/{n} "
+          f"({report['identical_no_clear_winner'] / n:.1%}; asked >= 90 %)")
+    print(f"HTTP timing error against each server's drawn delay, |relative|: p50 {report['timing_error_abs_p50']:.2%}, "
+          f"p99 {report['timing_error_abs_p99']:.2%}, max {report['timing_error_abs_max']:.2%} "
+          f"(noise {served_trials.SPREAD:.0%} per start)")
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
