@@ -8,7 +8,8 @@ With `spread` > 0 the server is as fast or slow as a real one that was started a
 speed factor from a seeded normal, N(1, spread) (`random.Random(seed)`), and keeps `ttft_ms` and `itl_ms`
 times that factor for its whole life. Over server starts each delay then has the nominal value as its true
 mean and `spread` times it as its standard deviation; within one server there is no such noise. `factor` is
-the drawn value.
+the drawn value. `late_s` is the most any token went out after its deadline: what the machine added (a
+thread that got the CPU late), by the server's own clock.
 `GET /mock/timings` returns (and forgets) the delays the server really kept for each streamed
 response since the last call, `{"ttft_s": [...], "itl_s": [...]}` from reading the request to
 writing each token, so a benchmark can tell the client's timing error from the server's lateness
@@ -79,9 +80,12 @@ class MockServer(ThreadingHTTPServer):
         self.served = itertools.count(1)
         self.timings: dict[str, list[float]] = {"ttft_s": [], "itl_s": []}
         self.timings_lock = threading.Lock()
+        self.late_s = 0.0  # the most any token went out after its deadline (the machine kept the server waiting)
 
     def kept(self, received: float, written: list[float]) -> None:
+        late = max(at - (received + self.ttft + k * self.itl) for k, at in enumerate(written))
         with self.timings_lock:
+            self.late_s = max(self.late_s, late)
             self.timings["ttft_s"].append(written[0] - received)
             self.timings["itl_s"].extend(b - a for a, b in zip(written, written[1:]))
 

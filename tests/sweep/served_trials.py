@@ -9,7 +9,9 @@ the verdicts come from `sweep.champion.decide` on the objective TPOT p50, as a s
 Why TPOT: the double keeps its token deadlines, so a request's TPOT is the server's drawn inter-token delay
 plus only the client's timing jitter; its true mean over server starts is NOMINAL_TPOT_MS exactly. (Throughput
 would add the client's per-request overhead, a bias of its own.) Each start's drawn factor is kept, so
-`Trial.errors` shows what the HTTP path added to each measurement: it must stay well below SPREAD.
+`Trial.errors` shows what the HTTP path added to each measurement: it must stay well below SPREAD. On a
+shared machine another process can hold the double back for tens of milliseconds (an error of 25 % and more
+on a 60 ms load); the double notices (`MockServer.late_s`) and such a load is measured again (`one_load`).
 
 Used by tests/sweep/test_verdict_on_served_double.py (a few seeds) and bench/verdict_on_served_double.py (200).
 """
@@ -34,6 +36,7 @@ REPEATS = 3
 OBJECTIVE = "tpot_ms_p50"
 VARIANTS = {"base": NOMINAL_TPOT_MS, "twin": NOMINAL_TPOT_MS, "slower": APART * NOMINAL_TPOT_MS}
 TOKENS, REQUESTS = 4, 4  # a load: 4 requests at once, 3 inter-token delays each
+LATE_S, RETRIES = 0.002, 20  # a load whose double wrote a token later than this is measured again
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class Trial:
     seed: int
     records: dict[str, VariantRecord]
     factors: dict[str, list[float]]  # each server start's drawn speed factor, per variant
+    loads: int = 0  # loads run, those measured again included
 
     @property
     def errors(self) -> list[float]:
@@ -52,7 +56,7 @@ class Trial:
         """This trial as the noise alone makes it: each repeat the server's drawn delay, no HTTP in between (the
         reference the measured verdicts should agree with)."""
         return Trial(self.seed, {name: variant(name, [{OBJECTIVE: VARIANTS[name] * f} for f in factors])
-                                 for name, factors in self.factors.items()}, self.factors)
+                                 for name, factors in self.factors.items()}, self.factors, 0)
 
     @property
     def covered(self) -> bool:
@@ -68,12 +72,19 @@ class Trial:
         return decide([self.records["base"], self.records["slower"]], OBJECTIVE)
 
 
-def one_load(tpot_ms: float, seed: int) -> tuple[dict[str, float], float]:
-    """A fresh server start and one load against it: (the load's figures, the server's speed factor)."""
-    with served(ttft_ms=1.0, itl_ms=tpot_ms, spread=SPREAD, seed=seed) as server:
-        config = BenchConfig(endpoint=url(server), model="mock", prompts=["a"], requests=REQUESTS,
-                             concurrency=REQUESTS, warmup_requests=0, max_tokens=TOKENS, gpu_telemetry=False)
-        return measure(config).figures, server.factor
+def one_load(tpot_ms: float, seed: int) -> tuple[dict[str, float], float, int]:
+    """A fresh server start and one load against it: (the load's figures, the server's speed factor, the loads
+    it took). A load during which the machine held the double back (a token went out more than LATE_S after
+    its deadline, by the double's own clock: another process had the CPU) measured the machine, not the drawn
+    delay: it is measured again on a fresh start with the same draw, at most RETRIES times."""
+    for attempt in range(1, RETRIES + 1):
+        with served(ttft_ms=1.0, itl_ms=tpot_ms, spread=SPREAD, seed=seed) as server:
+            config = BenchConfig(endpoint=url(server), model="mock", prompts=["a"], requests=REQUESTS,
+                                 concurrency=REQUESTS, warmup_requests=0, max_tokens=TOKENS, gpu_telemetry=False)
+            figures = measure(config).figures
+        if server.late_s <= LATE_S:
+            return figures, server.factor, attempt
+    raise RuntimeError(f"{RETRIES} loads in a row were held back more than {LATE_S * 1000:.0f} ms: the machine is too busy")
 
 
 def variant(name: str, repeats: list[dict[str, float]]) -> VariantRecord:
@@ -84,12 +95,13 @@ def variant(name: str, repeats: list[dict[str, float]]) -> VariantRecord:
 
 def trial(seed: int) -> Trial:
     """Every variant's repeats round-robin (sweep.order interleaved), each start seeded from (seed, variant, repeat)."""
-    loads: dict[str, list[tuple[dict[str, float], float]]] = {name: [] for name in VARIANTS}
+    loads: dict[str, list[tuple[dict[str, float], float, int]]] = {name: [] for name in VARIANTS}
     for repeat in range(REPEATS):
         for index, (name, tpot) in enumerate(VARIANTS.items()):
             loads[name].append(one_load(tpot, seed * 100 + index * 10 + repeat))
-    return Trial(seed, {name: variant(name, [figures for figures, _ in done]) for name, done in loads.items()},
-                 {name: [factor for _, factor in done] for name, done in loads.items()})
+    return Trial(seed, {name: variant(name, [figures for figures, _, _ in done]) for name, done in loads.items()},
+                 {name: [factor for _, factor, _ in done] for name, done in loads.items()},
+                 sum(attempts for done in loads.values() for _, _, attempts in done))
 
 
 @contextmanager
