@@ -42,6 +42,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=200)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--drawn-spreads", type=float, nargs="*", default=[0.035, 0.04],
+                        help="Also report the drawn noise alone (no HTTP) at these spreads: the statistics' power there.")
     args = parser.parse_args()
     load_before = uptime()
     started = time.perf_counter()
@@ -52,10 +54,11 @@ def main() -> None:
     report = {
         "seeds": args.seeds, "spread": served_trials.SPREAD, "nominal_tpot_ms": served_trials.NOMINAL_TPOT_MS,
         "repeats": served_trials.REPEATS, "objective": served_trials.OBJECTIVE,
-        "measured": rates(trials), "drawn_noise_alone": rates([t.drawn() for t in trials]),
-        "verdicts_agreeing_with_drawn": sum(
-            (t.apart.kind, t.identical.kind, t.covered) == (d.apart.kind, d.identical.kind, d.covered)
-            for t, d in ((t, t.drawn()) for t in trials)),
+        "measured": rates(trials), "drawn_noise_alone": rates([served_trials.drawn(t.seed) for t in trials]),
+        "verdicts_agreeing_with_drawn": sum(served_trials.outcomes(t) == served_trials.outcomes(served_trials.drawn(t.seed))
+                                            for t in trials),
+        "drawn_noise_alone_at": {str(spread): rates([served_trials.drawn(seed, spread) for seed in range(args.seeds)])
+                                 for spread in args.drawn_spreads},
         "timing_error_abs_p50": statistics.median(errors), "timing_error_abs_p99": errors[int(0.99 * (len(errors) - 1))],
         "timing_error_abs_max": errors[-1], "measurements": len(errors),
         "loads_run": sum(t.loads for t in trials), "wall_s": wall,
@@ -70,6 +73,9 @@ def main() -> None:
               f"20 % apart significant, faster champion {got['apart_significant']}/{n} ({got['apart_significant'] / n:.1%}; "
               f"asked >= 90 %; the slower significant: {got['apart_wrong_champion']}); identical no_clear_winner "
               f"{got['identical_no_clear_winner']}/{n} ({got['identical_no_clear_winner'] / n:.1%}; asked >= 90 %)")
+    for spread, got in report["drawn_noise_alone_at"].items():
+        print(f"drawn noise alone at spread {float(spread):.1%}: covered {got['covered']}/{n}, apart significant "
+              f"{got['apart_significant']}/{n}, identical no_clear_winner {got['identical_no_clear_winner']}/{n}")
     print(f"seeds whose three outcomes equal the drawn noise's: {report['verdicts_agreeing_with_drawn']}/{n}")
     print(f"HTTP timing error against each server's drawn delay, |relative|: p50 {report['timing_error_abs_p50']:.2%}, "
           f"p99 {report['timing_error_abs_p99']:.2%}, max {report['timing_error_abs_max']:.2%} "

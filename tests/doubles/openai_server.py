@@ -63,6 +63,14 @@ def _chunk_json(api: str, index: int, text: str | None, usage: dict | None = Non
     return json.dumps(chunk)
 
 
+def speed_factor(spread: float, seed: int | None) -> float:
+    """What a server started with `spread` and `seed` multiplies its delays by."""
+    factor = random.Random(seed).gauss(1.0, spread) if spread else 1.0
+    if factor <= 0:
+        raise ValueError(f"spread {spread}: drew a speed factor of {factor:.3f}; a delay cannot be negative")
+    return factor
+
+
 class MockServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 1024  # a burst of connections must not hit a full accept queue
@@ -70,9 +78,7 @@ class MockServer(ThreadingHTTPServer):
     def __init__(self, port: int, ttft_ms: float, itl_ms: float, send_done: bool = True, send_usage: bool = True,
                  spread: float = 0.0, seed: int | None = None):
         super().__init__(("127.0.0.1", port), Handler)
-        self.factor = random.Random(seed).gauss(1.0, spread) if spread else 1.0
-        if self.factor <= 0:
-            raise ValueError(f"spread {spread}: drew a speed factor of {self.factor:.3f}; a delay cannot be negative")
+        self.factor = speed_factor(spread, seed)
         self.ttft = ttft_ms / 1000.0 * self.factor
         self.itl = itl_ms / 1000.0 * self.factor
         self.send_done = send_done

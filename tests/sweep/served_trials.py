@@ -27,7 +27,7 @@ from engineforge.measure.intervals import combine
 from engineforge.measure.measurement import measure
 from engineforge.sweep.champion import Verdict, decide
 from engineforge.sweep.table import VariantRecord
-from tests.doubles.openai_server import served, url
+from tests.doubles.openai_server import served, speed_factor, url
 
 NOMINAL_TPOT_MS = 20.0  # the true mean of every server start's inter-token delay
 SPREAD = 0.03  # the speed factor's standard deviation: 3 % of the mean per server start
@@ -51,12 +51,6 @@ class Trial:
         """Each measurement against its server's drawn delay, relative: the HTTP path's timing error."""
         return [figures[OBJECTIVE] / (VARIANTS[name] * factor) - 1
                 for name, record in self.records.items() for figures, factor in zip(record.repeats, self.factors[name])]
-
-    def drawn(self) -> Trial:
-        """This trial as the noise alone makes it: each repeat the server's drawn delay, no HTTP in between (the
-        reference the measured verdicts should agree with)."""
-        return Trial(self.seed, {name: variant(name, [{OBJECTIVE: VARIANTS[name] * f} for f in factors])
-                                 for name, factors in self.factors.items()}, self.factors, 0)
 
     @property
     def covered(self) -> bool:
@@ -94,14 +88,32 @@ def variant(name: str, repeats: list[dict[str, float]]) -> VariantRecord:
 
 
 def trial(seed: int) -> Trial:
-    """Every variant's repeats round-robin (sweep.order interleaved), each start seeded from (seed, variant, repeat)."""
+    """Every variant's repeats round-robin (sweep.order interleaved), each on a fresh start (`start_seed`)."""
     loads: dict[str, list[tuple[dict[str, float], float, int]]] = {name: [] for name in VARIANTS}
     for repeat in range(REPEATS):
         for index, (name, tpot) in enumerate(VARIANTS.items()):
-            loads[name].append(one_load(tpot, seed * 100 + index * 10 + repeat))
+            loads[name].append(one_load(tpot, start_seed(seed, index, repeat)))
     return Trial(seed, {name: variant(name, [figures for figures, _, _ in done]) for name, done in loads.items()},
                  {name: [factor for _, factor, _ in done] for name, done in loads.items()},
                  sum(attempts for done in loads.values() for _, _, attempts in done))
+
+
+def drawn(seed: int, spread: float = SPREAD) -> Trial:
+    """The trial as the noise alone makes it: each repeat the delay its server start draws, no HTTP in between
+    (the reference the measured verdicts should agree with; at another spread, what the statistics would do)."""
+    factors = {name: [speed_factor(spread, start_seed(seed, index, repeat)) for repeat in range(REPEATS)]
+               for index, name in enumerate(VARIANTS)}
+    return Trial(seed, {name: variant(name, [{OBJECTIVE: VARIANTS[name] * f} for f in factors[name]])
+                        for name in VARIANTS}, factors)
+
+
+def outcomes(trial: Trial) -> tuple[str, str, bool]:
+    """What a trial decides: the verdicts apart and identical, and whether the interval covered."""
+    return trial.apart.kind, trial.identical.kind, trial.covered
+
+
+def start_seed(seed: int, variant_index: int, repeat: int) -> int:
+    return seed * 100 + variant_index * 10 + repeat
 
 
 @contextmanager

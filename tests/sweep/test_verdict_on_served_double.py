@@ -4,9 +4,9 @@ repeats combined as the validate stage does, the verdict from `decide`. These te
 server. 30 seeds here (about 25 s); bench/verdict_on_served_double.py runs the acceptance's 200.
 
 The seeds are fixed, so the drawn noise is the same every run; only the machine's timing jitter varies, and
-the first test bounds it. On these seeds the drawn noise alone (no HTTP: `Trial.drawn`) gives coverage 27,
-apart 30 and identical 27 of 30; the floors below (25, 27, 25) leave two or three trials to jitter, and the
-measured verdicts must agree with the drawn ones in all but three seeds. The 200-seed figures are in
+the first test bounds it. On these seeds the drawn noise alone (no HTTP: `served_trials.drawn`) gives coverage 27,
+apart 30 and identical 27 of 30; the floors below (24, 26, 24) leave three or four trials to jitter, and the
+measured outcomes must equal the drawn ones in 25 seeds (on a machine at load 9-17, 200 seeds agreed in 192). The 200-seed figures are in
 BENCHMARKS.md."""
 
 import statistics
@@ -36,7 +36,7 @@ def test_the_http_path_adds_much_less_than_the_drawn_noise(trials):
 
 
 def test_the_95_percent_interval_covers_the_true_mean_and_is_as_wide_as_the_noise(trials):
-    assert sum(t.covered for t in trials) >= 25
+    assert sum(t.covered for t in trials) >= 24
     # not covered by making the interval wide: the noise implies a median half width of about
     # 4.3 (Student's t, 2 degrees of freedom) x 0.83 x 3 % / sqrt(3), some 6 % of the mean
     widths = [t.records["base"].interval(served_trials.OBJECTIVE).half_width for t in trials]
@@ -45,16 +45,15 @@ def test_the_95_percent_interval_covers_the_true_mean_and_is_as_wide_as_the_nois
 
 def test_variants_20_percent_apart_are_told_apart_with_the_faster_as_champion(trials):
     verdicts = [t.apart for t in trials]
-    assert sum(v.kind == SIGNIFICANT for v in verdicts) >= 27
+    assert sum(v.kind == SIGNIFICANT for v in verdicts) >= 26
     assert {v.name for v in verdicts if v.kind == SIGNIFICANT} == {"base"}
 
 
 def test_identical_variants_give_no_clear_winner(trials):
-    assert sum(t.identical.kind == NO_CLEAR_WINNER for t in trials) >= 25
+    assert sum(t.identical.kind == NO_CLEAR_WINNER for t in trials) >= 24
 
 
 def test_the_measured_verdicts_agree_with_the_drawn_noise_alone(trials):
-    agree = [(t.apart.kind, t.identical.kind, t.covered) == (t.drawn().apart.kind, t.drawn().identical.kind, t.drawn().covered)
-             for t in trials]
-    assert sum(agree) >= len(SEEDS) - 3
+    agree = [served_trials.outcomes(t) == served_trials.outcomes(served_trials.drawn(t.seed)) for t in trials]
+    assert sum(agree) >= 25
 
