@@ -209,15 +209,10 @@ def mock_server(ttft_ms: float = 50.0, itl_ms: float = 10.0, *flags: str) -> Ite
 def served(ttft_ms: float = 50.0, itl_ms: float = 10.0, spread: float = 0.0, seed: int | None = None) -> Iterator[MockServer]:
     """Start the server on a thread of this process; yield it (its URL: `url(server)`); stop it after. The
     caller's thread competes with it for the GIL: lower `sys.setswitchinterval` where timing matters."""
-    server = MockServer(0, ttft_ms, itl_ms, spread=spread, seed=seed)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.005}, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    from tests.doubles.threaded import on_thread  # here: run as a script, this file has no `tests` package
+
+    with on_thread(MockServer(0, ttft_ms, itl_ms, spread=spread, seed=seed), poll_interval=0.005) as server:
+        yield server  # polled often: these servers live for tens of milliseconds, and shutdown waits for a poll
 
 
 def url(server: MockServer) -> str:
