@@ -5,11 +5,13 @@ Each seed is one trial of tests/sweep/served_trials.py: three variants (`base`, 
 over HTTP against a freshly started double whose speed factor is drawn from N(1, 3 %). Reported: how often
 `base`'s 95 % interval covered the true mean (asked: 90-99 %), how often `base` against `slower` was
 `significant` with `base` champion (asked: >= 90 %), how often `base` against `twin` was `no_clear_winner`
-(asked: >= 90 %), each also on the drawn noise alone (no HTTP: what the measured
-figures should reproduce), and the HTTP path's timing error against each server's drawn delay (it must stay well
-below the 3 % noise, or the figures test the machine rather than the statistics).
+(asked: >= 90 %), each also on the drawn noise alone (no HTTP: what the measured figures should reproduce;
+also at --drawn-spreads), and the HTTP path's timing error against each server's drawn delay (it must stay
+well below the 3 % noise, or the figures test the machine rather than the statistics). Single-threaded; about
+3 minutes for 200 seeds on a busy 2-core VM.
 
-    PYTHONPATH=. .venv/bin/python bench/verdict_on_served_double.py --seeds 200 --out bench/results/verdict_served.json
+    PYTHONPATH=. .venv/bin/python bench/verdict_on_served_double.py --seeds 200 \
+        --out bench/results/verdict_on_served_double_<date>.json
 """
 
 from __future__ import annotations
