@@ -1,13 +1,13 @@
 """The sweep's statistics end to end against the served double with seeded noise of known variance (3 % per
 server start; tests/sweep/served_trials.py): real loads over HTTP through engineforge's load generator, the
 repeats combined as the validate stage does, the verdict from `decide`. These test the statistics, not a
-server. 30 seeds here (about 25 s); bench/verdict_on_served_double.py runs the acceptance's 200.
+server. 30 seeds here (25-50 s); bench/verdict_on_served_double.py runs the acceptance's 200.
 
 The seeds are fixed, so the drawn noise is the same every run; only the machine's timing jitter varies, and
-the first test bounds it. On these seeds the drawn noise alone (no HTTP: `served_trials.drawn`) gives coverage 27,
-apart 30 and identical 27 of 30; the floors below (24, 26, 24) leave three or four trials to jitter, and the
-measured outcomes must equal the drawn ones in 25 seeds (on a machine at load 9-17, 200 seeds agreed in 192). The 200-seed figures are in
-BENCHMARKS.md."""
+the first test bounds it. On these seeds the drawn noise alone (no HTTP: `served_trials.drawn`) gives
+coverage 27, apart 30 and identical 27 of 30; the floors below (24, 26, 24) leave three or four trials to
+jitter, and the measured outcomes must equal the drawn ones in 25 seeds (on a machine at load 9-17, 200
+seeds agreed in 192). The 200-seed figures are in BENCHMARKS.md."""
 
 import statistics
 
