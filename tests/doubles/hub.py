@@ -11,10 +11,11 @@ import contextlib
 import hashlib
 import json
 import re
-import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.doubles.threaded import on_thread
 
 
 class FakeHub(ThreadingHTTPServer):
@@ -97,11 +98,5 @@ def _oid(body: bytes) -> str:
 @contextlib.contextmanager
 def running_hub(repo_id: str, commit: str, files: dict[str, bytes] | None = None,
                 chunks: int = 1, pause_s: float = 0.0, repo_type: str = "model") -> Iterator[FakeHub]:
-    server = FakeHub(repo_id, commit, files, chunks, pause_s, repo_type)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with on_thread(FakeHub(repo_id, commit, files, chunks, pause_s, repo_type)) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()

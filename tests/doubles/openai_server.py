@@ -4,6 +4,12 @@ Each streamed response sends its first token `ttft_ms` after the request has bee
 one more every `itl_ms`, on absolute deadlines (no drift), then a usage chunk and `[DONE]`.
 It generates `max_tokens` tokens. Prompts starting with `!status=NNN` get that HTTP status;
 `!error` gets an error event after the first token (as transformers serve sends one).
+With `spread` > 0 the server is as fast or slow as a real one that was started anew: at its start it draws a
+speed factor from a seeded normal, N(1, spread) (`random.Random(seed)`), and keeps `ttft_ms` and `itl_ms`
+times that factor for its whole life. Over server starts each delay then has the nominal value as its true
+mean and `spread` times it as its standard deviation; within one server there is no such noise. `factor` is
+the drawn value. `late_s` is the most any token went out after its deadline: what the machine added (a
+thread that got the CPU late), by the server's own clock.
 `GET /mock/timings` returns (and forgets) the delays the server really kept for each streamed
 response since the last call, `{"ttft_s": [...], "itl_s": [...]}` from reading the request to
 writing each token, so a benchmark can tell the client's timing error from the server's lateness
@@ -11,7 +17,8 @@ on a loaded machine.
 
 Run it as `python tests/doubles/openai_server.py --ttft-ms 50 --itl-ms 10`; it prints
 `listening on http://127.0.0.1:PORT` and serves until killed. `mock_server(...)` does that
-in a child process (so the server never competes with the harness for the GIL).
+in a child process (so the server never competes with the harness for the GIL); `served(...)` runs it on a
+thread of this process, for many short-lived servers (a child process takes longer to start than they live).
 
 Built on the standard library's `http.server` with a thread per connection: `time.sleep`
 wakes within tens of microseconds, where asyncio's timers round up to the millisecond, and
@@ -24,6 +31,7 @@ import argparse
 import contextlib
 import itertools
 import json
+import random
 import subprocess
 import sys
 import threading
@@ -55,22 +63,35 @@ def _chunk_json(api: str, index: int, text: str | None, usage: dict | None = Non
     return json.dumps(chunk)
 
 
+def speed_factor(spread: float, seed: int | None) -> float:
+    """What a server started with `spread` and `seed` multiplies its delays by."""
+    factor = random.Random(seed).gauss(1.0, spread) if spread else 1.0
+    if factor <= 0:
+        raise ValueError(f"spread {spread}: drew a speed factor of {factor:.3f}; a delay cannot be negative")
+    return factor
+
+
 class MockServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 1024  # a burst of connections must not hit a full accept queue
 
-    def __init__(self, port: int, ttft_ms: float, itl_ms: float, send_done: bool = True, send_usage: bool = True):
+    def __init__(self, port: int, ttft_ms: float, itl_ms: float, send_done: bool = True, send_usage: bool = True,
+                 spread: float = 0.0, seed: int | None = None):
         super().__init__(("127.0.0.1", port), Handler)
-        self.ttft = ttft_ms / 1000.0
-        self.itl = itl_ms / 1000.0
+        self.factor = speed_factor(spread, seed)
+        self.ttft = ttft_ms / 1000.0 * self.factor
+        self.itl = itl_ms / 1000.0 * self.factor
         self.send_done = send_done
         self.send_usage = send_usage
         self.served = itertools.count(1)
         self.timings: dict[str, list[float]] = {"ttft_s": [], "itl_s": []}
         self.timings_lock = threading.Lock()
+        self.late_s = 0.0  # the most any token went out after its deadline (the machine kept the server waiting)
 
     def kept(self, received: float, written: list[float]) -> None:
+        late = max(at - (received + self.ttft + k * self.itl) for k, at in enumerate(written))
         with self.timings_lock:
+            self.late_s = max(self.late_s, late)
             self.timings["ttft_s"].append(written[0] - received)
             self.timings["itl_s"].extend(b - a for a, b in zip(written, written[1:]))
 
@@ -158,9 +179,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--itl-ms", type=float, default=10.0)
     parser.add_argument("--no-done", action="store_true", help="End streams without [DONE] (like transformers serve).")
     parser.add_argument("--no-usage", action="store_true", help="Send no usage chunk.")
+    parser.add_argument("--spread", type=float, default=0.0, help="Standard deviation of the speed factor drawn at start.")
+    parser.add_argument("--seed", type=int, default=None, help="Seed of that draw.")
     args = parser.parse_args(argv)
     sys.setswitchinterval(0.0002)  # a woken sender gets the GIL quickly
-    server = MockServer(args.port, args.ttft_ms, args.itl_ms, send_done=not args.no_done, send_usage=not args.no_usage)
+    server = MockServer(args.port, args.ttft_ms, args.itl_ms, send_done=not args.no_done, send_usage=not args.no_usage,
+                        spread=args.spread, seed=args.seed)
     print(f"listening on http://127.0.0.1:{server.server_address[1]}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
@@ -179,6 +203,20 @@ def mock_server(ttft_ms: float = 50.0, itl_ms: float = 10.0, *flags: str) -> Ite
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def served(ttft_ms: float = 50.0, itl_ms: float = 10.0, spread: float = 0.0, seed: int | None = None) -> Iterator[MockServer]:
+    """Start the server on a thread of this process; yield it (its URL: `url(server)`); stop it after. The
+    caller's thread competes with it for the GIL: lower `sys.setswitchinterval` where timing matters."""
+    from tests.doubles.threaded import on_thread  # here: run as a script, this file has no `tests` package
+
+    with on_thread(MockServer(0, ttft_ms, itl_ms, spread=spread, seed=seed), poll_interval=0.005) as server:
+        yield server  # polled often: these servers live for tens of milliseconds, and shutdown waits for a poll
+
+
+def url(server: MockServer) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}"
 
 
 if __name__ == "__main__":
