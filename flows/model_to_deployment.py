@@ -26,6 +26,7 @@ from engineforge.runtimes import get_runtime
 from engineforge.stage_result import StageResult
 from engineforge.stages import BUILD, DOWNLOAD, PACKAGE, QUANTIZE, REGISTER, SHARD, VALIDATE
 from engineforge.stages.context import RunContext
+from engineforge.stages.record import record_durations
 from tasks.stage import run
 
 
@@ -109,6 +110,7 @@ def _finish(ctx: RunContext, recipe, results: dict[str, StageResult], plan: dict
     tracking.log_text(ctx.tracking_uri, ctx.run_id, lockfile.dumps(lock), lockfile.LOCK_FILE)
     tags = {MODEL_REVISION_TAG: str(lock["model"]["revision"]), LOCK_SHA256_TAG: lock["core_sha256"]}
     tracking.set_tags(ctx.tracking_uri, ctx.run_id, tags)
+    record_durations(ctx)
     tracking.finish_run(ctx.tracking_uri, ctx.run_id, succeeded)
     return lock
 

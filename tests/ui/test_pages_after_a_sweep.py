@@ -18,7 +18,7 @@ from headless_chromium import Page, chromium_or_skip
 from mlflow.tracking import MlflowClient
 from sweep_helpers import LinkRecorder, sweep_text
 
-from engineforge import progress
+from engineforge import progress, tracking
 from engineforge.artifacts import server
 from engineforge.mlflow_tags import CHAMPION_TAG, CHAMPION_VERSION_TAG, FLOW_RUN_TAG, FLOW_RUN_URL_TAG
 from engineforge.serving import free_port
@@ -117,6 +117,19 @@ def test_the_run_page_shows_its_description_with_the_prefect_flow_run_as_a_link(
         f"flow run {flow_run_url.rsplit('/', 1)[1]}"]  # a link, not plain text
 
 
+def test_the_run_page_lists_the_decisive_metrics_first_and_stage_durations_after_the_figures(page, swept):
+    """MLflow lists a run's metrics in the order its store first received them (not by name)."""
+    champion = swept.champion_run()
+    page.open(swept.printed("MLflow run", champion.info.run_id))
+    page.wait_for(champion.info.run_name, f"Metrics ({len(champion.data.metrics)})", shot="champion-run-metrics",
+                  scroll_to=f"Metrics ({len(champion.data.metrics)})")
+    listed = [text for text, href in page.links() if "/metric/" in href]  # each metric's name links its chart
+    assert sorted(listed) == sorted(champion.data.metrics)
+    decisive = [name for name in tracking.DECISIVE_METRICS if name in champion.data.metrics]
+    assert len(decisive) >= 5 and listed[:len(decisive)] == decisive
+    assert listed.index("stage_download_duration_s") > listed.index("e2e_ms_p50")  # timings after what was measured
+
+
 def test_the_registered_version_shows_its_figures_gates_and_the_run_that_measured_it(page, swept):
     champion = swept.champion_run()
     number = swept.run(swept.summary["mlflow"]["run_id"]).data.tags[CHAMPION_VERSION_TAG]
@@ -142,3 +155,14 @@ def test_the_prefect_flow_runs_show_the_sweep_and_each_stage_without_spurious_wa
     page.click("Artifacts")
     page.wait_for(f"{RECIPE}-summary", f"{RECIPE}-validation", "PROGRESS", shot="prefect-artifacts")
     assert re.search(r"download (ran|cached): ", page.text())
+
+
+def test_the_prefect_task_runs_of_the_champion_package_read_skipped_and_cached(page, swept):
+    """Without a Docker daemon the package stage skips itself: its task run ends in a state named Skipped
+    (not a green Completed); the stages the champion's run already built read Cached."""
+    packaged = swept.summary["packaged"]
+    page.open(swept.printed("Prefect flow run", packaged["flow_run_id"]))
+    page.wait_for(f"{swept.summary['champion']} · {RECIPE} · champion package", "Task Runs", shot="prefect-package")
+    page.click("Task Runs")
+    text = page.wait_for("package", "Skipped", "Cached", shot="prefect-package-task-runs")
+    assert "Completed" not in text.split("package", 1)[1].split("\n", 3)[0]  # package's row
