@@ -111,7 +111,7 @@ def sweep(
               "sweep_overhead_fraction": max(wall_s - critical_s, 0.0) / wall_s}
     tracking.log_metrics(uri, parent, timing)
     with tempfile.TemporaryDirectory() as directory:
-        for path in publish.write_outputs(records, verdict, Path(directory), planned.notes):
+        for path in publish.write_outputs(records, verdict, Path(directory), recipe, planned.notes):
             tracking.log_file(uri, parent, path, publish.ARTIFACT_DIR)
     table = verdict.table(records, planned.notes)
     registry = _registry_now(uri, recipe, versions)
