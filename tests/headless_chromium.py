@@ -159,6 +159,17 @@ class Page:
             time.sleep(0.3)
         raise AssertionError(f"no dialog opened on {self.url()} within {timeout_s:.0f} s")
 
+    def close_dialog(self) -> None:
+        """Click the open dialog's close button (its `aria-label` says Close), and wait until it has gone."""
+        assert self.evaluate("""(() => {
+            const close = document.querySelector('[role=dialog] [aria-label="Close" i]');
+            if (close) close.click();
+            return !!close;
+        })()"""), f"no dialog with a close button on {self.url()}"
+        deadline = time.monotonic() + 10
+        while self.evaluate("document.querySelectorAll('[role=dialog]').length") and time.monotonic() < deadline:
+            time.sleep(0.2)
+
     def screenshot(self, name: str) -> Path:
         self.shots += 1
         path = self.root / f"{self.shots:02d}-{name}.png"

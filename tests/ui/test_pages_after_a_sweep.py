@@ -121,6 +121,7 @@ def test_the_run_page_shows_its_description_with_the_prefect_flow_run_as_a_link(
     shown = page.dialog()
     page.screenshot("champion-run-tag")
     assert FLOW_RUN_URL_TAG in shown and flow_run_url in shown
+    page.close_dialog()
 
 
 def test_the_run_page_lists_the_decisive_metrics_first_and_stage_durations_after_the_figures(page, swept):
@@ -129,7 +130,8 @@ def test_the_run_page_lists_the_decisive_metrics_first_and_stage_durations_after
     page.open(swept.printed("MLflow run", champion.info.run_id))
     page.wait_for(champion.info.run_name, f"Metrics ({len(champion.data.metrics)})", shot="champion-run-metrics",
                   scroll_to=f"Metrics ({len(champion.data.metrics)})")
-    listed = [text for text, href in page.links() if "#/metric" in href]  # each metric's name links its chart
+    # each metric's name links the run's charts
+    listed = [text for text, href in page.links() if href.endswith("/model-metrics") and text != "Model metrics"]
     assert sorted(listed) == sorted(champion.data.metrics)
     decisive = [name for name in tracking.DECISIVE_METRICS if name in champion.data.metrics]
     assert len(decisive) >= 5 and listed[:len(decisive)] == decisive
@@ -151,6 +153,11 @@ def test_the_prefect_flow_runs_show_the_sweep_and_each_stage_without_spurious_wa
     parent = swept.run(swept.summary["mlflow"]["run_id"])
     page.open(swept.links[0][1])
     page.wait_for(parent.info.run_name, "Completed", "Subflow Runs", shot="prefect-sweep")
+    page.click("Artifacts")
+    page.wait_for(f"{RECIPE}-sweep", shot="prefect-sweep-artifacts")
+    page.click(f"{RECIPE}-sweep")  # the comparison table's own page
+    page.wait_for(f"{swept.summary['champion']} (champion)", f"MLflow: run {parent.info.run_id}", shot="prefect-sweep-table")
+    assert [href for text, href in page.links() if text == f"run {parent.info.run_id}" and "workflowType" in href]
     champion = swept.champion_run()
     page.open(swept.printed("Prefect flow run", champion.data.tags[FLOW_RUN_TAG]))
     text = page.wait_for(f"{swept.summary['champion']} · {RECIPE}", "Parent Run", parent.info.run_name,
