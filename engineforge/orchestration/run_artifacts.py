@@ -37,24 +37,25 @@ def artifact_key(recipe_name: str, kind: str) -> str:
 
 
 def summary_markdown(summary: dict[str, Any], mlflow: str, prefect: str | None = None) -> str:
-    """The run summary: outcome, one row per stage (status, time, key, result), figures, MLflow (and
-    `prefect`, a link to the flow run, where the summary is shown outside Prefect)."""
+    """The run summary: outcome, the figures that decide, MLflow (and `prefect`, a link to the flow run,
+    where the summary is shown outside Prefect), the lock hash, then one row per stage (status, time, key,
+    result). The figures come first: MLflow shows a description's first lines until "Show more"."""
     lines = [f"# {summary['recipe']}: {summary['status']} in {summary['duration_s']:.1f} s", ""]
     if summary.get("failed_stage"):
         lines += [f"**Failed at {summary['failed_stage']}**: {_cell(summary.get('error') or '')}", ""]
+    figures = summary.get("figures") or {}
+    shown = [f"{name} {_number(figures[name])}" for name in DECISIVE_METRICS if name in figures]
+    if shown:
+        lines += [f"**Validation**: {', '.join(shown)}", ""]
+    lines += [f"**MLflow**: {mlflow}", ""]
+    if prefect:
+        lines += [f"**Prefect**: {prefect}", ""]
+    if summary.get("lock_sha256"):
+        lines += [f"**Lock file**: `{summary['lock_sha256']}`", ""]
     lines += ["| stage | status | duration | key | result |", "|---|---|---|---|---|"]
     for stage in summary["stages"]:
         key = f"`{stage['key'][:12]}`" if stage.get("key") else ""
         lines.append(f"| {stage['stage']} | {stage['status']} | {stage['duration_s']:.2f} s | {key} | {_cell(stage['summary'])} |")
-    figures = summary.get("figures") or {}
-    shown = [f"{name} {_number(figures[name])}" for name in DECISIVE_METRICS if name in figures]
-    if shown:
-        lines += ["", f"**Validation**: {', '.join(shown)}"]
-    lines += ["", f"**MLflow**: {mlflow}"]
-    if prefect:
-        lines += ["", f"**Prefect**: {prefect}"]
-    if summary.get("lock_sha256"):
-        lines += ["", f"**Lock file**: `{summary['lock_sha256']}`"]
     return "\n".join(lines) + "\n"
 
 
