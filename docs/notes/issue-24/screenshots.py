@@ -96,7 +96,7 @@ def shoot(experiment: str, uri: str, prefect: str, out: Path, work: Path) -> Non
 
         run_page = f"{uri}/#/experiments/{experiment}/runs/{{}}{query}"
         shot("mlflow-sweep-parent", run_page.format(parent.info.run_id), parent.info.run_name, "Metrics")
-        shot("mlflow-runs-table", f"{uri}/#/experiments/{experiment}{query}", champion_run.info.run_name)
+        shot("mlflow-runs-table", f"{uri}/#/experiments/{experiment}{query}", parent.info.run_name)  # children folded
         shot("mlflow-champion-run", run_page.format(champion.run_id), champion_run.info.run_name, "Description")
         shot("mlflow-champion-metrics", run_page.format(champion.run_id), "Metrics (", scroll_to="Metrics (")
         shot("mlflow-registered-version", f"{uri}/#/models/{model}/versions/{champion.version}{query}",
