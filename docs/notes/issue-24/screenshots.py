@@ -50,10 +50,8 @@ def main() -> None:
         wait_up(f"http://127.0.0.1:{prefect_port}/api/health")
         shoot(run_sweep(uri, work, args.repeats), uri, f"http://127.0.0.1:{prefect_port}", args.out, work)
     finally:
-        from engineforge.serving import stop_process_group
-
         for process in servers:
-            stop_process_group(process, 10)
+            _serving().stop_process_group(process, 10)
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -154,9 +152,15 @@ def wait_up(url: str, timeout_s: float = 180) -> None:
 
 
 def free_port() -> int:
-    from engineforge.serving import free_port as port
+    return _serving().free_port()
 
-    return port()
+
+def _serving():
+    try:
+        from engineforge.processes import serving
+    except ImportError:  # a tree from before engineforge/processes/
+        from engineforge import serving
+    return serving
 
 
 if __name__ == "__main__":
