@@ -72,7 +72,7 @@ def main() -> int:
 def publish(records: list[VariantRecord], recipe, out: Path) -> Verdict:
     """The verdict, and the table and plots the sweep flow publishes, written under `out`."""
     verdict = decide(records, recipe.sweep.objective)
-    write_outputs(records, verdict, out)
+    write_outputs(records, verdict, out, recipe)
     return verdict
 
 

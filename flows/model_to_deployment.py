@@ -28,6 +28,7 @@ from engineforge.runtimes import get_runtime
 from engineforge.stage_result import StageResult
 from engineforge.stages import BUILD, DOWNLOAD, PACKAGE, QUANTIZE, REGISTER, SHARD, VALIDATE
 from engineforge.stages.context import RunContext
+from engineforge.stages.record import record_durations
 from tasks.stage import run
 
 
@@ -114,6 +115,7 @@ def _finish(ctx: RunContext, recipe, results: dict[str, StageResult], plan: dict
         mlflow_runs.log_text(ctx.tracking_uri, ctx.run_id, lockfile.dumps(lock), lockfile.LOCK_FILE)
         tags = {MODEL_REVISION_TAG: str(lock["model"]["revision"]), LOCK_SHA256_TAG: lock["core_sha256"]}
         mlflow_runs.set_tags(ctx.tracking_uri, ctx.run_id, tags)
+        record_durations(ctx)
     except Exception:
         with contextlib.suppress(Exception):  # the database may be what failed: the error above is the one to report
             mlflow_runs.finish_run(ctx.tracking_uri, ctx.run_id, False)

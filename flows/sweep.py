@@ -111,11 +111,11 @@ def sweep(
               "sweep_overhead_fraction": max(wall_s - critical_s, 0.0) / wall_s}
     mlflow_runs.log_metrics(uri, parent, timing)
     with tempfile.TemporaryDirectory() as directory:
-        for path in publish.write_outputs(records, verdict, Path(directory), planned.notes):
+        for path in publish.write_outputs(records, verdict, Path(directory), recipe, planned.notes):
             mlflow_runs.log_file(uri, parent, path, publish.ARTIFACT_DIR)
     table = verdict.table(records, planned.notes)
     registry = _registry_now(uri, recipe, versions)
-    _publish_table(recipe.name, table)
+    _publish_table(recipe, table, uri, parent)
     run_artifacts.describe_sweep_parent(uri, parent, table, verdict.name, objective, promoted)
     summary = {
         "recipe": recipe.name, "flow": "sweep", "status": "completed" if champion else "failed",
@@ -209,8 +209,10 @@ def _registry_now(uri: str, recipe, versions: dict[str, str]) -> dict[str, str]:
     return shown
 
 
-def _publish_table(recipe_name: str, table: str) -> None:
+def _publish_table(recipe, table: str, uri: str, parent: str) -> None:
+    """The comparison table in the Prefect UI, with the link to the sweep's MLflow run."""
     from prefect.artifacts import create_markdown_artifact
 
-    create_markdown_artifact(table, key=run_artifacts.artifact_key(recipe_name, "sweep"),
-                             description=f"{recipe_name}: sweep comparison")
+    link = run_artifacts.mlflow_link(uri, parent, mlflow_runs.experiment_name(recipe))
+    create_markdown_artifact(f"{table}\n\n**MLflow**: {link}\n", key=run_artifacts.artifact_key(recipe.name, "sweep"),
+                             description=f"{recipe.name}: sweep comparison")

@@ -134,11 +134,12 @@ class Page:
         }})()""")
         time.sleep(0.3)
 
-    def click(self, text: str, href_part: str = "") -> None:
-        """Click, as a user would, the innermost element whose text is `text` (a link: whose address
-        holds `href_part`)."""
+    def click(self, text: str, href_part: str = "", prefix: bool = False) -> None:
+        """Click, as a user would, the innermost element whose text is `text` (or, `prefix`, starts with
+        it; a link: whose address holds `href_part`)."""
         found = self.evaluate(f"""(() => {{
-            const named = e => e.innerText && e.innerText.trim() === {json.dumps(text)};
+            const wanted = {json.dumps(text)}, prefix = {json.dumps(prefix)};
+            const named = e => e.innerText && (prefix ? e.innerText.trim().startsWith(wanted) : e.innerText.trim() === wanted);
             const hits = Array.from(document.querySelectorAll({json.dumps("a[href]" if href_part else "*")}))
                 .filter(e => named(e) && (e.href || "").includes({json.dumps(href_part)}))
                 .filter(e => !Array.from(e.children).some(named));
@@ -147,6 +148,27 @@ class Page:
             return true;
         }})()""")
         assert found, f"nothing to click named {text!r} on {self.url()}:\n{self.text()[:3000]}"
+
+    def dialog(self, timeout_s: float = 20) -> str:
+        """The text of the dialog the page opened (a modal), once it has some."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            text = self.evaluate("Array.from(document.querySelectorAll('[role=dialog]')).map(d => d.innerText).join('\\n')")
+            if text and text.strip():
+                return text
+            time.sleep(0.3)
+        raise AssertionError(f"no dialog opened on {self.url()} within {timeout_s:.0f} s")
+
+    def close_dialog(self) -> None:
+        """Click the open dialog's close button (its `aria-label` says Close), and wait until it has gone."""
+        assert self.evaluate("""(() => {
+            const close = document.querySelector('[role=dialog] [aria-label="Close" i]');
+            if (close) close.click();
+            return !!close;
+        })()"""), f"no dialog with a close button on {self.url()}"
+        deadline = time.monotonic() + 10
+        while self.evaluate("document.querySelectorAll('[role=dialog]').length") and time.monotonic() < deadline:
+            time.sleep(0.2)
 
     def screenshot(self, name: str) -> Path:
         self.shots += 1

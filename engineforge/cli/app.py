@@ -177,7 +177,7 @@ def _fullest_place() -> str:
     from engineforge.settings import settings
 
     database = _tracking_database()
-    places = [database, os.path.join(os.path.dirname(database), "mlartifacts")] if database else []  # tracking._artifact_location
+    places = [database, os.path.join(os.path.dirname(database), "mlartifacts")] if database else []  # mlflow_runs._artifact_location
     return min([*places, str(settings().STORE), os.getcwd()], key=_free_bytes)
 
 

@@ -39,7 +39,7 @@ def command(
     verdict = decide(records, chosen_objective)
     name = verdict.name
     out.mkdir(parents=True, exist_ok=True)
-    written = [plots.pareto(records, name, out / f"{experiment}-pareto.png"),
+    written = [plots.pareto(records, name, out / f"{experiment}-pareto.png", experiment),
                plots.prediction(records, out / f"{experiment}-prediction.png")]
     written = [path for path in written if path is not None]  # no prediction plot without predictions
     if as_json:

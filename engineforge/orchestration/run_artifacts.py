@@ -14,6 +14,7 @@ from typing import Any, Iterator
 from engineforge.measure.gates import validation_rows  # re-exported: the summary's figure table
 from engineforge.tracking.mlflow_tags import CHAMPION_TAG, CHAMPION_VERSION_TAG, FLOW_RUN_TAG, FLOW_RUN_URL_TAG, MEASURED_BY_TAG
 from engineforge.orchestration.prefect_api import show
+from engineforge.tracking.mlflow_runs import DECISIVE_METRICS
 
 LONG_STAGES = ("download", "shard", "build")
 SUMMARY = "summary"
@@ -25,7 +26,6 @@ LOCAL_MLFLOW_UI = "http://127.0.0.1:5000"  # `mlflow ui`'s default address
 # of mlflow/server/js/build/static/js/main.c2f5f8d4.js in the 3.17.2 wheel; source
 # mlflow/server/js/src/common/contexts/WorkflowTypeContext.tsx). Every link we print asks for classic.
 CLASSIC_VIEW_QUERY = "?workflowType=machine_learning"
-HEADLINE_FIGURES = ("output_tokens_per_s", "ttft_ms_p50", "ttft_ms_p99", "tpot_ms_p50", "error_rate")
 # MLflow's markdown renderer (3.17.2) links `@word` to https://github.com/word: an alias such as
 # @champion in a description became a link to a GitHub user. A code span is left as text.
 MENTION = re.compile(r"(?<![^\s(])@([A-Za-z][\w.-]*)")  # after a space, a parenthesis or at the start; not in user@host
@@ -37,24 +37,25 @@ def artifact_key(recipe_name: str, kind: str) -> str:
 
 
 def summary_markdown(summary: dict[str, Any], mlflow: str, prefect: str | None = None) -> str:
-    """The run summary: outcome, one row per stage (status, time, key, result), figures, MLflow (and
-    `prefect`, a link to the flow run, where the summary is shown outside Prefect)."""
+    """The run summary: outcome, the figures that decide, MLflow (and `prefect`, a link to the flow run,
+    where the summary is shown outside Prefect), the lock hash, then one row per stage (status, time, key,
+    result). The figures come first: MLflow shows a description's first lines until "Show more"."""
     lines = [f"# {summary['recipe']}: {summary['status']} in {summary['duration_s']:.1f} s", ""]
     if summary.get("failed_stage"):
         lines += [f"**Failed at {summary['failed_stage']}**: {_cell(summary.get('error') or '')}", ""]
+    figures = summary.get("figures") or {}
+    shown = [f"{name} {_number(figures[name])}" for name in DECISIVE_METRICS if name in figures]
+    if shown:
+        lines += [f"**Validation**: {', '.join(shown)}", ""]
+    lines += [f"**MLflow**: {mlflow}", ""]
+    if prefect:
+        lines += [f"**Prefect**: {prefect}", ""]
+    if summary.get("lock_sha256"):
+        lines += [f"**Lock file**: `{summary['lock_sha256']}`", ""]
     lines += ["| stage | status | duration | key | result |", "|---|---|---|---|---|"]
     for stage in summary["stages"]:
         key = f"`{stage['key'][:12]}`" if stage.get("key") else ""
         lines.append(f"| {stage['stage']} | {stage['status']} | {stage['duration_s']:.2f} s | {key} | {_cell(stage['summary'])} |")
-    figures = summary.get("figures") or {}
-    shown = [f"{name} {_number(figures[name])}" for name in HEADLINE_FIGURES if name in figures]
-    if shown:
-        lines += ["", f"**Validation**: {', '.join(shown)}"]
-    lines += ["", f"**MLflow**: {mlflow}"]
-    if prefect:
-        lines += ["", f"**Prefect**: {prefect}"]
-    if summary.get("lock_sha256"):
-        lines += ["", f"**Lock file**: `{summary['lock_sha256']}`"]
     return "\n".join(lines) + "\n"
 
 
@@ -171,7 +172,7 @@ def version_markdown(summary: dict[str, Any]) -> str:
 
     mlflow = summary["mlflow"]
     figures = summary.get("figures") or {}
-    shown = [f"{name} {_number(figures[name])}" for name in HEADLINE_FIGURES if name in figures]
+    shown = [f"{name} {_number(figures[name])}" for name in DECISIVE_METRICS if name in figures]
     tags = mlflow_runs.client(mlflow["tracking_uri"]).get_run(mlflow["run_id"]).data.tags
     measured_by = tags.get(MEASURED_BY_TAG, mlflow["run_id"])  # a reused validation: the run that measured it
     lines = [f"**Figures**: {', '.join(shown) or 'none measured'}", "", f"**Gates**: {tags.get('gates', 'not measured')}",

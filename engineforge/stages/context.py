@@ -20,6 +20,7 @@ class RunContext(BaseModel):
     base_dir: str | None = None  # the recipe file's directory, for relative model paths
     refresh: list[str] = Field(default_factory=list)
     remote_tier: bool = False  # the tracking server's artifacts back the store (tracking.log_engine)
+    stage_durations: dict[str, float] = Field(default_factory=dict, exclude=True)  # logged at the run's end (stages/record.py)
 
     @property
     def store(self) -> Store:

@@ -27,13 +27,22 @@ def frontier(points: list[tuple[float, float]], lower_x_better: bool) -> list[tu
     return sorted(best)
 
 
-def pareto(records: list[VariantRecord], champion: str | None, path: Path) -> Path:
+def pareto(records: list[VariantRecord], champion: str | None, path: Path, recipe: str,
+           ttft_gate_ms: float | None = None) -> Path:
     """Throughput per GPU against TTFT p99 (left) and against tokens/s per user (right); the means of the
-    repeats, with their 95 % intervals as error bars where a variant was measured more than once."""
-    figure = _figure(11, 4.5)
-    panels = zip(figure.subplots(1, 2), (("ttft_ms_p99", "TTFT p99 (ms)", True),
-                                         ("tokens_per_s_per_user", "tokens/s per user", False)))
-    for axis, (x_name, x_label, lower_better) in panels:
+    repeats, with their 95 % intervals as error bars where a variant was measured more than once. Titled
+    with the recipe, each variant's requests per measurement and the date; the TTFT p99 gate drawn where
+    the recipe sets one; a variant that failed a gate is a red cross, off the frontier."""
+    figure = pareto_figure(records, champion, recipe, ttft_gate_ms)
+    return _save(figure, path)
+
+
+def pareto_figure(records: list[VariantRecord], champion: str | None, recipe: str, ttft_gate_ms: float | None):
+    figure = _figure(11, 4.8)
+    figure.suptitle(pareto_title(records, recipe))
+    panels = zip(figure.subplots(1, 2), (("ttft_ms_p99", "TTFT p99 (ms)", True, ttft_gate_ms),
+                                         ("tokens_per_s_per_user", "tokens/s per user", False, None)))
+    for axis, (x_name, x_label, lower_better, gate) in panels:
         measured = [(r, r.interval(x_name), r.interval(THROUGHPUT)) for r in records]
         measured = [(r, x, y) for r, x, y in measured if math.isfinite(x.mean) and math.isfinite(y.mean)]
         if not measured:
@@ -43,6 +52,10 @@ def pareto(records: list[VariantRecord], champion: str | None, path: Path) -> Pa
             axis.errorbar([x.mean], [y.mean], xerr=[x.half_width or 0.0], yerr=[y.half_width or 0.0], capsize=3,
                           marker="o" if record.passed else "x", color=color, ecolor=color, alpha=0.9)
             axis.annotate(record.name, (x.mean, y.mean), textcoords="offset points", xytext=(4, 4), fontsize="small")
+        if any(not record.passed for record, _, _ in measured):
+            axis.plot([], [], "x", color="tab:red", label="failed a gate")
+        if gate is not None:
+            axis.axvline(gate, color="tab:red", linestyle=":", label=f"gate: {x_label} at most {gate:g}")
         line = frontier([(x.mean, y.mean) for r, x, y in measured if r.passed], lower_better)
         if line:
             axis.plot(*zip(*line), "--", color="tab:blue", alpha=0.6, label="frontier (passing variants)")
@@ -56,7 +69,16 @@ def pareto(records: list[VariantRecord], champion: str | None, path: Path) -> Pa
         axis.grid(alpha=0.3)
         if axis.get_legend_handles_labels()[0]:
             axis.legend(fontsize="small")
-    return _save(figure, path)
+    return figure
+
+
+def pareto_title(records: list[VariantRecord], recipe: str) -> str:
+    """`tiny-llama-sweep · requests per measurement: mbs1 16, mbs8 16 · 2026-12-06`: a tail from a few
+    requests is a few points, so each variant's count is in view."""
+    from datetime import date
+
+    counts = ", ".join(f"{r.name} {r.figure('completed'):.0f}" for r in records if math.isfinite(r.figure("completed")))
+    return f"{recipe} · requests per measurement: {counts or 'none measured'} · {date.today().isoformat()}"
 
 
 def prediction(records: list[VariantRecord], path: Path) -> Path | None:

@@ -34,6 +34,15 @@ def test_summary_has_one_row_per_stage_and_escapes_table_cells():
     assert "**MLflow**: run `r1`" in text and "Lock file" not in text
 
 
+def test_the_summary_leads_with_the_figures_that_decide_and_ends_with_the_stage_table():
+    """MLflow shows a description's first lines until "Show more": the figures and links come before the stages."""
+    text = summary_markdown(SUMMARY | {"figures": {"requests": 4.0, "ttft_ms_p50": 20.5, "output_tokens_per_s": 300.0}},
+                            "run `r1`", "[flow run f1](http://prefect/f1)")
+    assert text.splitlines()[2:7] == ["**Failed at validate**: gates failed ttft \\| too slow", "",
+                                      "**Validation**: output_tokens_per_s 300, ttft_ms_p50 20.5", "", "**MLflow**: run `r1`"]
+    assert text.index("**Prefect**: [flow run f1]") < text.index("| stage |") and text.rstrip().endswith("| not used |")
+
+
 def test_validation_rows_show_each_figure_with_its_gate():
     figures = {"output_tokens_per_s": 120.5, "ttft_ms_p99": 900.0, "device": "cpu", "errors": 0}
     rows = validation_rows(figures, Gates(min_output_tokens_per_s=100, max_ttft_ms_p99=500))
@@ -140,7 +149,7 @@ def test_the_mlflow_description_links_the_prefect_flow_run_and_shows_aliases_as_
     link = prefect_link({FLOW_RUN_TAG: "0b6f", FLOW_RUN_URL_TAG: "http://127.0.0.1:4200/runs/flow-run/0b6f"})
     assert link == "[flow run 0b6f](http://127.0.0.1:4200/runs/flow-run/0b6f)" and prefect_link({}) is None
     text = summary_markdown(SUMMARY, "run `r1`", link)
-    assert text.endswith("**MLflow**: run `r1`\n\n**Prefect**: [flow run 0b6f](http://127.0.0.1:4200/runs/flow-run/0b6f)\n")
+    assert "**MLflow**: run `r1`\n\n**Prefect**: [flow run 0b6f](http://127.0.0.1:4200/runs/flow-run/0b6f)\n\n" in text
     # MLflow's markdown links @word to a GitHub user; a code span stays as written (and is not wrapped twice)
     assert no_mentions("tiny version 2 @candidate @champion, by me@host") == "tiny version 2 `@candidate` `@champion`, by me@host"
     assert no_mentions("@champion at [run](https://user@mlflow.example/#/x)") == "`@champion` at [run](https://user@mlflow.example/#/x)"

@@ -3,11 +3,12 @@
 import csv
 import io
 import math
+import re
 
 from PIL import Image
 
 from engineforge.sweep.champion import decide
-from engineforge.sweep.plots import frontier, pareto, prediction
+from engineforge.sweep.plots import frontier, pareto, pareto_figure, prediction
 from engineforge.sweep.table import PP_FOOTNOTE, VariantRecord, to_csv, to_markdown
 
 
@@ -65,9 +66,18 @@ def test_frontier_keeps_only_undominated_points():
 def test_plots_are_written_as_png(tmp_path):
     records = [record("a", 1, 300.0, 50.0, predicted_output_tokens_per_s_per_gpu=280.0),
                record("b", 2, 800.0, 60.0, gates="failed")]
-    for path in (pareto(records, "a", tmp_path / "p.png"), prediction(records, tmp_path / "q.png")):
+    for path in (pareto(records, "a", tmp_path / "p.png", "t"), prediction(records, tmp_path / "q.png")):
         with Image.open(path) as image:
             assert image.format == "PNG" and image.width > 300
+
+
+def test_the_pareto_plot_names_its_recipe_and_request_counts_draws_the_gate_and_marks_failed_variants():
+    records = [record("a", 1, 300.0, 50.0, completed=16.0), record("b", 2, 800.0, 60.0, gates="failed", completed=8.0)]
+    figure = pareto_figure(records, "a", "tiny-sweep", ttft_gate_ms=55.0)
+    assert re.fullmatch(r"tiny-sweep · requests per measurement: a 16, b 8 · \d{4}-\d\d-\d\d", figure._suptitle.get_text())
+    latency, per_user = figure.axes
+    assert [line.get_xdata()[0] for line in latency.lines if line.get_linestyle() == ":"] == [55.0]
+    assert "failed a gate" in latency.get_legend_handles_labels()[1] and "gate: " not in str(per_user.get_legend_handles_labels())
 
 
 def test_no_prediction_plot_without_a_prediction(tmp_path):

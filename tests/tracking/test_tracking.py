@@ -22,3 +22,14 @@ def test_metrics_are_stored_readable_to_seven_significant_digits_and_never_coars
     assert mlflow_runs.readable(614.0577311077286) == 614.0577 and mlflow_runs.readable(0.05211236399918562) == 0.05211236
     assert mlflow_runs.readable(1796528961.123456) == 1796528961.123  # a large figure keeps its thousandths
     assert mlflow_runs.readable(32.0) == 32.0 and mlflow_runs.readable(0.0) == 0.0 and math.isnan(mlflow_runs.readable(math.nan))
+
+
+def test_the_decisive_metrics_go_first_in_their_order_and_the_others_keep_theirs(tmp_path):
+    figures = {"requests": 8.0, "ttft_ms_p50": 20.0, "e2e_ms_p50": 90.0, "output_tokens_per_s": 400.0, "errors": 0.0}
+    assert [name for name, _ in mlflow_runs.decisive_first(figures)] == [
+        "output_tokens_per_s", "ttft_ms_p50", "requests", "e2e_ms_p50", "errors"]
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run_id = mlflow_runs.client(uri).create_run("0").info.run_id
+    mlflow_runs.log_metrics(uri, run_id, figures)
+    stored = list(mlflow_runs.client(uri).get_run(run_id).data.metrics)
+    assert stored[:2] == ["output_tokens_per_s", "ttft_ms_p50"]  # the order MLflow's run page lists them in

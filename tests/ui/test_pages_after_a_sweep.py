@@ -10,6 +10,7 @@ installs it). Screenshots are left in the test's temporary directory (`screensho
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from mlflow.tracking import MlflowClient
 from sweep_helpers import LinkRecorder, sweep_text
 
 from engineforge import progress
+from engineforge.tracking import mlflow_runs
 from engineforge.artifacts import server
 from engineforge.tracking.mlflow_tags import CHAMPION_TAG, CHAMPION_VERSION_TAG, FLOW_RUN_TAG, FLOW_RUN_URL_TAG
 from engineforge.processes.serving import free_port
@@ -109,12 +111,37 @@ def test_the_run_page_shows_its_description_with_the_prefect_flow_run_as_a_link(
     url = swept.printed("MLflow run", champion.info.run_id)
     assert url and url.endswith("?workflowType=machine_learning")
     page.open(url)
-    page.wait_for(champion.info.run_name, f"Champion of sweep run {swept.summary['mlflow']['run_id']}",
-                  "validate\tran", "Validation: output_tokens_per_s",
-                  "Prefect: flow run ", absent=GENAI_ONLY, shot="champion-run", scroll_to="Prefect: flow run ")
+    text = page.wait_for(champion.info.run_name, f"Champion of sweep run {swept.summary['mlflow']['run_id']}",
+                         "validate\tran", "Validation: output_tokens_per_s",
+                         "Prefect: flow run ", absent=GENAI_ONLY, shot="champion-run", scroll_to="Prefect: flow run ")
+    # the figures and links first: MLflow shows a description's first lines until "Show more"
+    assert text.index("Validation: output_tokens_per_s") < text.index("Prefect: flow run ") < text.index("validate\tran")
     flow_run_url = champion.data.tags[FLOW_RUN_URL_TAG]
     assert [text for text, href in page.links() if href == flow_run_url] == [
         f"flow run {flow_run_url.rsplit('/', 1)[1]}"]  # a link, not plain text
+    # MLflow (KeyValueTag) cuts a chip's key as well as its value when both are over 15 characters, as every
+    # engineforge.* key with an id or address is; the chip shows both whole when clicked.
+    page.click(FLOW_RUN_URL_TAG, prefix=True)
+    shown = page.dialog()
+    page.screenshot("champion-run-tag")
+    assert FLOW_RUN_URL_TAG in shown and flow_run_url in shown
+    page.close_dialog()
+
+
+def test_the_run_page_lists_the_decisive_metrics_first_and_stage_durations_after_the_figures(page, swept):
+    """MLflow lists a run's metrics in the order its store first received them (not by name), and leaves out
+    those stored as NaN (a figure nothing measured; its reason is an engineforge.missing.* tag)."""
+    champion = swept.champion_run()
+    measured = [name for name, value in champion.data.metrics.items() if math.isfinite(value)]
+    page.open(swept.printed("MLflow run", champion.info.run_id))
+    page.wait_for(champion.info.run_name, f"Metrics ({len(measured)})", shot="champion-run-metrics",
+                  scroll_to=f"Metrics ({len(measured)})")
+    # each metric's name links the run's charts
+    listed = [text for text, href in page.links() if href.endswith("/model-metrics") and text != "Model metrics"]
+    assert sorted(listed) == sorted(measured)
+    decisive = [name for name in mlflow_runs.DECISIVE_METRICS if name in measured]
+    assert len(decisive) >= 5 and listed[:len(decisive)] == decisive
+    assert listed.index("stage_download_duration_s") > listed.index("e2e_ms_p50")  # timings after what was measured
 
 
 def test_the_registered_version_shows_its_figures_gates_and_the_run_that_measured_it(page, swept):
@@ -132,6 +159,11 @@ def test_the_prefect_flow_runs_show_the_sweep_and_each_stage_without_spurious_wa
     parent = swept.run(swept.summary["mlflow"]["run_id"])
     page.open(swept.links[0][1])
     page.wait_for(parent.info.run_name, "Completed", "Subflow Runs", shot="prefect-sweep")
+    page.click("Artifacts")
+    page.wait_for(f"{RECIPE}-sweep", shot="prefect-sweep-artifacts")
+    page.click(f"{RECIPE}-sweep")  # the comparison table's own page
+    page.wait_for(f"{swept.summary['champion']} (champion)", f"MLflow: run {parent.info.run_id}", shot="prefect-sweep-table")
+    assert [href for text, href in page.links() if text == f"run {parent.info.run_id}" and "workflowType" in href]
     champion = swept.champion_run()
     page.open(swept.printed("Prefect flow run", champion.data.tags[FLOW_RUN_TAG]))
     text = page.wait_for(f"{swept.summary['champion']} · {RECIPE}", "Parent Run", parent.info.run_name,
@@ -142,3 +174,15 @@ def test_the_prefect_flow_runs_show_the_sweep_and_each_stage_without_spurious_wa
     page.click("Artifacts")
     page.wait_for(f"{RECIPE}-summary", f"{RECIPE}-validation", "PROGRESS", shot="prefect-artifacts")
     assert re.search(r"download (ran|cached): ", page.text())
+
+
+def test_the_prefect_task_runs_of_the_champion_package_read_skipped_and_cached(page, swept):
+    """Without a Docker daemon the package stage skips itself: its task run ends in a state named Skipped
+    (not a green Completed); the stages the champion's run already built read Cached."""
+    packaged = swept.summary["packaged"]
+    page.open(swept.printed("Prefect flow run", packaged["flow_run_id"]))
+    page.wait_for(f"{swept.summary['champion']} · {RECIPE} · champion package", "Task Runs", shot="prefect-package")
+    page.click("Task Runs")
+    text = page.wait_for("package-", "download-", shot="prefect-package-task-runs")
+    # each task run's row: its name (the stage and a short id), then its state's name
+    assert re.search(r"^package-\w+\nSkipped$", text, re.M) and re.search(r"^download-\w+\nCached$", text, re.M), text
