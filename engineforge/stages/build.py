@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engineforge.tracking import mlflow_runs
 from engineforge.recipe.schema import Recipe
 from engineforge.runtimes.base import BUILD_LOG, Runtime
 from engineforge.stages.run_stage import run_stage
@@ -38,7 +37,7 @@ def build(recipe: Recipe, model: StageResult, ctx: RunContext, key: str) -> Stag
 def record(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
     record_stage(ctx, result)
     if "build_log" in result.outputs:
-        mlflow_runs.log_file(ctx.tracking_uri, ctx.run_id, result.file("build_log"), STAGE)
+        ctx.mlflow_run.log_file(result.file("build_log"), STAGE)
 
 
 BUILD = Stage(

@@ -261,7 +261,7 @@ def record(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
     _record_figures(recipe, ctx, result)
     for name in ("results", "server_log", "accuracy", "latency_cdf"):
         if name in result.outputs:
-            mlflow_runs.log_file(ctx.tracking_uri, ctx.run_id, result.file(name), STAGE)
+            ctx.mlflow_run.log_file(result.file(name), STAGE)
     _check_gates(report, ctx, _bounds_line(report, repeats))
 
 
@@ -273,26 +273,26 @@ def _record_figures(recipe: Recipe, ctx: RunContext, result: StageResult) -> Non
     if result.status == "ran":
         _log_figures(ctx, figures, result.outputs.get("repeat_figures", []))
         missing_figures = {missing(name): reason for name, reason in result.outputs.get("missing", {}).items()}
-        mlflow_runs.set_tags(ctx.tracking_uri, ctx.run_id, {MEASURED_TAG: result.key} | missing_figures)
+        ctx.mlflow_run.set_tags({MEASURED_TAG: result.key} | missing_figures)
     else:
-        measured = mlflow_runs.run_with_tag(ctx.tracking_uri, mlflow_runs.experiment_name(recipe), MEASURED_TAG, result.key)
+        measured = mlflow_runs.run_with_tag(ctx.mlflow_run.uri, mlflow_runs.experiment_name(recipe), MEASURED_TAG, result.key)
         tags = {CACHE_HIT_TAG: "true"} | ({MEASURED_BY_TAG: measured.info.run_id} if measured else {})
-        mlflow_runs.set_tags(ctx.tracking_uri, ctx.run_id, tags)
+        ctx.mlflow_run.set_tags(tags)
     rows = validation_rows(figures, recipe.validate_.gates, result.outputs.get("missing"),
                            result.outputs.get("repeat_figures", []))
     if rows:
-        mlflow_runs.log_table(ctx.tracking_uri, ctx.run_id, rows, "validate/figures.json")
+        ctx.mlflow_run.log_table(rows, "validate/figures.json")
 
 
 def _log_figures(ctx: RunContext, means: dict[str, float], repeats: list[dict[str, float]]) -> None:
     """Each repeat's figures at steps 0..n-1, then their means at step n (what the run shows as the figure),
     `<figure>_ci95` (the 95 % interval's half width, where two or more repeats measured it) and `validate_repeats`."""
     for step, figures in enumerate(repeats):
-        mlflow_runs.log_metrics(ctx.tracking_uri, ctx.run_id, figures, step=step)
+        ctx.mlflow_run.log_metrics(figures, step=step)
     widths = {f"{name}{CI_SUFFIX}": stats.half_width for name, stats in intervals.combine(repeats).items()
               if stats.half_width is not None}
     extra = widths | {REPEATS_METRIC: len(repeats)} if repeats else {}
-    mlflow_runs.log_metrics(ctx.tracking_uri, ctx.run_id, means | extra, step=len(repeats))
+    ctx.mlflow_run.log_metrics(means | extra, step=len(repeats))
 
 
 def _bounds_line(report, repeats: list[dict[str, float]]) -> str:
@@ -308,12 +308,12 @@ def _bounds_line(report, repeats: list[dict[str, float]]) -> str:
 
 def _check_gates(report, ctx: RunContext, bounds: str = "") -> None:
     """Tag the run gates=passed|failed and log the table; a failed gate fails the stage with it."""
-    mlflow_runs.set_tags(ctx.tracking_uri, ctx.run_id, {"gates": report.verdict})
+    ctx.mlflow_run.set_tags({"gates": report.verdict})
     if report.results:
         with tempfile.TemporaryDirectory() as directory:
             table = Path(directory) / "gates.txt"
             table.write_text(report.to_text() + "\n" + (bounds + "\n" if bounds else ""))
-            mlflow_runs.log_file(ctx.tracking_uri, ctx.run_id, table, STAGE)
+            ctx.mlflow_run.log_file(table, STAGE)
     report.raise_if_failed(STAGE)
 
 
