@@ -171,7 +171,7 @@ class _ChildRunner:
                                          flow_run_id)
         if found is None:  # it failed before its MLflow run started (e.g. a worker without the runtime)
             return {"variant": variant.name, "flow_run_id": flow_run_id, "run_id": None}
-        tags = {mlflow_runs.PARENT_RUN_TAG: self.parent.run_id, "mlflow.runName": run_name, GPUS_TAG: str(variant.gpus),
+        tags = {mlflow_runs.PARENT_RUN_TAG: self.parent.run_id, "mlflow.runName": run_name, GPUS_TAG: str(variant.recipe.parallel.gpus),
                 (PACKAGED_VARIANT_TAG if package else VARIANT_TAG): variant.name}
         TrackedRun(self.parent.uri, found.info.run_id).set_tags(tags)
         chain = sum(v for k, v in found.data.metrics.items() if k.startswith("stage_") and k.endswith("_duration_s"))

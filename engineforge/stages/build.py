@@ -10,7 +10,7 @@ from engineforge.stages.run_stage import run_stage
 from engineforge.stage_result import StageResult
 from engineforge.stages.context import RunContext
 from engineforge.stages.record import record_stage
-from engineforge.stages.stage import Stage, layout_gpus
+from engineforge.stages.stage import Stage
 from engineforge.store import content_key, tree_bytes
 
 STAGE = "build"
@@ -46,6 +46,6 @@ BUILD = Stage(
     work=lambda recipe, ctx, key, model: build(recipe, model, ctx, key),
     record=record,
     plan=lambda recipe, runtime, plans: plans[STAGE],
-    gpus=lambda recipe, runtime: layout_gpus(recipe) if runtime.builds_on_gpu else 0,
+    gpus=lambda recipe, runtime: recipe.parallel.gpus if runtime.builds_on_gpu else 0,
     timeout_s=lambda recipe: recipe.build.timeout_s,
 )

@@ -28,7 +28,7 @@ from engineforge.stage_plan import PORT, StagePlan
 from engineforge.stage_result import StageOutput, StageResult
 from engineforge.stages.context import RunContext
 from engineforge.stages.record import record_stage
-from engineforge.stages.stage import Stage, layout_gpus, switch
+from engineforge.stages.stage import Stage, switch
 from engineforge.store import content_key
 
 STAGE = "validate"
@@ -327,7 +327,7 @@ def plan(recipe: Recipe, runtime: Runtime, plans: dict[str, StagePlan]) -> Stage
 
 def gpus(recipe: Recipe, runtime: Runtime) -> int:
     """The layout's GPUs when it serves on a GPU."""
-    return layout_gpus(recipe) if recipe.validate_.enabled and serving_device(recipe.serve.device) == "cuda" else 0
+    return recipe.parallel.gpus if recipe.validate_.enabled and serving_device(recipe.serve.device) == "cuda" else 0
 
 
 VALIDATE = Stage(
