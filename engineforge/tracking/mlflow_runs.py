@@ -10,6 +10,7 @@ RUNNING by a killed process can be closed as KILLED (`close_stale_runs`: the nex
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -26,6 +27,7 @@ from engineforge.gpus import detect_gpus
 from engineforge.tracking.mlflow_tags import (
     CLOSED_BY_TAG,
     CONTENT_KEY_TAG,
+    FAILED_BECAUSE_TAG,
     GPU_TAG,
     OWNER_TAG_PREFIX,
     PARALLEL_TAG,
@@ -127,11 +129,15 @@ def start_run(recipe: Recipe, recipe_text: str) -> tuple[str, str]:
               **({GPU_TAG: gpu.spec.name} if gpu else {})},
     )
     run_id = run.info.run_id
-    params = [Param(key, value[:6000]) for key, value in flatten(recipe.to_data()).items()]
-    for start in range(0, len(params), 100):  # MLflow accepts at most 100 params per batch
-        mlflow_client.log_batch(run_id, params=params[start : start + 100])
-    mlflow_client.log_batch(run_id, tags=[RunTag(PARALLEL_TAG, _layout(recipe))])
-    log_text(uri, run_id, recipe_text, "recipe.yaml")
+    try:
+        params = [Param(key, value[:6000]) for key, value in flatten(recipe.to_data()).items()]
+        for start in range(0, len(params), 100):  # MLflow accepts at most 100 params per batch
+            mlflow_client.log_batch(run_id, params=params[start : start + 100])
+        mlflow_client.log_batch(run_id, tags=[RunTag(PARALLEL_TAG, _layout(recipe))])
+        log_text(uri, run_id, recipe_text, "recipe.yaml")
+    except Exception as error:
+        close_failed(uri, run_id, error)
+        raise
     return uri, run_id
 
 
@@ -187,6 +193,17 @@ def log_table(uri: str, run_id: str, rows: list[dict[str, Any]], name: str) -> N
 
 def finish_run(uri: str, run_id: str, succeeded: bool) -> None:
     client(uri).set_terminated(run_id, "FINISHED" if succeeded else "FAILED")
+
+
+def close_failed(uri: str, run_id: str, error: BaseException) -> None:
+    """Close the run FAILED, saying why (FAILED_BECAUSE_TAG: the error's type and first line), for an
+    error that stops the run outside its stages. A write that fails too (the tracking database may be
+    what failed) is suppressed: `error` is the one to report, and the next run's cleanup closes the run."""
+    because = f"{type(error).__name__}: {(str(error).splitlines() or [''])[0]}"[:5000]
+    with contextlib.suppress(Exception):
+        set_tags(uri, run_id, {FAILED_BECAUSE_TAG: because})
+    with contextlib.suppress(Exception):
+        finish_run(uri, run_id, False)
 
 
 def close_stale_runs(uri: str, experiment_ids: list[str] | None = None) -> list[Any]:
