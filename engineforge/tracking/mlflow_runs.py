@@ -248,7 +248,7 @@ def register_version(uri: str, run_id: str, name: str, source: str, content_key:
     run `by_run` (default `run_id`; `undo_registration` removes it whole if that run is killed).
 
     Returns (version, reused): an existing version with the same content key is reused rather
-    than registering the same bytes twice.
+    than registering the same bytes twice; of `tags`, it gets those it lacks.
     """
     from mlflow.exceptions import MlflowException
 
@@ -267,6 +267,9 @@ def register_version(uri: str, run_id: str, name: str, source: str, content_key:
     ]
     if existing:
         version, reused = existing[0].version, True
+        for key, value in tags.items():  # one registered before a tag was recorded gets it; a recorded one stays
+            if key not in existing[0].tags:
+                mlflow_client.set_model_version_tag(name, version, key, value)
     else:
         replaced = _alias_version(mlflow_client, name, CANDIDATE_ALIAS)
         trail = {REGISTERED_BY_TAG: by_run, **({REPLACED_CANDIDATE_TAG: replaced} if replaced else {})}
