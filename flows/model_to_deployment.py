@@ -5,7 +5,6 @@ The recipe arrives as YAML text, so a worker needs no copy of the file.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from pathlib import Path
@@ -61,18 +60,19 @@ def model_to_deployment(
     recipe = plan.apply(recipe)  # "auto" sizes resolved, so stage keys hash the real layout
     check_servable(recipe)  # nor quantize into a format this runtime, layout or GPU cannot serve
     stale_runs.close_stale(mlflow_runs.tracking_uri(recipe))  # what killed runs on this host left RUNNING
-    mlflow_run = mlflow_runs.start_run(recipe, recipe_yaml)
-    flow_run = run_artifacts.flow_run_tags()
-    mlflow_run.set_tags({PARALLEL_REASON_TAG: plan.reason[:5000], "mlflow.runName": label, **flow_run})
-    run_artifacts.announce(mlflow_run, flow_run)
-    mlflow_run.log_text(json.dumps(plan_json(plan), indent=2, default=str), "plan.json")
-    ctx = RunContext(
-        runtime=runtime, store_root=store_root, mlflow_run=mlflow_run,
-        base_dir=base_dir, refresh=list(refresh or []), remote_tier=remote_tier.enabled(recipe.tracking.log_engine, mlflow_run.uri),
-    )
+    mlflow_run = mlflow_runs.start_run(recipe, recipe_yaml)  # closes the run FAILED if its own first records fail
+    flow_run: dict[str, str] = {}
     results: dict[str, StageResult] = {}
     failure: StageFailed | None = None
     try:
+        flow_run = run_artifacts.flow_run_tags()
+        mlflow_run.set_tags({PARALLEL_REASON_TAG: plan.reason[:5000], "mlflow.runName": label, **flow_run})
+        run_artifacts.announce(mlflow_run, flow_run)
+        mlflow_run.log_text(json.dumps(plan_json(plan), indent=2, default=str), "plan.json")
+        ctx = RunContext(
+            runtime=runtime, store_root=store_root, mlflow_run=mlflow_run,
+            base_dir=base_dir, refresh=list(refresh or []), remote_tier=remote_tier.enabled(recipe.tracking.log_engine, mlflow_run.uri),
+        )
         model = results["download"] = run(DOWNLOAD, recipe, ctx)
         source = model  # what shard and build read; package and register keep the download's revision
         if recipe.quantize is not None:  # a failed accuracy gate stops the run here, before build
@@ -90,6 +90,9 @@ def model_to_deployment(
         raise RunInterrupted(mlflow_run.run_id, flow_run.get(FLOW_RUN_TAG)) from interrupt
     except StageFailed as failed:  # what was recorded before it stays; the run ends FAILED with its summary
         failure = failed
+    except Exception as error:  # anything else once the run exists (plan.json, the store): FAILED, why tagged, raised as it was
+        mlflow_run.close_failed(error)
+        raise
     lock = _finish(ctx, recipe, results, plan.record(), succeeded=failure is None)
     summary = _summary(recipe, ctx, results, started, lock=None if failure else lock, failed=failure)
     _conclude(summary, recipe, label)
@@ -116,9 +119,8 @@ def _finish(ctx: RunContext, recipe, results: dict[str, StageResult], plan: dict
         tags = {MODEL_REVISION_TAG: str(lock["model"]["revision"]), LOCK_SHA256_TAG: lock["core_sha256"]}
         ctx.mlflow_run.set_tags(tags)
         record_durations(ctx)
-    except Exception:
-        with contextlib.suppress(Exception):  # the database may be what failed: the error above is the one to report
-            ctx.mlflow_run.finish(False)
+    except Exception as error:
+        ctx.mlflow_run.close_failed(error)
         raise
     ctx.mlflow_run.finish(succeeded)
     return lock

@@ -1,10 +1,11 @@
 """A registered model version's files on this host: NAME@ALIAS or NAME/VERSION, verified.
 
 What is downloaded must match its MANIFEST.json, and that MANIFEST.json the digest recorded out of
-band twice: the logging run's tag in the tracking database, and the `logged` record of the lock file
-of the run that registered the version (itself checked against that run's `lock_sha256` tag, the
-digest the serving image carries as a label). Whoever rewrites the artifacts (a weight and the
-MANIFEST.json that vouches for it, or the lock file) changes neither.
+band three times: the logging run's tag and the registered version's tag in the tracking database,
+and the `logged` record of the lock file of the run that registered the version (itself checked
+against that run's `lock_sha256` tag, the digest the serving image carries as a label). Whoever
+rewrites the artifacts (a weight and the MANIFEST.json that vouches for it, or the lock file) changes
+none of them; whoever rewrites one tag disagrees with the others.
 """
 
 from __future__ import annotations
@@ -60,8 +61,22 @@ def pull(uri: str, reference: str, target: Path):
         raise transfer.ArtifactMismatch(
             f"{lockfile.LOCK_FILE} of run {locked_by} records the engine as {locked.get('uri')} with {manifest.MANIFEST} "
             f"sha256 {locked.get('manifest_sha256')}, the tracking database {found.source} with {digest}; nothing was pulled")
+    _check_version_tag(found, digest)
     transfer.download(uri, found.source, target, found.tags.get(mlflow_tags.CONTENT_KEY_TAG), digest)
     return found
+
+
+def _check_version_tag(found, digest: str) -> None:
+    """The version's own copy of the MANIFEST.json digest (set when it was registered) must be the logging run's."""
+    tag = mlflow_tags.manifest_sha256("build")
+    pinned = found.tags.get(tag)
+    if pinned is None:
+        raise UserError(f"{found.name} version {found.version} carries no {tag} tag (registered before engineforge "
+                        "recorded it); run its recipe again, which adds it, then pull")
+    if pinned != digest:
+        raise transfer.ArtifactMismatch(
+            f"{found.name} version {found.version}: its {tag} tag records {manifest.MANIFEST} sha256 {pinned}, the run "
+            f"that logged {found.source} {digest}; nothing was pulled")
 
 
 def locked_entry(mlflow_run: TrackedRun, stage: str) -> dict:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from engineforge import progress
 from engineforge.tracking import mlflow_runs
+from engineforge.artifacts import transfer
 from engineforge.artifacts.remote_tier import artifact_path
-from engineforge.tracking.mlflow_tags import IMAGE_DIGEST_TAG, MODEL_REVISION_TAG, RUNTIME_TAG
+from engineforge.tracking.mlflow_tags import IMAGE_DIGEST_TAG, MODEL_REVISION_TAG, RUNTIME_TAG, manifest_sha256
 from engineforge.recipe.schema import Recipe
 from engineforge.stage_plan import StagePlan
 from engineforge.stage_result import StageResult
@@ -28,8 +29,8 @@ def register(recipe: Recipe, built: StageResult, packaged: StageResult | None, m
     tags = {MODEL_REVISION_TAG: str(model.outputs.get("revision")), RUNTIME_TAG: recipe.runtime}
     if packaged is not None and packaged.outputs.get("digest"):
         tags[IMAGE_DIGEST_TAG] = packaged.outputs["digest"]
-    run_id, source = _source(built, ctx)
-    version, reused = ctx.mlflow_run.register_version(recipe.name, source, built.key, tags, source_run=run_id)
+    run_id, source, pinned = _source(built, ctx)
+    version, reused = ctx.mlflow_run.register_version(recipe.name, source, built.key, {**tags, **pinned}, source_run=run_id)
     return StageResult(
         stage=STAGE,
         status="cached" if reused else "ran",
@@ -40,15 +41,19 @@ def register(recipe: Recipe, built: StageResult, packaged: StageResult | None, m
     )
 
 
-def _source(built: StageResult, ctx: RunContext) -> tuple[str, str]:
-    """(run id, source): the run that logged the engine and its `runs:/` URI, which any host can pull;
-    without the remote tier (tracking.log_engine never, a local tracking URI) this host's store entry."""
+def _source(built: StageResult, ctx: RunContext) -> tuple[str, str, dict[str, str]]:
+    """(run id, source, tags that pin it): the run that logged the engine, its `runs:/` URI, which any
+    host can pull, and its MANIFEST.json digest as that run recorded it (the version's own copy, which
+    `engineforge pull` checks); without the remote tier (tracking.log_engine never, a local tracking
+    URI) this host's store entry, which nothing pulls."""
     if ctx.remote_tier:
         run_id = ctx.store.remote.logged_by("build", built.key)
         if run_id is None:
             raise RuntimeError(f"build {built.key[:12]} was not logged to {ctx.mlflow_run.uri}; nothing registered")
-        return run_id, f"runs:/{run_id}/{artifact_path('build')}"
-    return ctx.mlflow_run.run_id, Path(built.path).as_uri()
+        source = f"runs:/{run_id}/{artifact_path('build')}"
+        digest = transfer.recorded_manifest_digest(ctx.mlflow_run.uri, source, "build")
+        return run_id, source, {manifest_sha256("build"): digest} if digest else {}
+    return ctx.mlflow_run.run_id, Path(built.path).as_uri(), {}
 
 
 REGISTER = Stage(

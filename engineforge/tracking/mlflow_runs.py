@@ -10,6 +10,7 @@ RUNNING by a killed process can be closed as KILLED (`close_stale_runs`: the nex
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -27,6 +28,7 @@ from engineforge.gpus import detect_gpus
 from engineforge.tracking.mlflow_tags import (
     CLOSED_BY_TAG,
     CONTENT_KEY_TAG,
+    FAILED_BECAUSE_TAG,
     GPU_TAG,
     OWNER_TAG_PREFIX,
     PARALLEL_TAG,
@@ -128,11 +130,15 @@ def start_run(recipe: Recipe, recipe_text: str) -> TrackedRun:
               **({GPU_TAG: gpu.spec.name} if gpu else {})},
     )
     started = TrackedRun(uri, run.info.run_id)
-    params = [Param(key, value[:6000]) for key, value in flatten(recipe.to_data()).items()]
-    for start in range(0, len(params), 100):  # MLflow accepts at most 100 params per batch
-        mlflow_client.log_batch(started.run_id, params=params[start : start + 100])
-    mlflow_client.log_batch(started.run_id, tags=[RunTag(PARALLEL_TAG, _layout(recipe))])
-    started.log_text(recipe_text, "recipe.yaml")
+    try:
+        params = [Param(key, value[:6000]) for key, value in flatten(recipe.to_data()).items()]
+        for start in range(0, len(params), 100):  # MLflow accepts at most 100 params per batch
+            mlflow_client.log_batch(started.run_id, params=params[start : start + 100])
+        mlflow_client.log_batch(started.run_id, tags=[RunTag(PARALLEL_TAG, _layout(recipe))])
+        started.log_text(recipe_text, "recipe.yaml")
+    except Exception as error:
+        started.close_failed(error)
+        raise
     return started
 
 
@@ -181,6 +187,16 @@ class TrackedRun:
     def finish(self, succeeded: bool) -> None:
         client(self.uri).set_terminated(self.run_id, "FINISHED" if succeeded else "FAILED")
 
+    def close_failed(self, error: BaseException) -> None:
+        """Close the run FAILED, saying why (FAILED_BECAUSE_TAG: the error's type and first line), for an
+        error that stops the run outside its stages. A write that fails too (the tracking database may be
+        what failed) is suppressed: `error` is the one to report, and the next run's cleanup closes the run."""
+        because = f"{type(error).__name__}: {(str(error).splitlines() or [''])[0]}"[:5000]
+        with contextlib.suppress(Exception):
+            self.set_tags({FAILED_BECAUSE_TAG: because})
+        with contextlib.suppress(Exception):
+            self.finish(False)
+
     def child_runs(self) -> list:
         """The runs nested under this one (a sweep's variants), oldest first."""
         mlflow_client = client(self.uri)
@@ -195,7 +211,7 @@ class TrackedRun:
         `source_run` (default this one), the one that logged the artifact.
 
         Returns (version, reused): an existing version with the same content key is reused rather
-        than registering the same bytes twice.
+        than registering the same bytes twice; of `tags`, it gets those it lacks.
         """
         from mlflow.exceptions import MlflowException
 
@@ -213,6 +229,9 @@ class TrackedRun:
         ]
         if existing:
             version, reused = existing[0].version, True
+            for key, value in tags.items():  # one registered before a tag was recorded gets it; a recorded one stays
+                if key not in existing[0].tags:
+                    mlflow_client.set_model_version_tag(name, version, key, value)
         else:
             replaced = _alias_version(mlflow_client, name, CANDIDATE_ALIAS)
             trail = {REGISTERED_BY_TAG: self.run_id, **({REPLACED_CANDIDATE_TAG: replaced} if replaced else {})}

@@ -62,6 +62,7 @@ PREDICTED_GPU_TAG = "engineforge.predicted.gpu"  # the GPU a run's predicted_* f
 PREDICTED_TAG_PREFIX = "engineforge.predicted."  # + predictor, backend, backend_version, database: what they modelled
 CHAMPION_TAG = "engineforge.sweep.champion"  # on a sweep's parent run: the champion's variant; on the champion child: true
 CHAMPION_VERSION_TAG = "engineforge.sweep.champion_version"  # and its registered version, when one was promoted
+FAILED_BECAUSE_TAG = "engineforge.failed_because"  # a run closed FAILED by an error outside its stages: the error's line
 
 
 def stage_status(stage: str) -> str:

@@ -23,7 +23,10 @@ from engineforge.cli.app import main
 from engineforge.errors import UserError
 from engineforge.recipe.file import parse_recipe
 from engineforge.stages.run_stage import run_stage
-from engineforge.stage_result import StageOutput
+from engineforge.runtimes import get_runtime
+from engineforge.stage_result import StageOutput, StageResult
+from engineforge.stages.context import RunContext
+from engineforge.stages.register import register
 from engineforge.store import Store, sha256_file
 from tests.conftest import recipe_text
 
@@ -39,8 +42,8 @@ def copy_of(model: Path):
 
 @pytest.fixture
 def registered(tmp_path, tiny_model_dir):
-    """A run that built, logged (remote tier) and registered the tiny model and wrote its lock file, as
-    flows/model_to_deployment.py does: (tracking URI, the logged engine's directory, the run id)."""
+    """A run that built, logged (remote tier) and registered (the register stage) the tiny model and
+    wrote its lock file, as flows/model_to_deployment.py does: (tracking URI, the logged engine's directory, the run id)."""
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = mlflow_runs.client(uri)
     experiment = client.create_experiment("pull", artifact_location=(tmp_path / "artifacts").as_uri())
@@ -49,14 +52,15 @@ def registered(tmp_path, tiny_model_dir):
     store = Store(tmp_path / "store", remote)
     built = run_stage(store, "build", KEY, copy_of(tiny_model_dir))
     source = remote.upload(store, "build", KEY)
-    core = lockfile.lock_core(parse_recipe(recipe_text("synthetic:tiny-llama"), "<test>"), {"build": built}, {"tp": 1},
-                              remote.logged_manifests({"build": KEY}))
+    recipe = parse_recipe(recipe_text("synthetic:tiny-llama", name="tiny"), "<test>")
+    core = lockfile.lock_core(recipe, {"build": built}, {"tp": 1}, remote.logged_manifests({"build": KEY}))
     lock = lockfile.complete_lock(core, None)
     remote.mlflow_run.log_text(lockfile.dumps(lock), lockfile.LOCK_FILE)
     client.set_tag(run_id, mlflow_tags.LOCK_SHA256_TAG, lock["core_sha256"])
-    client.create_registered_model("tiny")
-    client.create_model_version("tiny", source=source, run_id=run_id,
-                                tags={mlflow_tags.CONTENT_KEY_TAG: KEY, mlflow_tags.REGISTERED_BY_TAG: run_id})
+    ctx = RunContext(runtime=get_runtime(recipe.runtime), store_root=str(store.root), mlflow_run=TrackedRun(uri, run_id),
+                     remote_tier=True)
+    registered = register(recipe, built, None, StageResult(stage="download", status="ran", outputs={"revision": "r"}), ctx)
+    assert registered.outputs["version"] == "1" and mlflow_runs.client(uri).get_model_version("tiny", "1").source == source
     return uri, tmp_path / "artifacts" / run_id / "artifacts", run_id
 
 
@@ -148,3 +152,51 @@ def test_a_lock_file_without_the_digest_is_refused(registered, tmp_path):
     mlflow_runs.client(uri).set_tag(run_id, mlflow_tags.LOCK_SHA256_TAG, lockfile.core_digest(lockfile.core_of(lock)))
     with pytest.raises(UserError, match=f"^{lockfile.LOCK_FILE} of run {run_id} records no MANIFEST.json digest for build"):
         pull(uri, "tiny/1", tmp_path / "pulled")
+
+
+def version_tag(uri: str) -> str:
+    return mlflow_runs.client(uri).get_model_version("tiny", "1").tags.get(mlflow_tags.manifest_sha256("build"))
+
+
+def test_the_registered_version_carries_its_manifests_digest(registered):
+    uri, artifacts, _ = registered
+    assert version_tag(uri) == sha256_file(artifacts / "engine" / manifest.MANIFEST)
+
+
+def test_a_rewritten_version_tag_is_refused_in_one_line_naming_the_version_and_the_file(
+        registered, tmp_path, monkeypatch, capsys):
+    uri, artifacts, run_id = registered
+    logged = sha256_file(artifacts / "engine" / manifest.MANIFEST)
+    mlflow_runs.client(uri).set_model_version_tag("tiny", "1", mlflow_tags.manifest_sha256("build"), "2" * 64)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    assert main(["pull", "tiny/1", "--to", str(tmp_path / "pulled")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: tiny version 1: its {mlflow_tags.manifest_sha256('build')} tag records MANIFEST.json sha256 {'2' * 64}, "
+        f"the run that logged runs:/{run_id}/engine {logged}; nothing was pulled"]
+    assert not (tmp_path / "pulled").exists()
+
+
+def test_a_rewritten_manifest_whose_digest_was_copied_to_the_version_tag_is_refused(registered, tmp_path):
+    """One who can write the artifacts and the version's tags (not the logging run's tag nor the lock file)."""
+    uri, artifacts, _ = registered
+    path = artifacts / "engine" / manifest.MANIFEST
+    rewritten = json.loads(path.read_text())
+    rewritten["files"]["config.json"]["size"] += 1
+    manifest.write(rewritten, path.parent)
+    mlflow_runs.client(uri).set_model_version_tag("tiny", "1", mlflow_tags.manifest_sha256("build"), sha256_file(path))
+    with pytest.raises(transfer.ArtifactMismatch, match="^tiny version 1: its engineforge.manifest_sha256.build tag records"):
+        pull(uri, "tiny/1", tmp_path / "pulled")
+    assert not (tmp_path / "pulled").exists()
+
+
+def test_a_version_registered_without_the_tag_gets_it_when_its_recipe_runs_again(registered, tmp_path):
+    uri, artifacts, run_id = registered
+    tag = mlflow_tags.manifest_sha256("build")
+    mlflow_runs.client(uri).delete_model_version_tag("tiny", "1", tag)
+    with pytest.raises(UserError, match=f"^tiny version 1 carries no {tag} tag .*run its recipe again"):
+        pull(uri, "tiny/1", tmp_path / "pulled")
+    digest, source = sha256_file(artifacts / "engine" / manifest.MANIFEST), f"runs:/{run_id}/engine"
+    assert TrackedRun(uri, run_id).register_version("tiny", source, KEY, {tag: digest}) == ("1", True)  # reused
+    assert version_tag(uri) == digest and str(pull(uri, "tiny/1", tmp_path / "pulled").version) == "1"
+    TrackedRun(uri, run_id).register_version("tiny", source, KEY, {tag: "4" * 64})
+    assert version_tag(uri) == digest  # a recorded tag is never rewritten

@@ -16,6 +16,7 @@ RECORDED = {
     "engineforge.logged.", "engineforge.manifest_sha256.", "engineforge.sweep", "engineforge.sweep.objective",
     "engineforge.champion.verdict", "engineforge.sweep.variant", "engineforge.sweep.packaged", "engineforge.sweep.gpus",
     "engineforge.predicted.gpu", "engineforge.predicted.", "engineforge.sweep.champion", "engineforge.sweep.champion_version",
+    "engineforge.failed_because",
 }
 
 
