@@ -17,6 +17,7 @@ from prefect_services import (  # noqa: E402,F401
     deployments,
     postgres_deployments,
     prefect_server,
+    worker_a_runs,
     worker_stores,
     workers,
 )
