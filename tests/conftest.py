@@ -17,9 +17,13 @@ from prefect_services import (  # noqa: E402,F401
     deployments,
     postgres_deployments,
     prefect_server,
+    worker_a_runs,
     worker_stores,
     workers,
 )
+
+# The demo sweep (two variants of the tiny model) run once, for the sweep flow test and the browser test.
+from sweep_helpers import demo_sweep  # noqa: E402,F401
 
 from engineforge.recipe.schema import SyntheticModel
 from engineforge.recipe.file import parse_recipe
@@ -100,6 +104,13 @@ def pytest_configure(config):
     # Tests must never reach the public hub; the hub client fails fast instead of hanging.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Tests marked `extends_demo_sweep` add runs to the shared demo sweep's MLflow store: they run after
+    every other test, so those reading it (its pages, its records) see the first sweep's runs alone."""
+    later = [item for item in items if item.get_closest_marker("extends_demo_sweep")]
+    items[:] = [item for item in items if not item.get_closest_marker("extends_demo_sweep")] + later
 
 
 def pytest_unconfigure(config):

@@ -257,6 +257,39 @@ def submit(server: PrefectServer, recipes: list[Path], *options: str, timeout: f
     return server.run([str(BIN / "engineforge"), "submit", *map(str, recipes), *options], timeout=timeout, **env)
 
 
+@dataclass
+class Submitted:
+    done: subprocess.CompletedProcess  # `engineforge submit --watch --json` of every recipe, at once
+    worker: Worker  # the one worker that ran them all (stopped since)
+    recipes: list[Path]  # RECIPE_ON_WORKER_A's first, then GPU_RUNS more
+
+
+RECIPE_ON_WORKER_A = "prefect-tiny"  # its submission, run and reuse: tests/orchestration/test_submission.py
+GPU_SLOTS, GPU_RUNS = 2, 4  # worker-a's slots, and the runs beside it: tests/orchestration/test_prefect_gpu_slots.py
+
+
+@pytest.fixture(scope="session")
+def worker_a_runs(deployments, worker_stores, tmp_path_factory) -> Submitted:
+    """One worker ("worker-a", GPU_SLOTS slots) and one watched submission of five recipes at once: the tiny
+    recipe (its own seed: every stage of it runs here) that test_submission.py follows on and reuses from
+    another worker, and GPU_RUNS with distinct validation settings (every run really validates) whose GPU
+    stages test_prefect_gpu_slots.py checks against the slots, the tiny one's among them. The worker stops
+    before the tests read what it did. One worker start and one submission for both files, not two of each."""
+    root = tmp_path_factory.mktemp("worker-a")
+    recipes = [root / f"{RECIPE_ON_WORKER_A}.yaml"]
+    recipes[0].write_text(tiny_recipe(RECIPE_ON_WORKER_A))
+    for index in range(GPU_RUNS):
+        recipes.append(root / f"gpu-{index}.yaml")
+        recipes[-1].write_text(tiny_recipe(f"prefect-gpu-{index}", max_tokens=5 + index, seed=1))
+    pool = Workers(deployments, worker_stores)
+    worker = pool.start("worker-a", gpus=GPU_SLOTS)
+    try:
+        done = submit(deployments, recipes, "--watch", "--json")
+    finally:
+        pool.stop_all()
+    return Submitted(done, worker, recipes)
+
+
 # What the server and MLflow recorded about runs, for the tests' checks.
 
 def read_flow_run(flow_run_id):

@@ -1,5 +1,7 @@
-"""GPU scheduling against a real Prefect server: a worker declares two GPU slots, four runs are
-submitted at once, and no more than two GPU stages ever hold GPUs at the same time.
+"""GPU scheduling against a real Prefect server: a worker declares two GPU slots, five runs are
+submitted at once (four here, with distinct validation settings, and test_submission.py's tiny recipe:
+one worker and one submission for both files, tests/prefect_services.py `worker_a_runs`), and no more than
+two GPU stages ever hold GPUs at the same time.
 
 This machine has no GPU, so the worker runs with ENGINEFORGE_GPU_STAGES=validate: the validate
 stage takes a slot as it would when serving on a GPU (engineforge/gpu_slots.py).
@@ -9,12 +11,12 @@ import json
 import re
 
 import pytest
-from prefect_services import flow_run_log_lines, submit, task_runs, tiny_recipe
+from prefect_services import GPU_RUNS, GPU_SLOTS, flow_run_log_lines, task_runs
 
 pytestmark = pytest.mark.integration
 
-SLOTS = 2
-RUNS = 4
+SLOTS = GPU_SLOTS
+RUNS = GPU_RUNS + 1  # and the tiny recipe of test_submission.py
 DEVICE_LINE = re.compile(r"validate holds 1 of (\d+) GPU slot\(s\) of (\S+): CUDA_VISIBLE_DEVICES=(\S+)")
 
 
@@ -35,15 +37,8 @@ def test_max_overlap_counts_intervals_open_together():
     assert max_overlap([(0, 1), (1, 2)]) == 1
 
 
-def test_four_runs_on_two_gpu_slots_never_overlap_more_than_two_gpu_stages(deployments, workers, tmp_path):
-    workers.start("gpu-worker", gpus=SLOTS)
-    recipes = []
-    for index in range(RUNS):  # distinct validation settings: every run really validates
-        path = tmp_path / f"gpu-{index}.yaml"
-        path.write_text(tiny_recipe(f"prefect-gpu-{index}", max_tokens=5 + index, seed=1))
-        recipes.append(path)
-
-    done = submit(deployments, recipes, "--watch", "--json")
+def test_five_runs_on_two_gpu_slots_never_overlap_more_than_two_gpu_stages(deployments, worker_a_runs):
+    done = worker_a_runs.done
 
     assert done.returncode == 0, f"submit failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     runs = json.loads(done.stdout)

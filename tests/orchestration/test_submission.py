@@ -2,13 +2,14 @@
 real process worker on the `gpu` pool, recorded in MLflow; a second worker process reuses it all."""
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
 from prefect_services import (
     BIN,
+    RECIPE_ON_WORKER_A,
     REPO,
-    Workers,
     deployment_flow_runs,
     flow_run_artifacts,
     mlflow_run_of,
@@ -22,26 +23,23 @@ from engineforge.recipe_checks import check_recipes
 
 pytestmark = pytest.mark.integration
 
-RECIPE_NAME = "prefect-tiny"
+RECIPE_NAME = RECIPE_ON_WORKER_A
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("recipes") / "prefect-tiny.yaml"
-    path.write_text(tiny_recipe(RECIPE_NAME))
-    return path
+def tiny(worker_a_runs) -> Path:
+    return worker_a_runs.recipes[0]
 
 
 @pytest.fixture(scope="module")
-def first_run(deployments, worker_stores, tiny):
-    """The tiny recipe submitted with --watch and run by worker A (stopped afterwards)."""
-    workers = Workers(deployments, worker_stores)
-    worker = workers.start("worker-a")
-    try:
-        done = submit(deployments, [tiny], "--watch", "--json")
-    finally:
-        workers.stop_all()
-    return done, worker
+def first_run(worker_a_runs):
+    """The tiny recipe submitted with --watch and run by worker A (stopped afterwards), beside the GPU-slot
+    test's four runs (tests/prefect_services.py `worker_a_runs`): (its submission, worker A)."""
+    done = worker_a_runs.done
+    if done.returncode == 0:  # its own entry of the submission's JSON list (`watched` expects one)
+        done = subprocess.CompletedProcess(done.args, 0, json.dumps(
+            [run for run in json.loads(done.stdout) if run["name"] == RECIPE_NAME]), done.stderr)
+    return done, worker_a_runs.worker
 
 
 def watched(done) -> dict:

@@ -1,8 +1,10 @@
-"""The sweep flow end to end on the CPU: a real Prefect API, a real MLflow store, real `transformers serve`.
+"""The sweep flow end to end on the CPU: a real Prefect API, a real MLflow server, real `transformers serve`.
 
 Two build.max_batch_size values at one load point: two children, download computed once, the champion
 registered and packaged (the package stage skips: no Docker daemon here), then a rerun that reuses every
-stage, then an impossible gate that fails the sweep without moving the alias.
+stage, then an impossible gate that fails the sweep without moving the alias. The first sweep is the
+session's `demo_sweep` (tests/sweep_helpers.py), whose pages the browser test opens (tests/ui); the rerun and
+the failing sweep add runs to its store, so that test runs after every other (`extends_demo_sweep`).
 """
 
 import csv
@@ -13,14 +15,12 @@ from mlflow.tracking import MlflowClient
 
 from prefect import get_client
 
-from engineforge import progress
 from engineforge.tracking import mlflow_runs, mlflow_tags
 from engineforge.tracking.mlflow_tags import CHAMPION_TAG, CHAMPION_VERSION_TAG, FLOW_RUN_TAG
 from engineforge.errors import StageFailed
 from engineforge.sweep.champion import decide
 from engineforge.sweep.records import sweep_records
 from flows.sweep import sweep
-from sweep_helpers import LinkRecorder, sweep_text
 
 pytestmark = pytest.mark.integration
 
@@ -67,24 +67,15 @@ def child_statuses(summary) -> dict[str, dict[str, str]]:
     return {variant["variant"]: variant["stages"] for variant in summary["variants"]}
 
 
-def test_sweep_nests_children_promotes_the_champion_reuses_and_refuses_when_nothing_passes(
-    prefect_api, tiny_model_dir, mlflow_uri, no_docker, tmp_path
-):
-    store = str(tmp_path / "store")
-    links = LinkRecorder()
-    progress.subscribe(links)
-    try:
-        first = sweep(recipe_yaml=sweep_text(tiny_model_dir, mlflow_uri, ttft_gate_ms=600000), recipe_origin="sweep.yaml",
-                      store_root=store)
-    finally:
-        progress.unsubscribe(links)
-
+def test_sweep_nests_children_and_promotes_the_champion(demo_sweep, prefect_server, tmp_path):
+    first, mlflow_uri = demo_sweep.summary, demo_sweep.uri
     client = MlflowClient(mlflow_uri)
     parent = first["mlflow"]["run_id"]
     children = mlflow_runs.TrackedRun(mlflow_uri, parent).child_runs()
     variants = sorted(run.data.tags.get("engineforge.sweep.variant") for run in children
                       if "engineforge.sweep.variant" in run.data.tags)
     assert variants == ["mbs1", "mbs4"]
+    assert {v["gates"] for v in first["variants"]} == {"passed"}  # the TTFT gate was checked, and passed
     statuses = child_statuses(first)
     assert sorted(s["download"] for s in statuses.values()) == ["cached", "ran"]  # computed once
     assert {s["build"] for s in statuses.values()} == {"ran"}  # two batch sizes, two builds
@@ -105,7 +96,7 @@ def test_sweep_nests_children_promotes_the_champion_reuses_and_refuses_when_noth
         assert values[2] == pytest.approx((values[0] + values[1]) / 2) and record.interval("output_tokens_per_s").n == 2
         assert client.get_run(record.run_id).data.metrics["output_tokens_per_s_ci95"] > 0
         assert record.stages["validate"] == "ran"
-    assert len(list((tmp_path / "store" / "validate").iterdir())) == 2 * 2 + 2  # a repeat each, and their means
+    assert len(list((demo_sweep.store / "validate").iterdir())) == 2 * 2 + 2  # a repeat each, and their means
     artifacts = {item.path for item in client.list_artifacts(parent, "sweep")}
     # no prediction plot: AIConfigurator does not model the transformers runtime (the table's note says so)
     assert artifacts == {f"sweep/{name}" for name in ("comparison.csv", "comparison.md", "pareto.png")}
@@ -118,15 +109,25 @@ def test_sweep_nests_children_promotes_the_champion_reuses_and_refuses_when_noth
     assert champion_version.tags[mlflow_tags.CONTENT_KEY_TAG] == client.get_run(champion_run.run_id).data.tags[
         "engineforge.stage.build.key"]
     assert 0 <= first["timing"]["sweep_overhead_fraction"] < 1
-    assert_the_answer_is_where_users_land(first, links.lines, client, champion_version.version)
+    with prefect_server.client_settings():
+        assert_the_answer_is_where_users_land(first, demo_sweep.links, client, champion_version.version)
     assert_children_told_apart(first, children, client, champion_version.version)
 
-    rerun = sweep(recipe_yaml=sweep_text(tiny_model_dir, mlflow_uri, ttft_gate_ms=600000), recipe_origin="sweep.yaml", store_root=store)
+
+@pytest.mark.extends_demo_sweep
+def test_a_rerun_reuses_every_stage_and_a_sweep_nothing_passes_moves_no_alias(demo_sweep, prefect_server, monkeypatch):
+    first, store, client = demo_sweep.summary, str(demo_sweep.store), demo_sweep.client
+    champion_version = client.get_model_version_by_alias("sweep-flow-test", "champion")
+    assert champion_version.tags[mlflow_tags.CONTENT_KEY_TAG]  # the first sweep's champion, registered
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the recipe's tracking server
+    monkeypatch.setenv("DOCKER_HOST", demo_sweep.no_docker)
+    with prefect_server.client_settings():
+        rerun = sweep(recipe_yaml=demo_sweep.recipe(), recipe_origin="sweep.yaml", store_root=store)
     assert {status for stages in child_statuses(rerun).values() for status in stages.values()} <= {"cached", "skipped"}
     assert rerun["champion"] == first["champion"]
 
-    with pytest.raises(StageFailed, match="no variant passed every gate") as failed:
-        sweep(recipe_yaml=sweep_text(tiny_model_dir, mlflow_uri, ttft_gate_ms=0.001), recipe_origin="sweep.yaml", store_root=store)
+    with pytest.raises(StageFailed, match="no variant passed every gate") as failed, prefect_server.client_settings():
+        sweep(recipe_yaml=demo_sweep.recipe(ttft_gate_ms=0.001), recipe_origin="sweep.yaml", store_root=store)
     assert {v["gates"] for v in failed.value.summary["variants"]} == {"failed"}
     assert "champion: none" in failed.value.summary["table"]
     still = client.get_model_version_by_alias("sweep-flow-test", "champion")

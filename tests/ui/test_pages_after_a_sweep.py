@@ -1,8 +1,9 @@
 """What a user sees after a sweep, in the real MLflow and Prefect UIs, as headless Chromium renders them.
 
 One real `mlflow server` (SQLite store, proxied artifacts: `engineforge tracking start`'s), the session's
-real `prefect server` with its UI, and one small sweep of the tiny model on the CPU (two variants, one
-measurement each) run against both. The pages are opened through the links the sweep printed, as a user
+real `prefect server` with its UI, and one small sweep of the tiny model on the CPU (two variants, two
+repeats each, a TTFT gate both pass) run against both: the session's `demo_sweep` (tests/sweep_helpers.py),
+which the sweep flow test reads too (tests/sweep/test_sweep_flow.py). The pages are opened through the links the sweep printed, as a user
 would; what is asserted is the text and the links as rendered (MLflow 3.17.2, Prefect 3.9.1), never the
 API behind them. Skips, naming it, where chromium is not installed (`apt-get install -y chromium`; .ci/run
 installs it). Screenshots are left in the test's temporary directory (`screenshots*`), named by page.
@@ -17,17 +18,14 @@ from dataclasses import dataclass
 import pytest
 from headless_chromium import Page, chromium_or_skip
 from mlflow.tracking import MlflowClient
-from sweep_helpers import LinkRecorder, sweep_text
+from sweep_helpers import DEMO_SWEEP
 
-from engineforge import progress
 from engineforge.tracking import mlflow_runs
-from engineforge.artifacts import server
 from engineforge.tracking.mlflow_tags import CHAMPION_TAG, CHAMPION_VERSION_TAG, FLOW_RUN_TAG, FLOW_RUN_URL_TAG
-from engineforge.processes.serving import free_port
 
 pytestmark = pytest.mark.integration
 CHROMIUM = chromium_or_skip()
-RECIPE = "ui-sweep"
+RECIPE = DEMO_SWEEP
 # GenAI mode's experiment sidebar and run tabs; the classic (machine learning) view has none of them.
 GENAI_ONLY = ("Evaluations", "Judges", "Sessions", "Observability", "Training runs")
 
@@ -58,28 +56,8 @@ def page(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def swept(page, prefect_server, tiny_model_dir, tmp_path_factory) -> Swept:
-    from prefect.logging.handlers import APILogHandler
-
-    from flows.sweep import sweep
-
-    root = tmp_path_factory.mktemp("ui-sweep")
-    uri = server.start(free_port(), directory=root / "tracking")
-    links = LinkRecorder()
-    try:
-        with pytest.MonkeyPatch.context() as patch, prefect_server.client_settings():
-            patch.delenv("MLFLOW_TRACKING_URI", raising=False)  # the recipe's tracking server
-            patch.setenv("DOCKER_HOST", f"unix://{root / 'no-docker.sock'}")  # nobody listens: package skips
-            progress.subscribe(links)
-            try:
-                summary = sweep(recipe_yaml=sweep_text(tiny_model_dir, uri, RECIPE, repeats=1), recipe_origin="sweep.yaml",
-                                store_root=str(root / "store"))
-            finally:
-                progress.unsubscribe(links)
-            APILogHandler().flush()  # the flow runs' logs are on the server before a page asks for them
-        yield Swept(summary, links.lines, MlflowClient(uri))
-    finally:
-        server.stop(root / "tracking")
+def swept(page, demo_sweep) -> Swept:
+    return Swept(demo_sweep.summary, demo_sweep.links, demo_sweep.client)
 
 
 def test_the_printed_mlflow_link_opens_the_classic_view_and_its_runs_tab_lists_the_sweep(page, swept):
@@ -149,7 +127,7 @@ def test_the_registered_version_shows_its_figures_gates_and_the_run_that_measure
     number = swept.run(swept.summary["mlflow"]["run_id"]).data.tags[CHAMPION_VERSION_TAG]
     server_url = swept.links[1][1].split("/#/")[0]
     page.open(f"{server_url}/#/models/{RECIPE}/versions/{number}?workflowType=machine_learning")
-    text = page.wait_for(f"Version {number}", "Aliases", "Figures: output_tokens_per_s ", "Gates: none",
+    text = page.wait_for(f"Version {number}", "Aliases", "Figures: output_tokens_per_s ", "Gates: passed",
                          f"Measured by: run {champion.info.run_id}", "Lock file: ", shot="registered-version")
     assert re.search(r"Aliases\s*:(\s*@\s*\w+)*\s*@\s*champion\b", text)  # an alias chip: "@", a space, its name
     assert any(champion.info.run_id in href for text, href in page.links() if text == f"run {champion.info.run_id}")
