@@ -11,6 +11,7 @@ that died are closed as a dead owner's are (`stale_runs.close_stale`: Prefect CR
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -25,15 +26,22 @@ GRACE_S = 4.0  # for the flow runs' own cleanup (MLflow run closed, servers stop
 
 
 def supervise(argv: list[str], env: dict[str, str], tracking_uri: str) -> int:
-    """Run the worker until it exits, or until SIGTERM/SIGINT stops it and its flow runs (a second signal
-    kills them at once); the worker's exit status."""
+    """Run the worker until it exits and return its exit status; or, when SIGTERM/SIGINT comes, stop it and
+    its flow runs (a second signal kills them at once) and end this process at once with 128 + the signal.
+
+    At once (os._exit), because every record is closed by then and what is left is interpreter teardown:
+    Prefect's and MLflow's exit handlers and their API workers took seconds more on a loaded host, past
+    the 10 s a service manager allows a stop."""
     process = subprocess.Popen(argv, env=env)
     asked: list[int] = []
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda number, frame: asked.append(number))
     while process.poll() is None:
         if asked:
-            return stop(process, tracking_uri, asked)
+            code = stop(process, tracking_uri, asked)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
         time.sleep(0.2)
     return process.returncode
 
