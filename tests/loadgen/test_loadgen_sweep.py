@@ -50,3 +50,17 @@ def test_bad_levels(text):
 
 def test_levels():
     assert parse_levels("1, 4,16") == [1, 4, 16]
+
+
+def test_the_latency_cdf_draws_the_recipes_latency_gates(server):
+    from engineforge.measure.plots import cdf_figure
+    from engineforge.recipe.schema import Gates
+
+    result = run_benchmark(BenchConfig(endpoint=server, model="m", prompts=["a"], requests=4, max_tokens=3))
+    figure = cdf_figure({"c=1": result}, "tiny", Gates(max_ttft_ms_p99=40.0, max_tpot_ms_p50=3.0, max_error_rate=0.1))
+    assert figure.get_suptitle().startswith("tiny · m · c=1: 4 requests · ")
+    drawn = {axis.get_title(): [line.get_label() for line in axis.lines if line.get_color() == "tab:red"]
+             for axis in figure.axes}
+    assert drawn["TTFT"][0] == "gate: p99 <= 40 ms" and drawn["TPOT"][0] == "gate: p50 <= 3 ms"
+    assert drawn["inter-token latency"] == drawn["end-to-end latency"] == []  # no gate there (error rate: no panel)
+    assert [text.get_text() for text in figure.axes[0].get_legend().get_texts()] == ["c=1", "gate: p99 <= 40 ms"]
