@@ -65,6 +65,7 @@ def model_to_deployment(
     flow_run = run_artifacts.flow_run_tags()
     mlflow_runs.set_tags(uri, run_id, {PARALLEL_REASON_TAG: plan.reason[:5000], "mlflow.runName": label, **flow_run})
     run_artifacts.announce(uri, run_id, flow_run)
+    run_artifacts.publish_recipe(recipe)
     mlflow_runs.log_text(uri, run_id, json.dumps(plan_json(plan), indent=2, default=str), "plan.json")
     ctx = RunContext(
         runtime=runtime, store_root=store_root, tracking_uri=uri, run_id=run_id,
