@@ -37,16 +37,26 @@ def cdf_figure(results: dict[str, BenchResult], recipe: str | None = None, gates
             if values.size:
                 axis.step(values, np.arange(1, values.size + 1) / values.size, where="post", label=label)
         if name in lines:
-            figure_name, target = lines[name]
-            percentile = figure_name.split("_ms_p")[1]
-            axis.axvline(target, color="tab:red", linestyle=":", label=f"gate: p{percentile} <= {target:g} ms")
-            axis.axhline(int(percentile) / 100, color="tab:red", linestyle=":", linewidth=0.8, alpha=0.5)
+            _draw_gate(axis, *lines[name])
         axis.set(title=title, xlabel="ms", ylabel="fraction of requests" if name != "itl" else "fraction of gaps")
         axis.set_ylim(0, 1.02)
         axis.grid(alpha=0.3)
         if len(results) > 1 or name in lines:
             axis.legend(fontsize="small")
     return figure
+
+
+def _draw_gate(axis, figure_name: str, target: float) -> None:
+    """The target as a dotted red line; one far right of the measured curves is named in the legend but leaves
+    the axis to the curves (a 12 s gate over 50 ms latencies would squeeze them into one line)."""
+    percentile = figure_name.split("_ms_p")[1]
+    low, high = axis.get_xlim()
+    beyond = bool(axis.lines) and target > 1.5 * high
+    label = f"gate: p{percentile} <= {target:g} ms" + (" (beyond the axis)" if beyond else "")
+    axis.axvline(target, color="tab:red", linestyle=":", label=label)
+    axis.axhline(int(percentile) / 100, color="tab:red", linestyle=":", linewidth=0.8, alpha=0.5)
+    if beyond:
+        axis.set_xlim(low, high)
 
 
 def gate_lines(gates) -> dict[str, tuple[str, float]]:
@@ -60,13 +70,18 @@ def gate_lines(gates) -> dict[str, tuple[str, float]]:
 
 
 def cdf_title(results: dict[str, BenchResult], recipe: str | None = None) -> str:
-    """What the curves are over: the recipe, the served model, each result's request count (a tail from a few
-    requests is a few points) and the day it was plotted, right after the measurement."""
+    """What the curves are over: the recipe (else the served model), each result's request count (a tail from a
+    few requests is a few points) and the day it was plotted."""
     from datetime import date
 
-    models = sorted({result.config.model for result in results.values()})
-    counts = ", ".join(f"{label}: {len(result.records)} requests" for label, result in results.items())
-    return " · ".join([*([recipe] if recipe else []), ", ".join(models), counts, date.today().isoformat()])
+    sizes = {len(result.records) for result in results.values()}
+    if len(results) > 1 and len(sizes) == 1:
+        counts = f"{sizes.pop()} requests each ({', '.join(results)})"
+    else:
+        counts = ", ".join(f"{label}: {len(result.records)} requests" for label, result in results.items())
+    # a run's recipe names its model (whose served path is a long store path); a bare benchmark names the model
+    source = recipe or ", ".join(sorted({result.config.model for result in results.values()}))
+    return " · ".join([source, counts, date.today().isoformat()])
 
 
 def sweep_plot(sweep: SweepResult, path: str | Path) -> Path:
