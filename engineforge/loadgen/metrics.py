@@ -4,8 +4,9 @@ A read is one piece of a response as the client received it; every text event in
 (a loaded server or network flushing a burst). TTFT: first text after sending. TPOT: (last text - first text) /
 (output tokens - 1), per request whose text came in more than one read. ITL: the time between text events as seen,
 pooled over those requests: each read after the first shares the time since the previous read evenly among the
-text events it brought (a read of one event gives its plain gap, so the mean is today's (last - first) / (events -
-1) whenever the first text came alone); events that came with the first text have no gap that was seen and add none.
+text events it brought (a read of one event gives its plain gap, so the mean is that of the plain gaps, (last -
+first) / (events - 1), whenever the first text came alone); events that came with the first text have no gap that
+was seen and add none.
 Coalesced events never count as gaps of 0. E2E: send to last byte. Chunks: reads that brought text, per request;
 tokens per chunk: output tokens per such read (about 1 when the server streams token by token, more in bursts).
 
