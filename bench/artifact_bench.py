@@ -76,7 +76,7 @@ def main() -> None:
         run_id = client.create_run(client.create_experiment("artifact-bench")).info.run_id
         seconds = {
             "cp": timed(lambda: subprocess.run(["cp", "-r", str(source), str(work / "copy")], check=True)),
-            "upload": timed(lambda: transfer.upload(uri, run_id, source, "engine", "build", "bench")),
+            "upload": timed(lambda: transfer.upload(mlflow_runs.TrackedRun(uri, run_id), source, "engine", "build", "bench")),
             "download": timed(lambda: transfer.download(uri, f"runs:/{run_id}/engine", work / "pulled", "bench")),
         }
     finally:

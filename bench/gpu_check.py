@@ -103,10 +103,11 @@ def check_agreement(args, recipe) -> list[dict]:
     """A-B-...-A per concurrency on one server started as the validate stage starts it: each load's figures."""
     from engineforge.stages.build import build, build_key
     from engineforge.stages.context import RunContext
+    from engineforge.tracking.mlflow_runs import TrackedRun
     from engineforge.stages.download import download
 
     runtime = get_runtime(recipe.runtime)
-    ctx = RunContext(runtime=runtime, store_root=str(args.out / "store"), tracking_uri="", run_id="")
+    ctx = RunContext(runtime=runtime, store_root=str(args.out / "store"), mlflow_run=TrackedRun("", ""))
     model = download(recipe, ctx)
     served = str(build(recipe, model, ctx, build_key(recipe, model, runtime)).file("served_dir"))
     port = free_port()

@@ -19,6 +19,7 @@ from engineforge.recipe.file import parse_recipe
 from engineforge.runtimes import get_runtime
 from engineforge.stages.build import build, build_key
 from engineforge.stages.context import RunContext
+from engineforge.tracking.mlflow_runs import TrackedRun
 from engineforge.stages.download import download
 from engineforge.stages.quantize import quantize, quantize_key
 from engineforge.stages.validate import validate, validate_key
@@ -71,7 +72,7 @@ def stage_results(recipe, store: Path, remeasure: bool = False) -> dict:
     """download -> [quantize ->] build -> validate with the real stage functions on a private store: each
     stage's result by name. `remeasure` measures again even when the store holds this key's figures."""
     runtime = get_runtime(recipe.runtime)
-    ctx = RunContext(runtime=runtime, store_root=str(store), tracking_uri="", run_id="",
+    ctx = RunContext(runtime=runtime, store_root=str(store), mlflow_run=TrackedRun("", ""),
                      refresh=["validate"] if remeasure else [])
     results = {"download": download(recipe, ctx)}
     source = results["download"]

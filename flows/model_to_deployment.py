@@ -61,15 +61,15 @@ def model_to_deployment(
     recipe = plan.apply(recipe)  # "auto" sizes resolved, so stage keys hash the real layout
     check_servable(recipe)  # nor quantize into a format this runtime, layout or GPU cannot serve
     stale_runs.close_stale(mlflow_runs.tracking_uri(recipe))  # what killed runs on this host left RUNNING
-    uri, run_id = mlflow_runs.start_run(recipe, recipe_yaml)
+    mlflow_run = mlflow_runs.start_run(recipe, recipe_yaml)
     flow_run = run_artifacts.flow_run_tags()
-    mlflow_runs.set_tags(uri, run_id, {PARALLEL_REASON_TAG: plan.reason[:5000], "mlflow.runName": label, **flow_run})
-    run_artifacts.announce(uri, run_id, flow_run)
+    mlflow_run.set_tags({PARALLEL_REASON_TAG: plan.reason[:5000], "mlflow.runName": label, **flow_run})
+    run_artifacts.announce(mlflow_run, flow_run)
     run_artifacts.publish_recipe(recipe)
-    mlflow_runs.log_text(uri, run_id, json.dumps(plan_json(plan), indent=2, default=str), "plan.json")
+    mlflow_run.log_text(json.dumps(plan_json(plan), indent=2, default=str), "plan.json")
     ctx = RunContext(
-        runtime=runtime, store_root=store_root, tracking_uri=uri, run_id=run_id,
-        base_dir=base_dir, refresh=list(refresh or []), remote_tier=remote_tier.enabled(recipe.tracking.log_engine, uri),
+        runtime=runtime, store_root=store_root, mlflow_run=mlflow_run,
+        base_dir=base_dir, refresh=list(refresh or []), remote_tier=remote_tier.enabled(recipe.tracking.log_engine, mlflow_run.uri),
     )
     results: dict[str, StageResult] = {}
     failure: StageFailed | None = None
@@ -86,9 +86,9 @@ def model_to_deployment(
                                             lock_sha256=lockfile.core_digest(core), quantized=results.get("quantize"))
         results["register"] = run(REGISTER, recipe, ctx, built=built, packaged=packaged, model=model)
     except KeyboardInterrupt as interrupt:  # Ctrl-C: the run was stopped, not failed; the CLI says so
-        mlflow_runs.client(uri).set_terminated(run_id, "KILLED")
-        mlflow_runs.undo_registration(uri, run_id)  # a KILLED run registers nothing, even half
-        raise RunInterrupted(run_id, flow_run.get(FLOW_RUN_TAG)) from interrupt
+        mlflow_runs.client(mlflow_run.uri).set_terminated(mlflow_run.run_id, "KILLED")
+        mlflow_run.undo_registration()  # a KILLED run registers nothing, even half
+        raise RunInterrupted(mlflow_run.run_id, flow_run.get(FLOW_RUN_TAG)) from interrupt
     except StageFailed as failed:  # what was recorded before it stays; the run ends FAILED with its summary
         failure = failed
     lock = _finish(ctx, recipe, results, plan.record(), succeeded=failure is None)
@@ -113,15 +113,15 @@ def _finish(ctx: RunContext, recipe, results: dict[str, StageResult], plan: dict
     that; else the next run's cleanup closes it."""
     try:
         lock = lockfile.complete_lock(lockfile.lock_core(recipe, results, plan, _logged(ctx, results)), results.get("package"))
-        mlflow_runs.log_text(ctx.tracking_uri, ctx.run_id, lockfile.dumps(lock), lockfile.LOCK_FILE)
+        ctx.mlflow_run.log_text(lockfile.dumps(lock), lockfile.LOCK_FILE)
         tags = {MODEL_REVISION_TAG: str(lock["model"]["revision"]), LOCK_SHA256_TAG: lock["core_sha256"]}
-        mlflow_runs.set_tags(ctx.tracking_uri, ctx.run_id, tags)
+        ctx.mlflow_run.set_tags(tags)
         record_durations(ctx)
     except Exception:
         with contextlib.suppress(Exception):  # the database may be what failed: the error above is the one to report
-            mlflow_runs.finish_run(ctx.tracking_uri, ctx.run_id, False)
+            ctx.mlflow_run.finish(False)
         raise
-    mlflow_runs.finish_run(ctx.tracking_uri, ctx.run_id, succeeded)
+    ctx.mlflow_run.finish(succeeded)
     return lock
 
 
@@ -138,7 +138,7 @@ def _summary(recipe, ctx: RunContext, results: dict[str, StageResult], started: 
         "status": "failed" if failed else "completed",
         "failed_stage": failed.stage if failed else None,
         "error": failed.cause if failed else None,
-        "mlflow": {"tracking_uri": ctx.tracking_uri, "run_id": ctx.run_id, "experiment": mlflow_runs.experiment_name(recipe)},
+        "mlflow": {"tracking_uri": ctx.mlflow_run.uri, "run_id": ctx.mlflow_run.run_id, "experiment": mlflow_runs.experiment_name(recipe)},
         "stages": [result.model_dump(mode="json") for result in results.values()],
         "figures": validate.outputs.get("figures", {}) if validate else {},
         "lock_sha256": lock["core_sha256"] if lock else None,

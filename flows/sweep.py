@@ -20,6 +20,7 @@ from typing import Any
 from prefect import flow
 
 from engineforge.tracking import mlflow_runs
+from engineforge.tracking.mlflow_runs import TrackedRun
 from engineforge.errors import RunFailed, UserError
 from engineforge.tracking.mlflow_tags import (
     FLOW_RUN_TAG,
@@ -79,22 +80,22 @@ def sweep(
     planned = plan_sweep(recipe, Path(base_dir) if base_dir else None)  # every variant checked before any work
     if not deployment:  # the children run here: fail now, once, rather than in every child
         get_runtime(recipe.runtime).check_available(recipe)
-    uri, parent = mlflow_runs.start_run(recipe, recipe_yaml)
+    parent = mlflow_runs.start_run(recipe, recipe_yaml)
     flow_run = run_artifacts.flow_run_tags()
-    mlflow_runs.set_tags(uri, parent, {SWEEP_TAG: str(len(planned.variants)), OBJECTIVE_TAG: recipe.sweep.objective,
-                                    "mlflow.runName": run_artifacts.run_label(recipe), **flow_run})
-    run_artifacts.announce(uri, parent, flow_run)  # the parent's links first, as a single run prints its own
+    parent.set_tags({SWEEP_TAG: str(len(planned.variants)), OBJECTIVE_TAG: recipe.sweep.objective,
+                     "mlflow.runName": run_artifacts.run_label(recipe), **flow_run})
+    run_artifacts.announce(parent, flow_run)  # the parent's links first, as a single run prints its own
     run_artifacts.publish_recipe(recipe)
     # Repeated measurements take turns across the variants here (engineforge/measure/turns.py); one
     # measurement each (repeats 1) keeps the variants measuring side by side, as before repeats existed.
     shared = Turns([v.name for v in planned.variants], recipe.sweep.cooldown_s) if recipe.sweep.repeats > 1 else None
-    child = _ChildRunner(uri, parent, recipe_origin, base_dir, store_root, deployment, shared)
+    child = _ChildRunner(parent, recipe_origin, base_dir, store_root, deployment, shared)
     run_artifacts.quiet_thread_timeout_warnings()  # children here run in threads; deployments warn of nothing
     with ThreadPoolExecutor(max_workers=len(planned.variants), thread_name_prefix="variant") as pool:
         runs = [pool.submit(contextvars.copy_context().run, child.run, v) for v in planned.variants]
         outcomes = {v.name: run.result() for v, run in zip(planned.variants, runs)}
-    planned.notes += log_predictions(uri, planned, {name: outcome["run_id"] for name, outcome in outcomes.items()})
-    records = sweep_records(uri, parent)
+    planned.notes += log_predictions(parent.uri, planned, {name: outcome["run_id"] for name, outcome in outcomes.items()})
+    records = sweep_records(parent)
     planned.notes += [f"Variant {name} recorded nothing: its flow run {outcome['flow_run_id']} failed before "
                       "its MLflow run started (see it in the Prefect UI)." for name, outcome in outcomes.items()
                       if outcome["run_id"] is None]
@@ -103,31 +104,31 @@ def sweep(
                                        shared.started_beside if shared else 0)
     planned.notes += noise.drift_notes(records, objective)
     for name, drift in noise.drifts(records, objective).items():
-        mlflow_runs.log_metrics(uri, next(r.run_id for r in records if r.name == name), {objective + noise.DRIFT_SUFFIX: drift})
+        TrackedRun(parent.uri, next(r.run_id for r in records if r.name == name)).log_metrics({objective + noise.DRIFT_SUFFIX: drift})
     verdict = decide(records, objective)
     champion = verdict.champion
-    mlflow_runs.set_tags(uri, parent, {VERDICT_TAG: verdict.kind})
+    parent.set_tags({VERDICT_TAG: verdict.kind})
     packaged = None
     if champion is not None and recipe.package.enabled:  # only the champion becomes an image
         variant = next(v for v in planned.variants if v.name == champion.name)
         packaged = child.run(variant, package=True)
-    versions = _registered_versions(uri, recipe, records)  # read once: promotion and the summary both need them
-    promoted = _promote(uri, recipe, champion, versions)
+    versions = _registered_versions(parent.uri, recipe, records)  # read once: promotion and the summary both need them
+    promoted = _promote(parent.uri, recipe, champion, versions)
     if champion is not None:
-        run_artifacts.mark_champion(uri, champion.run_id, child_run_name(champion.name, recipe.name, champion=True),
-                                    parent, promoted)
+        run_artifacts.mark_champion(TrackedRun(parent.uri, champion.run_id), child_run_name(champion.name, recipe.name, champion=True),
+                                    parent.run_id, promoted)
     wall_s = time.perf_counter() - started
     critical_s = publish.critical_path_s(records) + (packaged or {}).get("chain_s", 0.0)
     timing = {"sweep_wall_s": wall_s, "sweep_critical_path_s": critical_s,
               "sweep_overhead_fraction": max(wall_s - critical_s, 0.0) / wall_s}
-    mlflow_runs.log_metrics(uri, parent, timing)
+    parent.log_metrics(timing)
     with tempfile.TemporaryDirectory() as directory:
         for path in publish.write_outputs(records, verdict, Path(directory), recipe, planned.notes):
-            mlflow_runs.log_file(uri, parent, path, publish.ARTIFACT_DIR)
+            parent.log_file(path, publish.ARTIFACT_DIR)
     table = verdict.table(records, planned.notes)
-    registry = _registry_now(uri, recipe, versions)
-    _publish_table(recipe, table, uri, parent)
-    run_artifacts.describe_sweep_parent(uri, parent, table, verdict.name, objective, promoted)
+    registry = _registry_now(parent.uri, recipe, versions)
+    _publish_table(recipe, table, parent)
+    run_artifacts.describe_sweep_parent(parent, table, verdict.name, objective, promoted)
     summary = {
         "recipe": recipe.name, "flow": "sweep", "status": "completed" if champion else "failed",
         "champion": verdict.name, "verdict": verdict.kind, "verdict_line": verdict.sentence(), "tied": verdict.tied,
@@ -136,10 +137,10 @@ def sweep(
                       "n": r.n, "flow_run_id": outcomes.get(r.name, {}).get("flow_run_id"),
                       "registered": registry.get(r.name)} for r in records],
         "packaged": packaged, "table": table, "timing": timing,
-        "mlflow": {"tracking_uri": uri, "run_id": parent, "experiment": mlflow_runs.experiment_name(recipe)},
+        "mlflow": {"tracking_uri": parent.uri, "run_id": parent.run_id, "experiment": mlflow_runs.experiment_name(recipe)},
         "duration_s": round(wall_s, 3),
     }
-    mlflow_runs.finish_run(uri, parent, succeeded=champion is not None)
+    parent.finish(succeeded=champion is not None)
     if champion is None:
         raise RunFailed("sweep", "no variant passed every gate (see the table); no alias moved", summary)
     return summary
@@ -155,16 +156,16 @@ def child_run_name(variant: str, recipe_name: str, package: bool = False, champi
 class _ChildRunner:
     """Runs one variant as a `model-to-deployment` child and nests its MLflow run under the parent's."""
 
-    def __init__(self, uri: str, parent: str, origin: str, base_dir: str | None, store_root: str | None,
+    def __init__(self, parent: TrackedRun, origin: str, base_dir: str | None, store_root: str | None,
                  deployment: str | None, turns: Turns | None = None):
-        self.uri, self.parent, self.origin = uri, parent, origin
+        self.parent, self.origin = parent, origin
         self.base_dir, self.store_root, self.deployment, self.turns = base_dir, store_root, deployment, turns
 
     def run(self, variant: Variant, package: bool = False) -> dict[str, Any]:
         CURRENT_VARIANT.set(f"{variant.name} package" if package else variant.name)  # its live lines told apart
         if self.turns is not None:
             SEAT.set(Seat(self.turns, variant.name))
-        text = variant.yaml_text(tracking_uri=self.uri, package=package)
+        text = variant.yaml_text(tracking_uri=self.parent.uri, package=package)
         parameters = {"recipe_yaml": text, "recipe_origin": f"{self.origin} [{variant.name}]",
                       "base_dir": self.base_dir, "store_root": self.store_root}
         run_name = child_run_name(variant.name, variant.recipe.name, package)
@@ -177,13 +178,13 @@ class _ChildRunner:
         else:
             state = model_to_deployment.with_options(flow_run_name=run_name)(**parameters, return_state=True)
             flow_run_id = str(state.state_details.flow_run_id)
-        found = mlflow_runs.run_with_tag(self.uri, mlflow_runs.experiment_name(variant.recipe), FLOW_RUN_TAG,
-                                      flow_run_id)
+        found = mlflow_runs.run_with_tag(self.parent.uri, mlflow_runs.experiment_name(variant.recipe), FLOW_RUN_TAG,
+                                         flow_run_id)
         if found is None:  # it failed before its MLflow run started (e.g. a worker without the runtime)
             return {"variant": variant.name, "flow_run_id": flow_run_id, "run_id": None}
-        tags = {mlflow_runs.PARENT_RUN_TAG: self.parent, "mlflow.runName": run_name, GPUS_TAG: str(variant.gpus),
+        tags = {mlflow_runs.PARENT_RUN_TAG: self.parent.run_id, "mlflow.runName": run_name, GPUS_TAG: str(variant.recipe.parallel.gpus),
                 (PACKAGED_VARIANT_TAG if package else VARIANT_TAG): variant.name}
-        mlflow_runs.set_tags(self.uri, found.info.run_id, tags)
+        TrackedRun(self.parent.uri, found.info.run_id).set_tags(tags)
         chain = sum(v for k, v in found.data.metrics.items() if k.startswith("stage_") and k.endswith("_duration_s"))
         return {"variant": variant.name, "flow_run_id": flow_run_id, "run_id": found.info.run_id, "chain_s": chain}
 
@@ -203,7 +204,7 @@ def _registered_versions(uri: str, recipe, records) -> dict[str, str]:
         return {}
     versions = {}
     for record in records:
-        key = mlflow_runs.client(uri).get_run(record.run_id).data.tags.get(stage_key("build"))
+        key = TrackedRun(uri, record.run_id).read().data.tags.get(stage_key("build"))
         version = mlflow_runs.version_with_content_key(uri, recipe.name, key) if key else None
         if version is not None:
             versions[record.name] = version
@@ -220,10 +221,10 @@ def _registry_now(uri: str, recipe, versions: dict[str, str]) -> dict[str, str]:
     return shown
 
 
-def _publish_table(recipe, table: str, uri: str, parent: str) -> None:
+def _publish_table(recipe, table: str, parent: TrackedRun) -> None:
     """The comparison table in the Prefect UI, with the link to the sweep's MLflow run."""
     from prefect.artifacts import create_markdown_artifact
 
-    link = run_artifacts.mlflow_link(uri, parent, mlflow_runs.experiment_name(recipe))
+    link = run_artifacts.mlflow_link(parent, mlflow_runs.experiment_name(recipe))
     create_markdown_artifact(f"{table}\n\n**MLflow**: {link}\n", key=run_artifacts.artifact_key(recipe.name, "sweep"),
                              description=f"{recipe.name}: sweep comparison")

@@ -21,7 +21,6 @@ from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
 
 from engineforge import progress
-from engineforge.tracking import mlflow_runs
 from engineforge.errors import EngineForgeError, StageFailed, UserError
 from engineforge.orchestration import gpu_slots, retries, run_artifacts
 from engineforge.recipe.schema import Recipe
@@ -67,7 +66,7 @@ def finish(stage: Stage, recipe: Recipe, ctx: RunContext, result: StageResult) -
         progress.finished(result.model_copy(update={"status": "failed"}))
         raise
     progress.finished(result)
-    run_artifacts.log_stage(result, ctx.tracking_uri, ctx.run_id)
+    run_artifacts.log_stage(result, ctx.mlflow_run)
     return result
 
 
@@ -134,4 +133,4 @@ def _record_failure_logs(stage: str, ctx: RunContext | None) -> None:
     kept = ctx.store.failure_dir(stage)
     for path in sorted(p for p in kept.rglob("*") if p.is_file()):
         artifact_dir = f"{stage}/failed/{path.parent.relative_to(kept)}".rstrip("/.")
-        mlflow_runs.log_file(ctx.tracking_uri, ctx.run_id, path, artifact_dir)
+        ctx.mlflow_run.log_file(path, artifact_dir)

@@ -124,8 +124,7 @@ def gated_run(tmp_path, monkeypatch):
         monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
         text = f"name: gated\nmodel:\n  source: synthetic:tiny-llama\nvalidate:\n  gates:\n{gates}"
         recipe = parse_recipe(text)
-        _, run_id = mlflow_runs.start_run(recipe, text)
         return recipe, RunContext(runtime=get_runtime("transformers"), store_root=str(tmp_path / "store"),
-                                  tracking_uri=uri, run_id=run_id)
+                                  mlflow_run=mlflow_runs.start_run(recipe, text))
 
     return start

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from engineforge import lockfile
 from engineforge.tracking import mlflow_runs, mlflow_tags
+from engineforge.tracking.mlflow_runs import TrackedRun
 from engineforge.artifacts import manifest, transfer
 from engineforge.errors import UserError
 from engineforge.model.roots import read_regular
@@ -54,7 +55,7 @@ def pull(uri: str, reference: str, target: Path):
         raise UserError(f"{found.name} version {found.version}: its run recorded no {mlflow_tags.manifest_sha256('build')} "
                         "tag, so its MANIFEST.json cannot be checked against anything but itself; rebuild with this engineforge")
     locked_by = found.tags.get(mlflow_tags.REGISTERED_BY_TAG) or found.run_id
-    locked = locked_entry(uri, locked_by, "build")
+    locked = locked_entry(TrackedRun(uri, locked_by), "build")
     if locked != {"uri": found.source, "manifest_sha256": digest}:
         raise transfer.ArtifactMismatch(
             f"{lockfile.LOCK_FILE} of run {locked_by} records the engine as {locked.get('uri')} with {manifest.MANIFEST} "
@@ -63,18 +64,18 @@ def pull(uri: str, reference: str, target: Path):
     return found
 
 
-def locked_entry(uri: str, run_id: str, stage: str) -> dict:
-    """The lock file of run `run_id`, checked against the `lock_sha256` tag the run recorded in the
+def locked_entry(mlflow_run: TrackedRun, stage: str) -> dict:
+    """The lock file of the run, checked against the `lock_sha256` tag the run recorded in the
     tracking database: its `logged` record of `stage` ({"uri", "manifest_sha256"})."""
     from mlflow.exceptions import MlflowException
 
-    name = f"{lockfile.LOCK_FILE} of run {run_id}"
-    recorded = mlflow_runs.client(uri).get_run(run_id).data.tags.get(mlflow_tags.LOCK_SHA256_TAG)
+    name = f"{lockfile.LOCK_FILE} of run {mlflow_run.run_id}"
+    recorded = mlflow_run.read().data.tags.get(mlflow_tags.LOCK_SHA256_TAG)
     if recorded is None:
-        raise UserError(f"run {run_id} recorded no {mlflow_tags.LOCK_SHA256_TAG} tag (it never finished); rebuild")
+        raise UserError(f"run {mlflow_run.run_id} recorded no {mlflow_tags.LOCK_SHA256_TAG} tag (it never finished); rebuild")
     with tempfile.TemporaryDirectory() as scratch:
         try:
-            path = transfer.download_file(uri, run_id, lockfile.LOCK_FILE, Path(scratch))
+            path = transfer.download_file(mlflow_run, lockfile.LOCK_FILE, Path(scratch))
             lock = _lock_matching(read_regular(path, LOCK_LIMIT), recorded)
         except (MlflowException, OSError) as error:
             raise UserError(f"{name} cannot be read ({type(error).__name__}); rebuild") from None

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engineforge.tracking import mlflow_runs
+from engineforge.tracking.mlflow_runs import TrackedRun
 from engineforge.tracking.mlflow_tags import logged
 from engineforge.artifacts import transfer
 from engineforge.store import MANIFEST as STORE_MANIFEST
@@ -39,16 +40,16 @@ def enabled(log_engine: str, uri: str) -> bool:
 class RemoteTier:
     """The entries logged by the runs of one run's experiment (that run uploads into it)."""
 
-    def __init__(self, uri: str, run_id: str):
-        self.uri, self.run_id = uri, run_id
+    def __init__(self, mlflow_run: TrackedRun):
+        self.mlflow_run = mlflow_run
 
     @cached_property
     def _experiment_id(self) -> str:
-        return mlflow_runs.client(self.uri).get_run(self.run_id).info.experiment_id
+        return self.mlflow_run.read().info.experiment_id
 
     def logged_by(self, stage: str, key: str) -> str | None:
         """The id of the first run that logged the entry for `key`, or None."""
-        runs = mlflow_runs.client(self.uri).search_runs(
+        runs = mlflow_runs.client(self.mlflow_run.uri).search_runs(
             [self._experiment_id], f"tags.`{logged(stage)}` = '{key}'",
             order_by=["attributes.start_time ASC"], max_results=1)
         return runs[0].info.run_id if runs else None
@@ -65,7 +66,7 @@ class RemoteTier:
         found = {}
         for stage, key in keys.items():
             source = self.location(stage, key) if stage in STAGES else None
-            digest = source and transfer.recorded_manifest_digest(self.uri, source, stage)
+            digest = source and transfer.recorded_manifest_digest(self.mlflow_run.uri, source, stage)
             if digest:
                 found[stage] = {"uri": source, "manifest_sha256": digest}
         return found
@@ -78,7 +79,7 @@ class RemoteTier:
             return None
         try:
             with store.writing(stage, key, replace=True) as workdir:
-                transfer.download(self.uri, source, workdir, key, transfer.recorded_manifest_digest(self.uri, source, stage))
+                transfer.download(self.mlflow_run.uri, source, workdir, key, transfer.recorded_manifest_digest(self.mlflow_run.uri, source, stage))
                 _adopt(workdir)
         except transfer.ArtifactMismatch as error:
             log.warning("computing %s here: %s", stage, error)
@@ -92,8 +93,8 @@ class RemoteTier:
             return None
         found = self.location(stage, key)
         if found is None:
-            found = transfer.upload(self.uri, self.run_id, store.entry(stage, key), artifact_path(stage), stage, key)
-            mlflow_runs.set_tags(self.uri, self.run_id, {logged(stage): key})
+            found = transfer.upload(self.mlflow_run, store.entry(stage, key), artifact_path(stage), stage, key)
+            self.mlflow_run.set_tags({logged(stage): key})
         return found
 
 

@@ -21,6 +21,7 @@ import uuid
 from pathlib import Path
 
 from engineforge.tracking import mlflow_runs
+from engineforge.tracking.mlflow_runs import TrackedRun
 from engineforge.artifacts import manifest
 from engineforge.errors import UserError
 from engineforge.tracking.mlflow_tags import manifest_sha256
@@ -38,11 +39,11 @@ class ArtifactMismatch(UserError):
     """A downloaded artifact differs from its MANIFEST.json; it was discarded, never served."""
 
 
-def upload(uri: str, run_id: str, directory: Path, artifact_path: str, stage: str, key: str) -> str:
+def upload(mlflow_run: TrackedRun, directory: Path, artifact_path: str, stage: str, key: str) -> str:
     """Log every file of `directory` under `artifact_path` of the run, then MANIFEST.json; return
     the artifact's `runs:/` URI."""
     os.environ.setdefault("MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD", "true")  # where the artifact store has it
-    client = mlflow_runs.client(uri)
+    client, run_id = mlflow_runs.client(mlflow_run.uri), mlflow_run.run_id
     described = manifest.describe(directory, stage, key)
     with _progress(f"uploading {stage}", sum(r["size"] for r in described["files"].values())) as advance:
         for name, record in described["files"].items():
@@ -93,10 +94,10 @@ def download(uri: str, artifact_uri: str, into: Path, key: str | None = None, ma
                            f"({'; '.join(found[:3])}); nothing was kept: re-log it from a host that has it")
 
 
-def download_file(uri: str, run_id: str, name: str, into: Path) -> Path:
-    """The artifact file `name` of run `run_id`, downloaded into the directory `into`, unverified."""
+def download_file(mlflow_run: TrackedRun, name: str, into: Path) -> Path:
+    """The artifact file `name` of the run, downloaded into the directory `into`, unverified."""
     _bar_only_on_a_terminal()
-    return Path(mlflow_runs.client(uri).download_artifacts(run_id, name, str(into)))
+    return Path(mlflow_runs.client(mlflow_run.uri).download_artifacts(mlflow_run.run_id, name, str(into)))
 
 
 def _bar_only_on_a_terminal() -> None:

@@ -34,7 +34,7 @@ def command(
         records = [record_of(_run(client, run_id), uri) for run_id in runs]
     else:
         parent = latest_sweep(uri, experiment)
-        records = sweep_records(uri, parent)
+        records = sweep_records(mlflow_runs.TrackedRun(uri, parent))
     chosen_objective = objective or (client.get_run(parent).data.tags.get(OBJECTIVE_TAG) if parent else None) or OBJECTIVES[0]
     verdict = decide(records, chosen_objective)
     name = verdict.name

@@ -33,7 +33,6 @@ from engineforge.recipe.schema import Recipe
 from engineforge.runtimes.base import Runtime
 from engineforge.settings import settings, variable
 from engineforge.stages import STAGES, Stage
-from engineforge.stages.stage import layout_gpus
 
 LIMIT_ENV = variable("GPU_LIMIT")
 
@@ -55,7 +54,7 @@ def gpus_needed(stage: Stage, recipe: Recipe, runtime: Runtime) -> int:
     """How many GPUs `stage` uses for `recipe` on its (already resolved) runtime (0 for CPU stages):
     the stage says (`Stage.gpus`), unless `$ENGINEFORGE_GPU_STAGES` names it."""
     if stage.name in forced_stages():
-        return layout_gpus(recipe)
+        return recipe.parallel.gpus
     return stage.gpus(recipe, runtime)
 
 

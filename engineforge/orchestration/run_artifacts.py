@@ -15,7 +15,7 @@ from typing import Any, Iterator
 from engineforge.measure.gates import validation_rows  # re-exported: the summary's figure table
 from engineforge.tracking.mlflow_tags import CHAMPION_TAG, CHAMPION_VERSION_TAG, FLOW_RUN_TAG, FLOW_RUN_URL_TAG, MEASURED_BY_TAG
 from engineforge.orchestration.prefect_api import show
-from engineforge.tracking.mlflow_runs import DECISIVE_METRICS
+from engineforge.tracking.mlflow_runs import DECISIVE_METRICS, TrackedRun
 
 LONG_STAGES = ("download", "shard", "build")
 SUMMARY = "summary"
@@ -69,31 +69,33 @@ def run_label(recipe) -> str:
     return f"{recipe.name}-{recipe_hash(recipe)[:8]}"
 
 
-def mlflow_run_url(uri: str, run_id: str) -> str:
+def mlflow_run_url(mlflow_run: TrackedRun) -> str:
     """The run's page in MLflow's classic run view: on the tracking server, or for a local store on
     the `mlflow ui` the README starts (http://127.0.0.1:5000)."""
-    from engineforge.tracking import mlflow_runs
-
-    experiment_id = mlflow_runs.client(uri).get_run(run_id).info.experiment_id
+    uri = mlflow_run.uri
     server = uri.rstrip("/") if uri.startswith(("http://", "https://")) else LOCAL_MLFLOW_UI
-    return _run_page(server, experiment_id, run_id)
+    return _run_page(server, mlflow_run.read().info.experiment_id, mlflow_run.run_id)
 
 
 def _run_page(server: str, experiment_id: str, run_id: str) -> str:
     return f"{server}/#/experiments/{experiment_id}/runs/{run_id}{CLASSIC_VIEW_QUERY}"
 
 
-def mlflow_link(uri: str, run_id: str, experiment: str) -> str:
+def mlflow_link(mlflow_run: TrackedRun, experiment: str) -> str:
     """A clickable link for an MLflow server; the store and the `mlflow ui` line for a local one."""
+    uri, run_id = mlflow_run.uri, mlflow_run.run_id
     if uri.startswith(("http://", "https://")):
         try:
-            from engineforge.tracking import mlflow_runs
-
-            experiment_id = mlflow_runs.client(uri).get_run(run_id).info.experiment_id
+            experiment_id = mlflow_run.read().info.experiment_id
             return f"[run {run_id}]({_run_page(uri.rstrip('/'), experiment_id, run_id)}) in experiment `{experiment}`"
         except Exception:  # the link is a convenience; the run id below still finds the run
             pass
     return f"run `{run_id}` in experiment `{experiment}` at `{uri}` (browse: `mlflow ui --backend-store-uri {uri}`)"
+
+
+def _summary_run(mlflow: dict[str, str]) -> TrackedRun:
+    """The MLflow run that a run summary's `mlflow` section names."""
+    return TrackedRun(mlflow["tracking_uri"], mlflow["run_id"])
 
 
 def prefect_link(tags: dict[str, str]) -> str | None:
@@ -119,7 +121,7 @@ def _publish_summary(summary: dict[str, Any], gates) -> None:
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
     mlflow = summary["mlflow"]
-    link = mlflow_link(mlflow["tracking_uri"], mlflow["run_id"], mlflow["experiment"])
+    link = mlflow_link(_summary_run(mlflow), mlflow["experiment"])
     create_markdown_artifact(
         summary_markdown(summary, link),
         key=artifact_key(summary["recipe"], SUMMARY),
@@ -158,19 +160,19 @@ def publish_recipe(recipe) -> None:
          description=f"{recipe.name}: the recipe parameter, setting by setting")
 
 
-def announce(uri: str, run_id: str, flow_run: dict[str, str]) -> None:
+def announce(mlflow_run: TrackedRun, flow_run: dict[str, str]) -> None:
     """Tell whoever shows progress where to follow the run, and open its MLflow experiment in the
     classic runs view: MLflow 3 shows an experiment without a kind as a GenAI traces page."""
     from engineforge import progress
     from engineforge.tracking import mlflow_runs
 
-    mlflow_client = mlflow_runs.client(uri)
-    experiment = mlflow_client.get_experiment(mlflow_client.get_run(run_id).info.experiment_id)
+    mlflow_client = mlflow_runs.client(mlflow_run.uri)
+    experiment = mlflow_client.get_experiment(mlflow_run.read().info.experiment_id)
     if EXPERIMENT_KIND not in experiment.tags:
         mlflow_client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND, CLASSIC_KIND)
     if FLOW_RUN_URL_TAG in flow_run:
         progress.linked("Prefect flow run", flow_run[FLOW_RUN_URL_TAG])
-    progress.linked("MLflow run", mlflow_run_url(uri, run_id))
+    progress.linked("MLflow run", mlflow_run_url(mlflow_run))
 
 
 def describe_mlflow_run(summary: dict[str, Any], label: str) -> None:
@@ -179,10 +181,11 @@ def describe_mlflow_run(summary: dict[str, Any], label: str) -> None:
     from engineforge.tracking import mlflow_runs
 
     mlflow = summary["mlflow"]
-    link = mlflow_link(mlflow["tracking_uri"], mlflow["run_id"], mlflow["experiment"])
+    mlflow_run = _summary_run(mlflow)
+    link = mlflow_link(mlflow_run, mlflow["experiment"])
     reused = summary["status"] == "completed" and all(stage["status"] in ("cached", "skipped") for stage in summary["stages"])
-    tags = mlflow_runs.client(mlflow["tracking_uri"]).get_run(mlflow["run_id"]).data.tags
-    mlflow_runs.set_tags(mlflow["tracking_uri"], mlflow["run_id"], {
+    tags = mlflow_run.read().data.tags
+    mlflow_run.set_tags({
         "mlflow.note.content": no_mentions(summary_markdown(summary, link, prefect_link(tags))),
         "mlflow.runName": f"{label} cached" if reused else label,
     })
@@ -196,26 +199,22 @@ def describe_mlflow_run(summary: dict[str, Any], label: str) -> None:
 def version_markdown(summary: dict[str, Any]) -> str:
     """A registered version's description: the figures that decide, the gates, the lock hash and the run
     that measured them (a link on an MLflow server, else the run id and store)."""
-    from engineforge.tracking import mlflow_runs
-
     mlflow = summary["mlflow"]
     figures = summary.get("figures") or {}
     shown = [f"{name} {_number(figures[name])}" for name in DECISIVE_METRICS if name in figures]
-    tags = mlflow_runs.client(mlflow["tracking_uri"]).get_run(mlflow["run_id"]).data.tags
+    tags = _summary_run(mlflow).read().data.tags
     measured_by = tags.get(MEASURED_BY_TAG, mlflow["run_id"])  # a reused validation: the run that measured it
     lines = [f"**Figures**: {', '.join(shown) or 'none measured'}", "", f"**Gates**: {tags.get('gates', 'not measured')}",
-             "", f"**Measured by**: {mlflow_link(mlflow['tracking_uri'], measured_by, mlflow['experiment'])}"]
+             "", f"**Measured by**: {mlflow_link(TrackedRun(mlflow['tracking_uri'], measured_by), mlflow['experiment'])}"]
     if summary.get("lock_sha256"):
         lines += ["", f"**Lock file**: `{summary['lock_sha256']}`"]
     return no_mentions("\n".join(lines) + "\n")
 
 
-def describe_sweep_parent(uri: str, parent: str, table: str, champion: str | None, objective: str,
+def describe_sweep_parent(parent: TrackedRun, table: str, champion: str | None, objective: str,
                           promoted: dict[str, Any] | None) -> None:
     """The sweep's answer where a user lands: the parent run's description leads with the champion (and
     its registered version) and the objective, then the comparison table; tags carry the champion."""
-    from engineforge.tracking import mlflow_runs
-
     if champion is None:
         headline = "**Champion: none** (no variant passed every gate; no alias moved)"
     elif promoted:
@@ -227,27 +226,27 @@ def describe_sweep_parent(uri: str, parent: str, table: str, champion: str | Non
         tags[CHAMPION_TAG] = champion
     if promoted:
         tags[CHAMPION_VERSION_TAG] = str(promoted["version"])
-    mlflow_runs.set_tags(uri, parent, tags)
+    parent.set_tags(tags)
 
 
-def mark_champion(uri: str, run_id: str, name: str, parent: str, promoted: dict[str, Any] | None) -> None:
+def mark_champion(champion: TrackedRun, name: str, parent: str, promoted: dict[str, Any] | None) -> None:
     """The champion child marked by tag, name and description; its description's register line says the
     aliases its version holds now (`@candidate` when registered may since have moved to another variant)."""
     from engineforge.tracking import mlflow_runs
 
-    note = mlflow_runs.client(uri).get_run(run_id).data.tags.get("mlflow.note.content", "")
+    note = champion.read().data.tags.get("mlflow.note.content", "")
     if promoted:
         model, version = promoted["model"], str(promoted["version"])
-        aliases = " ".join(f"@{alias}" for alias in mlflow_runs.version_aliases(uri, model, version))
+        aliases = " ".join(f"@{alias}" for alias in mlflow_runs.version_aliases(champion.uri, model, version))
         note = note.replace(f"{model} version {version} `@{mlflow_runs.CANDIDATE_ALIAS}`", f"{model} version {version} {aliases}")
         headline = f"**Champion** of sweep run `{parent}`: {model} version {version} {aliases}"
     else:
         headline = f"**Champion** of sweep run `{parent}` (not registered)"
-    mlflow_runs.set_tags(uri, run_id, {CHAMPION_TAG: "true", "mlflow.runName": name,
+    champion.set_tags({CHAMPION_TAG: "true", "mlflow.runName": name,
                                     "mlflow.note.content": no_mentions(f"{headline}\n\n{note}")})
 
 
-def log_stage(result, tracking_uri: str, run_id: str) -> None:
+def log_stage(result, mlflow_run: TrackedRun) -> None:
     """The stage's line in the Prefect flow run's logs: status, time, its summary (figures or why it was
     skipped) and the MLflow run that records it. Outside a flow run (a plain call) there is no log to write."""
     from prefect.exceptions import MissingContextError
@@ -258,7 +257,7 @@ def log_stage(result, tracking_uri: str, run_id: str) -> None:
     except MissingContextError:
         return
     logger.info("%s %s in %.2f s: %s (MLflow run: %s)", result.stage, result.status, result.duration_s,
-                result.summary, mlflow_run_url(tracking_uri, run_id))
+                result.summary, mlflow_run_url(mlflow_run))
 
 
 class _ThreadTimeoutNotice:

@@ -23,7 +23,7 @@ def close_stale(uri: str, experiment_ids: list[str] | None = None, prefect: bool
     closed = []
     for run in mlflow_runs.close_stale_runs(uri, experiment_ids):
         line = f"MLflow run {run.info.run_id} ({run.info.run_name}) of a dead process: KILLED"
-        line += "".join(f"; {undone}" for undone in mlflow_runs.undo_registration(uri, run.info.run_id))
+        line += "".join(f"; {undone}" for undone in mlflow_runs.TrackedRun(uri, run.info.run_id).undo_registration())
         flow_run_id = run.data.tags.get(FLOW_RUN_TAG)
         if flow_run_id and prefect:
             line += f"; Prefect flow run {flow_run_id}: {crash_flow_run(flow_run_id, line)}"

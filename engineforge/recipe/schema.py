@@ -6,6 +6,7 @@ setting. `engineforge schema` prints `Recipe.model_json_schema()` for editors.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -122,6 +123,12 @@ class ParallelSpec(Section):
     pipeline: ParallelSize = Field(1, description='Pipeline parallel size (stages of consecutive layers), or "auto".')
     expert: ParallelSize = Field(1, description='Expert parallel size (MoE experts split over the tensor group), or "auto".')
     gpus_per_node: int = Field(8, ge=1, le=MAX_GPUS_PER_NODE, description="GPUs in one node: tensor parallelism past it crosses the network.")
+
+    @property
+    def gpus(self) -> int:
+        """The GPUs one copy of the model spans: tensor x pipeline, an unresolved "auto" counted as 1. The
+        planner resolves "auto" before any stage runs; GPU limits are declared on the recipe as loaded."""
+        return math.prod(size if isinstance(size, int) else 1 for size in (self.tensor, self.pipeline))
 
 
 def _or_auto(schema: dict[str, Any]) -> None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engineforge.tracking import mlflow_runs
 from engineforge.recipe.schema import Recipe
 from engineforge.runtimes.base import BUILD_LOG, Runtime
 from engineforge.stages.run_stage import run_stage
 from engineforge.stage_result import StageResult
 from engineforge.stages.context import RunContext
 from engineforge.stages.record import record_stage
-from engineforge.stages.stage import Stage, layout_gpus
+from engineforge.stages.stage import Stage
 from engineforge.store import content_key, tree_bytes
 
 STAGE = "build"
@@ -38,7 +37,7 @@ def build(recipe: Recipe, model: StageResult, ctx: RunContext, key: str) -> Stag
 def record(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
     record_stage(ctx, result)
     if "build_log" in result.outputs:
-        mlflow_runs.log_file(ctx.tracking_uri, ctx.run_id, result.file("build_log"), STAGE)
+        ctx.mlflow_run.log_file(result.file("build_log"), STAGE)
 
 
 BUILD = Stage(
@@ -47,6 +46,6 @@ BUILD = Stage(
     work=lambda recipe, ctx, key, model: build(recipe, model, ctx, key),
     record=record,
     plan=lambda recipe, runtime, plans: plans[STAGE],
-    gpus=lambda recipe, runtime: layout_gpus(recipe) if runtime.builds_on_gpu else 0,
+    gpus=lambda recipe, runtime: recipe.parallel.gpus if runtime.builds_on_gpu else 0,
     timeout_s=lambda recipe: recipe.build.timeout_s,
 )

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
 from engineforge.runtimes.base import Runtime
 from engineforge.store import Store
+from engineforge.tracking.mlflow_runs import TrackedRun
 
 
 class RunContext(BaseModel):
@@ -15,8 +16,7 @@ class RunContext(BaseModel):
 
     runtime: SkipValidation[Runtime] = Field(exclude=True, repr=False)  # resolved once, from recipe.runtime
     store_root: str
-    tracking_uri: str
-    run_id: str
+    mlflow_run: TrackedRun  # where the stages record
     base_dir: str | None = None  # the recipe file's directory, for relative model paths
     refresh: list[str] = Field(default_factory=list)
     remote_tier: bool = False  # the tracking server's artifacts back the store (tracking.log_engine)
@@ -26,7 +26,7 @@ class RunContext(BaseModel):
     def store(self) -> Store:
         from engineforge.artifacts.remote_tier import RemoteTier
 
-        return Store(Path(self.store_root), RemoteTier(self.tracking_uri, self.run_id) if self.remote_tier else None)
+        return Store(Path(self.store_root), RemoteTier(self.mlflow_run) if self.remote_tier else None)
 
     def refreshes(self, stage: str) -> bool:
         return stage in self.refresh or "all" in self.refresh

@@ -7,7 +7,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from engineforge.tracking import mlflow_runs
 from engineforge.processes.environment import model_server_environment
 from engineforge.recipe.schema import Recipe
 from engineforge.runtimes.base import Runtime
@@ -110,7 +109,7 @@ def record(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
         with tempfile.TemporaryDirectory() as directory:
             shown = Path(directory) / "Dockerfile.txt"
             shutil.copyfile(result.file("dockerfile"), shown)
-            mlflow_runs.log_file(ctx.tracking_uri, ctx.run_id, shown, STAGE)
+            ctx.mlflow_run.log_file(shown, STAGE)
 
 
 def plan(recipe: Recipe, runtime: Runtime, plans: dict[str, StagePlan]) -> StagePlan:

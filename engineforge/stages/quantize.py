@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from engineforge import progress
-from engineforge.tracking import mlflow_runs
 from engineforge.errors import StageFailed, UserError
 from engineforge.gpus import gpu_info
 from engineforge.tracking.mlflow_tags import (
@@ -90,10 +89,10 @@ def record(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
     record_stage(ctx, result)
     out = result.outputs
     figures = {f"quantize_{name}": value for name, value in out["figures"].items()}
-    mlflow_runs.log_metrics(ctx.tracking_uri, ctx.run_id, {**figures, "quantize_calibration_s": out["calibration_s"]})
-    mlflow_runs.log_file(ctx.tracking_uri, ctx.run_id, result.file("accuracy"), "quantize")
-    mlflow_runs.log_file(ctx.tracking_uri, ctx.run_id, result.file("export_dir") / "hf_quant_config.json", "quantize")
-    mlflow_runs.set_tags(ctx.tracking_uri, ctx.run_id, {
+    ctx.mlflow_run.log_metrics({**figures, "quantize_calibration_s": out["calibration_s"]})
+    ctx.mlflow_run.log_file(result.file("accuracy"), "quantize")
+    ctx.mlflow_run.log_file(result.file("export_dir") / "hf_quant_config.json", "quantize")
+    ctx.mlflow_run.set_tags({
         QUANTIZE_FORMAT_TAG: out["format"], QUANTIZE_KV_CACHE_TAG: out["kv_cache"],
         QUANTIZE_MODELOPT_VERSION_TAG: str(out["modelopt_version"]),
         QUANTIZE_CALIBRATION_SHA256_TAG: out["calibration_sha256"],
@@ -101,7 +100,7 @@ def record(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
     from engineforge.quantize.accuracy import AccuracyFigures
 
     failures = AccuracyFigures(**out["figures"]).failures(recipe.quantize.gates)
-    mlflow_runs.set_tags(ctx.tracking_uri, ctx.run_id, {QUANTIZE_GATES_TAG: "failed" if failures else "passed"})
+    ctx.mlflow_run.set_tags({QUANTIZE_GATES_TAG: "failed" if failures else "passed"})
     if failures:
         raise StageFailed(STAGE, "accuracy gate failed: " + "; ".join(failures))
 

@@ -7,7 +7,6 @@ measured figures came after them.
 
 from __future__ import annotations
 
-from engineforge.tracking import mlflow_runs
 from engineforge.tracking.mlflow_tags import stage_key, stage_status
 from engineforge.stage_result import StageResult
 from engineforge.stages.context import RunContext
@@ -18,10 +17,10 @@ def record_stage(ctx: RunContext, result: StageResult) -> None:
     tags = {stage_status(result.stage): result.status}
     if result.key:
         tags[stage_key(result.stage)] = result.key
-    mlflow_runs.set_tags(ctx.tracking_uri, ctx.run_id, tags)
+    ctx.mlflow_run.set_tags(tags)
 
 
 def record_durations(ctx: RunContext) -> None:
     """`stage_<stage>_duration_s` of each stage recorded (a failed one too), in one batch."""
     durations = {f"stage_{stage}_duration_s": seconds for stage, seconds in ctx.stage_durations.items()}
-    mlflow_runs.log_metrics(ctx.tracking_uri, ctx.run_id, durations)
+    ctx.mlflow_run.log_metrics(durations)

@@ -29,7 +29,7 @@ def register(recipe: Recipe, built: StageResult, packaged: StageResult | None, m
     if packaged is not None and packaged.outputs.get("digest"):
         tags[IMAGE_DIGEST_TAG] = packaged.outputs["digest"]
     run_id, source = _source(built, ctx)
-    version, reused = mlflow_runs.register_version(ctx.tracking_uri, run_id, recipe.name, source, built.key, tags, by_run=ctx.run_id)
+    version, reused = ctx.mlflow_run.register_version(recipe.name, source, built.key, tags, source_run=run_id)
     return StageResult(
         stage=STAGE,
         status="cached" if reused else "ran",
@@ -46,9 +46,9 @@ def _source(built: StageResult, ctx: RunContext) -> tuple[str, str]:
     if ctx.remote_tier:
         run_id = ctx.store.remote.logged_by("build", built.key)
         if run_id is None:
-            raise RuntimeError(f"build {built.key[:12]} was not logged to {ctx.tracking_uri}; nothing registered")
+            raise RuntimeError(f"build {built.key[:12]} was not logged to {ctx.mlflow_run.uri}; nothing registered")
         return run_id, f"runs:/{run_id}/{artifact_path('build')}"
-    return ctx.run_id, Path(built.path).as_uri()
+    return ctx.mlflow_run.run_id, Path(built.path).as_uri()
 
 
 REGISTER = Stage(

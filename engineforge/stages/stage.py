@@ -33,14 +33,6 @@ def record_result(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
     record_stage(ctx, result)
 
 
-def layout_gpus(recipe: Recipe) -> int:
-    """The GPUs one copy of the model spans: tensor x pipeline ("auto" is resolved before any stage runs)."""
-    world = 1
-    for size in (recipe.parallel.tensor, recipe.parallel.pipeline):
-        world *= size if isinstance(size, int) else 1
-    return world
-
-
 def switch(field: str, enabled: Callable[[Recipe], bool]) -> Callable[[Recipe], str | None]:
     """A recipe switch (`validate.enabled`, ...) as a skip reason: `<field> is false` when it is off."""
     return lambda recipe: None if enabled(recipe) else f"{field} is false"

@@ -28,7 +28,7 @@ from engineforge.stage_plan import PORT, StagePlan
 from engineforge.stage_result import StageOutput, StageResult
 from engineforge.stages.context import RunContext
 from engineforge.stages.record import record_stage
-from engineforge.stages.stage import Stage, layout_gpus, switch
+from engineforge.stages.stage import Stage, switch
 from engineforge.store import content_key
 
 STAGE = "validate"
@@ -245,12 +245,12 @@ def _log_cdf(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
     from engineforge.measure.plots import latency_cdf
 
     if "cdf_results" not in result.outputs:  # stored by an older version, with its plot
-        mlflow_runs.log_file(ctx.tracking_uri, ctx.run_id, result.file("latency_cdf"), STAGE)
+        ctx.mlflow_run.log_file(result.file("latency_cdf"), STAGE)
         return
     results = {label: BenchResult.read_json(Path(result.path or ".") / path) for label, path in result.outputs["cdf_results"].items()}
     with tempfile.TemporaryDirectory() as directory:
         plot = latency_cdf(results, Path(directory) / CDF_FILE, recipe.name, recipe.validate_.gates)
-        mlflow_runs.log_file(ctx.tracking_uri, ctx.run_id, plot, STAGE)
+        ctx.mlflow_run.log_file(plot, STAGE)
 
 
 def record(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
@@ -265,7 +265,7 @@ def record(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
     _record_figures(recipe, ctx, result)
     for name in ("results", "server_log", "accuracy"):
         if name in result.outputs:
-            mlflow_runs.log_file(ctx.tracking_uri, ctx.run_id, result.file(name), STAGE)
+            ctx.mlflow_run.log_file(result.file(name), STAGE)
     _log_cdf(recipe, ctx, result)
     _check_gates(report, ctx, _bounds_line(report, repeats))
 
@@ -278,26 +278,26 @@ def _record_figures(recipe: Recipe, ctx: RunContext, result: StageResult) -> Non
     if result.status == "ran":
         _log_figures(ctx, figures, result.outputs.get("repeat_figures", []))
         missing_figures = {missing(name): reason for name, reason in result.outputs.get("missing", {}).items()}
-        mlflow_runs.set_tags(ctx.tracking_uri, ctx.run_id, {MEASURED_TAG: result.key} | missing_figures)
+        ctx.mlflow_run.set_tags({MEASURED_TAG: result.key} | missing_figures)
     else:
-        measured = mlflow_runs.run_with_tag(ctx.tracking_uri, mlflow_runs.experiment_name(recipe), MEASURED_TAG, result.key)
+        measured = mlflow_runs.run_with_tag(ctx.mlflow_run.uri, mlflow_runs.experiment_name(recipe), MEASURED_TAG, result.key)
         tags = {CACHE_HIT_TAG: "true"} | ({MEASURED_BY_TAG: measured.info.run_id} if measured else {})
-        mlflow_runs.set_tags(ctx.tracking_uri, ctx.run_id, tags)
+        ctx.mlflow_run.set_tags(tags)
     rows = validation_rows(figures, recipe.validate_.gates, result.outputs.get("missing"),
                            result.outputs.get("repeat_figures", []))
     if rows:
-        mlflow_runs.log_table(ctx.tracking_uri, ctx.run_id, rows, "validate/figures.json")
+        ctx.mlflow_run.log_table(rows, "validate/figures.json")
 
 
 def _log_figures(ctx: RunContext, means: dict[str, float], repeats: list[dict[str, float]]) -> None:
     """Each repeat's figures at steps 0..n-1, then their means at step n (what the run shows as the figure),
     `<figure>_ci95` (the 95 % interval's half width, where two or more repeats measured it) and `validate_repeats`."""
     for step, figures in enumerate(repeats):
-        mlflow_runs.log_metrics(ctx.tracking_uri, ctx.run_id, figures, step=step)
+        ctx.mlflow_run.log_metrics(figures, step=step)
     widths = {f"{name}{CI_SUFFIX}": stats.half_width for name, stats in intervals.combine(repeats).items()
               if stats.half_width is not None}
     extra = widths | {REPEATS_METRIC: len(repeats)} if repeats else {}
-    mlflow_runs.log_metrics(ctx.tracking_uri, ctx.run_id, means | extra, step=len(repeats))
+    ctx.mlflow_run.log_metrics(means | extra, step=len(repeats))
 
 
 def _bounds_line(report, repeats: list[dict[str, float]]) -> str:
@@ -313,12 +313,12 @@ def _bounds_line(report, repeats: list[dict[str, float]]) -> str:
 
 def _check_gates(report, ctx: RunContext, bounds: str = "") -> None:
     """Tag the run gates=passed|failed and log the table; a failed gate fails the stage with it."""
-    mlflow_runs.set_tags(ctx.tracking_uri, ctx.run_id, {"gates": report.verdict})
+    ctx.mlflow_run.set_tags({"gates": report.verdict})
     if report.results:
         with tempfile.TemporaryDirectory() as directory:
             table = Path(directory) / "gates.txt"
             table.write_text(report.to_text() + "\n" + (bounds + "\n" if bounds else ""))
-            mlflow_runs.log_file(ctx.tracking_uri, ctx.run_id, table, STAGE)
+            ctx.mlflow_run.log_file(table, STAGE)
     report.raise_if_failed(STAGE)
 
 
@@ -332,7 +332,7 @@ def plan(recipe: Recipe, runtime: Runtime, plans: dict[str, StagePlan]) -> Stage
 
 def gpus(recipe: Recipe, runtime: Runtime) -> int:
     """The layout's GPUs when it serves on a GPU."""
-    return layout_gpus(recipe) if recipe.validate_.enabled and serving_device(recipe.serve.device) == "cuda" else 0
+    return recipe.parallel.gpus if recipe.validate_.enabled and serving_device(recipe.serve.device) == "cuda" else 0
 
 
 VALIDATE = Stage(

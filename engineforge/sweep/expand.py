@@ -44,12 +44,6 @@ class Variant:
     overrides: dict[str, Any]  # dotted field -> value, load point included
     recipe: Recipe  # the whole recipe with the overrides applied and no sweep section
 
-    @property
-    def gpus(self) -> int:
-        parallel = self.recipe.parallel
-        sizes = [size if isinstance(size, int) else 1 for size in (parallel.tensor, parallel.pipeline)]
-        return sizes[0] * sizes[1]
-
     def yaml_text(self, tracking_uri: str | None = None, package: bool = True) -> str:
         """The variant as a recipe file (what a child flow run receives): recorded at `tracking_uri`
         (the parent's), and packaged only when `package` (the champion) and the recipe packages."""

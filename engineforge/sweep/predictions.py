@@ -6,7 +6,7 @@ AIConfigurator), and its database is loaded once for the whole sweep."""
 
 from __future__ import annotations
 
-from engineforge.tracking import mlflow_runs
+from engineforge.tracking.mlflow_runs import TrackedRun
 from engineforge.sweep.plan import PlannedSweep
 from engineforge.tracking.mlflow_tags import GPU_TAG, PREDICTED_GPU_TAG, PREDICTED_TAG_PREFIX
 
@@ -23,13 +23,14 @@ def log_predictions(uri: str, planned: PlannedSweep, run_ids: dict[str, str | No
         run_id = run_ids.get(variant.name)
         if run_id is None:  # it recorded nothing; the table's notes already say so
             continue
-        gpu = mlflow_runs.client(uri).get_run(run_id).data.tags.get(GPU_TAG)
+        child = TrackedRun(uri, run_id)
+        gpu = child.read().data.tags.get(GPU_TAG)
         outcome = predict(variant.recipe, planned.model_config, gpu) if gpu else NoPrediction("no GPU where it ran")
         if isinstance(outcome, NoPrediction):
             missing.setdefault((outcome.reason, gpu), []).append(variant.name)
             continue
-        mlflow_runs.log_metrics(uri, run_id, outcome.metrics())
+        child.log_metrics(outcome.metrics())
         provenance = {PREDICTED_TAG_PREFIX + name: value for name, value in outcome.provenance().items()}
-        mlflow_runs.set_tags(uri, run_id, {PREDICTED_GPU_TAG: gpu, **provenance})  # the database and version it read
+        child.set_tags({PREDICTED_GPU_TAG: gpu, **provenance})  # the database and version it read
     return [f"No prediction for {', '.join(names)}{f' on {gpu}' if gpu else ''}: {reason}."
             for (reason, gpu), names in missing.items()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engineforge.tracking import mlflow_runs
+from engineforge.tracking.mlflow_runs import TrackedRun
 from engineforge.errors import UserError
 from engineforge.tracking.mlflow_tags import GPUS_TAG, MEASURED_BY_TAG, PREDICTED_GPU_TAG, SWEEP_TAG, VARIANT_TAG, stage_statuses
 from engineforge.measure.intervals import REPEATS_METRIC
@@ -19,7 +20,7 @@ def record_of(run, uri: str | None = None) -> VariantRecord:
     measured_by = run.info.run_id
     if uri and MEASURED_BY_TAG in tags:
         measured_by = tags[MEASURED_BY_TAG]
-        measured = mlflow_runs.client(uri).get_run(measured_by).data.metrics
+        measured = TrackedRun(uri, measured_by).read().data.metrics
         figures = {k: v for k, v in measured.items() if not k.startswith(("stage_", PREDICTED))} | figures
     return VariantRecord(
         name=tags.get(VARIANT_TAG, run.info.run_name or run.info.run_id),
@@ -29,29 +30,29 @@ def record_of(run, uri: str | None = None) -> VariantRecord:
         run_id=run.info.run_id,
         stages=stage_statuses(tags),
         predicted_gpu=tags.get(PREDICTED_GPU_TAG),
-        repeats=_repeats(uri, measured_by, int(figures.get(REPEATS_METRIC, 1))) if uri else [],
+        repeats=_repeats(TrackedRun(uri, measured_by), int(figures.get(REPEATS_METRIC, 1))) if uri else [],
     )
 
 
-def _repeats(uri: str, run_id: str, count: int) -> list[dict[str, float]]:
+def _repeats(measured: TrackedRun, count: int) -> list[dict[str, float]]:
     """Each repeat's figures, from the metrics' steps 0..count-1 (engineforge/stages/validate.py logs them so); none
     for a single measurement."""
     if count < 2:
         return []
     repeats: list[dict[str, float]] = [{} for _ in range(count)]
     for name in REPEATED_FIGURES:
-        for metric in mlflow_runs.client(uri).get_metric_history(run_id, name):
+        for metric in mlflow_runs.client(measured.uri).get_metric_history(measured.run_id, name):
             if metric.step < count:
                 repeats[metric.step][name] = metric.value
     return repeats
 
 
-def sweep_records(uri: str, parent_run_id: str) -> list[VariantRecord]:
+def sweep_records(parent: TrackedRun) -> list[VariantRecord]:
     """The variants of a sweep, one per variant (the newest child run if a variant ran twice)."""
     newest: dict[str, VariantRecord] = {}
-    for run in mlflow_runs.child_runs(uri, parent_run_id):
+    for run in parent.child_runs():
         if VARIANT_TAG in run.data.tags:
-            newest[run.data.tags[VARIANT_TAG]] = record_of(run, uri)
+            newest[run.data.tags[VARIANT_TAG]] = record_of(run, parent.uri)
     return list(newest.values())
 
 

@@ -1,4 +1,4 @@
-"""MLflow, wrapped: one run per recipe execution, addressed by run id.
+"""MLflow, wrapped: one run per recipe execution, addressed by its handle (`TrackedRun`: uri and run id).
 
 Everything goes through an explicit `MlflowClient` and run id, never MLflow's active run,
 which is thread-local and so invisible to Prefect's task threads. A tracking server is probed once
@@ -14,6 +14,7 @@ import json
 import math
 import os
 import tempfile
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -112,8 +113,8 @@ def flatten(data: Any, prefix: str = "") -> dict[str, str]:
     return {prefix.rstrip("."): value}
 
 
-def start_run(recipe: Recipe, recipe_text: str) -> tuple[str, str]:
-    """Create the run (named after the recipe) with params and the recipe; return (uri, run id)."""
+def start_run(recipe: Recipe, recipe_text: str) -> TrackedRun:
+    """Create the run (named after the recipe) with params and the recipe; return its handle."""
     from mlflow.entities import Param, RunTag
 
     uri = tracking_uri(recipe)
@@ -126,26 +127,120 @@ def start_run(recipe: Recipe, recipe_text: str) -> tuple[str, str]:
         tags={RECIPE_TAG: recipe.name, RUNTIME_TAG: recipe.runtime, **owner_tags(Owner.current()),
               **({GPU_TAG: gpu.spec.name} if gpu else {})},
     )
-    run_id = run.info.run_id
+    started = TrackedRun(uri, run.info.run_id)
     params = [Param(key, value[:6000]) for key, value in flatten(recipe.to_data()).items()]
     for start in range(0, len(params), 100):  # MLflow accepts at most 100 params per batch
-        mlflow_client.log_batch(run_id, params=params[start : start + 100])
-    mlflow_client.log_batch(run_id, tags=[RunTag(PARALLEL_TAG, _layout(recipe))])
-    log_text(uri, run_id, recipe_text, "recipe.yaml")
-    return uri, run_id
+        mlflow_client.log_batch(started.run_id, params=params[start : start + 100])
+    mlflow_client.log_batch(started.run_id, tags=[RunTag(PARALLEL_TAG, _layout(recipe))])
+    started.log_text(recipe_text, "recipe.yaml")
+    return started
 
 
-def log_metrics(uri: str, run_id: str, figures: dict[str, float], step: int = 0) -> None:
-    """`figures` at `step` (a run's value of a metric is the one at its highest step), each `readable`,
-    the decisive ones first."""
-    import time
+@dataclass(frozen=True)
+class TrackedRun:
+    """One MLflow run: the tracking server that holds it and its id. What a run records goes through it."""
 
-    from mlflow.entities import Metric
+    uri: str
+    run_id: str
 
-    now = int(time.time() * 1000)
-    metrics = [Metric(key, readable(float(value)), now, step) for key, value in decisive_first(figures) if _is_number(value)]
-    for start in range(0, len(metrics), 1000):
-        client(uri).log_batch(run_id, metrics=metrics[start : start + 1000])
+    def read(self):
+        """The run as the tracking server holds it now (MLflow's `Run`: info, tags, metrics)."""
+        return client(self.uri).get_run(self.run_id)
+
+    def log_metrics(self, figures: dict[str, float], step: int = 0) -> None:
+        """`figures` at `step` (a run's value of a metric is the one at its highest step), each `readable`,
+        the decisive ones first."""
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = [Metric(key, readable(float(value)), now, step) for key, value in decisive_first(figures) if _is_number(value)]
+        for start in range(0, len(metrics), 1000):
+            client(self.uri).log_batch(self.run_id, metrics=metrics[start : start + 1000])
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        client(self.uri).log_batch(self.run_id, tags=[RunTag(key, str(value)) for key, value in tags.items()])
+
+    def log_file(self, path: Path, artifact_dir: str | None = None) -> None:
+        client(self.uri).log_artifact(self.run_id, str(path), artifact_dir)
+
+    def log_text(self, text: str, name: str) -> None:
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / name
+            path.write_text(text)
+            client(self.uri).log_artifact(self.run_id, str(path))
+
+    def log_table(self, rows: list[dict[str, Any]], name: str) -> None:
+        """Rows as an MLflow table artifact (`name`, a .json path), which the run's UI shows as a table."""
+        columns = {key: [row.get(key) for row in rows] for key in dict.fromkeys(key for row in rows for key in row)}
+        client(self.uri).log_table(self.run_id, data=columns, artifact_file=name)
+
+    def finish(self, succeeded: bool) -> None:
+        client(self.uri).set_terminated(self.run_id, "FINISHED" if succeeded else "FAILED")
+
+    def child_runs(self) -> list:
+        """The runs nested under this one (a sweep's variants), oldest first."""
+        mlflow_client = client(self.uri)
+        experiment_id = mlflow_client.get_run(self.run_id).info.experiment_id
+        return mlflow_client.search_runs([experiment_id], filter_string=f"tags.`{PARENT_RUN_TAG}` = '{self.run_id}'",
+                                         order_by=["attributes.start_time ASC"], max_results=10000)
+
+    def register_version(self, name: str, source: str, content_key: str, tags: dict[str, str],
+                         source_run: str | None = None) -> tuple[str, bool]:
+        """A model version for the built artifact (by reference) with alias `candidate`, registered by
+        this run (`undo_registration` removes it whole if this run is killed); the version names run
+        `source_run` (default this one), the one that logged the artifact.
+
+        Returns (version, reused): an existing version with the same content key is reused rather
+        than registering the same bytes twice.
+        """
+        from mlflow.exceptions import MlflowException
+
+        mlflow_client = client(self.uri)
+        try:
+            mlflow_client.create_registered_model(name, tags={RECIPE_TAG: name, REGISTERED_BY_TAG: self.run_id})
+        except MlflowException as error:
+            if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        existing = [
+            version
+            for version in mlflow_client.search_model_versions(f"name = '{name}'")
+            # Same bytes at the same place: a store moved elsewhere gets a version pointing at its copy.
+            if version.tags.get(CONTENT_KEY_TAG) == content_key and version.source == source
+        ]
+        if existing:
+            version, reused = existing[0].version, True
+        else:
+            replaced = _alias_version(mlflow_client, name, CANDIDATE_ALIAS)
+            trail = {REGISTERED_BY_TAG: self.run_id, **({REPLACED_CANDIDATE_TAG: replaced} if replaced else {})}
+            created = mlflow_client.create_model_version(
+                name, source=source, run_id=source_run or self.run_id, tags={CONTENT_KEY_TAG: content_key, **tags, **trail}
+            )
+            version, reused = created.version, False
+        mlflow_client.set_registered_model_alias(name, CANDIDATE_ALIAS, version)
+        return str(version), reused
+
+    def undo_registration(self) -> list[str]:
+        """What this run, killed, registered: its versions deleted (`candidate` back on the version it
+        replaced), a registered model it created and left without versions deleted; one line each."""
+        mlflow_client = client(self.uri)
+        done = []
+        for found in mlflow_client.search_model_versions(f"tags.`{REGISTERED_BY_TAG}` = '{self.run_id}'"):
+            version = mlflow_client.get_model_version(found.name, found.version)  # with its aliases
+            replaced = version.tags.get(REPLACED_CANDIDATE_TAG)
+            if CANDIDATE_ALIAS in version.aliases and replaced and _version_exists(mlflow_client, found.name, replaced):
+                mlflow_client.set_registered_model_alias(found.name, CANDIDATE_ALIAS, replaced)
+            mlflow_client.delete_model_version(found.name, found.version)  # takes its aliases with it
+            done.append(f"model version {found.name} {found.version} removed"
+                        + (f" ({CANDIDATE_ALIAS} back on version {replaced})" if replaced else ""))
+        for model in mlflow_client.search_registered_models(f"tags.`{REGISTERED_BY_TAG}` = '{self.run_id}'"):
+            if not mlflow_client.search_model_versions(f"name = '{model.name}'"):
+                mlflow_client.delete_registered_model(model.name)
+                done.append(f"registered model {model.name} (left without versions) removed")
+        return done
 
 
 def decisive_first(figures: dict[str, float]) -> list[tuple[str, float]]:
@@ -160,33 +255,6 @@ def readable(value: float) -> float:
     if not math.isfinite(value) or value == 0 or value.is_integer():
         return value
     return round(value, max(3, 6 - math.floor(math.log10(abs(value)))))
-
-
-def set_tags(uri: str, run_id: str, tags: dict[str, str]) -> None:
-    from mlflow.entities import RunTag
-
-    client(uri).log_batch(run_id, tags=[RunTag(key, str(value)) for key, value in tags.items()])
-
-
-def log_file(uri: str, run_id: str, path: Path, artifact_dir: str | None = None) -> None:
-    client(uri).log_artifact(run_id, str(path), artifact_dir)
-
-
-def log_text(uri: str, run_id: str, text: str, name: str) -> None:
-    with tempfile.TemporaryDirectory() as directory:
-        path = Path(directory) / name
-        path.write_text(text)
-        client(uri).log_artifact(run_id, str(path))
-
-
-def log_table(uri: str, run_id: str, rows: list[dict[str, Any]], name: str) -> None:
-    """Rows as an MLflow table artifact (`name`, a .json path), which the run's UI shows as a table."""
-    columns = {key: [row.get(key) for row in rows] for key in dict.fromkeys(key for row in rows for key in row)}
-    client(uri).log_table(run_id, data=columns, artifact_file=name)
-
-
-def finish_run(uri: str, run_id: str, succeeded: bool) -> None:
-    client(uri).set_terminated(run_id, "FINISHED" if succeeded else "FAILED")
 
 
 def close_stale_runs(uri: str, experiment_ids: list[str] | None = None) -> list[Any]:
@@ -223,62 +291,6 @@ def tagged_owner(tags: dict[str, str]) -> Owner | None:
                      int(tags[owner_field("pid")]), int(tags[owner_field("started")]))
     except (KeyError, ValueError):
         return None
-
-
-def register_version(uri: str, run_id: str, name: str, source: str, content_key: str, tags: dict[str, str],
-                     by_run: str | None = None) -> tuple[str, bool]:
-    """A model version for the built artifact (by reference) with alias `candidate`, registered by
-    run `by_run` (default `run_id`; `undo_registration` removes it whole if that run is killed).
-
-    Returns (version, reused): an existing version with the same content key is reused rather
-    than registering the same bytes twice.
-    """
-    from mlflow.exceptions import MlflowException
-
-    by_run = by_run or run_id
-    mlflow_client = client(uri)
-    try:
-        mlflow_client.create_registered_model(name, tags={RECIPE_TAG: name, REGISTERED_BY_TAG: by_run})
-    except MlflowException as error:
-        if error.error_code != "RESOURCE_ALREADY_EXISTS":
-            raise
-    existing = [
-        version
-        for version in mlflow_client.search_model_versions(f"name = '{name}'")
-        # Same bytes at the same place: a store moved elsewhere gets a version pointing at its copy.
-        if version.tags.get(CONTENT_KEY_TAG) == content_key and version.source == source
-    ]
-    if existing:
-        version, reused = existing[0].version, True
-    else:
-        replaced = _alias_version(mlflow_client, name, CANDIDATE_ALIAS)
-        trail = {REGISTERED_BY_TAG: by_run, **({REPLACED_CANDIDATE_TAG: replaced} if replaced else {})}
-        created = mlflow_client.create_model_version(
-            name, source=source, run_id=run_id, tags={CONTENT_KEY_TAG: content_key, **tags, **trail}
-        )
-        version, reused = created.version, False
-    mlflow_client.set_registered_model_alias(name, CANDIDATE_ALIAS, version)
-    return str(version), reused
-
-
-def undo_registration(uri: str, run_id: str) -> list[str]:
-    """What run `run_id`, killed, registered: its versions deleted (`candidate` back on the version it
-    replaced), a registered model it created and left without versions deleted; one line each."""
-    mlflow_client = client(uri)
-    done = []
-    for found in mlflow_client.search_model_versions(f"tags.`{REGISTERED_BY_TAG}` = '{run_id}'"):
-        version = mlflow_client.get_model_version(found.name, found.version)  # with its aliases
-        replaced = version.tags.get(REPLACED_CANDIDATE_TAG)
-        if CANDIDATE_ALIAS in version.aliases and replaced and _version_exists(mlflow_client, found.name, replaced):
-            mlflow_client.set_registered_model_alias(found.name, CANDIDATE_ALIAS, replaced)
-        mlflow_client.delete_model_version(found.name, found.version)  # takes its aliases with it
-        done.append(f"model version {found.name} {found.version} removed"
-                    + (f" ({CANDIDATE_ALIAS} back on version {replaced})" if replaced else ""))
-    for model in mlflow_client.search_registered_models(f"tags.`{REGISTERED_BY_TAG}` = '{run_id}'"):
-        if not mlflow_client.search_model_versions(f"name = '{model.name}'"):
-            mlflow_client.delete_registered_model(model.name)
-            done.append(f"registered model {model.name} (left without versions) removed")
-    return done
 
 
 def _alias_version(mlflow_client, name: str, alias: str) -> str | None:
@@ -339,14 +351,6 @@ def run_with_tag(uri: str, experiment: str, key: str, value: str):
     runs = mlflow_client.search_runs([found.experiment_id], filter_string=f"tags.`{key}` = '{value}'",
                                      order_by=["attributes.start_time DESC"], max_results=1)
     return runs[0] if runs else None
-
-
-def child_runs(uri: str, parent_run_id: str) -> list:
-    """The runs nested under `parent_run_id`, oldest first."""
-    mlflow_client = client(uri)
-    experiment_id = mlflow_client.get_run(parent_run_id).info.experiment_id
-    return mlflow_client.search_runs([experiment_id], filter_string=f"tags.`{PARENT_RUN_TAG}` = '{parent_run_id}'",
-                                     order_by=["attributes.start_time ASC"], max_results=10000)
 
 
 def version_with_content_key(uri: str, name: str, content_key: str) -> str | None:

@@ -76,7 +76,7 @@ def test_a_directory_goes_up_file_by_file_and_comes_back_verified_and_a_changed_
     (source / "served" / "weights.bin").write_bytes(os.urandom(3 << 20))
     (source / "served" / "nested" / "config.json").write_text('{"a": 1}\n')
 
-    location = transfer.upload(uri, run_id, source, "engine", "build", "k" * 64)
+    location = transfer.upload(mlflow_runs.TrackedRun(uri, run_id), source, "engine", "build", "k" * 64)
     pulled = transfer.download(uri, location, tmp_path / "pulled", "k" * 64)
 
     assert location == f"runs:/{run_id}/engine"
@@ -108,16 +108,16 @@ def test_the_remote_tier_commits_a_verified_entry_and_never_a_corrupted_one(mlfl
         write_manifest(workdir, {"stage": "build", "key": key, "summary": "built", "outputs": {"served_dir": "served"},
                                  "skipped": False, "files": file_records(workdir)})
     logger = a_run(uri, "remote-tier")
-    assert RemoteTier(uri, logger).upload(host_a, "build", key) == f"runs:/{logger}/engine"
+    assert RemoteTier(mlflow_runs.TrackedRun(uri, logger)).upload(host_a, "build", key) == f"runs:/{logger}/engine"
     asker = a_run(uri, "remote-tier")  # another run of the experiment, on a host with an empty store
 
     host_b = Store(tmp_path / "b")
-    fetched = RemoteTier(uri, asker).fetch(host_b, "build", key)
+    fetched = RemoteTier(mlflow_runs.TrackedRun(uri, asker)).fetch(host_b, "build", key)
     assert fetched["outputs"] == {"served_dir": "served"} and host_b.problems("build", key, full=True) == []
 
     flip_one_byte(server_file(artifacts, logger, "engine/served/weights.bin"))
     host_c = Store(tmp_path / "c")
-    assert RemoteTier(uri, asker).fetch(host_c, "build", key) is None  # computed there instead
+    assert RemoteTier(mlflow_runs.TrackedRun(uri, asker)).fetch(host_c, "build", key) is None  # computed there instead
     assert not host_c.entry("build", key).exists()
 
 

@@ -9,6 +9,7 @@ from engineforge.orchestration.run_artifacts import (
     validation_rows,
 )
 from engineforge.recipe.schema import Gates
+from engineforge.tracking.mlflow_runs import TrackedRun
 
 SUMMARY = {
     "recipe": "tiny.llama_v2", "status": "failed", "failed_stage": "validate", "error": "gates failed\nttft | too slow",
@@ -54,7 +55,7 @@ def test_validation_rows_show_each_figure_with_its_gate():
 
 
 def test_a_local_mlflow_store_is_named_with_the_command_to_browse_it():
-    link = mlflow_link("sqlite:///m.db", "r1", "tiny")
+    link = mlflow_link(TrackedRun("sqlite:///m.db", "r1"), "tiny")
     assert "`r1`" in link and "mlflow ui --backend-store-uri sqlite:///m.db" in link
 
 

@@ -42,6 +42,7 @@ from engineforge.recipe.file import parse_recipe
 from engineforge.runtimes import get_runtime
 from engineforge.stage_result import StageResult
 from engineforge.stages.context import RunContext
+from engineforge.tracking.mlflow_runs import TrackedRun
 from engineforge.stages.shard import shard, shard_key
 
 # 256 wide: whole INT4 blocks of 128 input features per rank at tp 2.
@@ -162,7 +163,7 @@ def _shard_and_build(out: Path, format: str, kv_cache: str, tmp_path: Path):
     recipe = parse_recipe("name: q\nmodel: {source: synthetic:q, dtype: float32}\nruntime: trtllm-engine\n"
                           f"parallel: {{tensor: 2, pipeline: 1, expert: 1}}\nquantize: {{format: {format}, kv_cache: {kv_cache}}}\n",
                           "q.yaml")
-    ctx = RunContext(runtime=get_runtime("trtllm-engine"), store_root=str(tmp_path / "store"), tracking_uri="", run_id="")
+    ctx = RunContext(runtime=get_runtime("trtllm-engine"), store_root=str(tmp_path / "store"), mlflow_run=TrackedRun("", ""))
     source = StageResult(stage="quantize", status="ran", key="q" * 64, path=str(out),
                          outputs={"model_dir": "export", "export_dir": "export", "fakequant_dir": "fakequant"})
     sharded = shard(recipe, source, ctx, shard_key(recipe, source))

@@ -20,6 +20,7 @@ from engineforge.recipe.file import parse_recipe
 from engineforge.runtimes import get_runtime
 from engineforge.stages.build import build, build_key
 from engineforge.stages.context import RunContext
+from engineforge.tracking.mlflow_runs import TrackedRun
 from engineforge.stages.download import download
 from engineforge.stages.package import package, package_key
 from tests.conftest import recipe_text
@@ -51,7 +52,7 @@ def test_a_daemon_gone_after_the_key_fails_the_stage_and_keeps_nothing(tmp_path,
     recipe = parse_recipe(recipe_text("synthetic:tiny-llama", name="daemon-gone",
                                       package="package:\n  enabled: true\n"))
     runtime = get_runtime(recipe.runtime)
-    ctx = RunContext(runtime=runtime, store_root=str(tmp_path / "store"), tracking_uri="", run_id="")
+    ctx = RunContext(runtime=runtime, store_root=str(tmp_path / "store"), mlflow_run=TrackedRun("", ""))
     model = download(recipe, ctx)
     built = build(recipe, model, ctx, build_key(recipe, model, runtime))
 

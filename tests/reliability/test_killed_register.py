@@ -28,7 +28,7 @@ REGISTERS_AND_DIES = textwrap.dedent("""
     from engineforge.tracking import mlflow_runs
     from engineforge.recipe.file import parse_recipe
     os.environ["MLFLOW_TRACKING_URI"] = sys.argv[1]
-    uri, run_id = mlflow_runs.start_run(parse_recipe(sys.argv[2]), sys.argv[2])
+    mlflow_run = mlflow_runs.start_run(parse_recipe(sys.argv[2]), sys.argv[2])
     method, when = sys.argv[3], sys.argv[4]
     real = getattr(MlflowClient, method)
     def dies(self, *args, **kwargs):
@@ -36,15 +36,15 @@ REGISTERS_AND_DIES = textwrap.dedent("""
             real(self, *args, **kwargs)
         os.kill(os.getpid(), signal.SIGKILL)
     setattr(MlflowClient, method, dies)
-    mlflow_runs.register_version(uri, run_id, sys.argv[5], "file:///store/build/new", "new-key", {}, by_run=run_id)
+    mlflow_run.register_version(sys.argv[5], "file:///store/build/new", "new-key", {})
 """)
 
 
-def _finished_version(uri: str) -> str:
+def _finished_version() -> str:
     """A version registered by a run that finished: what `candidate` pointed at before the kill."""
-    _, run_id = mlflow_runs.start_run(parse_recipe(RECIPE), RECIPE)
-    version, _ = mlflow_runs.register_version(uri, run_id, NAME, "file:///store/build/old", "old-key", {}, by_run=run_id)
-    mlflow_runs.finish_run(uri, run_id, succeeded=True)
+    mlflow_run = mlflow_runs.start_run(parse_recipe(RECIPE), RECIPE)
+    version, _ = mlflow_run.register_version(NAME, "file:///store/build/old", "old-key", {})
+    mlflow_run.finish(succeeded=True)
     return version
 
 
@@ -56,7 +56,7 @@ def _finished_version(uri: str) -> str:
 def test_a_kill_during_register_is_undone_whole_by_the_next_run(tmp_path, monkeypatch, method, when, before):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    old = _finished_version(uri) if before else None
+    old = _finished_version() if before else None
     dying = subprocess.run([sys.executable, "-c", REGISTERS_AND_DIES, uri, RECIPE, method, when, NAME],
                            capture_output=True, text=True, timeout=300)
     assert dying.returncode == -9, dying.stderr[-3000:]
@@ -77,6 +77,6 @@ def test_a_kill_during_register_is_undone_whole_by_the_next_run(tmp_path, monkey
     else:
         assert not mlflow.search_registered_models(f"name = '{NAME}'")
     assert close_stale(uri, prefect=False) == []  # undone once; the next run registers afresh
-    _, run_id = mlflow_runs.start_run(parse_recipe(RECIPE), RECIPE)
-    version, reused = mlflow_runs.register_version(uri, run_id, NAME, "file:///store/build/new", "new-key", {}, by_run=run_id)
+    version, reused = mlflow_runs.start_run(parse_recipe(RECIPE), RECIPE).register_version(
+        NAME, "file:///store/build/new", "new-key", {})
     assert not reused and str(mlflow.get_model_version_by_alias(NAME, mlflow_runs.CANDIDATE_ALIAS).version) == version

@@ -15,6 +15,7 @@ import pytest
 
 from engineforge import lockfile
 from engineforge.tracking import mlflow_runs, mlflow_tags
+from engineforge.tracking.mlflow_runs import TrackedRun
 from engineforge.artifacts import manifest, transfer
 from engineforge.artifacts.pull import pull
 from engineforge.artifacts.remote_tier import RemoteTier
@@ -44,14 +45,14 @@ def registered(tmp_path, tiny_model_dir):
     client = mlflow_runs.client(uri)
     experiment = client.create_experiment("pull", artifact_location=(tmp_path / "artifacts").as_uri())
     run_id = client.create_run(experiment).info.run_id
-    remote = RemoteTier(uri, run_id)
+    remote = RemoteTier(TrackedRun(uri, run_id))
     store = Store(tmp_path / "store", remote)
     built = run_stage(store, "build", KEY, copy_of(tiny_model_dir))
     source = remote.upload(store, "build", KEY)
     core = lockfile.lock_core(parse_recipe(recipe_text("synthetic:tiny-llama"), "<test>"), {"build": built}, {"tp": 1},
                               remote.logged_manifests({"build": KEY}))
     lock = lockfile.complete_lock(core, None)
-    mlflow_runs.log_text(uri, run_id, lockfile.dumps(lock), lockfile.LOCK_FILE)
+    remote.mlflow_run.log_text(lockfile.dumps(lock), lockfile.LOCK_FILE)
     client.set_tag(run_id, mlflow_tags.LOCK_SHA256_TAG, lock["core_sha256"])
     client.create_registered_model("tiny")
     client.create_model_version("tiny", source=source, run_id=run_id,

@@ -116,13 +116,14 @@ def test_a_build_that_cannot_fit_fails_before_it_copies_anything(small_fs, tmp_p
     from engineforge.stage_result import StageResult
     from engineforge.stages.build import build
     from engineforge.stages.context import RunContext
+    from engineforge.tracking.mlflow_runs import TrackedRun
 
     model_dir = tmp_path / "model"
     model_dir.mkdir()
     (model_dir / "model.safetensors").write_bytes(b"w" * (3 << 20))  # more than the 2 MiB tmpfs holds
     model = StageResult(stage="download", status="ran", key="d" * 64, outputs={"model_dir": str(model_dir)})
     ctx = RunContext(runtime=get_runtime("transformers"), store_root=str(small_fs / "store"),
-                     tracking_uri="sqlite:///unused.db", run_id="unused")
+                     mlflow_run=TrackedRun("sqlite:///unused.db", "unused"))
     recipe = parse_recipe("name: too-big\nmodel:\n  source: synthetic:tiny-llama\nruntime: transformers\n")
     with pytest.raises(OSError) as raised:
         build(recipe, model, ctx, "b" * 64)
@@ -135,12 +136,13 @@ def test_a_hub_download_that_cannot_fit_fails_before_it_fetches_a_byte(small_fs,
     from engineforge.recipe.file import parse_recipe
     from engineforge.runtimes import get_runtime
     from engineforge.stages.context import RunContext
+    from engineforge.tracking.mlflow_runs import TrackedRun
     from engineforge.stages.download import download
     from tests.doubles.hub import running_hub
 
     files = {"config.json": b'{"model_type": "llama"}', "model.safetensors": b"w" * (3 << 20)}
     ctx = RunContext(runtime=get_runtime("transformers"), store_root=str(tmp_path / "store"),
-                     tracking_uri="sqlite:///unused.db", run_id="unused")
+                     mlflow_run=TrackedRun("sqlite:///unused.db", "unused"))
     recipe = parse_recipe("name: too-big\nmodel:\n  source: hf://acme/too-big@main\nruntime: transformers\n")
     with running_hub("acme/too-big", "c" * 40, files) as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.url)

@@ -24,8 +24,7 @@ STARTS_A_RUN_AND_HANGS = textwrap.dedent("""
     from engineforge.tracking import mlflow_runs
     from engineforge.recipe.file import parse_recipe
     os.environ["MLFLOW_TRACKING_URI"] = sys.argv[1]
-    uri, run_id = mlflow_runs.start_run(parse_recipe(sys.argv[2]), sys.argv[2])
-    print(run_id, flush=True)
+    print(mlflow_runs.start_run(parse_recipe(sys.argv[2]), sys.argv[2]).run_id, flush=True)
     time.sleep(300)
 """)
 
@@ -43,7 +42,7 @@ def test_a_killed_runs_mlflow_run_is_closed_as_killed_before_the_next_run_starts
     started = time.perf_counter()
     assert len(close_stale(uri, prefect=False)) == 1  # no Prefect API here: the MLflow side
     print(f"stale run closed in {time.perf_counter() - started:.2f} s")
-    _, new_run = mlflow_runs.start_run(parse_recipe(RECIPE), RECIPE)
+    new_run = mlflow_runs.start_run(parse_recipe(RECIPE), RECIPE).run_id
     assert close_stale(uri, prefect=False) == []
     closed = mlflow_client.get_run(killed_run)
     assert closed.info.status == "KILLED"

@@ -59,7 +59,7 @@ DIES_HOLDING_RECORDS = textwrap.dedent("""
     from engineforge.store import Store
     text = "name: doctor-demo\\nmodel:\\n  source: synthetic:tiny-llama\\nruntime: transformers\\n"
     os.environ["MLFLOW_TRACKING_URI"] = sys.argv[1]
-    print(mlflow_runs.start_run(parse_recipe(text), text)[1], flush=True)
+    print(mlflow_runs.start_run(parse_recipe(text), text).run_id, flush=True)
     def hang(workdir):
         print("writing", flush=True)
         time.sleep(300)

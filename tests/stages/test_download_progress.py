@@ -12,6 +12,7 @@ from engineforge.cli.progress_view import LiveStages
 from engineforge.recipe.file import parse_recipe
 from engineforge.runtimes import get_runtime
 from engineforge.stages.context import RunContext
+from engineforge.tracking.mlflow_runs import TrackedRun
 from engineforge.stages.download import download
 from tests.doubles.hub import running_hub
 
@@ -48,7 +49,7 @@ def hub(monkeypatch, tmp_path):
 def test_hub_double_download_shows_bytes_done_of_total(hub, tmp_path):
     recipe = parse_recipe(f"name: bytes\nmodel:\n  source: hf://{REPO}@main\nruntime: transformers\n")
     ctx = RunContext(runtime=get_runtime("transformers"), store_root=str(tmp_path / "store"),
-                     tracking_uri="sqlite:///unused.db", run_id="unused")
+                     mlflow_run=TrackedRun("sqlite:///unused.db", "unused"))
     shown = io.StringIO()
     view, counts = LiveStages(Console(file=shown, force_terminal=True, width=100)), Counts()
     for listener in (view, counts):

@@ -13,6 +13,7 @@ from engineforge.recipe.file import parse_recipe
 from engineforge.runtimes import get_runtime
 from engineforge.stage_result import StageResult
 from engineforge.stages.context import RunContext
+from engineforge.tracking.mlflow_runs import TrackedRun
 from engineforge.stages.package import package, package_key
 from tests.conftest import recipe_text
 
@@ -27,7 +28,7 @@ def _dockerfile_labels(recipe, quantized, tmp_path) -> dict[str, str]:
     built = StageResult(stage="build", status="ran", key="b" * 64, path=str(tmp_path / "build"), outputs={"served_dir": "served"})
     model = StageResult(stage="download", status="ran", key="d" * 64, outputs={"revision": "abc"})
     runtime = get_runtime(recipe.runtime)
-    ctx = RunContext(runtime=runtime, store_root=str(tmp_path / "store"), tracking_uri="", run_id="")
+    ctx = RunContext(runtime=runtime, store_root=str(tmp_path / "store"), mlflow_run=TrackedRun("", ""))
     result = package(recipe, built, model, "l" * 64, ctx, package_key(recipe, built, runtime), quantized)
     assert result.status == "skipped"  # no daemon: the Dockerfile is still written
     text = result.file("dockerfile").read_text()

@@ -8,7 +8,7 @@ from engineforge.tracking import mlflow_runs
 def versions(uri: str, name: str, count: int) -> list[str]:
     client = MlflowClient(uri, registry_uri=uri)
     run = client.create_run(client.create_experiment("aliases"))
-    return [mlflow_runs.register_version(uri, run.info.run_id, name, f"file:///store/build/{i}", f"key-{i}", {})[0]
+    return [mlflow_runs.TrackedRun(uri, run.info.run_id).register_version(name, f"file:///store/build/{i}", f"key-{i}", {})[0]
             for i in range(count)]
 
 

@@ -19,7 +19,7 @@ def record_sweep(uri: str) -> dict[str, str]:
                                            ("tp4", 4, 500.0, 20.0, "failed")):
         run = client.create_run(experiment, tags={mlflow_runs.PARENT_RUN_TAG: parent.info.run_id, VARIANT_TAG: name,
                                                   GPUS_TAG: str(gpus), "gates": gates})
-        mlflow_runs.log_metrics(uri, run.info.run_id, {"output_tokens_per_s": tok_s, "ttft_ms_p99": ttft, "tpot_ms_p50": 10.0})
+        mlflow_runs.TrackedRun(uri, run.info.run_id).log_metrics({"output_tokens_per_s": tok_s, "ttft_ms_p99": ttft, "tpot_ms_p50": 10.0})
         ids[name] = run.info.run_id
     return ids
 
@@ -60,9 +60,9 @@ def test_a_child_that_reused_a_cached_validation_shows_the_measuring_runs_figure
     later = client.get_run(ids["tp4"]).info.start_time + 1000  # the rerun's child is the newest of its variant
     rerun = client.create_run(experiment, start_time=later, tags={mlflow_runs.PARENT_RUN_TAG: parent, VARIANT_TAG: "tp2", GPUS_TAG: "2",
                                                 "gates": "passed", MEASURED_BY_TAG: ids["tp2"]})
-    mlflow_runs.log_metrics(mlflow_uri, rerun.info.run_id, {"stage_validate_duration_s": 0.0})
-    mlflow_runs.log_metrics(mlflow_uri, ids["tp2"], {"predicted_output_tokens_per_s_per_gpu": 140.0})
-    (tp2,) = [r for r in sweep_records(mlflow_uri, parent) if r.name == "tp2"]
+    mlflow_runs.TrackedRun(mlflow_uri, rerun.info.run_id).log_metrics({"stage_validate_duration_s": 0.0})
+    mlflow_runs.TrackedRun(mlflow_uri, ids["tp2"]).log_metrics({"predicted_output_tokens_per_s_per_gpu": 140.0})
+    (tp2,) = [r for r in sweep_records(mlflow_runs.TrackedRun(mlflow_uri, parent)) if r.name == "tp2"]
     assert tp2.run_id == rerun.info.run_id  # the newest child of the variant
     assert tp2.figure("output_tokens_per_s") == 300.0 and tp2.figures["stage_validate_duration_s"] == 0.0
     # A prediction is the run's own, for the GPU it ran on: the measuring run's is not borrowed.

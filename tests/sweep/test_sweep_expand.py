@@ -36,7 +36,7 @@ def test_matrix_times_load_points_gives_every_combination_load_innermost():
 def test_a_variant_is_a_recipe_file_that_parses_back_to_the_same_recipe():
     variant = expand(recipe("sweep:\n  matrix:\n    parallel.tensor: [1, 2]\n"))[1]
     assert parse_recipe(variant.yaml_text()) == variant.recipe
-    assert (variant.name, variant.gpus) == ("tp2", 2)
+    assert (variant.name, variant.recipe.parallel.gpus) == ("tp2", 2)
 
 
 def test_without_load_points_the_validate_load_is_the_only_one():
@@ -76,7 +76,7 @@ def test_the_sweep_section_is_schema_checked_like_the_rest():
 def test_listed_layouts_are_variants_named_like_the_performance_table():
     variants = expand(recipe("sweep:\n  layouts:\n    - {tensor: 1}\n    - {tensor: 4, pipeline: 2}\n"
                              "  load:\n    - concurrency: 1\n"))
-    assert [(v.name, v.gpus) for v in variants] == [("tp1-c1", 1), ("tp4-pp2-c1", 8)]
+    assert [(v.name, v.recipe.parallel.gpus) for v in variants] == [("tp1-c1", 1), ("tp4-pp2-c1", 8)]
     with pytest.raises(UserError, match="keep one of them"):
         expand(recipe("sweep:\n  layouts: [{tensor: 2}]\n  matrix:\n    parallel.tensor: [1]\n"))
 

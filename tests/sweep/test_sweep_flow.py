@@ -81,7 +81,7 @@ def test_sweep_nests_children_promotes_the_champion_reuses_and_refuses_when_noth
 
     client = MlflowClient(mlflow_uri)
     parent = first["mlflow"]["run_id"]
-    children = mlflow_runs.child_runs(mlflow_uri, parent)
+    children = mlflow_runs.TrackedRun(mlflow_uri, parent).child_runs()
     variants = sorted(run.data.tags.get("engineforge.sweep.variant") for run in children
                       if "engineforge.sweep.variant" in run.data.tags)
     assert variants == ["mbs1", "mbs4"]
@@ -93,7 +93,7 @@ def test_sweep_nests_children_promotes_the_champion_reuses_and_refuses_when_noth
     assert [run.data.tags["engineforge.sweep.packaged"] for run in packaging] == [first["champion"]]
     assert packaging[0].data.tags["engineforge.stage.package.status"] == "skipped"  # ran, and said why (no Docker)
 
-    records = sweep_records(mlflow_uri, parent)
+    records = sweep_records(mlflow_runs.TrackedRun(mlflow_uri, parent))
     verdict = decide(records, "output_tokens_per_s_per_gpu")
     assert first["champion"] == verdict.name and first["verdict"] == verdict.kind
     assert client.get_run(parent).data.tags["engineforge.champion.verdict"] == verdict.kind in ("significant", "no_clear_winner")

@@ -39,14 +39,15 @@ def run_children(monkeypatch, mlflow_uri: str, layouts: str, hosts: dict[str, st
     on_host(monkeypatch, None)
     recipe = parse_recipe(text)
     planned = plan_sweep(recipe)
-    uri, parent = mlflow_runs.start_run(recipe, text)
+    parent = mlflow_runs.start_run(recipe, text)
     run_ids = {}
     for variant in planned.variants:
         on_host(monkeypatch, hosts[variant.name])
-        _, run_ids[variant.name] = mlflow_runs.start_run(variant.recipe, variant.yaml_text())
-        mlflow_runs.set_tags(uri, run_ids[variant.name], {mlflow_runs.PARENT_RUN_TAG: parent, VARIANT_TAG: variant.name})
+        child = mlflow_runs.start_run(variant.recipe, variant.yaml_text())
+        child.set_tags({mlflow_runs.PARENT_RUN_TAG: parent.run_id, VARIANT_TAG: variant.name})
+        run_ids[variant.name] = child.run_id
     on_host(monkeypatch, None)
-    return planned, uri, parent, run_ids
+    return planned, parent.uri, parent, run_ids
 
 
 def predicted(record) -> dict[str, float]:
@@ -60,7 +61,7 @@ def test_each_variant_is_predicted_for_the_gpu_its_child_ran_on(monkeypatch, mlf
 
     notes = log_predictions(uri, planned, run_ids)
 
-    records = {record.name: record for record in sweep_records(uri, parent)}
+    records = {record.name: record for record in sweep_records(parent)}
     variants = {variant.name: variant.recipe for variant in planned.variants}
     for name, gpu in (("tp4", "H200"), ("tp8", "H100-SXM")):
         assert records[name].predicted_gpu == gpu
@@ -79,7 +80,7 @@ def test_a_child_on_a_host_without_a_gpu_gets_no_figure_and_a_note(monkeypatch, 
     assert GPU_TAG not in mlflow_runs.client(uri).get_run(run_ids["tp4"]).data.tags
 
     assert log_predictions(uri, planned, run_ids) == ["No prediction for tp4: no GPU where it ran."]
-    (record,) = sweep_records(uri, parent)
+    (record,) = sweep_records(parent)
     assert predicted(record) == {} and record.predicted_gpu is None
 
 

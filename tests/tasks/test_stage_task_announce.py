@@ -35,7 +35,7 @@ def announce(gated_run, ttft_gate_ms: float) -> tuple[list[str], str, Exception 
         error = failed
     finally:
         progress.unsubscribe(view)
-    status = mlflow_runs.client(ctx.tracking_uri).get_run(ctx.run_id).data.tags["engineforge.stage.validate.status"]
+    status = ctx.mlflow_run.read().data.tags["engineforge.stage.validate.status"]
     return shown.getvalue().splitlines(), status, error
 
 

@@ -30,11 +30,11 @@ def finish(gated_run, tmp_path, gates: str, repeats: list[dict]) -> tuple[Except
         finish_stage(VALIDATE, recipe, ctx, measured)
     except StageFailed as failed:
         error = failed
-    client = mlflow_runs.client(ctx.tracking_uri)
-    folder = Path(client.download_artifacts(ctx.run_id, "validate", str(tmp_path)))
+    client = mlflow_runs.client(ctx.mlflow_run.uri)
+    folder = Path(client.download_artifacts(ctx.mlflow_run.run_id, "validate", str(tmp_path)))
     table = json.loads((folder / "figures.json").read_text())
     rows = {row[0]: dict(zip(table["columns"], row)) for row in table["data"]}
-    return error, client.get_run(ctx.run_id).data.tags["gates"], (folder / "gates.txt").read_text(), rows
+    return error, ctx.mlflow_run.read().data.tags["gates"], (folder / "gates.txt").read_text(), rows
 
 
 def test_a_floor_the_mean_passes_fails_on_the_intervals_lower_end(gated_run, tmp_path):

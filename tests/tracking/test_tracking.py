@@ -30,6 +30,6 @@ def test_the_decisive_metrics_go_first_in_their_order_and_the_others_keep_theirs
         "output_tokens_per_s", "ttft_ms_p50", "requests", "e2e_ms_p50", "errors"]
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     run_id = mlflow_runs.client(uri).create_run("0").info.run_id
-    mlflow_runs.log_metrics(uri, run_id, figures)
+    mlflow_runs.TrackedRun(uri, run_id).log_metrics(figures)
     stored = list(mlflow_runs.client(uri).get_run(run_id).data.metrics)
     assert stored[:2] == ["output_tokens_per_s", "ttft_ms_p50"]  # the order MLflow's run page lists them in

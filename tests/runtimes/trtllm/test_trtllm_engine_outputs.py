@@ -13,6 +13,7 @@ from engineforge.runtimes import get_runtime
 from engineforge.stage_result import StageResult
 from engineforge.stages.build import build_key
 from engineforge.stages.context import RunContext
+from engineforge.tracking.mlflow_runs import TrackedRun
 from engineforge.stages.dry_run import dry_run
 from engineforge.stages.shard import shard, shard_key
 
@@ -27,7 +28,7 @@ def test_the_engine_build_through_the_trtllm_build_double_records_no_serve_argv(
     use_doubles(monkeypatch)
     recipe = engine_recipe()
     runtime = get_runtime("trtllm-engine")
-    ctx = RunContext(runtime=runtime, store_root=str(tmp_path / "store"), tracking_uri="", run_id="")
+    ctx = RunContext(runtime=runtime, store_root=str(tmp_path / "store"), mlflow_run=TrackedRun("", ""))
     model = StageResult(stage="download", status="ran", key="m" * 64, path=str(tiny_model_dir.parent),
                         outputs={"model_dir": tiny_model_dir.name})
     sharded = shard(recipe, model, ctx, shard_key(recipe, model))

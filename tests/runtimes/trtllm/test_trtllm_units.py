@@ -70,6 +70,7 @@ def test_build_stage_fails_at_once_without_tensorrt_llm_and_writes_nothing(monke
     from engineforge.stages.build import build as build_stage
     from engineforge.stages.build import build_key
     from engineforge.stages.context import RunContext
+    from engineforge.tracking.mlflow_runs import TrackedRun
 
     without_trtllm(monkeypatch)
     monkeypatch.setattr(versions.importlib.util, "find_spec", lambda name: None)
@@ -78,7 +79,7 @@ def test_build_stage_fails_at_once_without_tensorrt_llm_and_writes_nothing(monke
     with pytest.raises(UserError, match="stage build \\(runtime trtllm-engine\\) needs TensorRT-LLM"):
         engine = recipe("trtllm-engine")
         runtime = get_runtime(engine.runtime)
-        ctx = RunContext(runtime=runtime, store_root=str(tmp_path / "store"), tracking_uri="", run_id="")
+        ctx = RunContext(runtime=runtime, store_root=str(tmp_path / "store"), mlflow_run=TrackedRun("", ""))
         build_stage(engine, shard, ctx, build_key(engine, shard, runtime))
     assert not any((tmp_path / "store").rglob("manifest.json"))
 
