@@ -68,6 +68,7 @@ def model_to_deployment(
         flow_run = run_artifacts.flow_run_tags()
         mlflow_run.set_tags({PARALLEL_REASON_TAG: plan.reason[:5000], "mlflow.runName": label, **flow_run})
         run_artifacts.announce(mlflow_run, flow_run)
+        run_artifacts.publish_recipe(recipe)
         mlflow_run.log_text(json.dumps(plan_json(plan), indent=2, default=str), "plan.json")
         ctx = RunContext(
             runtime=runtime, store_root=store_root, mlflow_run=mlflow_run,

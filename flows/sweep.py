@@ -64,7 +64,17 @@ def sweep(
     store_root: str | None = None,
     deployment: str | None = None,
 ) -> dict[str, Any]:
-    """Run every variant of the recipe's sweep, compare them, and promote the champion."""
+    """Run every variant of the recipe's sweep, compare them, and promote the champion.
+
+    Args:
+        recipe_yaml: The recipe file's text (YAML), as written; the run's `recipe` artifact shows it setting by
+            setting.
+        recipe_origin: Where the text came from (a path), for error messages.
+        base_dir: The directory relative paths in the recipe are resolved against.
+        refresh: Stages to run again although their result is stored.
+        store_root: The content store's directory (default: the worker's).
+        deployment: Run each variant as a flow run of this deployment instead of in this process.
+    """
     started = time.perf_counter()
     recipe = parse_recipe(recipe_yaml, recipe_origin)
     planned = plan_sweep(recipe, Path(base_dir) if base_dir else None)  # every variant checked before any work
@@ -75,6 +85,7 @@ def sweep(
     parent.set_tags({SWEEP_TAG: str(len(planned.variants)), OBJECTIVE_TAG: recipe.sweep.objective,
                      "mlflow.runName": run_artifacts.run_label(recipe), **flow_run})
     run_artifacts.announce(parent, flow_run)  # the parent's links first, as a single run prints its own
+    run_artifacts.publish_recipe(recipe)
     # Repeated measurements take turns across the variants here (engineforge/measure/turns.py); one
     # measurement each (repeats 1) keeps the variants measuring side by side, as before repeats existed.
     shared = Turns([v.name for v in planned.variants], recipe.sweep.cooldown_s) if recipe.sweep.repeats > 1 else None

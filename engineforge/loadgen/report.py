@@ -9,7 +9,7 @@ from rich.table import Table
 from engineforge.loadgen.metrics import LATENCIES, PERCENTILES
 from engineforge.loadgen.sweep import TABLE_FIGURES, SweepResult
 
-COUNTS = ("requests", "completed", "errors", "error_rate", "duration_s", "request_throughput",
+COUNTS = ("requests", "completed", "errors", "error_rate", "duration_s", "busy_s", "request_throughput",
           "output_tokens_per_s", "total_tokens_per_s")
 OTHER_PREFIXES = ("gpu_", "roofline_", "token_agreement", "exact_match_rate", "logprob_")
 

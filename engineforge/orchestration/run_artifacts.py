@@ -6,6 +6,7 @@ and the terminal tell the same story. Rendering is plain functions; publishing i
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from engineforge.tracking.mlflow_runs import DECISIVE_METRICS, TrackedRun
 LONG_STAGES = ("download", "shard", "build")
 SUMMARY = "summary"
 VALIDATION = "validation"
+RECIPE = "recipe"
 EXPERIMENT_KIND, CLASSIC_KIND = "mlflow.experimentKind", "custom_model_development"
 LOCAL_MLFLOW_UI = "http://127.0.0.1:5000"  # `mlflow ui`'s default address
 # MLflow 3.17.2's UI ignores the experiment kind tag: its view (GenAI or classic) is the URL's
@@ -130,6 +132,32 @@ def _publish_summary(summary: dict[str, Any], gates) -> None:
     if rows:
         create_table_artifact(rows, key=artifact_key(summary["recipe"], VALIDATION),
                               description=f"{summary['recipe']}: validation figures and gates")
+
+
+def recipe_rows(recipe) -> list[dict[str, str]]:
+    """The recipe setting by setting (`validate.gates.max_ttft_ms_p99`, `12000`), as parsed, defaults included;
+    settings left unset are left out."""
+    rows = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict) and value:
+            for name, inner in value.items():
+                walk(f"{prefix}.{name}" if prefix else name, inner)
+        elif value is not None:
+            rows.append({"setting": prefix, "value": value if isinstance(value, str) else json.dumps(value)})
+
+    walk("", recipe.to_data())
+    return rows
+
+
+def publish_recipe(recipe) -> None:
+    """The recipe as a table artifact of the flow run: Prefect shows the `recipe_yaml` parameter as one escaped
+    string. It stays text: the run logs it as written (comments included) as `recipe.yaml`, and a refused
+    recipe's errors point at its lines."""
+    from prefect.artifacts import create_table_artifact
+
+    show("the recipe table", create_table_artifact, recipe_rows(recipe), key=artifact_key(recipe.name, RECIPE),
+         description=f"{recipe.name}: the recipe parameter, setting by setting")
 
 
 def announce(mlflow_run: TrackedRun, flow_run: dict[str, str]) -> None:

@@ -142,7 +142,6 @@ def _output(recipe: Recipe, runtime: Runtime, built: StageResult, device: str, w
         (workdir / ACCURACY_FILE).write_text(measured.accuracy.model_dump_json(indent=1) + "\n")
     # The runtime's own offline benchmark (trtllm-bench) runs once the servers have freed the GPUs.
     figures = measured.figures | runtime.bench(recipe, built.file("served_dir"), workdir)
-    _plot({f"concurrency {result.config.concurrency}": result}, workdir)
     if figures["completed"] == 0:
         first_error = next((r.error for r in result.records if r.error), "unknown error")
         raise StageFailed(STAGE, f"all {int(figures['requests'])} requests failed; first: {first_error}")
@@ -155,7 +154,7 @@ def _output(recipe: Recipe, runtime: Runtime, built: StageResult, device: str, w
         ),
         outputs={"results": RESULTS_FILE, "server_log": SERVER_LOG, "figures": figures, "missing": measured.missing,
                  "device": device, "server_argv": argv, "server_env": model_server_environment(recipe.serve.hub_kernels),
-                 "latency_cdf": CDF_FILE}
+                 "cdf_results": {f"concurrency {result.config.concurrency}": RESULTS_FILE}}
         | ({"accuracy": ACCURACY_FILE} if measured.accuracy is not None else {}),
     )
 
@@ -205,20 +204,15 @@ def _one_server(recipe: Recipe, built: StageResult, ctx: RunContext, device: str
 
 def _combined(repeats: list[StageResult], workdir: Path) -> StageOutput:
     """The repeats as one result: every figure their mean (repeats_values.json keeps each repeat's), each
-    repeat's files under repeat-<n>/, and one latency plot with a line per repeat."""
-    from engineforge.loadgen import BenchResult
-
+    repeat's files under repeat-<n>/ (the run's latency plot draws a line per repeat from them)."""
     per_repeat = [result.outputs["figures"] for result in repeats]
     stats = intervals.combine(per_repeat)
-    runs = {}
     for number, result in enumerate(repeats, start=1):
         folder = workdir / f"repeat-{number}"
         folder.mkdir()
         for name in ("results", "server_log", "accuracy"):
             if name in result.outputs:
                 shutil.copyfile(result.file(name), folder / Path(result.outputs[name]).name)
-        runs[f"repeat {number}"] = BenchResult.read_json(result.file("results"))
-    _plot(runs, workdir)
     throughput, ttft = stats["output_tokens_per_s"], stats["ttft_ms_p50"]
     first = repeats[0].outputs
     return StageOutput(
@@ -227,7 +221,8 @@ def _combined(repeats: list[StageResult], workdir: Path) -> StageOutput:
         outputs={"results": f"repeat-1/{RESULTS_FILE}", "server_log": f"repeat-1/{SERVER_LOG}",
                  "figures": {name: interval.mean for name, interval in stats.items()}, "repeat_figures": per_repeat,
                  "repeat_keys": [result.key for result in repeats], "device": first["device"],
-                 "server_argv": first["server_argv"], "latency_cdf": CDF_FILE}
+                 "server_argv": first["server_argv"],
+                 "cdf_results": {f"repeat {number}": f"repeat-{number}/{RESULTS_FILE}" for number in range(1, len(repeats) + 1)}}
         | ({"accuracy": f"repeat-1/{ACCURACY_FILE}"} if "accuracy" in first else {}),
     )
 
@@ -243,10 +238,19 @@ def _count_requests(total: int):
     return lambda record: progress.counted(STAGE, next(answered), total, "requests")
 
 
-def _plot(results: dict, workdir: Path) -> None:
+def _log_cdf(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
+    """The latency CDF of the measured results, drawn for this run: titled with its recipe, with the recipe's
+    latency gates (the stored measurement is content-keyed, and its key leaves the gates out)."""
+    from engineforge.loadgen import BenchResult
     from engineforge.measure.plots import latency_cdf
 
-    latency_cdf(results, workdir / CDF_FILE)
+    if "cdf_results" not in result.outputs:  # stored by an older version, with its plot
+        ctx.mlflow_run.log_file(result.file("latency_cdf"), STAGE)
+        return
+    results = {label: BenchResult.read_json(Path(result.path or ".") / path) for label, path in result.outputs["cdf_results"].items()}
+    with tempfile.TemporaryDirectory() as directory:
+        plot = latency_cdf(results, Path(directory) / CDF_FILE, recipe.name, recipe.validate_.gates)
+        ctx.mlflow_run.log_file(plot, STAGE)
 
 
 def record(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
@@ -259,9 +263,10 @@ def record(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
                             result.outputs.get("missing"))
     record_stage(ctx, result if report.passed else result.model_copy(update={"status": "failed"}))
     _record_figures(recipe, ctx, result)
-    for name in ("results", "server_log", "accuracy", "latency_cdf"):
+    for name in ("results", "server_log", "accuracy"):
         if name in result.outputs:
             ctx.mlflow_run.log_file(result.file(name), STAGE)
+    _log_cdf(recipe, ctx, result)
     _check_gates(report, ctx, _bounds_line(report, repeats))
 
 

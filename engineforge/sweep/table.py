@@ -34,7 +34,11 @@ COLUMNS = {
     "TTFT p50 ms": "ttft_ms_p50",
     "TTFT p99 ms": "ttft_ms_p99",
     "TPOT p50 ms": "tpot_ms_p50",
+    "ITL p50 ms": "itl_ms_p50",
     "E2E p50 ms": "e2e_ms_p50",
+    # bursty streams: reads that brought text per request, output tokens per such read (about 1 token by token)
+    "chunks per request": "chunks_per_request",
+    "tokens per chunk": "tokens_per_chunk",
     "GPU util %": "gpu_util_pct_mean",
     "roofline fraction": "roofline_fraction",
     "predicted tok/s per GPU": PREDICTED + "output_tokens_per_s_per_gpu",
@@ -42,8 +46,8 @@ COLUMNS = {
 }
 NOT_REPEATED = ("gpus", "prediction_error")
 # Figures a run records per repeat (the rest of COLUMNS derive from these, or are predictions: one value each).
-REPEATED_FIGURES = ("output_tokens_per_s", "tokens_per_s_per_user", "ttft_ms_p50", "ttft_ms_p99", "tpot_ms_p50", "e2e_ms_p50",
-                    "gpu_util_pct_mean", "roofline_fraction")
+REPEATED_FIGURES = ("output_tokens_per_s", "tokens_per_s_per_user", "ttft_ms_p50", "ttft_ms_p99", "tpot_ms_p50", "itl_ms_p50",
+                    "e2e_ms_p50", "chunks_per_request", "tokens_per_chunk", "gpu_util_pct_mean", "roofline_fraction")
 
 
 @dataclass

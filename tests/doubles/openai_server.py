@@ -10,6 +10,8 @@ times that factor for its whole life. Over server starts each delay then has the
 mean and `spread` times it as its standard deviation; within one server there is no such noise. `factor` is
 the drawn value. `late_s` is the most any token went out after its deadline: what the machine added (a
 thread that got the CPU late), by the server's own clock.
+With `burst` > 1 the server holds each token until `burst` of them are due and writes them in one write, as a
+loaded server flushing a burst does: the client reads them together, with one arrival stamp.
 `GET /mock/timings` returns (and forgets) the delays the server really kept for each streamed
 response since the last call, `{"ttft_s": [...], "itl_s": [...]}` from reading the request to
 writing each token, so a benchmark can tell the client's timing error from the server's lateness
@@ -76,8 +78,9 @@ class MockServer(ThreadingHTTPServer):
     request_queue_size = 1024  # a burst of connections must not hit a full accept queue
 
     def __init__(self, port: int, ttft_ms: float, itl_ms: float, send_done: bool = True, send_usage: bool = True,
-                 spread: float = 0.0, seed: int | None = None):
+                 spread: float = 0.0, seed: int | None = None, burst: int = 1):
         super().__init__(("127.0.0.1", port), Handler)
+        self.burst = burst
         self.factor = speed_factor(spread, seed)
         self.ttft = ttft_ms / 1000.0 * self.factor
         self.itl = itl_ms / 1000.0 * self.factor
@@ -147,7 +150,7 @@ class Handler(BaseHTTPRequestHandler):
         written: list[float] = []  # when each token went out
         for k in range(tokens):
             delay = received + server.ttft + k * server.itl - time.perf_counter()
-            if delay > 0:
+            if delay > 0 and k % server.burst == 0:
                 self._write(pending, written)
                 time.sleep(delay)
             if fail and k == 1:
@@ -181,10 +184,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-usage", action="store_true", help="Send no usage chunk.")
     parser.add_argument("--spread", type=float, default=0.0, help="Standard deviation of the speed factor drawn at start.")
     parser.add_argument("--seed", type=int, default=None, help="Seed of that draw.")
+    parser.add_argument("--burst", type=int, default=1, help="Tokens written together in one write.")
     args = parser.parse_args(argv)
     sys.setswitchinterval(0.0002)  # a woken sender gets the GIL quickly
     server = MockServer(args.port, args.ttft_ms, args.itl_ms, send_done=not args.no_done, send_usage=not args.no_usage,
-                        spread=args.spread, seed=args.seed)
+                        spread=args.spread, seed=args.seed, burst=args.burst)
     print(f"listening on http://127.0.0.1:{server.server_address[1]}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
@@ -206,12 +210,13 @@ def mock_server(ttft_ms: float = 50.0, itl_ms: float = 10.0, *flags: str) -> Ite
 
 
 @contextlib.contextmanager
-def served(ttft_ms: float = 50.0, itl_ms: float = 10.0, spread: float = 0.0, seed: int | None = None) -> Iterator[MockServer]:
+def served(ttft_ms: float = 50.0, itl_ms: float = 10.0, spread: float = 0.0, seed: int | None = None,
+           burst: int = 1) -> Iterator[MockServer]:
     """Start the server on a thread of this process; yield it (its URL: `url(server)`); stop it after. The
     caller's thread competes with it for the GIL: lower `sys.setswitchinterval` where timing matters."""
     from tests.doubles.threaded import on_thread  # here: run as a script, this file has no `tests` package
 
-    with on_thread(MockServer(0, ttft_ms, itl_ms, spread=spread, seed=seed), poll_interval=0.005) as server:
+    with on_thread(MockServer(0, ttft_ms, itl_ms, spread=spread, seed=seed, burst=burst), poll_interval=0.005) as server:
         yield server  # polled often: these servers live for tens of milliseconds, and shutdown waits for a poll
 
 

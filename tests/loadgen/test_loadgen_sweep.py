@@ -50,3 +50,20 @@ def test_bad_levels(text):
 
 def test_levels():
     assert parse_levels("1, 4,16") == [1, 4, 16]
+
+
+def test_the_latency_cdf_draws_the_recipes_latency_gates(server):
+    from engineforge.measure.plots import cdf_figure
+    from engineforge.recipe.schema import Gates
+
+    result = run_benchmark(BenchConfig(endpoint=server, model="m", prompts=["a"], requests=4, max_tokens=3))
+    within = result.summary["tpot_ms_p50"]  # a target inside the curves: drawn where it is
+    figure = cdf_figure({"c=1": result, "c=2": result}, "tiny",
+                        Gates(max_ttft_ms_p99=40_000.0, max_tpot_ms_p50=within, max_error_rate=0.1))
+    assert figure.get_suptitle().startswith("tiny · 4 requests each (c=1, c=2) · ")
+    axes = {axis.get_title(): axis for axis in figure.axes}
+    drawn = {title: [line.get_label() for line in axis.lines if line.get_color() == "tab:red"] for title, axis in axes.items()}
+    assert drawn["TTFT"][0] == "gate: p99 <= 40000 ms (beyond the axis)" and axes["TTFT"].get_xlim()[1] < 1000
+    assert drawn["TPOT"][0] == f"gate: p50 <= {within:g} ms" and axes["TPOT"].get_xlim()[1] > within
+    assert drawn["inter-token latency"] == drawn["end-to-end latency"] == []  # no gate there (error rate: no panel)
+    assert [text.get_text() for text in axes["TTFT"].get_legend().get_texts()][-1] == drawn["TTFT"][0]

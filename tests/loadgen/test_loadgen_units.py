@@ -119,15 +119,26 @@ def test_summarize_nothing_measured_is_nan():
     assert s["error_rate"] == 1.0 and math.isnan(s["ttft_ms_p99"]) and s["output_tokens_per_s"] == 0.0
 
 
-@given(st.lists(st.tuples(st.floats(0.0, 5.0), st.floats(0.01, 5.0), st.integers(1, 500)), min_size=1, max_size=20))
+@given(st.lists(st.tuples(st.floats(0.0, 5.0), st.floats(0.0, 5.0), st.integers(0, 500), st.booleans()), min_size=1,
+                max_size=20))
 def test_per_user_rate_never_exceeds_total_throughput(requests):
-    # closed loop, concurrency 1 or more: each request starts no later than the previous one ends (no idle gap)
-    records, start = [], 0.0
-    for index, (overlap, e2e, tokens) in enumerate(requests):
-        records.append(_record(index, start, [e2e], tokens=tokens))
-        start = max(0.0, start + e2e - overlap)
+    # any starts, lengths, overlaps, idle gaps and failures: the busy time is at most the summed E2E
+    records = [_record(index, start, [e2e], tokens=tokens, error="x" if failed else None)
+               for index, (start, e2e, tokens, failed) in enumerate(requests)]
     s = summarize(records)
-    assert s["tokens_per_s_per_user"] <= s["output_tokens_per_s"] * (1 + 1e-9)
+    assert math.isnan(s["tokens_per_s_per_user"]) or s["tokens_per_s_per_user"] <= s["output_tokens_per_s"]
+
+
+def test_busy_time_leaves_out_the_time_no_request_was_open():
+    # one after another with 0.1 s and 0.4 s between (the load generator's own time): busy 0.6, not 1.1
+    records = [_record(0, 0.0, [0.1, 0.2], tokens=4), _record(1, 0.3, [0.2], tokens=2), _record(2, 0.9, [0.2], tokens=2)]
+    s = summarize(records)
+    assert s["duration_s"] == pytest.approx(1.1) and s["busy_s"] == pytest.approx(0.6)
+    assert s["output_tokens_per_s"] == s["tokens_per_s_per_user"] == pytest.approx(8 / 0.6)  # equal: none overlap
+    overlapping = summarize([*records, _record(3, 0.05, [0.3], tokens=6)])  # open 0.05-0.35: fills the 0.1 s gap
+    assert overlapping["busy_s"] == pytest.approx(0.7)
+    assert overlapping["tokens_per_s_per_user"] == pytest.approx(14 / 0.9)
+    assert overlapping["output_tokens_per_s"] == pytest.approx(14 / 0.7)
 
 
 def test_per_user_rate_is_tokens_over_e2e_not_one_over_tpot():
@@ -146,4 +157,12 @@ def test_text_that_arrived_in_one_read_has_no_tpot_and_says_why():
     assert missing_figures(records, s)["tpot_ms_p50"] == (
         "each request's text arrived in one read: no time between tokens was seen")
     spread = summarize([*records, _record(2, 0.6, [0.1, 0.1, 0.3], tokens=3)])  # one request spread over two reads
-    assert spread["tpot_ms_p50"] == pytest.approx(100) and spread["itl_ms_mean"] == pytest.approx(100)
+    # the event that came with the first text has no gap that was seen (it added a gap of 0 before)
+    assert spread["tpot_ms_p50"] == pytest.approx(100) and spread["itl_ms_mean"] == pytest.approx(200)
+
+
+def test_events_of_one_read_share_the_time_since_the_previous_read():
+    # reads at 0.1 (first text), 0.2 (three events) and 0.5: gaps 1/30 s x 3 and 0.3 s, mean (0.5 - 0.1) / 4 as before
+    s = summarize([_record(0, 0.0, [0.1, 0.2, 0.2, 0.2, 0.5], tokens=5)])
+    assert s["itl_ms_p50"] == pytest.approx(100 / 3) and s["itl_ms_mean"] == pytest.approx(100)
+    assert s["chunks_per_request"] == 3 and s["tokens_per_chunk"] == pytest.approx(5 / 3)

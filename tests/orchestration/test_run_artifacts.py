@@ -166,3 +166,32 @@ def test_validation_rows_over_repeats_judge_and_show_the_intervals_pessimistic_e
         {"figure": "ttft_ms_p99", "value": "50", "judged": "upper end 74.84", "gate": "<= 80", "result": "pass"},
         {"figure": "errors", "value": "0", "judged": "", "gate": "", "result": ""},
     ]
+
+
+@pytest.mark.integration
+def test_the_recipe_shows_in_prefect_setting_by_setting_and_its_parameter_is_described(prefect_api):
+    import json
+
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    from engineforge.orchestration.run_artifacts import publish_recipe
+    from engineforge.recipe.file import load_recipe
+    from flows.sweep import sweep
+
+    recipe = load_recipe("recipes/tiny-llama-sweep.yaml")
+
+    @flow
+    def shows_its_recipe():
+        publish_recipe(recipe)
+
+    shows_its_recipe()
+    with get_client(sync_client=True) as client:
+        (artifact,) = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["tiny-llama-sweep-recipe"])))
+    rows = {row["setting"]: row["value"] for row in json.loads(artifact.data)}
+    assert artifact.type == "table" and rows["name"] == "tiny-llama-sweep"
+    assert rows["validate.gates.max_ttft_ms_p99"] == "12000.0" and "validate.gates.max_tpot_ms_p50" not in rows  # unset
+    assert json.loads(rows["sweep.matrix.build.max_batch_size"]) == [1, 8] and json.loads(rows["sweep.load"])[1]["requests"] == 16
+    assert sweep.parameters.properties["recipe_yaml"]["description"].startswith("The recipe file's text (YAML)")

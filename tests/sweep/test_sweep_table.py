@@ -97,3 +97,12 @@ def test_a_p99_from_few_requests_says_so_with_its_request_count():
     text = to_markdown([few, many], "many", "output_tokens_per_s", "verdict")
     assert "| requests |" in text.splitlines()[0]
     assert "p99 from fewer than 100 requests per measurement" in text and text.endswith("not a stable tail: few (16).\n")
+
+
+def test_the_table_shows_itl_and_how_bursty_the_streams_were():
+    bursty = record("bursty", 1, 300.0, 50.0, itl_ms_p50=5.0, chunks_per_request=2.0, tokens_per_chunk=4.0)
+    steady = record("steady", 1, 300.0, 50.0)  # not measured: shown as -, never 0
+    text = decide([bursty, steady], "output_tokens_per_s").table([bursty, steady])
+    header = text.splitlines()[0]
+    assert "| TPOT p50 ms | ITL p50 ms | E2E p50 ms | chunks per request | tokens per chunk |" in header
+    assert "| 20.0 | 5.0 | - | 2.0 | 4.0 |" in text and "| 20.0 | - | - | - | - |" in text
