@@ -244,8 +244,9 @@ def _log_cdf(recipe: Recipe, ctx: RunContext, result: StageResult) -> None:
     from engineforge.loadgen import BenchResult
     from engineforge.measure.plots import latency_cdf
 
-    if "cdf_results" not in result.outputs:  # stored by an older version, with its plot
-        ctx.mlflow_run.log_file(result.file("latency_cdf"), STAGE)
+    if "cdf_results" not in result.outputs:
+        if "latency_cdf" in result.outputs:  # stored by an older version, with its plot
+            ctx.mlflow_run.log_file(result.file("latency_cdf"), STAGE)
         return
     results = {label: BenchResult.read_json(Path(result.path or ".") / path) for label, path in result.outputs["cdf_results"].items()}
     with tempfile.TemporaryDirectory() as directory:
