@@ -19,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
+from engineforge.loadgen.metrics import open_time
+
 
 def _one(client: httpx.Client, url: str, body: dict) -> dict:
     sent: list[float] = []
@@ -46,12 +48,8 @@ def _one(client: httpx.Client, url: str, body: dict) -> dict:
 
 
 def busy_seconds(spans: list[tuple[float, float]]) -> float:
-    """Length of the union of (start, end) spans: the time at least one request was open."""
-    busy, reach = 0.0, float("-inf")
-    for start, end in sorted(spans):
-        busy += max(0.0, end - max(start, reach))
-        reach = max(reach, end)
-    return busy
+    """Length of the union of (start, end) spans: the time at least one request was open (the stage's definition)."""
+    return open_time((start, end - start) for start, end in spans)
 
 
 def run(url: str, bodies: list[dict], concurrency: int) -> dict[str, float]:

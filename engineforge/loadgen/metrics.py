@@ -26,7 +26,7 @@ statistic with nothing to measure is NaN in the summary and named, with the reas
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -89,17 +89,21 @@ def run_duration(records: Sequence[RequestRecord]) -> float:
     return last - first
 
 
-def busy_time(records: Sequence[RequestRecord]) -> float:
-    """The time at least one request was open: the union of the send-to-last-byte spans. Each span adds only what
-    lies past the spans that started before it, never more than its own E2E, and the parts are summed exactly
-    (`math.fsum`, as `per_user_rate` sums the E2E): so it is at most the summed E2E, and equal when none overlap."""
+def open_time(spans: Iterable[tuple[float, float]]) -> float:
+    """The length of the union of (start, length) spans. Each span adds only what lies past the spans that started
+    before it, never more than its own length, and the parts are summed exactly (`math.fsum`, as `per_user_rate`
+    sums the E2E): so it is at most the summed lengths, and equal when none overlap."""
     reach, parts = -math.inf, []
-    for record in sorted(records, key=lambda r: r.start_s):
-        e2e = record.e2e_s or 0.0
-        end = record.start_s + e2e
-        parts.append(e2e if record.start_s >= reach else min(e2e, max(0.0, end - reach)))
+    for start, length in sorted(spans):
+        end = start + length
+        parts.append(length if start >= reach else min(length, max(0.0, end - reach)))
         reach = max(reach, end)
     return math.fsum(parts)
+
+
+def busy_time(records: Sequence[RequestRecord]) -> float:
+    """The time at least one request was open: the union of the send-to-last-byte spans."""
+    return open_time((record.start_s, record.e2e_s or 0.0) for record in records)
 
 
 def summarize(records: Sequence[RequestRecord]) -> dict[str, float]:
