@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
 import pytest
 
 # Docker daemon, engineforge base and worker images and local registries for the packaging tests.
-from conftest_docker import auth_registry, base_image, docker_client, registry, worker_image  # noqa: E402,F401
+from conftest_docker import auth_registry, base_image, docker_client, registry, start_image_builds, worker_image  # noqa: E402,F401
 
 # A real `prefect server start`, the deployments of prefect.yaml and `engineforge worker` processes.
 from prefect_services import (  # noqa: E402,F401
@@ -96,6 +97,10 @@ def make_recipe():
 
 
 def pytest_configure(config):
+    # A suite started in the background of a shell without job control inherits SIGINT ignored, and so would
+    # every `engineforge` it starts: the Ctrl-C and worker-stop tests would then test nothing. Undo that here.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     # `engineforge run` without PREFECT_API_URL starts the local server, which outlives the run by design
     # (an in-process run under Prefect's test harness does: the harness sets settings, not the variable).
     # Under the tests it lives in this session's directory, not the checkout's, and stops with the session.
@@ -111,6 +116,11 @@ def pytest_collection_modifyitems(session, config, items):
     every other test, so those reading it (its pages, its records) see the first sweep's runs alone."""
     later = [item for item in items if item.get_closest_marker("extends_demo_sweep")]
     items[:] = [item for item in items if not item.get_closest_marker("extends_demo_sweep")] + later
+
+
+def pytest_collection_finish(session):
+    if not session.config.option.collectonly:
+        start_image_builds(session.items)  # the Docker images build beside the tests before their first user
 
 
 def pytest_unconfigure(config):

@@ -11,10 +11,48 @@ import socket
 import subprocess
 import time
 import warnings
+import threading
+from concurrent.futures import Future
 from pathlib import Path
 
 import httpx
 import pytest
+
+
+IMAGE_FIXTURES = {"base_image", "worker_image"}
+_builds: dict[str, Future] = {}  # fixture name -> its image's build, started when collection ends
+
+
+def start_image_builds(items) -> None:
+    """Build the base and worker images beside the tests that come before the first one needing them.
+
+    The builds mostly wait on the network (debootstrap, pip) and on dockerd, so on CI's two cores the
+    suite does other tests meanwhile instead of waiting minutes in a fixture. Each fixture still builds
+    nothing itself: it waits for its build and raises what the build raised."""
+    from engineforge.packaging.daemon import connect
+
+    wanted = {name for item in items for name in IMAGE_FIXTURES & set(getattr(item, "fixturenames", ()))}
+    if not wanted:
+        return
+    client, _ = connect()
+    if client is None:
+        return  # the fixtures skip, naming the reason
+    from engineforge.packaging.base_image import ensure_base_image
+    from engineforge.packaging.worker_image import ensure_worker_image
+
+    builds = [("base_image", ensure_base_image)] + ([("worker_image", ensure_worker_image)] if "worker_image" in wanted else [])
+    for name, _ in builds:
+        _builds[name] = Future()
+
+    def build_in_order() -> None:
+        for name, ensure in builds:  # the worker image is built on the base image
+            try:
+                _builds[name].set_result(ensure(client))
+            except BaseException as error:  # the fixture that waits raises it
+                _builds[name].set_exception(error)
+
+    # A daemon thread: a session that ends early does not wait for a build nobody needs any more.
+    threading.Thread(target=build_in_order, name="image-builds", daemon=True).start()
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +70,8 @@ def base_image(docker_client) -> str:
     """engineforge's own debootstrap base image: built once per machine, then found by its content tag."""
     from engineforge.packaging.base_image import ensure_base_image
 
-    return ensure_base_image(docker_client)
+    build = _builds.get("base_image")
+    return build.result() if build else ensure_base_image(docker_client)
 
 
 @pytest.fixture(scope="session")
@@ -42,8 +81,9 @@ def worker_image(docker_client, base_image) -> str:
     from engineforge.packaging.worker_image import ensure_worker_image
 
     started = time.perf_counter()
-    tag = ensure_worker_image(docker_client)
-    print(f"worker image {tag} ready in {time.perf_counter() - started:.1f} s")
+    build = _builds.get("worker_image")
+    tag = build.result() if build else ensure_worker_image(docker_client)
+    print(f"worker image {tag} ready after {time.perf_counter() - started:.1f} s in this fixture")
     return tag
 
 

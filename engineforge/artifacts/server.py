@@ -46,8 +46,10 @@ def start(port: int = DEFAULT_PORT, startup_timeout_s: float = 300.0, directory:
     url = f"http://{LOOPBACK}:{port}"
     if _answers(url, 2.0):
         raise UserError(f"something else answers at {url}; pass another --port")
+    # No MLflow server jobs (GenAI evaluation, trace rollups): engineforge runs none, and without them the
+    # server is one uvicorn process instead of five (a job runner and two huey consumers of 15 threads).
     local_service.start(directory, argv(directory, port), url, f"{url}/health", startup_timeout_s,
-                        f"mlflow server did not start at {url}")
+                        f"mlflow server did not start at {url}", MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
     return url
 
 

@@ -22,12 +22,16 @@ from engineforge.packaging import (
 )
 from engineforge.packaging.audit import find_secrets, image_labels, image_user
 from engineforge.packaging.push import push_image
+from engineforge.recipe.file import parse_recipe
 from engineforge.recipe.schema import SyntheticModel
+from engineforge.runtimes import get_runtime
 
 pytestmark = pytest.mark.integration
 
 SERVE_ARGV = ["transformers", "serve", MODEL_DIR_IN_IMAGE, "--host", "0.0.0.0", "--port", "8000", "--device", "cpu", "--continuous-batching"]
-REQUIREMENTS = ["transformers[serving]==5.24.0", "torch==2.13.0"]
+# What the package stage installs for the tiny recipe (this checkout's transformers and torch), so this image shares its
+# wheelhouse and dependency layers with the worker image's resolution of the same pins.
+REQUIREMENTS = get_runtime("transformers").image_requirements(parse_recipe("name: tiny-llama\nmodel:\n  source: synthetic:tiny-llama\n"))
 LABELS = {
     "org.opencontainers.image.revision": "0" * 40,
     "ai.engineforge.lock-sha256": "1" * 64,
