@@ -61,14 +61,6 @@ def summary_markdown(summary: dict[str, Any], mlflow: str, prefect: str | None =
     return "\n".join(lines) + "\n"
 
 
-def run_label(recipe) -> str:
-    """`tiny-llama-1a2b3c4d`: the recipe and the short hash of its content, naming its Prefect flow
-    runs and MLflow runs so that runs of different versions of a recipe can be told apart."""
-    from engineforge.recipe.file import recipe_hash
-
-    return f"{recipe.name}-{recipe_hash(recipe)[:8]}"
-
-
 def mlflow_run_url(mlflow_run: TrackedRun) -> str:
     """The run's page in MLflow's classic run view: on the tracking server, or for a local store on
     the `mlflow ui` the README starts (http://127.0.0.1:5000)."""
