@@ -86,8 +86,7 @@ def model_to_deployment(
                                             lock_sha256=lockfile.core_digest(core), quantized=results.get("quantize"))
         results["register"] = run(REGISTER, recipe, ctx, built=built, packaged=packaged, model=model)
     except KeyboardInterrupt as interrupt:  # Ctrl-C: the run was stopped, not failed; the CLI says so
-        mlflow_runs.client(mlflow_run.uri).set_terminated(mlflow_run.run_id, "KILLED")
-        mlflow_run.undo_registration()  # a KILLED run registers nothing, even half
+        mlflow_run.end_killed()
         raise RunInterrupted(mlflow_run.run_id, flow_run.get(FLOW_RUN_TAG)) from interrupt
     except StageFailed as failed:  # what was recorded before it stays; the run ends FAILED with its summary
         failure = failed

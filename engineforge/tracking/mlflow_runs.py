@@ -201,6 +201,12 @@ class TrackedRun:
     def finish(self, succeeded: bool) -> None:
         client(self.uri).set_terminated(self.run_id, "FINISHED" if succeeded else "FAILED")
 
+    def end_killed(self) -> None:
+        """Close the run KILLED (stopped, not failed: Ctrl-C) and undo what it registered: a KILLED run
+        registers nothing, even half."""
+        client(self.uri).set_terminated(self.run_id, "KILLED")
+        self.undo_registration()
+
     def close_failed(self, error: BaseException) -> None:
         """Close the run FAILED, saying why (FAILED_BECAUSE_TAG: the error's type and first line), for an
         error that stops the run outside its stages. A write that fails too (the tracking database may be

@@ -61,3 +61,19 @@ def test_a_local_runs_page_is_on_the_mlflow_ui_the_readme_starts_in_the_classic_
     assert mlflow_run.page_url() == (f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs/{mlflow_run.run_id}"
                                      "?workflowType=machine_learning")
 
+
+def test_a_run_ended_killed_registers_nothing_and_gives_candidate_back(tmp_path, monkeypatch):
+    """Ctrl-C: the run ends KILLED, its version is removed and `candidate` is back on the version it replaced."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    finished = _started(uri, monkeypatch)
+    old, _ = finished.register_version("tracked", "file:///store/build/old", "old-key", {})
+    finished.finish(succeeded=True)
+    stopped = _started(uri, monkeypatch)
+    stopped.register_version("tracked", "file:///store/build/new", "new-key", {})
+
+    stopped.end_killed()
+
+    mlflow_client = mlflow_runs.client(uri)
+    assert stopped.read().info.status == "KILLED"
+    assert [str(version.version) for version in mlflow_client.search_model_versions("name = 'tracked'")] == [old]
+    assert str(mlflow_client.get_model_version_by_alias("tracked", mlflow_runs.CANDIDATE_ALIAS).version) == old
