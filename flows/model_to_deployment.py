@@ -81,9 +81,10 @@ def model_to_deployment(
         checkpoint = results["shard"] = run(SHARD, recipe, ctx, model=source)
         built = results["build"] = run(BUILD, recipe, ctx, model=checkpoint if checkpoint.status != "skipped" else source)
         results["validate"] = run(VALIDATE, recipe, ctx, built=built)
-        core = lockfile.lock_core(recipe, results, plan.record(), _logged(ctx, results))
+        # what the image is labelled with: the lock's core as it stands before packaging
+        lock_sha256 = lockfile.core_digest(lockfile.lock_core(recipe, results, plan.record(), _logged(ctx, results)))
         packaged = results["package"] = run(PACKAGE, recipe, ctx, built=built, model=model,
-                                            lock_sha256=lockfile.core_digest(core), quantized=results.get("quantize"))
+                                            lock_sha256=lock_sha256, quantized=results.get("quantize"))
         results["register"] = run(REGISTER, recipe, ctx, built=built, packaged=packaged, model=model)
     except KeyboardInterrupt as interrupt:  # Ctrl-C: the run was stopped, not failed; the CLI says so
         mlflow_run.end_killed()

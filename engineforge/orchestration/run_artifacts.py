@@ -147,27 +147,23 @@ def describe_mlflow_run(summary: dict[str, Any], label: str) -> None:
 
     mlflow = summary["mlflow"]
     mlflow_run = _summary_run(mlflow)
-    link = mlflow_link(mlflow_run, mlflow["experiment"])
+    tags = mlflow_run.read().data.tags  # read once: the Prefect link here, the gates for a registered version
+    note = no_mentions(summary_markdown(summary, mlflow_link(mlflow_run, mlflow["experiment"]), prefect_link(tags)))
     reused = summary["status"] == "completed" and all(stage["status"] in ("cached", "skipped") for stage in summary["stages"])
-    tags = mlflow_run.read().data.tags
-    mlflow_run.set_tags({
-        "mlflow.note.content": no_mentions(summary_markdown(summary, link, prefect_link(tags))),
-        "mlflow.runName": f"{label} cached" if reused else label,
-    })
+    mlflow_run.set_tags({"mlflow.note.content": note, "mlflow.runName": f"{label} cached" if reused else label})
     registered = next((stage["outputs"] for stage in summary["stages"]
                        if stage["stage"] == "register" and stage.get("outputs", {}).get("version")), None)
     if registered:
         mlflow_runs.describe_version(mlflow["tracking_uri"], registered["model_name"], registered["version"],
-                                  version_markdown(summary))
+                                     version_markdown(summary, tags))
 
 
-def version_markdown(summary: dict[str, Any]) -> str:
+def version_markdown(summary: dict[str, Any], tags: dict[str, str]) -> str:
     """A registered version's description: the figures that decide, the gates, the lock hash and the run
-    that measured them (a link on an MLflow server, else the run id and store)."""
+    that measured them (a link on an MLflow server, else the run id and store). `tags`: the summary's run's."""
     mlflow = summary["mlflow"]
     figures = summary.get("figures") or {}
     shown = [f"{name} {_number(figures[name])}" for name in DECISIVE_METRICS if name in figures]
-    tags = _summary_run(mlflow).read().data.tags
     measured_by = tags.get(MEASURED_BY_TAG, mlflow["run_id"])  # a reused validation: the run that measured it
     lines = [f"**Figures**: {', '.join(shown) or 'none measured'}", "", f"**Gates**: {tags.get('gates', 'not measured')}",
              "", f"**Measured by**: {mlflow_link(TrackedRun(mlflow['tracking_uri'], measured_by), mlflow['experiment'])}"]
