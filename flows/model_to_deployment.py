@@ -22,7 +22,7 @@ from engineforge.orchestration.submission import store_root_for_run
 from engineforge.planner import load_model_config, resolve_parallel
 from engineforge.planner.report import to_json as plan_json
 from engineforge.quantize.support import check_servable
-from engineforge.recipe.file import parse_recipe
+from engineforge.recipe.file import parse_recipe, run_label
 from engineforge.runtimes import get_runtime
 from engineforge.stage_result import StageResult
 from engineforge.stages import BUILD, DOWNLOAD, PACKAGE, QUANTIZE, REGISTER, SHARD, VALIDATE
@@ -35,7 +35,7 @@ def _flow_run_name() -> str:
     from prefect.runtime import flow_run
 
     try:
-        return run_artifacts.run_label(parse_recipe(flow_run.parameters["recipe_yaml"], "<recipe>"))
+        return run_label(parse_recipe(flow_run.parameters["recipe_yaml"], "<recipe>"))
     except UserError:  # refused in the flow itself, so the run ends Failed with the reason, not Crashed
         return "refused-recipe"
 
@@ -53,7 +53,7 @@ def model_to_deployment(
     stale_runs.own_flow_run()  # before anything can fail or hang: a killed run is closed by the next
     store_root = store_root_for_run(store_root)  # a submitted run cannot choose where the worker writes
     recipe = parse_recipe(recipe_yaml, recipe_origin)
-    label = run_artifacts.run_label(recipe)  # as written, like the flow run's name
+    label = run_label(recipe)  # as written, like the flow run's name
     runtime = get_runtime(recipe.runtime)  # resolved once; the stages find it on the run context
     runtime.check_available(recipe)  # fail before any work, never fall back
     plan = resolve_parallel(recipe, load_model_config(recipe, Path(base_dir) if base_dir else None))
@@ -81,13 +81,13 @@ def model_to_deployment(
         checkpoint = results["shard"] = run(SHARD, recipe, ctx, model=source)
         built = results["build"] = run(BUILD, recipe, ctx, model=checkpoint if checkpoint.status != "skipped" else source)
         results["validate"] = run(VALIDATE, recipe, ctx, built=built)
-        core = lockfile.lock_core(recipe, results, plan.record(), _logged(ctx, results))
+        # what the image is labelled with: the lock's core as it stands before packaging
+        lock_sha256 = lockfile.core_digest(lockfile.lock_core(recipe, results, plan.record(), _logged(ctx, results)))
         packaged = results["package"] = run(PACKAGE, recipe, ctx, built=built, model=model,
-                                            lock_sha256=lockfile.core_digest(core), quantized=results.get("quantize"))
+                                            lock_sha256=lock_sha256, quantized=results.get("quantize"))
         results["register"] = run(REGISTER, recipe, ctx, built=built, packaged=packaged, model=model)
     except KeyboardInterrupt as interrupt:  # Ctrl-C: the run was stopped, not failed; the CLI says so
-        mlflow_runs.client(mlflow_run.uri).set_terminated(mlflow_run.run_id, "KILLED")
-        mlflow_run.undo_registration()  # a KILLED run registers nothing, even half
+        mlflow_run.end_killed()
         raise RunInterrupted(mlflow_run.run_id, flow_run.get(FLOW_RUN_TAG)) from interrupt
     except StageFailed as failed:  # what was recorded before it stays; the run ends FAILED with its summary
         failure = failed

@@ -33,7 +33,7 @@ from engineforge.tracking.mlflow_tags import (
     stage_key,
 )
 from engineforge.orchestration import run_artifacts, submission
-from engineforge.recipe.file import parse_recipe
+from engineforge.recipe.file import parse_recipe, run_label
 from engineforge.runtimes import get_runtime
 from engineforge.measure.turns import SEAT, Seat, Turns
 from engineforge.sweep import CURRENT_VARIANT, noise, publish
@@ -50,7 +50,7 @@ def _flow_run_name() -> str:
     from prefect.runtime import flow_run
 
     try:
-        return run_artifacts.run_label(parse_recipe(flow_run.parameters["recipe_yaml"], "<recipe>"))
+        return run_label(parse_recipe(flow_run.parameters["recipe_yaml"], "<recipe>"))
     except UserError:  # refused in the flow itself, so the run ends Failed with the reason
         return "refused-recipe"
 
@@ -83,7 +83,7 @@ def sweep(
     parent = mlflow_runs.start_run(recipe, recipe_yaml)
     flow_run = run_artifacts.flow_run_tags()
     parent.set_tags({SWEEP_TAG: str(len(planned.variants)), OBJECTIVE_TAG: recipe.sweep.objective,
-                     "mlflow.runName": run_artifacts.run_label(recipe), **flow_run})
+                     "mlflow.runName": run_label(recipe), **flow_run})
     run_artifacts.announce(parent, flow_run)  # the parent's links first, as a single run prints its own
     run_artifacts.publish_recipe(recipe)
     # Repeated measurements take turns across the variants here (engineforge/measure/turns.py); one

@@ -12,6 +12,7 @@ import re
 from contextlib import contextmanager
 from typing import Any, Iterator
 
+from engineforge import progress
 from engineforge.measure.gates import validation_rows  # re-exported: the summary's figure table
 from engineforge.tracking.mlflow_tags import CHAMPION_TAG, CHAMPION_VERSION_TAG, FLOW_RUN_TAG, FLOW_RUN_URL_TAG, MEASURED_BY_TAG
 from engineforge.orchestration.prefect_api import show
@@ -21,13 +22,6 @@ LONG_STAGES = ("download", "shard", "build")
 SUMMARY = "summary"
 VALIDATION = "validation"
 RECIPE = "recipe"
-EXPERIMENT_KIND, CLASSIC_KIND = "mlflow.experimentKind", "custom_model_development"
-LOCAL_MLFLOW_UI = "http://127.0.0.1:5000"  # `mlflow ui`'s default address
-# MLflow 3.17.2's UI ignores the experiment kind tag: its view (GenAI or classic) is the URL's
-# `workflowType` query, else the browser's saved choice, else GenAI (WorkflowTypeProvider, module 7975
-# of mlflow/server/js/build/static/js/main.c2f5f8d4.js in the 3.17.2 wheel; source
-# mlflow/server/js/src/common/contexts/WorkflowTypeContext.tsx). Every link we print asks for classic.
-CLASSIC_VIEW_QUERY = "?workflowType=machine_learning"
 # MLflow's markdown renderer (3.17.2) links `@word` to https://github.com/word: an alias such as
 # @champion in a description became a link to a GitHub user. A code span is left as text.
 MENTION = re.compile(r"(?<![^\s(])@([A-Za-z][\w.-]*)")  # after a space, a parenthesis or at the start; not in user@host
@@ -61,33 +55,12 @@ def summary_markdown(summary: dict[str, Any], mlflow: str, prefect: str | None =
     return "\n".join(lines) + "\n"
 
 
-def run_label(recipe) -> str:
-    """`tiny-llama-1a2b3c4d`: the recipe and the short hash of its content, naming its Prefect flow
-    runs and MLflow runs so that runs of different versions of a recipe can be told apart."""
-    from engineforge.recipe.file import recipe_hash
-
-    return f"{recipe.name}-{recipe_hash(recipe)[:8]}"
-
-
-def mlflow_run_url(mlflow_run: TrackedRun) -> str:
-    """The run's page in MLflow's classic run view: on the tracking server, or for a local store on
-    the `mlflow ui` the README starts (http://127.0.0.1:5000)."""
-    uri = mlflow_run.uri
-    server = uri.rstrip("/") if uri.startswith(("http://", "https://")) else LOCAL_MLFLOW_UI
-    return _run_page(server, mlflow_run.read().info.experiment_id, mlflow_run.run_id)
-
-
-def _run_page(server: str, experiment_id: str, run_id: str) -> str:
-    return f"{server}/#/experiments/{experiment_id}/runs/{run_id}{CLASSIC_VIEW_QUERY}"
-
-
 def mlflow_link(mlflow_run: TrackedRun, experiment: str) -> str:
     """A clickable link for an MLflow server; the store and the `mlflow ui` line for a local one."""
     uri, run_id = mlflow_run.uri, mlflow_run.run_id
     if uri.startswith(("http://", "https://")):
         try:
-            experiment_id = mlflow_run.read().info.experiment_id
-            return f"[run {run_id}]({_run_page(uri.rstrip('/'), experiment_id, run_id)}) in experiment `{experiment}`"
+            return f"[run {run_id}]({mlflow_run.page_url()}) in experiment `{experiment}`"
         except Exception:  # the link is a convenience; the run id below still finds the run
             pass
     return f"run `{run_id}` in experiment `{experiment}` at `{uri}` (browse: `mlflow ui --backend-store-uri {uri}`)"
@@ -161,18 +134,10 @@ def publish_recipe(recipe) -> None:
 
 
 def announce(mlflow_run: TrackedRun, flow_run: dict[str, str]) -> None:
-    """Tell whoever shows progress where to follow the run, and open its MLflow experiment in the
-    classic runs view: MLflow 3 shows an experiment without a kind as a GenAI traces page."""
-    from engineforge import progress
-    from engineforge.tracking import mlflow_runs
-
-    mlflow_client = mlflow_runs.client(mlflow_run.uri)
-    experiment = mlflow_client.get_experiment(mlflow_run.read().info.experiment_id)
-    if EXPERIMENT_KIND not in experiment.tags:
-        mlflow_client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND, CLASSIC_KIND)
+    """Tell whoever shows progress where to follow the run: its Prefect flow run (inside one) and its MLflow page."""
     if FLOW_RUN_URL_TAG in flow_run:
         progress.linked("Prefect flow run", flow_run[FLOW_RUN_URL_TAG])
-    progress.linked("MLflow run", mlflow_run_url(mlflow_run))
+    progress.linked("MLflow run", mlflow_run.page_url())
 
 
 def describe_mlflow_run(summary: dict[str, Any], label: str) -> None:
@@ -182,27 +147,23 @@ def describe_mlflow_run(summary: dict[str, Any], label: str) -> None:
 
     mlflow = summary["mlflow"]
     mlflow_run = _summary_run(mlflow)
-    link = mlflow_link(mlflow_run, mlflow["experiment"])
+    tags = mlflow_run.read().data.tags  # read once: the Prefect link here, the gates for a registered version
+    note = no_mentions(summary_markdown(summary, mlflow_link(mlflow_run, mlflow["experiment"]), prefect_link(tags)))
     reused = summary["status"] == "completed" and all(stage["status"] in ("cached", "skipped") for stage in summary["stages"])
-    tags = mlflow_run.read().data.tags
-    mlflow_run.set_tags({
-        "mlflow.note.content": no_mentions(summary_markdown(summary, link, prefect_link(tags))),
-        "mlflow.runName": f"{label} cached" if reused else label,
-    })
+    mlflow_run.set_tags({"mlflow.note.content": note, "mlflow.runName": f"{label} cached" if reused else label})
     registered = next((stage["outputs"] for stage in summary["stages"]
                        if stage["stage"] == "register" and stage.get("outputs", {}).get("version")), None)
     if registered:
         mlflow_runs.describe_version(mlflow["tracking_uri"], registered["model_name"], registered["version"],
-                                  version_markdown(summary))
+                                     version_markdown(summary, tags))
 
 
-def version_markdown(summary: dict[str, Any]) -> str:
+def version_markdown(summary: dict[str, Any], tags: dict[str, str]) -> str:
     """A registered version's description: the figures that decide, the gates, the lock hash and the run
-    that measured them (a link on an MLflow server, else the run id and store)."""
+    that measured them (a link on an MLflow server, else the run id and store). `tags`: the summary's run's."""
     mlflow = summary["mlflow"]
     figures = summary.get("figures") or {}
     shown = [f"{name} {_number(figures[name])}" for name in DECISIVE_METRICS if name in figures]
-    tags = _summary_run(mlflow).read().data.tags
     measured_by = tags.get(MEASURED_BY_TAG, mlflow["run_id"])  # a reused validation: the run that measured it
     lines = [f"**Figures**: {', '.join(shown) or 'none measured'}", "", f"**Gates**: {tags.get('gates', 'not measured')}",
              "", f"**Measured by**: {mlflow_link(TrackedRun(mlflow['tracking_uri'], measured_by), mlflow['experiment'])}"]
@@ -257,7 +218,7 @@ def log_stage(result, mlflow_run: TrackedRun) -> None:
     except MissingContextError:
         return
     logger.info("%s %s in %.2f s: %s (MLflow run: %s)", result.stage, result.status, result.duration_s,
-                result.summary, mlflow_run_url(mlflow_run))
+                result.summary, mlflow_run.page_url())
 
 
 class _ThreadTimeoutNotice:
@@ -314,8 +275,6 @@ def stage_progress(stage: str) -> Iterator[None]:
     if stage not in LONG_STAGES:
         yield
         return
-    from engineforge import progress
-
     listener = _ProgressArtifact(stage)
     progress.subscribe(listener)
     try:

@@ -111,6 +111,12 @@ def recipe_hash(recipe: Recipe) -> str:
     return hashlib.sha256(yaml.safe_dump(recipe.to_data(), sort_keys=True).encode()).hexdigest()
 
 
+def run_label(recipe: Recipe) -> str:
+    """`tiny-llama-1a2b3c4d`: the recipe and the short hash of its content, naming its Prefect flow
+    runs and MLflow runs so that runs of different versions of a recipe can be told apart."""
+    return f"{recipe.name}-{recipe_hash(recipe)[:8]}"
+
+
 def _describe(error: dict[str, Any], lines: RecipeLines) -> str:
     location = [part for part in error["loc"] if not _is_union_tag(part)]
     field = ".".join(str(part) for part in location)

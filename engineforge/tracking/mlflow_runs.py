@@ -54,6 +54,14 @@ PROBE_TIMEOUT_S = 4.0
 # went away mid-run; an operator's own settings win.
 HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
                  "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+# MLflow 3 shows an experiment without a kind as a GenAI traces page, this kind as the classic runs view.
+EXPERIMENT_KIND, CLASSIC_KIND = "mlflow.experimentKind", "custom_model_development"
+LOCAL_MLFLOW_UI = "http://127.0.0.1:5000"  # `mlflow ui`'s default address
+# MLflow 3.17.2's UI ignores the experiment kind tag: its view (GenAI or classic) is the URL's
+# `workflowType` query, else the browser's saved choice, else GenAI (WorkflowTypeProvider, module 7975
+# of mlflow/server/js/build/static/js/main.c2f5f8d4.js in the 3.17.2 wheel; source
+# mlflow/server/js/src/common/contexts/WorkflowTypeContext.tsx). Every run page we link asks for classic.
+CLASSIC_VIEW_QUERY = "?workflowType=machine_learning"
 
 
 def tracking_uri(recipe: Recipe) -> str:
@@ -153,6 +161,12 @@ class TrackedRun:
         """The run as the tracking server holds it now (MLflow's `Run`: info, tags, metrics)."""
         return client(self.uri).get_run(self.run_id)
 
+    def page_url(self) -> str:
+        """The run's page in MLflow's classic run view: on the tracking server, or for a local store on
+        the `mlflow ui` the README starts (http://127.0.0.1:5000)."""
+        server = self.uri.rstrip("/") if self.uri.startswith(("http://", "https://")) else LOCAL_MLFLOW_UI
+        return f"{server}/#/experiments/{self.read().info.experiment_id}/runs/{self.run_id}{CLASSIC_VIEW_QUERY}"
+
     def log_metrics(self, figures: dict[str, float], step: int = 0) -> None:
         """`figures` at `step` (a run's value of a metric is the one at its highest step), each `readable`,
         the decisive ones first."""
@@ -186,6 +200,12 @@ class TrackedRun:
 
     def finish(self, succeeded: bool) -> None:
         client(self.uri).set_terminated(self.run_id, "FINISHED" if succeeded else "FAILED")
+
+    def end_killed(self) -> None:
+        """Close the run KILLED (stopped, not failed: Ctrl-C) and undo what it registered: a KILLED run
+        registers nothing, even half."""
+        client(self.uri).set_terminated(self.run_id, "KILLED")
+        self.undo_registration()
 
     def close_failed(self, error: BaseException) -> None:
         """Close the run FAILED, saying why (FAILED_BECAUSE_TAG: the error's type and first line), for an
@@ -332,10 +352,14 @@ def _version_exists(mlflow_client, name: str, version: str) -> bool:
 
 
 def _experiment_id(mlflow_client, uri: str, name: str) -> str:
+    """The experiment's id, created where missing; either way it opens in MLflow's classic runs view."""
     experiment = mlflow_client.get_experiment_by_name(name)
-    if experiment is not None:
-        return experiment.experiment_id
-    return mlflow_client.create_experiment(name, artifact_location=_artifact_location(uri, name))
+    if experiment is None:
+        return mlflow_client.create_experiment(name, artifact_location=_artifact_location(uri, name),
+                                               tags={EXPERIMENT_KIND: CLASSIC_KIND})
+    if EXPERIMENT_KIND not in experiment.tags:  # one created before this tag was set, or by another tool
+        mlflow_client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND, CLASSIC_KIND)
+    return experiment.experiment_id
 
 
 def _artifact_location(uri: str, name: str) -> str | None:
