@@ -27,8 +27,8 @@ def start_image_builds(items) -> None:
     """Build the base and worker images beside the tests that come before the first one needing them.
 
     The builds mostly wait on the network (debootstrap, pip) and on dockerd, so on CI's two cores the
-    suite does other tests meanwhile instead of waiting minutes in a fixture. Each fixture still builds
-    nothing itself: it waits for its build and raises what the build raised."""
+    suite does other tests meanwhile instead of waiting minutes in a fixture. A fixture waits for its build
+    and raises what the build raised; it builds only where none was started here."""
     from engineforge.packaging.daemon import connect
 
     wanted = {name for item in items for name in IMAGE_FIXTURES & set(getattr(item, "fixturenames", ()))}

@@ -32,10 +32,12 @@ def supervise(argv: list[str], env: dict[str, str], tracking_uri: str) -> int:
     At once (os._exit), because every record is closed by then and what is left is interpreter teardown:
     Prefect's and MLflow's exit handlers and their API workers took seconds more on a loaded host, past
     the 10 s a service manager allows a stop."""
-    process = subprocess.Popen(argv, env=env)
     asked: list[int] = []
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda number, frame: asked.append(number))
+    # Started after our handlers are in place, so the worker gets SIGINT at its default (a handled signal is
+    # reset on exec) even when we were started with it ignored (`nohup ... &`): SIGINT is how `stop` ends it.
+    process = subprocess.Popen(argv, env=env)
     while process.poll() is None:
         if asked:
             code = stop(process, tracking_uri, asked)
