@@ -5,6 +5,7 @@ reports the outcome the record holds, in one line about the API instead of a tra
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack
 from typing import Any, Callable
 
 # A SQLite-backed server started with plain `prefect server start` answers 503 ("database is locked")
@@ -36,6 +37,7 @@ def is_unreachable(error: BaseException | None) -> bool:
 
 
 _gone = False  # one run per process (`engineforge run`, a worker's flow-run process)
+_no_retries = ExitStack()  # holds the settings below open for the rest of the process
 
 
 def show(what: str, call: Callable[..., Any], *args: Any, probe: bool = False, **kwargs: Any) -> Any:
@@ -61,8 +63,12 @@ def show(what: str, call: Callable[..., Any], *args: Any, probe: bool = False, *
 def _went_away(what: str) -> None:
     global _gone
     from engineforge import progress
+    from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
     _gone = True
+    # What Prefect itself still sends (the flow run's final state) would back off 2, 4, ... 32 s first:
+    # a finished run held over a minute by an API that is gone. The client reads this at each try.
+    _no_retries.enter_context(temporary_settings(updates={PREFECT_CLIENT_MAX_RETRIES: 0}))
     progress.noticed(f"the Prefect API went away; {what} not shown there")
 
 

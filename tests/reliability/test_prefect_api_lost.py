@@ -1,7 +1,8 @@
 """The Prefect API dies mid-run, for real: `engineforge run` starts its background `prefect server`, the
 test kills that server (SIGKILL of its process group) while validate runs; the stages and the MLflow
 run complete, and the run exits 0 with its summary and one line saying the API went away, no
-traceback (it was exit 1 and a traceback for a run MLflow recorded FINISHED).
+traceback (it was exit 1 and a traceback for a run MLflow recorded FINISHED), without waiting a minute of
+Prefect's client retries on an API that is gone.
 Real Prefect server, real MLflow (SQLite), real `transformers serve` on the tiny synthetic model."""
 
 from __future__ import annotations
@@ -59,7 +60,10 @@ def test_the_prefect_api_dying_mid_run_leaves_the_runs_real_outcome_and_one_line
     mlflow = MlflowClient(uri)
     (recorded,) = mlflow.search_runs([e.experiment_id for e in mlflow.search_experiments()])
     assert recorded.info.status == "FINISHED" and recorded.data.tags["engineforge.stage.validate.status"] == "ran"
-    print(f"the run exited {ended - recorded.info.end_time / 1000:.1f} s after its MLflow run ended")
+    lingered = ended - recorded.info.end_time / 1000
+    print(f"the run exited {lingered:.1f} s after its MLflow run ended")
+    # Not a speed target: Prefect's client retrying the final state alone backs off 2+4+8+16+32 s.
+    assert lingered < 30, "the run waited on the dead API's retries before exiting"
 
 
 def _model_server(pid: int) -> bool:
