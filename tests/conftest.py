@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 # Docker daemon, engineforge base and worker images and local registries for the packaging tests.
-from conftest_docker import auth_registry, base_image, docker_client, registry, start_image_builds, worker_image  # noqa: E402,F401
+from conftest_docker import auth_registry, base_image, docker_client, registry, start_docker_work, worker_image  # noqa: E402,F401
 
 # A real `prefect server start`, the deployments of prefect.yaml and `engineforge worker` processes.
 from prefect_services import (  # noqa: E402,F401
@@ -120,7 +120,7 @@ def pytest_collection_modifyitems(session, config, items):
 
 def pytest_collection_finish(session):
     if not session.config.option.collectonly:
-        start_image_builds(session.items)  # the Docker images build beside the tests before their first user
+        start_docker_work(session.items)  # the Docker images build beside the tests before their first user
 
 
 def pytest_unconfigure(config):

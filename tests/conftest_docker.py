@@ -6,9 +6,11 @@ docker-registry is a failure with the command that fixes it (.ci/services.sh ins
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import warnings
 import threading
@@ -19,19 +21,22 @@ import httpx
 import pytest
 
 
-IMAGE_FIXTURES = {"base_image", "worker_image"}
-_builds: dict[str, Future] = {}  # fixture name -> its image's build, started when collection ends
+BACKGROUND_FIXTURES = ("registry", "base_image", "worker_image", "packaged")  # in the order they are made
+_started: dict[str, Future] = {}  # fixture name -> its work, started when collection ends
 
 
-def start_image_builds(items) -> None:
-    """Build the base and worker images beside the tests that come before the first one needing them.
+def start_docker_work(items) -> None:
+    """Start the registry and build the base and worker images and the packaging tests' image beside the
+    tests that come before their first user.
 
     The builds mostly wait on the network (debootstrap, pip) and on dockerd, so on CI's two cores the
-    suite does other tests meanwhile instead of waiting minutes in a fixture. A fixture waits for its build
-    and raises what the build raised; it builds only where none was started here."""
+    suite does other tests meanwhile instead of waiting minutes in a fixture. A fixture waits for its work
+    and raises what it raised; it does the work itself only where none was started here."""
     from engineforge.packaging.daemon import connect
 
-    wanted = {name for item in items for name in IMAGE_FIXTURES & set(getattr(item, "fixturenames", ()))}
+    wanted = {name for item in items for name in set(BACKGROUND_FIXTURES) & set(getattr(item, "fixturenames", ()))}
+    if "packaged" in wanted:
+        wanted |= {"registry", "base_image"}
     if not wanted:
         return
     client, _ = connect()
@@ -39,20 +44,32 @@ def start_image_builds(items) -> None:
         return  # the fixtures skip, naming the reason
     from engineforge.packaging.base_image import ensure_base_image
     from engineforge.packaging.worker_image import ensure_worker_image
+    from packaging_helpers import package_tiny
 
-    builds = [("base_image", ensure_base_image)] + ([("worker_image", ensure_worker_image)] if "worker_image" in wanted else [])
-    for name, _ in builds:
-        _builds[name] = Future()
+    def scratch(prefix: str) -> Path:
+        path = tempfile.mkdtemp(prefix=prefix)
+        atexit.register(shutil.rmtree, path, True)
+        return Path(path)
 
-    def build_in_order() -> None:
-        for name, ensure in builds:  # the worker image is built on the base image
+    work = {
+        "registry": lambda: _start_registry(scratch("engineforge-test-registry-")),
+        "base_image": lambda: ensure_base_image(client),  # always first of the images: the others build on it
+        "worker_image": lambda: ensure_worker_image(client),
+        "packaged": lambda: package_tiny(scratch("engineforge-test-packaged-"), _started["registry"].result()[1]),
+    }
+    jobs = [name for name in BACKGROUND_FIXTURES if name in wanted or name == "base_image"]
+    for name in jobs:
+        _started[name] = Future()
+
+    def in_order() -> None:
+        for name in jobs:
             try:
-                _builds[name].set_result(ensure(client))
+                _started[name].set_result(work[name]())
             except BaseException as error:  # the fixture that waits raises it
-                _builds[name].set_exception(error)
+                _started[name].set_exception(error)
 
     # A daemon thread: a session that ends early does not wait for a build nobody needs any more.
-    threading.Thread(target=build_in_order, name="image-builds", daemon=True).start()
+    threading.Thread(target=in_order, name="docker-work", daemon=True).start()
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +87,7 @@ def base_image(docker_client) -> str:
     """engineforge's own debootstrap base image: built once per machine, then found by its content tag."""
     from engineforge.packaging.base_image import ensure_base_image
 
-    build = _builds.get("base_image")
+    build = _started.get("base_image")
     return build.result() if build else ensure_base_image(docker_client)
 
 
@@ -81,7 +98,7 @@ def worker_image(docker_client, base_image) -> str:
     from engineforge.packaging.worker_image import ensure_worker_image
 
     started = time.perf_counter()
-    build = _builds.get("worker_image")
+    build = _started.get("worker_image")
     tag = build.result() if build else ensure_worker_image(docker_client)
     print(f"worker image {tag} ready after {time.perf_counter() - started:.1f} s in this fixture")
     return tag
@@ -107,6 +124,7 @@ def _start_registry(root: Path, htpasswd: Path | None = None):
     )
     log = (root / "registry.log").open("w")
     process = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
+    atexit.register(process.kill)  # dies with the session, even where no fixture stopped it
     address = f"127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -122,10 +140,17 @@ def _start_registry(root: Path, htpasswd: Path | None = None):
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory, docker_client):
     """An anonymous local registry: yields host:port."""
-    process, address = _start_registry(tmp_path_factory.mktemp("registry"))
+    started = _started.get("registry")
+    process, address = started.result() if started else _start_registry(tmp_path_factory.mktemp("registry"))
     yield address
     process.terminate()
     process.wait(timeout=10)
+
+
+def packaged_in_background():
+    """(model dir, PackageResult) of tests/packaging_helpers.py's package run if one was started here, else None."""
+    started = _started.get("packaged")
+    return started.result() if started else None
 
 
 REGISTRY_USER = "engineforge-ci"

@@ -6,67 +6,38 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import shutil
 from pathlib import Path
 
 import httpx
 import pytest
-from conftest_docker import REGISTRY_PASSWORD, REGISTRY_USER
+from conftest_docker import REGISTRY_PASSWORD, REGISTRY_USER, packaged_in_background
+from packaging_helpers import KEY, LABELS, SECRET, inputs_for, package_tiny
 
 from engineforge.errors import UserError
-from engineforge.packaging import (
-    MODEL_DIR_IN_IMAGE,
-    PackageInputs,
-    PackagingFailed,
-    package_model,
-)
+from engineforge.packaging import PackageResult, PackagingFailed, package_model
 from engineforge.packaging.audit import find_secrets, image_labels, image_user
 from engineforge.packaging.push import push_image
-from engineforge.recipe.file import parse_recipe
 from engineforge.recipe.schema import SyntheticModel
-from engineforge.runtimes import get_runtime
 
 pytestmark = pytest.mark.integration
 
-SERVE_ARGV = ["transformers", "serve", MODEL_DIR_IN_IMAGE, "--host", "0.0.0.0", "--port", "8000", "--device", "cpu", "--continuous-batching"]
-# What the package stage installs for the tiny recipe (this checkout's transformers and torch), so this image shares its
-# wheelhouse and dependency layers with the worker image's resolution of the same pins.
-REQUIREMENTS = get_runtime("transformers").image_requirements(parse_recipe("name: tiny-llama\nmodel:\n  source: synthetic:tiny-llama\n"))
-LABELS = {
-    "org.opencontainers.image.revision": "0" * 40,
-    "ai.engineforge.lock-sha256": "1" * 64,
-    "ai.engineforge.model-revision": "synthetic-seed-0",
-    "ai.engineforge.note": 'quoted "value" with $DOLLAR',
-}
-SECRET = "hf_" + secrets.token_hex(16)  # planted in the environment and the model dir; must reach no layer
 
-
-def inputs_for(model_dir: Path, key: str, **overrides) -> PackageInputs:
-    values = dict(recipe_name="tiny-llama", runtime="transformers", key=key, model_dir=model_dir, serve_argv=SERVE_ARGV,
-                  python_requirements=REQUIREMENTS, labels=LABELS, smoke_timeout_s=300)
-    values.update(overrides)
-    return PackageInputs(**values)
+@pytest.fixture(scope="module")
+def tiny_package(tmp_path_factory, docker_client, base_image, registry) -> tuple[Path, PackageResult]:
+    """One real package run (tests/packaging_helpers.py), its secret in the build's environment too: the one
+    started beside the earlier tests (tests/conftest_docker.py), or one run here."""
+    return packaged_in_background() or package_tiny(tmp_path_factory.mktemp("tiny-package"), registry)
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, tiny_model_dir) -> Path:
-    """The tiny model plus the junk real model directories carry, holding a secret."""
-    model_dir = tmp_path_factory.mktemp("packaged") / "model"
-    shutil.copytree(tiny_model_dir, model_dir)
-    (model_dir / ".env").write_text(f"HF_TOKEN={SECRET}\n")
-    (model_dir / ".cache" / "huggingface").mkdir(parents=True)
-    (model_dir / ".cache" / "huggingface" / "token").write_text(SECRET)
-    return model_dir
+def model_dir(tiny_package) -> Path:
+    """The tiny model plus the junk real model directories carry, holding the secret."""
+    return tiny_package[0]
 
 
 @pytest.fixture(scope="module")
-def packaged(tmp_path_factory, docker_client, base_image, registry, model_dir):
-    """One real package run, with the secret also in the build's environment."""
-    out_dir = tmp_path_factory.mktemp("package-out")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HF_TOKEN", SECRET)
-        result = package_model(inputs_for(model_dir, "e7" * 32, registry=registry), out_dir)
-    return result
+def packaged(tiny_package) -> PackageResult:
+    return tiny_package[1]
 
 
 def test_tiny_image_is_built_smoke_tested_and_pushed(packaged, registry):
@@ -135,12 +106,12 @@ def test_secret_scan_finds_a_planted_secret(docker_client, base_image):
 
 
 def test_unchanged_inputs_reuse_the_image_and_a_touched_file_rebuilds_from_cache(packaged, docker_client, tmp_path, model_dir):
-    again = package_model(inputs_for(model_dir, "e7" * 32, smoke_test=False), tmp_path / "again")
+    again = package_model(inputs_for(model_dir, KEY, smoke_test=False), tmp_path / "again")
     assert again.reused and again.image_id == packaged.image_id
 
     config = model_dir / "config.json"
     os.utime(config, ns=(config.stat().st_atime_ns, config.stat().st_mtime_ns + 10**9))  # same bytes, new mtime
-    rebuilt = package_model(inputs_for(model_dir, "e7" * 32, smoke_test=False), tmp_path / "rebuilt")
+    rebuilt = package_model(inputs_for(model_dir, KEY, smoke_test=False), tmp_path / "rebuilt")
     assert not rebuilt.reused
     assert "Using cache" in rebuilt.build_log.read_text()
     assert layers(docker_client, rebuilt.image_id) == layers(docker_client, packaged.image_id)
