@@ -3,7 +3,7 @@
     python bench/clone_bench.py [--mib 512] [--dir DIR]
 
 Writes a file of random bytes in DIR (default: the store's filesystem, .engineforge/bench), then times
-os.link, engineforge.store.clone_file (a copy-on-write clone where the filesystem has FICLONE, else a
+os.link, engineforge.artifacts.store.clone_file (a copy-on-write clone where the filesystem has FICLONE, else a
 copy) and shutil.copyfile side by side, three rounds each, best of three; prints MiB/s and the ratio.
 """
 
@@ -15,7 +15,7 @@ import shutil
 import time
 from pathlib import Path
 
-from engineforge.store import clone_file
+from engineforge.artifacts.store import clone_file
 
 
 def best_of(rounds: int, action, source: Path, target: Path) -> float:

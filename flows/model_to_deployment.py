@@ -12,9 +12,8 @@ from typing import Any
 
 from prefect import flow
 
-from engineforge import lockfile, progress
 from engineforge.tracking import mlflow_runs
-from engineforge.artifacts import remote_tier
+from engineforge.artifacts import lockfile, remote_tier
 from engineforge.errors import RunFailed, RunInterrupted, StageFailed, UserError
 from engineforge.tracking.mlflow_tags import FLOW_RUN_TAG, LOCK_SHA256_TAG, MODEL_REVISION_TAG, PARALLEL_REASON_TAG
 from engineforge.orchestration import run_artifacts, stale_runs
@@ -25,7 +24,14 @@ from engineforge.quantize.support import check_servable
 from engineforge.recipe.file import parse_recipe, run_label
 from engineforge.runtimes import get_runtime
 from engineforge.stage_result import StageResult
-from engineforge.stages import BUILD, DOWNLOAD, PACKAGE, QUANTIZE, REGISTER, SHARD, VALIDATE
+from engineforge.stages import progress
+from engineforge.stages.build import BUILD
+from engineforge.stages.download import DOWNLOAD
+from engineforge.stages.package import PACKAGE
+from engineforge.stages.quantize import QUANTIZE
+from engineforge.stages.register import REGISTER
+from engineforge.stages.shard import SHARD
+from engineforge.stages.validate import VALIDATE
 from engineforge.stages.context import RunContext
 from engineforge.stages.record import record_durations
 from tasks.stage import run

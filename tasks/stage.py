@@ -20,12 +20,12 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.states import Completed
 
-from engineforge import progress
+from engineforge.stages import progress
 from engineforge.errors import EngineForgeError, StageFailed, UserError
 from engineforge.orchestration import gpu_slots, retries, run_artifacts
 from engineforge.recipe.schema import Recipe
 from engineforge.stage_result import StageResult
-from engineforge.stages import Stage
+from engineforge.stages.stage import Stage
 from engineforge.stages.context import RunContext
 
 

@@ -87,7 +87,7 @@ def demo_sweep(prefect_server, tiny_model_dir, tmp_path_factory):
     so the pages and records the others read are the first sweep's alone."""
     from prefect.logging.handlers import APILogHandler
 
-    from engineforge import progress
+    from engineforge.stages import progress
     from engineforge.artifacts import server
     from engineforge.processes.serving import free_port
     from flows.sweep import sweep

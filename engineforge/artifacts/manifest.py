@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engineforge.store import sha256_file
+from engineforge.artifacts.store import sha256_file
 from engineforge.versions import package_version
 
 MANIFEST = "MANIFEST.json"

@@ -15,7 +15,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from engineforge import lockfile
+from engineforge.artifacts import lockfile
 from engineforge.tracking import mlflow_runs, mlflow_tags
 from engineforge.tracking.mlflow_runs import TrackedRun
 from engineforge.artifacts import manifest, transfer

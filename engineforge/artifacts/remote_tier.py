@@ -18,8 +18,8 @@ from engineforge.tracking import mlflow_runs
 from engineforge.tracking.mlflow_runs import TrackedRun
 from engineforge.tracking.mlflow_tags import logged
 from engineforge.artifacts import transfer
-from engineforge.store import MANIFEST as STORE_MANIFEST
-from engineforge.store import Store, write_manifest
+from engineforge.artifacts.store import MANIFEST as STORE_MANIFEST
+from engineforge.artifacts.store import Store, write_manifest
 
 # Stages whose entries travel: the package stage's image lives in a Docker daemon, not in its entry.
 STAGES = ("download", "shard", "build", "validate")

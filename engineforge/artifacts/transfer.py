@@ -25,7 +25,7 @@ from engineforge.tracking.mlflow_runs import TrackedRun
 from engineforge.artifacts import manifest
 from engineforge.errors import UserError
 from engineforge.tracking.mlflow_tags import manifest_sha256
-from engineforge.store import sha256_file
+from engineforge.artifacts.store import sha256_file
 
 ATTEMPTS = 2  # a mismatch may be a torn transfer: fetch once more before reporting it
 # The sha256 of a logged directory's MANIFEST.json, set on the logging run as it goes up. It lives in

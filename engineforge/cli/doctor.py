@@ -13,7 +13,7 @@ def command(
     from engineforge.errors import UserError
     from engineforge.orchestration import local_prefect
     from engineforge.orchestration.stale_runs import close_stale
-    from engineforge.store import Store
+    from engineforge.artifacts.store import Store
     from engineforge.tracking.mlflow_runs import DEFAULT_URI, probe
 
     console = Console(highlight=False, soft_wrap=True)

@@ -11,7 +11,7 @@ STATUS_STYLE = {"ran": "green", "cached": "cyan", "fetched": "blue", "skipped": 
 
 
 class LiveStages:
-    """A progress listener (engineforge.progress); stage events arrive from Prefect's task threads."""
+    """A progress listener (engineforge.stages.progress); stage events arrive from Prefect's task threads."""
 
     def __init__(self, console: Console):
         self.console = console

@@ -43,7 +43,7 @@ def command(
 def _run(recipe: Path, refresh, as_json: bool, store, dry_run: bool, user_api: bool, console: Console, api,
          imports: threading.Thread | None = None) -> int:
     from engineforge.recipe_checks import check_recipe_file
-    from engineforge.stages import NAMES  # imports every runtime: after the first line
+    from engineforge.stages.pipeline import NAMES  # imports every runtime: after the first line
 
     unknown = sorted(set(refresh) - set(NAMES) - {"all"})
     if unknown:
@@ -66,7 +66,7 @@ def _run(recipe: Path, refresh, as_json: bool, store, dry_run: bool, user_api: b
     # MLflow's import done before this thread imports Prefect: both import SQLAlchemy's ORM, and one module
     # imported by two threads at once can fail as "partially initialized" (seen on a loaded 2-core machine).
     imports.join()
-    from engineforge import progress
+    from engineforge.stages import progress
     from engineforge.orchestration import gpu_slots, prefect_api
     from flows.model_to_deployment import model_to_deployment
 

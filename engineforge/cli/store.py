@@ -15,7 +15,7 @@ def command(
     store: Path = typer.Option(None, "--store", help="Content-addressed store (default $ENGINEFORGE_STORE or .engineforge/store)."),
 ) -> int:
     """Hash every file of every store entry against its manifest; exit 1 when one is damaged (unless repaired)."""
-    from engineforge.store import Store
+    from engineforge.artifacts.store import Store
 
     console = Console(highlight=False, soft_wrap=True)
     checked = Store(store.resolve() if store else None)

@@ -9,7 +9,7 @@ from rich.markdown import Markdown
 from engineforge.errors import UserError
 from engineforge.orchestration.submission import DEFAULT_DEPLOYMENT
 from engineforge.recipe_checks import check_recipes
-from engineforge.stages import NAMES
+from engineforge.stages.pipeline import NAMES
 
 
 def command(

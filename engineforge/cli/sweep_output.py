@@ -72,7 +72,7 @@ def dry_run(loaded: Recipe, path: Path, as_json: bool) -> int:
 
 
 def run_sweep(path: Path, refresh: list[str], store: Path | None, as_json: bool, deployment: str | None) -> int:
-    from engineforge import progress
+    from engineforge.stages import progress
     from flows.sweep import sweep
 
     console = Console(stderr=as_json, highlight=False)

@@ -32,7 +32,8 @@ from engineforge.gpus import visible_devices
 from engineforge.recipe.schema import Recipe
 from engineforge.runtimes.base import Runtime
 from engineforge.settings import settings, variable
-from engineforge.stages import STAGES, Stage
+from engineforge.stages.pipeline import STAGES
+from engineforge.stages.stage import Stage
 
 LIMIT_ENV = variable("GPU_LIMIT")
 

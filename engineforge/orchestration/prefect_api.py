@@ -62,7 +62,7 @@ def show(what: str, call: Callable[..., Any], *args: Any, probe: bool = False, *
 
 def _went_away(what: str) -> None:
     global _gone
-    from engineforge import progress
+    from engineforge.stages import progress
     from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
     _gone = True

@@ -12,7 +12,7 @@ import re
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from engineforge import progress
+from engineforge.stages import progress
 from engineforge.measure.gates import validation_rows  # re-exported: the summary's figure table
 from engineforge.tracking.mlflow_tags import CHAMPION_TAG, CHAMPION_VERSION_TAG, FLOW_RUN_TAG, FLOW_RUN_URL_TAG, MEASURED_BY_TAG
 from engineforge.orchestration.prefect_api import show

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from engineforge.tracking import mlflow_runs
 from engineforge.tracking.mlflow_tags import FLOW_RUN_TAG
-from engineforge.process_owner import Owner
+from engineforge.processes.owner import Owner
 
 OWNED_TAG = "engineforge.owned"  # what the search filters on; the owner's own tag varies
 OWNER_TAG = "engineforge.owner:"

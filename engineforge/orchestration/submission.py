@@ -46,7 +46,7 @@ def store_root_for_run(store_root: str | None) -> str:
     ENGINEFORGE_MODEL_ROOTS, model/roots.py check_model_path.)"""
     from prefect.runtime import deployment
 
-    from engineforge.store import default_root
+    from engineforge.artifacts.store import default_root
 
     own = default_root()
     if store_root is None:

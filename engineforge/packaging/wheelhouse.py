@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from engineforge.errors import UserError
-from engineforge.store import clone_file
+from engineforge.artifacts.store import clone_file
 from engineforge.settings import settings
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,7 @@ local Prefect server (`orchestration/local_prefect.py`) and the MLflow tracking 
 (`artifacts/server.py`).
 
 One state directory per server holds its log (`server.log`) and its record (`server.json`: URL, pid,
-the process's exact start time and command line, `process_owner.started_process`). The server runs
+the process's exact start time and command line, `owner.started_process`). The server runs
 detached in its own session (it outlives the command that started it, and its process group is its
 own), with an environment scrubbed of secrets: it serves later commands, so a caller's HF_TOKEN or
 registry password must not live on in it or its workers. The record is written as soon as the
@@ -26,7 +26,7 @@ import psutil
 
 from engineforge.processes.environment import SECRET_NAME, scrubbed_environment
 from engineforge.errors import EngineForgeError, UserError
-from engineforge.process_owner import is_started_process, started_process
+from engineforge.processes.owner import is_started_process, started_process
 from engineforge.processes.serving import Unhealthy, wait_healthy
 
 STATE_FILE = "server.json"

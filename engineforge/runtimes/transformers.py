@@ -14,7 +14,7 @@ from engineforge.runtimes.base import DeclaredTraits
 from engineforge.runtimes.single_server import SingleServer
 from engineforge.stage_plan import StagePlan
 from engineforge.stage_result import StageOutput, StageResult
-from engineforge.store import clone_tree
+from engineforge.artifacts.store import clone_tree
 from engineforge.versions import package_version
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")

@@ -17,7 +17,7 @@ from engineforge.errors import UserError
 from engineforge.model.roots import check_model_path, model_files
 from engineforge.model.shape import CONFIG_FILE
 from engineforge.recipe.schema import ModelSpec
-from engineforge.store import content_key, sha256_file
+from engineforge.artifacts.store import content_key, sha256_file
 
 REQUIRED_FILES = (CONFIG_FILE,)
 COMMIT = re.compile(r"[0-9a-f]{40}")

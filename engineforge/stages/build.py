@@ -11,7 +11,7 @@ from engineforge.stage_result import StageResult
 from engineforge.stages.context import RunContext
 from engineforge.stages.record import record_stage
 from engineforge.stages.stage import Stage
-from engineforge.store import content_key, tree_bytes
+from engineforge.artifacts.store import content_key, tree_bytes
 
 STAGE = "build"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 
 from engineforge.runtimes.base import Runtime
-from engineforge.store import Store
+from engineforge.artifacts.store import Store
 from engineforge.tracking.mlflow_runs import TrackedRun
 
 

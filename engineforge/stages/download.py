@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engineforge import progress
+from engineforge.stages import progress
 from engineforge.sources import synthetic
 from engineforge.recipe.schema import Recipe
 from engineforge.runtimes.base import Runtime
@@ -24,7 +24,7 @@ from engineforge.stage_plan import DOWNLOAD_DIR, StagePlan
 from engineforge.stage_result import StageOutput, StageResult
 from engineforge.stages.context import RunContext
 from engineforge.stages.stage import Stage
-from engineforge.store import Store, content_key, file_digests, require_free_space
+from engineforge.artifacts.store import Store, content_key, file_digests, require_free_space
 from engineforge.versions import package_version
 
 STAGE = "download"

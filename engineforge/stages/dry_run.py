@@ -15,7 +15,8 @@ from typing import Any
 
 from engineforge.recipe.schema import Recipe
 from engineforge.stage_plan import DOWNLOAD_DIR, StagePlan
-from engineforge.stages import QUANTIZE, STAGES
+from engineforge.stages.pipeline import STAGES
+from engineforge.stages.quantize import QUANTIZE
 
 
 def dry_run(recipe: Recipe, base_dir: Path | None = None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from engineforge.stage_result import StageOutput, StageResult
 from engineforge.stages.context import RunContext
 from engineforge.stages.record import record_stage
 from engineforge.stages.stage import Stage, switch
-from engineforge.store import content_key
+from engineforge.artifacts.store import content_key
 
 STAGE = "package"
 
@@ -87,7 +87,7 @@ def _key(recipe: Recipe, built: StageResult, runtime: Runtime, daemon_answered: 
 
 def _labels(recipe: Recipe, built: StageResult, model: StageResult, lock_sha256: str,
             quantized: StageResult | None) -> dict[str, str]:
-    from engineforge.lockfile import quantization_record
+    from engineforge.artifacts.lockfile import quantization_record
 
     built_with = built.outputs.get("tensorrt_llm_version")
     # A quantized image says what quantized it, as its lock file does (format, ModelOpt, calibration data).

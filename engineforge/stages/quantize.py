@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engineforge import progress
+from engineforge.stages import progress
 from engineforge.errors import StageFailed, UserError
 from engineforge.gpus import gpu_info
 from engineforge.tracking.mlflow_tags import (
@@ -28,7 +28,7 @@ from engineforge.stage_result import StageOutput, StageResult
 from engineforge.stages.context import RunContext
 from engineforge.stages.record import record_stage
 from engineforge.stages.stage import Stage
-from engineforge.store import content_key
+from engineforge.artifacts.store import content_key
 from engineforge.versions import package_version
 
 STAGE = "quantize"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from engineforge import progress
+from engineforge.stages import progress
 from engineforge.tracking import mlflow_runs
 from engineforge.artifacts import transfer
 from engineforge.artifacts.remote_tier import artifact_path

@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from engineforge import progress
+from engineforge.stages import progress
 from engineforge.errors import StageFailed
 from engineforge.stage_result import StageOutput, StageResult, Status
-from engineforge.store import Store, file_records, write_manifest
+from engineforge.artifacts.store import Store, file_records, write_manifest
 
 
 def run_stage(

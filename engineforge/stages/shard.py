@@ -10,14 +10,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from engineforge import progress
+from engineforge.stages import progress
 from engineforge.recipe.parallel_layout import ParallelLayout
 from engineforge.recipe.schema import Recipe
 from engineforge.stages.run_stage import run_stage
 from engineforge.stage_result import StageOutput, StageResult
 from engineforge.stages.context import RunContext
 from engineforge.stages.stage import Stage
-from engineforge.store import content_key
+from engineforge.artifacts.store import content_key
 from engineforge.versions import package_version
 
 STAGE = "shard"

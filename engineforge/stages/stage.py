@@ -3,7 +3,7 @@
 Each stage module (`download.py`, `quantize.py`, ...) ends with its `Stage`: its name, its content key,
 its work, how its result is recorded in MLflow and judged, its dry-run plan, the GPUs it uses and when
 it does not apply. One generic Prefect task (`tasks/stage.py`) runs any of them; `STAGES`
-(`engineforge/stages/__init__.py`) lists them in pipeline order.
+(`engineforge/stages/pipeline.py`) lists them in pipeline order.
 
 A stage's inputs are the results of earlier stages (and values the flow computed, such as the lock's
 digest), passed by name: the flow says `run(BUILD, recipe, ctx, model=checkpoint)`, and `key` and

@@ -11,7 +11,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from engineforge import progress
+from engineforge.stages import progress
 from engineforge.tracking import mlflow_runs
 from engineforge.processes.environment import model_server_environment
 from engineforge.errors import StageFailed
@@ -29,7 +29,7 @@ from engineforge.stage_result import StageOutput, StageResult
 from engineforge.stages.context import RunContext
 from engineforge.stages.record import record_stage
 from engineforge.stages.stage import Stage, switch
-from engineforge.store import content_key
+from engineforge.artifacts.store import content_key
 
 STAGE = "validate"
 RESULTS_FILE = "validation.json"
@@ -233,7 +233,7 @@ def _plus_minus(interval, decimals: int = 1) -> str:
 
 
 def _count_requests(total: int):
-    """Requests answered so far, for the CLI's spinner (`engineforge.progress`)."""
+    """Requests answered so far, for the CLI's spinner (`engineforge.stages.progress`)."""
     answered = itertools.count(1)
     return lambda record: progress.counted(STAGE, next(answered), total, "requests")
 

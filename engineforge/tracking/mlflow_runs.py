@@ -38,7 +38,7 @@ from engineforge.tracking.mlflow_tags import (
     RUNTIME_TAG,
     owner_field,
 )
-from engineforge.process_owner import Owner, host
+from engineforge.processes.owner import Owner, host
 from engineforge.recipe.schema import Recipe
 
 DEFAULT_URI = "sqlite:///mlflow.db"

@@ -98,7 +98,7 @@ def test_a_directory_goes_up_file_by_file_and_comes_back_verified_and_a_changed_
 
 def test_the_remote_tier_commits_a_verified_entry_and_never_a_corrupted_one(mlflow_server, tmp_path):
     from engineforge.artifacts.remote_tier import RemoteTier
-    from engineforge.store import Store, file_records, write_manifest
+    from engineforge.artifacts.store import Store, file_records, write_manifest
 
     uri, artifacts = mlflow_server
     key, host_a = "b" * 64, Store(tmp_path / "a")

@@ -36,7 +36,7 @@ def test_run_usage_names_the_recipe():
 
 
 def test_run_help_names_every_stage():
-    from engineforge.stages import NAMES  # the help text is written out so that `run` starts without importing them
+    from engineforge.stages.pipeline import NAMES  # the help text is written out so that `run` starts without importing them
 
     output = " ".join(CliRunner().invoke(app, ["run", "--help"]).output.replace("│", " ").split())
     assert f"Rerun a stage even if cached: {', '.join(NAMES)} or all." in output

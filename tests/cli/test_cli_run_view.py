@@ -15,7 +15,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from engineforge.recipe.file import parse_recipe, recipe_hash
-from engineforge.store import MANIFEST, TEMPORARY, Store
+from engineforge.artifacts.store import MANIFEST, TEMPORARY, Store
 from prefect_services import BIN, flow_run_log_lines, mlflow_run_of, read_flow_run, tiny_recipe
 
 pytestmark = pytest.mark.integration

@@ -41,8 +41,8 @@ def deploy_file(path: Path, shared: Path, store: Path) -> Path:
 def test_the_default_recipe_runs_as_a_deployment_in_a_worker_image_container_and_its_results_land(
         docker_client, worker_image, prefect_server, worker_stores, tmp_path):
     from engineforge.packaging.daemon import daemon_address
-    from engineforge.process_owner import boot_id
-    from engineforge.store import Store
+    from engineforge.processes.owner import boot_id
+    from engineforge.artifacts.store import Store
     from engineforge.tracking.mlflow_runs import CANDIDATE_ALIAS, client
 
     shared = tmp_path / "shared"

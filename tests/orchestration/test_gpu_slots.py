@@ -8,7 +8,7 @@ import pytest
 from engineforge.orchestration import gpu_slots
 from engineforge.recipe.file import parse_recipe
 from engineforge.runtimes import get_runtime
-from engineforge.stages import named
+from engineforge.stages.pipeline import named
 
 
 def recipe(runtime="transformers", device="cpu", tensor=1, pipeline=1, validate=True):

@@ -64,7 +64,7 @@ def test_a_long_stage_reports_its_progress_as_it_goes(prefect_api):
     from prefect import flow
     from prefect.client.orchestration import get_client
 
-    from engineforge import progress
+    from engineforge.stages import progress
     from engineforge.orchestration.run_artifacts import stage_progress
     from engineforge.stage_result import StageResult
 
@@ -105,7 +105,7 @@ def test_side_by_side_flow_runs_each_end_their_own_progress_at_100_percent(prefe
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterType, FlowRunFilter, FlowRunFilterId
 
-    from engineforge import progress
+    from engineforge.stages import progress
     from engineforge.orchestration.run_artifacts import stage_progress
     from engineforge.stage_result import StageResult
 

@@ -43,10 +43,10 @@ def test_a_built_image_is_found_by_its_tag_and_a_code_change_reuses_the_dependen
 
 
 def test_the_image_runs_this_checkouts_engineforge_and_its_owners_are_not_judged_by_the_host(docker_client, worker_image):
-    from engineforge.process_owner import Owner
+    from engineforge.processes.owner import Owner
     from engineforge.versions import package_version
 
-    script = ("import importlib.metadata, engineforge, prefect; from engineforge.process_owner import Owner; "
+    script = ("import importlib.metadata, engineforge, prefect; from engineforge.processes.owner import Owner; "
               "print(importlib.metadata.version('engineforge'), engineforge.__file__, prefect.__version__, Owner.current().token())")
     output = docker_client.containers.run(worker_image, ["python", "-c", script], network_mode="host", remove=True, working_dir="/tmp")
     version, module, prefect_version, token = output.decode().split()

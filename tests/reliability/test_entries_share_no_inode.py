@@ -14,7 +14,7 @@ from engineforge.packaging.context import write_context
 from engineforge.runtimes.transformers import link_model_tree
 from engineforge.stages.run_stage import run_stage
 from engineforge.stage_result import StageOutput
-from engineforge.store import Store
+from engineforge.artifacts.store import Store
 from tests.packaging.test_packaging import DEFAULT_BASE, make_inputs
 
 KEY = "e" * 64

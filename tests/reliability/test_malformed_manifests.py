@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 
 from engineforge.cli.app import main
-from engineforge.process_owner import Owner, boot_id, host
+from engineforge.processes.owner import Owner, boot_id, host
 from engineforge.stages.run_stage import run_stage
 from engineforge.stage_result import StageOutput
-from engineforge.store import MANIFEST, TEMPORARY, Store
+from engineforge.artifacts.store import MANIFEST, TEMPORARY, Store
 
 
 def produce(workdir: Path) -> StageOutput:

@@ -16,7 +16,7 @@ import pytest
 
 from engineforge.processes import local_service
 from engineforge.orchestration import local_prefect
-from engineforge.process_owner import started_process
+from engineforge.processes.owner import started_process
 from engineforge.processes.serving import free_port
 
 pytestmark = pytest.mark.integration

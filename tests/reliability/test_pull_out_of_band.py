@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from engineforge import lockfile
+from engineforge.artifacts import lockfile
 from engineforge.tracking import mlflow_runs, mlflow_tags
 from engineforge.tracking.mlflow_runs import TrackedRun
 from engineforge.artifacts import manifest, transfer
@@ -27,7 +27,7 @@ from engineforge.runtimes import get_runtime
 from engineforge.stage_result import StageOutput, StageResult
 from engineforge.stages.context import RunContext
 from engineforge.stages.register import register
-from engineforge.store import Store, sha256_file
+from engineforge.artifacts.store import Store, sha256_file
 from tests.conftest import recipe_text
 
 KEY = "f" * 64

@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from engineforge.processes import local_service
-from engineforge.process_owner import is_started_process
+from engineforge.processes.owner import is_started_process
 
 pytestmark = pytest.mark.integration
 ENGINEFORGE = str(Path(sys.executable).parent / "engineforge")

@@ -18,8 +18,8 @@ from prefect import flow
 from engineforge.errors import StageFailed
 from engineforge.stages.run_stage import run_stage
 from engineforge.stage_result import StageOutput, StageResult
-from engineforge.stages import Stage
-from engineforge.store import Store
+from engineforge.stages.stage import Stage
+from engineforge.artifacts.store import Store
 from tasks.stage import stage_task
 
 

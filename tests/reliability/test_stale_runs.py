@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from engineforge.tracking import mlflow_runs, mlflow_tags
 from engineforge.orchestration.stale_runs import close_stale
-from engineforge.process_owner import Owner
+from engineforge.processes.owner import Owner
 from engineforge.recipe.file import parse_recipe
 
 RECIPE = "name: stale-demo\nmodel:\n  source: synthetic:tiny-llama\nruntime: transformers\n"

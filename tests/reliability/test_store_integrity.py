@@ -16,7 +16,7 @@ import pytest
 
 from engineforge.stages.run_stage import run_stage
 from engineforge.stage_result import StageOutput
-from engineforge.store import MANIFEST, Store, clone_file
+from engineforge.artifacts.store import MANIFEST, Store, clone_file
 
 WEIGHTS = b"w" * 4096
 
@@ -123,7 +123,7 @@ WRITER = textwrap.dedent("""
     from pathlib import Path
     from engineforge.stages.run_stage import run_stage
     from engineforge.stage_result import StageOutput
-    from engineforge.store import Store
+    from engineforge.artifacts.store import Store
 
     def produce(workdir):
         (workdir / "partial.bin").write_bytes(b"p" * 1000)
@@ -178,7 +178,7 @@ COMPUTE = textwrap.dedent("""
     from pathlib import Path
     from engineforge.stages.run_stage import run_stage
     from engineforge.stage_result import StageOutput
-    from engineforge.store import Store
+    from engineforge.artifacts.store import Store
 
     def produce(workdir):
         with open(sys.argv[2], "a") as log:

@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from engineforge.stages.run_stage import run_stage
 from engineforge.stage_result import StageOutput
-from engineforge.store import Store
+from engineforge.artifacts.store import Store
 
 ENGINEFORGE = str(Path(sys.executable).parent / "engineforge")
 
@@ -56,7 +56,7 @@ DIES_HOLDING_RECORDS = textwrap.dedent("""
     from engineforge.tracking import mlflow_runs
     from engineforge.recipe.file import parse_recipe
     from engineforge.stages.run_stage import run_stage
-    from engineforge.store import Store
+    from engineforge.artifacts.store import Store
     text = "name: doctor-demo\\nmodel:\\n  source: synthetic:tiny-llama\\nruntime: transformers\\n"
     os.environ["MLFLOW_TRACKING_URI"] = sys.argv[1]
     print(mlflow_runs.start_run(parse_recipe(text), text).run_id, flush=True)

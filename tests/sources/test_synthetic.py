@@ -1,5 +1,5 @@
 from engineforge.recipe.schema import SyntheticModel
-from engineforge.store import file_digests
+from engineforge.artifacts.store import file_digests
 from engineforge.sources.synthetic import write_synthetic_model
 
 

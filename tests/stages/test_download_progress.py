@@ -7,7 +7,7 @@ import io
 import pytest
 from rich.console import Console
 
-from engineforge import progress
+from engineforge.stages import progress
 from engineforge.cli.progress_view import LiveStages
 from engineforge.recipe.file import parse_recipe
 from engineforge.runtimes import get_runtime

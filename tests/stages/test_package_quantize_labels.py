@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from engineforge import lockfile
+from engineforge.artifacts import lockfile
 from engineforge.recipe.file import parse_recipe
 from engineforge.runtimes import get_runtime
 from engineforge.stage_result import StageResult

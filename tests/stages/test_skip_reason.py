@@ -4,7 +4,7 @@ import pytest
 
 from engineforge.recipe.file import parse_recipe
 from engineforge.runtimes import get_runtime
-from engineforge.stages import NAMES, STAGES
+from engineforge.stages.pipeline import NAMES, STAGES
 from engineforge.stages.dry_run import dry_run
 
 BASE = "name: skip-test\nmodel:\n  source: synthetic:tiny-llama\nruntime: {runtime}\n"

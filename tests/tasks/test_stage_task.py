@@ -11,7 +11,8 @@ import engineforge.stages.build
 import engineforge.stages.package
 from engineforge.tracking import mlflow_runs
 from engineforge.tracking.mlflow_tags import FLOW_RUN_TAG
-from engineforge.stages import NAMES, STAGES, Stage
+from engineforge.stages.pipeline import NAMES, STAGES
+from engineforge.stages.stage import Stage
 from flows.model_to_deployment import model_to_deployment
 from tasks.stage import stage_task
 

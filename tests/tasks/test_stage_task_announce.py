@@ -8,12 +8,12 @@ import pytest
 
 from rich.console import Console
 
-from engineforge import progress
+from engineforge.stages import progress
 from engineforge.tracking import mlflow_runs
 from engineforge.cli.progress_view import LiveStages
 from engineforge.errors import StageFailed
 from engineforge.stage_result import StageResult
-from engineforge.stages import VALIDATE
+from engineforge.stages.validate import VALIDATE
 from tasks.stage import finish
 
 FIGURES = {"output_tokens_per_s": 9.0, "ttft_ms_p99": 50.0, "tpot_ms_p50": 5.0, "error_rate": 0.0,

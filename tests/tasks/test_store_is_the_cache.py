@@ -11,7 +11,7 @@ from filelock import Timeout
 from engineforge.tracking import mlflow_runs
 from engineforge.errors import StageFailed
 from engineforge.tracking.mlflow_tags import FLOW_RUN_TAG
-from engineforge.store import Store
+from engineforge.artifacts.store import Store
 from flows.model_to_deployment import model_to_deployment
 
 

@@ -11,7 +11,7 @@ import pytest
 from engineforge.tracking import mlflow_runs
 from engineforge.errors import StageFailed
 from engineforge.stage_result import StageResult
-from engineforge.stages import VALIDATE
+from engineforge.stages.validate import VALIDATE
 from tasks.stage import finish as finish_stage
 
 # Three repeats 90/100/110 tok/s (mean 100, 95 % interval 100 ± 24.84) and TTFT p99 40/50/60 ms (50 ± 24.84).

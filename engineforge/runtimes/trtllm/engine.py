@@ -29,7 +29,7 @@ from engineforge.runtimes.trtllm.launch import launched
 from engineforge.runtimes.trtllm.serve import engine_serve_argv
 from engineforge.stage_plan import Command, StagePlan
 from engineforge.stage_result import StageOutput, StageResult
-from engineforge.store import clone_file
+from engineforge.artifacts.store import clone_file
 
 CHECKPOINT = "checkpoint"
 ENGINE = f"{SERVED}/engine"

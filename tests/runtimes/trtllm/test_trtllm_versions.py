@@ -6,7 +6,7 @@ import pytest
 from trtllm_helpers import use_doubles
 
 from engineforge.errors import UserError
-from engineforge.lockfile import lock_core
+from engineforge.artifacts.lockfile import lock_core
 from engineforge.recipe.file import RecipeError, parse_recipe
 from engineforge.runtimes import get_runtime
 from engineforge.runtimes.trtllm.serve import pytorch_serve_argv

@@ -1,4 +1,4 @@
-"""engineforge/process_owner.py: an owner is judged only by a process that shares its pid namespace
+"""engineforge/processes/owner.py: an owner is judged only by a process that shares its pid namespace
 (a container on the host network has the host's name and boot, and its own pids)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from engineforge.process_owner import Owner, boot_id
+from engineforge.processes.owner import Owner, boot_id
 
 
 def test_the_boot_id_names_the_kernel_boot_and_this_pid_namespace():

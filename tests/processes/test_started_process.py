@@ -5,7 +5,7 @@ unrelated process (here: another live process put in the record) is refused."""
 import subprocess
 import sys
 
-from engineforge.process_owner import is_started_process, started_process
+from engineforge.processes.owner import is_started_process, started_process
 
 
 def _sleeper() -> subprocess.Popen:

@@ -6,7 +6,7 @@ finished. The manifest records every file's sha256, size and mtime: an entry is 
 while its files still match (size and mtime cheaply, the hash where the mtime moved), and
 `engineforge store verify` hashes them all. A replaced entry (a refresh, a repair) is swapped in
 with one atomic exchange, so the old one stays whole until the new one is. Temporary directories
-are named after their writer (engineforge/process_owner.py), so those of dead writers can be swept.
+are named after their writer (engineforge/processes/owner.py), so those of dead writers can be swept.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any, Iterator
 from filelock import FileLock
 
 from engineforge.model.roots import open_regular
-from engineforge.process_owner import Owner
+from engineforge.processes.owner import Owner
 from engineforge.settings import settings, variable
 
 MANIFEST = "manifest.json"

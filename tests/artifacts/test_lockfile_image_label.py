@@ -1,7 +1,7 @@
 """The image label `ai.engineforge.lock-sha256` (stamped before packaging) equals the lock file's
 `core_sha256` (written after packaging and registering)."""
 
-from engineforge import lockfile
+from engineforge.artifacts import lockfile
 from engineforge.recipe.file import parse_recipe
 from engineforge.stage_result import StageResult
 from tests.conftest import recipe_text

@@ -3,7 +3,7 @@ import pytest
 from engineforge.errors import StageFailed
 from engineforge.stages.run_stage import run_stage
 from engineforge.stage_result import StageOutput
-from engineforge.store import Store, content_key
+from engineforge.artifacts.store import Store, content_key
 
 
 def test_content_key_ignores_dict_order_and_sees_values():
