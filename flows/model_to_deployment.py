@@ -15,7 +15,13 @@ from prefect import flow
 from engineforge.tracking import mlflow_runs
 from engineforge.artifacts import lockfile, remote_tier
 from engineforge.errors import RunFailed, RunInterrupted, StageFailed, UserError
-from engineforge.tracking.mlflow_tags import FLOW_RUN_TAG, LOCK_SHA256_TAG, MODEL_REVISION_TAG, PARALLEL_REASON_TAG
+from engineforge.tracking.mlflow_tags import (
+    FLOW_RUN_TAG,
+    LOCK_SHA256_TAG,
+    MODEL_REVISION_TAG,
+    PARALLEL_REASON_TAG,
+    RUN_NAME_TAG,
+)
 from engineforge.orchestration import run_artifacts, stale_runs
 from engineforge.orchestration.submission import store_root_for_run
 from engineforge.planner import load_model_config, resolve_parallel
@@ -72,7 +78,7 @@ def model_to_deployment(
     failure: StageFailed | None = None
     try:
         flow_run = run_artifacts.flow_run_tags()
-        mlflow_run.set_tags({PARALLEL_REASON_TAG: plan.reason[:5000], "mlflow.runName": label, **flow_run})
+        mlflow_run.set_tags({PARALLEL_REASON_TAG: plan.reason[:5000], RUN_NAME_TAG: label, **flow_run})
         run_artifacts.announce(mlflow_run, flow_run)
         run_artifacts.publish_recipe(recipe)
         mlflow_run.log_text(json.dumps(plan_json(plan), indent=2, default=str), "plan.json")

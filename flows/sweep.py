@@ -27,6 +27,8 @@ from engineforge.tracking.mlflow_tags import (
     GPUS_TAG,
     OBJECTIVE_TAG,
     PACKAGED_VARIANT_TAG,
+    PARENT_RUN_TAG,
+    RUN_NAME_TAG,
     SWEEP_TAG,
     VARIANT_TAG,
     VERDICT_TAG,
@@ -83,7 +85,7 @@ def sweep(
     parent = mlflow_runs.start_run(recipe, recipe_yaml)
     flow_run = run_artifacts.flow_run_tags()
     parent.set_tags({SWEEP_TAG: str(len(planned.variants)), OBJECTIVE_TAG: recipe.sweep.objective,
-                     "mlflow.runName": run_label(recipe), **flow_run})
+                     RUN_NAME_TAG: run_label(recipe), **flow_run})
     run_artifacts.announce(parent, flow_run)  # the parent's links first, as a single run prints its own
     run_artifacts.publish_recipe(recipe)
     # Repeated measurements take turns across the variants here (engineforge/measure/turns.py); one
@@ -182,7 +184,7 @@ class _ChildRunner:
                                          flow_run_id)
         if found is None:  # it failed before its MLflow run started (e.g. a worker without the runtime)
             return {"variant": variant.name, "flow_run_id": flow_run_id, "run_id": None}
-        tags = {mlflow_runs.PARENT_RUN_TAG: self.parent.run_id, "mlflow.runName": run_name, GPUS_TAG: str(variant.recipe.parallel.gpus),
+        tags = {PARENT_RUN_TAG: self.parent.run_id, RUN_NAME_TAG: run_name, GPUS_TAG: str(variant.recipe.parallel.gpus),
                 (PACKAGED_VARIANT_TAG if package else VARIANT_TAG): variant.name}
         TrackedRun(self.parent.uri, found.info.run_id).set_tags(tags)
         chain = sum(v for k, v in found.data.metrics.items() if k.startswith("stage_") and k.endswith("_duration_s"))

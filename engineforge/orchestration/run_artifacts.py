@@ -14,7 +14,15 @@ from typing import Any, Iterator
 
 from engineforge.stages import progress
 from engineforge.measure.gates import validation_rows  # re-exported: the summary's figure table
-from engineforge.tracking.mlflow_tags import CHAMPION_TAG, CHAMPION_VERSION_TAG, FLOW_RUN_TAG, FLOW_RUN_URL_TAG, MEASURED_BY_TAG
+from engineforge.tracking.mlflow_tags import (
+    CHAMPION_TAG,
+    CHAMPION_VERSION_TAG,
+    FLOW_RUN_TAG,
+    FLOW_RUN_URL_TAG,
+    MEASURED_BY_TAG,
+    NOTE_TAG,
+    RUN_NAME_TAG,
+)
 from engineforge.orchestration.prefect_api import show
 from engineforge.tracking.mlflow_runs import DECISIVE_METRICS, TrackedRun
 
@@ -150,7 +158,7 @@ def describe_mlflow_run(summary: dict[str, Any], label: str) -> None:
     tags = mlflow_run.read().data.tags  # read once: the Prefect link here, the gates for a registered version
     note = no_mentions(summary_markdown(summary, mlflow_link(mlflow_run, mlflow["experiment"]), prefect_link(tags)))
     reused = summary["status"] == "completed" and all(stage["status"] in ("cached", "skipped") for stage in summary["stages"])
-    mlflow_run.set_tags({"mlflow.note.content": note, "mlflow.runName": f"{label} cached" if reused else label})
+    mlflow_run.set_tags({NOTE_TAG: note, RUN_NAME_TAG: f"{label} cached" if reused else label})
     registered = next((stage["outputs"] for stage in summary["stages"]
                        if stage["stage"] == "register" and stage.get("outputs", {}).get("version")), None)
     if registered:
@@ -182,7 +190,7 @@ def describe_sweep_parent(parent: TrackedRun, table: str, champion: str | None, 
         headline = f"**Champion: {champion}**, {promoted['model']} version {promoted['version']} @champion"
     else:
         headline = f"**Champion: {champion}** (not registered)"
-    tags = {"mlflow.note.content": no_mentions(f"{headline}; objective `{objective}`\n\n{table}")}
+    tags = {NOTE_TAG: no_mentions(f"{headline}; objective `{objective}`\n\n{table}")}
     if champion is not None:
         tags[CHAMPION_TAG] = champion
     if promoted:
@@ -195,7 +203,7 @@ def mark_champion(champion: TrackedRun, name: str, parent: str, promoted: dict[s
     aliases its version holds now (`@candidate` when registered may since have moved to another variant)."""
     from engineforge.tracking import mlflow_runs
 
-    note = champion.read().data.tags.get("mlflow.note.content", "")
+    note = champion.read().data.tags.get(NOTE_TAG, "")
     if promoted:
         model, version = promoted["model"], str(promoted["version"])
         aliases = " ".join(f"@{alias}" for alias in mlflow_runs.version_aliases(champion.uri, model, version))
@@ -203,8 +211,8 @@ def mark_champion(champion: TrackedRun, name: str, parent: str, promoted: dict[s
         headline = f"**Champion** of sweep run `{parent}`: {model} version {version} {aliases}"
     else:
         headline = f"**Champion** of sweep run `{parent}` (not registered)"
-    champion.set_tags({CHAMPION_TAG: "true", "mlflow.runName": name,
-                                    "mlflow.note.content": no_mentions(f"{headline}\n\n{note}")})
+    champion.set_tags({CHAMPION_TAG: "true", RUN_NAME_TAG: name,
+                                    NOTE_TAG: no_mentions(f"{headline}\n\n{note}")})
 
 
 def log_stage(result, mlflow_run: TrackedRun) -> None:

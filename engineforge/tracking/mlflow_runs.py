@@ -27,11 +27,14 @@ from engineforge.errors import UserError
 from engineforge.gpus import detect_gpus
 from engineforge.tracking.mlflow_tags import (
     CLOSED_BY_TAG,
+    CLASSIC_KIND,
     CONTENT_KEY_TAG,
+    EXPERIMENT_KIND_TAG,
     FAILED_BECAUSE_TAG,
     GPU_TAG,
     OWNER_TAG_PREFIX,
     PARALLEL_TAG,
+    PARENT_RUN_TAG,
     RECIPE_TAG,
     REGISTERED_BY_TAG,
     REPLACED_CANDIDATE_TAG,
@@ -54,8 +57,6 @@ PROBE_TIMEOUT_S = 4.0
 # went away mid-run; an operator's own settings win.
 HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
                  "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
-# MLflow 3 shows an experiment without a kind as a GenAI traces page, this kind as the classic runs view.
-EXPERIMENT_KIND, CLASSIC_KIND = "mlflow.experimentKind", "custom_model_development"
 LOCAL_MLFLOW_UI = "http://127.0.0.1:5000"  # `mlflow ui`'s default address
 # MLflow 3.17.2's UI ignores the experiment kind tag: its view (GenAI or classic) is the URL's
 # `workflowType` query, else the browser's saved choice, else GenAI (WorkflowTypeProvider, module 7975
@@ -356,9 +357,9 @@ def _experiment_id(mlflow_client, uri: str, name: str) -> str:
     experiment = mlflow_client.get_experiment_by_name(name)
     if experiment is None:
         return mlflow_client.create_experiment(name, artifact_location=_artifact_location(uri, name),
-                                               tags={EXPERIMENT_KIND: CLASSIC_KIND})
-    if EXPERIMENT_KIND not in experiment.tags:  # one created before this tag was set, or by another tool
-        mlflow_client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND, CLASSIC_KIND)
+                                               tags={EXPERIMENT_KIND_TAG: CLASSIC_KIND})
+    if EXPERIMENT_KIND_TAG not in experiment.tags:  # one created before this tag was set, or by another tool
+        mlflow_client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, CLASSIC_KIND)
     return experiment.experiment_id
 
 
@@ -379,8 +380,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-# Sweeps: a parent run, one nested child run per variant, and the champion alias.
-PARENT_RUN_TAG = "mlflow.parentRunId"  # what MLflow's UI nests child runs by
+# Sweeps: a parent run, one nested child run per variant (its PARENT_RUN_TAG), and the champion alias.
 CHAMPION_ALIAS = "champion"
 PREVIOUS_CHAMPION_ALIAS = "previous-champion"
 

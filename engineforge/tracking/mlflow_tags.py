@@ -9,6 +9,13 @@ from __future__ import annotations
 
 PREFIX = "engineforge."
 
+# MLflow's own tags that EngineForge sets or reads (MLflow reads them too: never rename one).
+RUN_NAME_TAG = "mlflow.runName"  # a run's name in the runs list
+NOTE_TAG = "mlflow.note.content"  # a run's description (markdown)
+PARENT_RUN_TAG = "mlflow.parentRunId"  # what MLflow's UI nests a sweep's child runs by
+# MLflow 3 shows an experiment without a kind as a GenAI traces page, this kind as the classic runs view.
+EXPERIMENT_KIND_TAG, CLASSIC_KIND = "mlflow.experimentKind", "custom_model_development"
+
 # A pipeline run (flows/model_to_deployment.py, tracking/mlflow_runs.py).
 RECIPE_TAG = "engineforge.recipe"  # the recipe's name; also on a registered model
 RUNTIME_TAG = "engineforge.runtime"  # also on a registered model version

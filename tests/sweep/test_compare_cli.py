@@ -6,7 +6,7 @@ from mlflow.tracking import MlflowClient
 
 from engineforge.tracking import mlflow_runs
 from engineforge.cli.app import main
-from engineforge.tracking.mlflow_tags import GPUS_TAG, MEASURED_BY_TAG, OBJECTIVE_TAG, SWEEP_TAG, VARIANT_TAG
+from engineforge.tracking.mlflow_tags import GPUS_TAG, MEASURED_BY_TAG, OBJECTIVE_TAG, PARENT_RUN_TAG, SWEEP_TAG, VARIANT_TAG
 
 
 def record_sweep(uri: str) -> dict[str, str]:
@@ -17,7 +17,7 @@ def record_sweep(uri: str) -> dict[str, str]:
     ids = {}
     for name, gpus, tok_s, ttft, gates in (("tp1", 1, 100.0, 90.0, "passed"), ("tp2", 2, 300.0, 40.0, "passed"),
                                            ("tp4", 4, 500.0, 20.0, "failed")):
-        run = client.create_run(experiment, tags={mlflow_runs.PARENT_RUN_TAG: parent.info.run_id, VARIANT_TAG: name,
+        run = client.create_run(experiment, tags={PARENT_RUN_TAG: parent.info.run_id, VARIANT_TAG: name,
                                                   GPUS_TAG: str(gpus), "gates": gates})
         mlflow_runs.TrackedRun(uri, run.info.run_id).log_metrics({"output_tokens_per_s": tok_s, "ttft_ms_p99": ttft, "tpot_ms_p50": 10.0})
         ids[name] = run.info.run_id
@@ -55,10 +55,10 @@ def test_a_child_that_reused_a_cached_validation_shows_the_measuring_runs_figure
 
     ids = record_sweep(mlflow_uri)
     client = MlflowClient(mlflow_uri)
-    parent = client.get_run(ids["tp1"]).data.tags[mlflow_runs.PARENT_RUN_TAG]
+    parent = client.get_run(ids["tp1"]).data.tags[PARENT_RUN_TAG]
     experiment = client.get_run(ids["tp1"]).info.experiment_id
     later = client.get_run(ids["tp4"]).info.start_time + 1000  # the rerun's child is the newest of its variant
-    rerun = client.create_run(experiment, start_time=later, tags={mlflow_runs.PARENT_RUN_TAG: parent, VARIANT_TAG: "tp2", GPUS_TAG: "2",
+    rerun = client.create_run(experiment, start_time=later, tags={PARENT_RUN_TAG: parent, VARIANT_TAG: "tp2", GPUS_TAG: "2",
                                                 "gates": "passed", MEASURED_BY_TAG: ids["tp2"]})
     mlflow_runs.TrackedRun(mlflow_uri, rerun.info.run_id).log_metrics({"stage_validate_duration_s": 0.0})
     mlflow_runs.TrackedRun(mlflow_uri, ids["tp2"]).log_metrics({"predicted_output_tokens_per_s_per_gpu": 140.0})

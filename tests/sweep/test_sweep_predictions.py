@@ -13,7 +13,7 @@ from engineforge.predict import PREDICTED, predict
 from engineforge.recipe.file import parse_recipe
 from engineforge.sweep.plan import plan_sweep
 from engineforge.sweep.predictions import log_predictions
-from engineforge.tracking.mlflow_tags import GPU_TAG, VARIANT_TAG
+from engineforge.tracking.mlflow_tags import GPU_TAG, PARENT_RUN_TAG, VARIANT_TAG
 from engineforge.sweep.records import sweep_records
 from engineforge.sweep.champion import decide
 from tests.doubles.nvml import fake_pynvml
@@ -44,7 +44,7 @@ def run_children(monkeypatch, mlflow_uri: str, layouts: str, hosts: dict[str, st
     for variant in planned.variants:
         on_host(monkeypatch, hosts[variant.name])
         child = mlflow_runs.start_run(variant.recipe, variant.yaml_text())
-        child.set_tags({mlflow_runs.PARENT_RUN_TAG: parent.run_id, VARIANT_TAG: variant.name})
+        child.set_tags({PARENT_RUN_TAG: parent.run_id, VARIANT_TAG: variant.name})
         run_ids[variant.name] = child.run_id
     on_host(monkeypatch, None)
     return planned, parent.uri, parent, run_ids

@@ -17,6 +17,8 @@ RECORDED = {
     "engineforge.champion.verdict", "engineforge.sweep.variant", "engineforge.sweep.packaged", "engineforge.sweep.gpus",
     "engineforge.predicted.gpu", "engineforge.predicted.", "engineforge.sweep.champion", "engineforge.sweep.champion_version",
     "engineforge.failed_because",
+    # MLflow's own, which its UI reads
+    "mlflow.runName", "mlflow.note.content", "mlflow.parentRunId", "mlflow.experimentKind",
 }
 
 

@@ -93,7 +93,7 @@ class TrtllmEngineRuntime(TrtllmRuntimeBase):
         layout = ParallelLayout.of(recipe.parallel)
         checkpoint = f"{SHARD_DIR}/{CHECKPOINT}"
         hf_dir = DOWNLOAD_DIR
-        sharder = (f"engineforge.trtllm.shard_checkpoint({hf_dir}, {checkpoint}, tp={layout.tp}, "
+        sharder = (f"engineforge.checkpoint.shard_checkpoint({hf_dir}, {checkpoint}, tp={layout.tp}, "
                    f"pp={layout.pp}, ep={layout.ep}, dtype={recipe.model.dtype})")
         if recipe.quantize is not None:  # the scales go with the weights: ModelOpt writes the rank files
             hf_dir = "<quantize>/fakequant"
