@@ -1,4 +1,5 @@
-"""GPU catalogue (vendor datasheet figures) and detection through NVML.
+"""GPU catalogue (vendor datasheet figures) and detection: NVML for the card and its memory, torch for its
+name, count and compute capability.
 
 Throughput figures are *dense* tensor-core peaks: NVIDIA datasheets print the 2:4-sparsity figure
 (marked `*`) for Hopper and later, so those are halved here. `memory_bytes` is the capacity the
@@ -169,6 +170,17 @@ def gpu_info() -> dict[str, str | int | None]:
         pass
     return info
 
+
+def first_gpu() -> tuple[str, tuple[int, int]] | None:
+    """(name, compute capability) of GPU 0, what a quantization's kernels need; None on a machine without
+    one (torch not imported then)."""
+    if not any(Path("/dev").glob("nvidia[0-9]*")):
+        return None
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return torch.cuda.get_device_name(0), tuple(torch.cuda.get_device_capability(0))
 
 
 def visible_devices() -> list[str] | None:

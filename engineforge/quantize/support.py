@@ -10,10 +10,8 @@ FP8 tensor cores start at Ada/Hopper (SM 8.9).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from engineforge.errors import UserError
-from engineforge.gpus import serving_device
+from engineforge.gpus import first_gpu, serving_device
 from engineforge.recipe.schema import Recipe
 from engineforge.runtime_traits import runtime_traits
 
@@ -63,13 +61,3 @@ def check_servable(recipe: Recipe) -> None:
     if reason:
         raise UserError(reason)
 
-
-def first_gpu() -> tuple[str, tuple[int, int]] | None:
-    """(name, compute capability) of GPU 0, or None on a machine without one (torch not imported then)."""
-    if not any(Path("/dev").glob("nvidia[0-9]*")):
-        return None
-    import torch
-
-    if not torch.cuda.is_available():
-        return None
-    return torch.cuda.get_device_name(0), tuple(torch.cuda.get_device_capability(0))
