@@ -9,17 +9,21 @@ from __future__ import annotations
 import os
 import tarfile
 
-# Environment variables whose values must never reach an image.
-SECRET_ENV = (
-    "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "ENGINEFORGE_REGISTRY_PASSWORD", "ENGINEFORGE_REGISTRY_USER_TOKEN",
-    "NGC_API_KEY", "AWS_SECRET_ACCESS_KEY", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
+from engineforge.settings import hub_settings, settings
+
+# Other tools' secrets, read from their own variables; engineforge's own (the registry password, the hub
+# token) come from where engineforge reads them, its settings.
+OTHER_SECRET_ENV = (
+    "HUGGING_FACE_HUB_TOKEN", "NGC_API_KEY", "AWS_SECRET_ACCESS_KEY", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
 )
 MIN_SECRET_LEN = 8
 CHUNK = 1 << 20
 
 
 def secrets_in_environment() -> list[str]:
-    return [v for name in SECRET_ENV if len(v := os.environ.get(name, "")) >= MIN_SECRET_LEN]
+    """The secret values this process holds, which must never reach an image."""
+    own = [secret.get_secret_value() for secret in (settings().REGISTRY_PASSWORD, hub_settings().TOKEN) if secret]
+    return [value for value in own + [os.environ.get(name, "") for name in OTHER_SECRET_ENV] if len(value) >= MIN_SECRET_LEN]
 
 
 def image_user(client, image: str) -> str:
