@@ -12,7 +12,7 @@ pip() { .venv/bin/pip "$@" --disable-pip-version-check; }
 TORCH_VERSION=${TORCH_VERSION:-$(sed -n 's/^# torch==\([^ ]*\).*/\1/p' requirements.lock)}
 # torch through pip, first: pip's configuration may point at a local CPU build, which uv never reads;
 # with it installed, uv keeps it instead of fetching a multi-GB CUDA build. --no-compile: pip compiles
-# one file at a time (5 of this step's 6 minutes on a loaded 2-core machine); uv compiles it below.
+# one file at a time (5 of this step's 6 minutes on a loaded 2-core machine); compiled below, on all cores.
 step "torch ${TORCH_VERSION} (the host's build; CPU here, through pip)"
 pip install --no-compile "torch==${TORCH_VERSION}"
 step "uv ${UV_VERSION:=0.13.9} (the installer for the rest: several times faster than pip here)"
@@ -25,4 +25,9 @@ step "the locked dependencies (requirements.lock, hashes checked) and engineforg
 .venv/bin/uv pip install --python .venv/bin/python --compile-bytecode --require-hashes --no-deps -r requirements.lock
 .venv/bin/uv pip install --python .venv/bin/python --compile-bytecode --no-deps -e .
 .venv/bin/uv pip check --python .venv/bin/python
+step "bytecode for what pip installed (torch, sympy, ...): uv compiles only the packages it installs"
+# Without it, every process that imports torch compiles ~4,000 files in memory where PYTHONDONTWRITEBYTECODE
+# is set: `transformers serve` of the tiny model answered after 24 s, 14 s with it. Files written for a
+# newer Python (torch's py312_intrinsics.py) do not compile here; as pip and uv do, their errors are ignored.
+.venv/bin/python -m compileall -q -j 0 "$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" >/dev/null || true
 step "done: $(.venv/bin/engineforge --version)"
