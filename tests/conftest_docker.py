@@ -29,9 +29,11 @@ def start_docker_work(items) -> None:
     """Start the registry and build the base and worker images and the packaging tests' image beside the
     tests that come before their first user.
 
-    The builds mostly wait on the network (debootstrap, pip) and on dockerd, so on CI's two cores the
-    suite does other tests meanwhile instead of waiting minutes in a fixture. A fixture waits for its work
-    and raises what it raised; it does the work itself only where none was started here."""
+    The builds wait on the network (debootstrap, pip) and on dockerd, so on CI's two cores the suite does
+    other tests meanwhile instead of waiting minutes in a fixture; where they use the CPU (pip in the image,
+    the push's compression, the smoke test's server) they slow the tests they overlap, less than the wait
+    costs (docs/notes/issue-22.md). A fixture waits for its work and raises what it raised; it does the work
+    itself only where none was started here."""
     from engineforge.packaging.daemon import connect
 
     wanted = {name for item in items for name in set(BACKGROUND_FIXTURES) & set(getattr(item, "fixturenames", ()))}
