@@ -70,7 +70,7 @@ def start(directory: Path, argv: list[str], url: str, health_url: str, timeout_s
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    start_new_session=True, env=scrubbed_environment(**environment))
     try:
-        record = {"url": url, **started_process(process.pid)}  # Popen returns after exec: the server's own command line
+        record = {"url": url, **started_process(process.pid)}  # once the exec shows the server's own command line
         (directory / STATE_FILE).write_text(json.dumps(record))
         wait_healthy(health_url, timeout_s, lambda: None if process.poll() is None else "exited")
     except (Unhealthy, psutil.NoSuchProcess):

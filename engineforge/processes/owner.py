@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -80,12 +81,21 @@ class Owner:
         return started != -1 and abs(started - self.started) > 1
 
 
-def started_process(pid: int) -> dict:
+def started_process(pid: int, settle_s: float = 2.0) -> dict:
     """What a server's state file records of a process engineforge started, so that a later `stop`
     can prove the pid is still that process: its start time (exact, in the kernel's ticks) and its
-    command line. Assumes `pid` is alive (just started)."""
+    command line. Assumes `pid` is alive (just started).
+
+    Popen returns as the exec closes its pipe, before the kernel has set up the new program's arguments:
+    for that moment /proc shows an empty command line (a whole-suite run recorded one, and its server then
+    read as not ours). Wait for the real one, up to `settle_s`."""
     process = psutil.Process(pid)
-    return {"pid": pid, "create_time": process.create_time(), "cmdline": process.cmdline()}
+    deadline = time.monotonic() + settle_s
+    cmdline = process.cmdline()
+    while not cmdline and time.monotonic() < deadline:
+        time.sleep(0.01)
+        cmdline = process.cmdline()
+    return {"pid": pid, "create_time": process.create_time(), "cmdline": cmdline}
 
 
 def is_started_process(record: dict) -> bool:

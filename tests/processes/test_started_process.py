@@ -5,6 +5,8 @@ unrelated process (here: another live process put in the record) is refused."""
 import subprocess
 import sys
 
+import psutil
+
 from engineforge.processes.owner import is_started_process, started_process
 
 
@@ -27,3 +29,24 @@ def test_the_recorded_process_is_recognised_and_an_unrelated_one_is_not():
         for process in (ours, unrelated):
             process.kill()
             process.wait()
+
+
+def test_the_record_waits_out_an_exec_that_shows_no_command_line_yet(monkeypatch):
+    """The kernel's moment between the exec's pipe closing and the new program's arguments cannot be made
+    to happen on demand: psutil's reading is faked to show it (an empty command line, twice)."""
+    ours = _sleeper()
+    try:
+        real, reads = psutil.Process.cmdline, []
+
+        def cmdline(self):
+            reads.append(self.pid)
+            return [] if len(reads) <= 2 else real(self)
+
+        monkeypatch.setattr(psutil.Process, "cmdline", cmdline)
+        record = started_process(ours.pid)
+        assert len(reads) == 3 and record["cmdline"] == real(psutil.Process(ours.pid)) != []
+        monkeypatch.undo()
+        assert is_started_process(record)
+    finally:
+        ours.kill()
+        ours.wait()
