@@ -173,14 +173,13 @@ def gpu_info() -> dict[str, str | int | None]:
 
 def first_gpu() -> tuple[str, tuple[int, int]] | None:
     """(name, compute capability) of GPU 0, what a quantization's kernels need; None on a machine without
-    one (torch not imported then)."""
-    if not any(Path("/dev").glob("nvidia[0-9]*")):
+    one. The name is `gpu_info`'s (the one detection); torch adds only the capability."""
+    name = gpu_info()["gpu_name"]
+    if name is None:
         return None
     import torch
 
-    if not torch.cuda.is_available():
-        return None
-    return torch.cuda.get_device_name(0), tuple(torch.cuda.get_device_capability(0))
+    return str(name), tuple(torch.cuda.get_device_capability(0))
 
 
 def visible_devices() -> list[str] | None:

@@ -38,7 +38,7 @@ def start_docker_work(items) -> None:
 
     wanted = {name for item in items for name in set(BACKGROUND_FIXTURES) & set(getattr(item, "fixturenames", ()))}
     if "packaged" in wanted:
-        wanted |= {"registry", "base_image"}
+        wanted.add("registry")  # it pushes there
     if not wanted:
         return
     client, _ = connect()

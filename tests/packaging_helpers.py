@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -71,7 +70,6 @@ def _main(root: Path, registry: str) -> None:
     (model_dir / ".env").write_text(f"HF_TOKEN={secret}\n")  # the junk real model directories carry
     (model_dir / ".cache" / "huggingface").mkdir(parents=True)
     (model_dir / ".cache" / "huggingface" / "token").write_text(secret)
-    shutil.rmtree(root / "package-out", ignore_errors=True)
     result = package_model(inputs_for(model_dir, KEY, registry=registry), root / "package-out")
     print(json.dumps({"model_dir": str(model_dir), "result": result.model_dump(mode="json")}))
 
