@@ -47,16 +47,3 @@ class RunFailed(StageFailed):
 
     def __reduce__(self):
         return (type(self), (self.stage, self.cause, self.summary, not self.retryable))
-
-
-class RunInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a run: still a KeyboardInterrupt, carrying where the stopped run is recorded (the
-    MLflow run marked KILLED, the Prefect flow run the CLI marks CANCELLED)."""
-
-    def __init__(self, mlflow_run_id: str, flow_run_id: str | None):
-        super().__init__(f"MLflow run {mlflow_run_id} KILLED")
-        self.mlflow_run_id = mlflow_run_id
-        self.flow_run_id = flow_run_id
-
-    def __reduce__(self):
-        return (type(self), (self.mlflow_run_id, self.flow_run_id))

@@ -14,7 +14,7 @@ from prefect import flow
 
 from engineforge.tracking import mlflow_runs
 from engineforge.artifacts import lockfile, remote_tier
-from engineforge.errors import RunFailed, RunInterrupted, StageFailed, UserError
+from engineforge.errors import RunFailed, StageFailed, UserError
 from engineforge.tracking.mlflow_tags import (
     FLOW_RUN_TAG,
     LOCK_SHA256_TAG,
@@ -63,6 +63,7 @@ def model_to_deployment(
     """Build, validate, package and register the model a recipe describes; return the run summary."""
     started = time.perf_counter()
     stale_runs.own_flow_run()  # before anything can fail or hang: a killed run is closed by the next
+    stale_runs.crash_dead_flow_runs()  # what killed runs on this host left RUNNING in Prefect
     store_root = store_root_for_run(store_root)  # a submitted run cannot choose where the worker writes
     recipe = parse_recipe(recipe_yaml, recipe_origin)
     label = run_label(recipe)  # as written, like the flow run's name
@@ -71,7 +72,7 @@ def model_to_deployment(
     plan = resolve_parallel(recipe, load_model_config(recipe, Path(base_dir) if base_dir else None))
     recipe = plan.apply(recipe)  # "auto" sizes resolved, so stage keys hash the real layout
     check_servable(recipe)  # nor quantize into a format this runtime, layout or GPU cannot serve
-    stale_runs.close_stale(mlflow_runs.tracking_uri(recipe))  # what killed runs on this host left RUNNING
+    mlflow_runs.close_stale_runs(mlflow_runs.tracking_uri(recipe))  # and in this MLflow store
     mlflow_run = mlflow_runs.start_run(recipe, recipe_yaml)  # closes the run FAILED if its own first records fail
     flow_run: dict[str, str] = {}
     results: dict[str, StageResult] = {}
@@ -79,8 +80,8 @@ def model_to_deployment(
     try:
         flow_run = run_artifacts.flow_run_tags()
         mlflow_run.set_tags({PARALLEL_REASON_TAG: plan.reason[:5000], RUN_NAME_TAG: label, **flow_run})
-        run_artifacts.announce(mlflow_run, flow_run)
         run_artifacts.publish_recipe(recipe)
+        progress.announce(mlflow_run, flow_run)
         mlflow_run.log_text(json.dumps(plan_json(plan), indent=2, default=str), "plan.json")
         ctx = RunContext(
             runtime=runtime, store_root=store_root, mlflow_run=mlflow_run,
@@ -98,9 +99,10 @@ def model_to_deployment(
         packaged = results["package"] = run(PACKAGE, recipe, ctx, built=built, model=model,
                                             lock_sha256=lock_sha256, quantized=results.get("quantize"))
         results["register"] = run(REGISTER, recipe, ctx, built=built, packaged=packaged, model=model)
-    except KeyboardInterrupt as interrupt:  # Ctrl-C: the run was stopped, not failed; the CLI says so
+    except KeyboardInterrupt:  # Ctrl-C: the run was stopped, not failed; the CLI names its records
+        progress.stopped(mlflow_run.run_id, flow_run.get(FLOW_RUN_TAG))
         mlflow_run.end_killed()
-        raise RunInterrupted(mlflow_run.run_id, flow_run.get(FLOW_RUN_TAG)) from interrupt
+        raise
     except StageFailed as failed:  # what was recorded before it stays; the run ends FAILED with its summary
         failure = failed
     except Exception as error:  # anything else once the run exists (plan.json, the store): FAILED, why tagged, raised as it was

@@ -35,6 +35,7 @@ from engineforge.tracking.mlflow_tags import (
     stage_key,
 )
 from engineforge.orchestration import run_artifacts, submission
+from engineforge.stages import progress
 from engineforge.recipe.file import parse_recipe, run_label
 from engineforge.runtimes import get_runtime
 from engineforge.measure.turns import SEAT, Seat, Turns
@@ -86,8 +87,8 @@ def sweep(
     flow_run = run_artifacts.flow_run_tags()
     parent.set_tags({SWEEP_TAG: str(len(planned.variants)), OBJECTIVE_TAG: recipe.sweep.objective,
                      RUN_NAME_TAG: run_label(recipe), **flow_run})
-    run_artifacts.announce(parent, flow_run)  # the parent's links first, as a single run prints its own
     run_artifacts.publish_recipe(recipe)
+    progress.announce(parent, flow_run)  # the parent's links before any child's
     # Repeated measurements take turns across the variants here (engineforge/measure/turns.py); one
     # measurement each (repeats 1) keeps the variants measuring side by side, as before repeats existed.
     shared = Turns([v.name for v in planned.variants], recipe.sweep.cooldown_s) if recipe.sweep.repeats > 1 else None

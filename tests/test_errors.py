@@ -5,7 +5,7 @@ import pickle
 
 import pytest
 
-from engineforge.errors import EngineForgeError, NetworkError, RunFailed, RunInterrupted, StageFailed, UserError
+from engineforge.errors import EngineForgeError, NetworkError, RunFailed, StageFailed, UserError
 from engineforge.orchestration.retries import can_pass
 from engineforge.recipe.file import RecipeError
 
@@ -35,12 +35,6 @@ def test_a_failed_run_carries_its_summary_as_a_field_through_pickling():
     again = pickle.loads(pickle.dumps(failed))
     assert isinstance(again, StageFailed) and str(again) == "stage validate failed: gates failed"
     assert (again.stage, again.cause, again.summary, again.retryable) == ("validate", "gates failed", summary, False)
-
-
-def test_an_interrupted_run_is_still_a_keyboard_interrupt_and_says_where_it_is_recorded():
-    again = pickle.loads(pickle.dumps(RunInterrupted("abc123", "flow-1")))
-    assert isinstance(again, KeyboardInterrupt) and not isinstance(again, Exception)
-    assert (again.mlflow_run_id, again.flow_run_id) == ("abc123", "flow-1")
 
 
 def test_a_permanent_cause_makes_its_wrapper_permanent():

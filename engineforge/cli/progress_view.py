@@ -21,6 +21,7 @@ class LiveStages:
         self.running: dict[str, int] = {}
         self.summary: dict | None = None  # the run's outcome, kept in case Prefect cannot record it
         self.notices: list[str] = []  # what the run went on without; the CLI says it once, at the end
+        self.stopped: tuple[str, str | None] | None = None  # Ctrl-C: the MLflow run and flow run ids
 
     def stage_started(self, stage: str, key: str | None) -> None:
         if not self.running and self.console.is_terminal:  # off a terminal a stopped Live leaves blank lines
@@ -53,6 +54,9 @@ class LiveStages:
 
     def run_noticed(self, line: str) -> None:
         self.notices.append(line)
+
+    def run_stopped(self, mlflow_run_id: str, flow_run_id: str | None) -> None:
+        self.stopped = (mlflow_run_id, flow_run_id)
 
     def close(self) -> None:
         if self.spinners.live.is_started:

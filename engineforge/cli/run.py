@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from engineforge.cli.progress_view import STATUS_STYLE, LiveStages
-from engineforge.errors import RunFailed, RunInterrupted, StageFailed
+from engineforge.errors import RunFailed, StageFailed
 
 
 def command(
@@ -35,8 +35,8 @@ def command(
         imports.start()
     try:
         return _run(recipe, refresh, as_json, store, dry_run, user_api, console, api, imports)
-    except KeyboardInterrupt as interrupt:
-        _interrupted(interrupt, console)
+    except KeyboardInterrupt:
+        _interrupted(console)
         raise typer.Exit(130) from None
 
 
@@ -85,6 +85,9 @@ def _run(recipe: Path, refresh, as_json: bool, store, dry_run: bool, user_api: b
             refresh=refresh,
             store_root=str(store.resolve()) if store else None,
         )
+    except KeyboardInterrupt:  # the flow marked the run KILLED and told the listener where it is recorded
+        _interrupted(console, listener.stopped)
+        raise typer.Exit(130) from None
     except RunFailed as failure:  # the flow concluded a failed run: its summary is the report
         summary = failure.summary
     except Exception as error:  # Prefect could not record the end: the run's own record still tells it
@@ -144,15 +147,17 @@ def _prepare_api(ephemeral: bool) -> None:
     local_prefect.prepare_api(ephemeral)
 
 
-def _interrupted(interrupt: KeyboardInterrupt, console: Console) -> None:
-    """Ctrl-C: one line; the MLflow run is KILLED (by the flow) and the Prefect flow run CANCELLED."""
+def _interrupted(console: Console, stopped: tuple[str, str | None] | None = None) -> None:
+    """Ctrl-C: one line; the MLflow run is KILLED (by the flow, which said so: `stopped`, its MLflow run
+    and flow run ids) and the Prefect flow run CANCELLED here, after Prefect's own end of it."""
     where = ""
-    if isinstance(interrupt, RunInterrupted):  # the flow had started its records
-        if interrupt.flow_run_id:
+    if stopped is not None:
+        mlflow_run_id, flow_run_id = stopped
+        if flow_run_id:
             from engineforge.orchestration import run_artifacts
 
-            run_artifacts.mark_cancelled(interrupt.flow_run_id)
-        where = f": MLflow run {interrupt.mlflow_run_id} KILLED, Prefect flow run {interrupt.flow_run_id} CANCELLED"
+            run_artifacts.mark_cancelled(flow_run_id)
+        where = f": MLflow run {mlflow_run_id} KILLED, Prefect flow run {flow_run_id} CANCELLED"
     console.print(f"interrupted{where}; finished stages stay in the store", markup=False)
 
 

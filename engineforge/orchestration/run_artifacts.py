@@ -141,13 +141,6 @@ def publish_recipe(recipe) -> None:
          description=f"{recipe.name}: the recipe parameter, setting by setting")
 
 
-def announce(mlflow_run: TrackedRun, flow_run: dict[str, str]) -> None:
-    """Tell whoever shows progress where to follow the run: its Prefect flow run (inside one) and its MLflow page."""
-    if FLOW_RUN_URL_TAG in flow_run:
-        progress.linked("Prefect flow run", flow_run[FLOW_RUN_URL_TAG])
-    progress.linked("MLflow run", mlflow_run.page_url())
-
-
 def describe_mlflow_run(summary: dict[str, Any], label: str) -> None:
     """The summary table as the MLflow run's description; ` cached` after its name when no stage
     was computed, so a rerun that measured nothing reads as one in the runs list."""

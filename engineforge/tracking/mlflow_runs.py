@@ -297,16 +297,16 @@ def readable(value: float) -> float:
     return round(value, max(3, 6 - math.floor(math.log10(abs(value)))))
 
 
-def close_stale_runs(uri: str, experiment_ids: list[str] | None = None) -> list[Any]:
-    """Close as KILLED the RUNNING runs (of these experiments, else all) whose owner on this host is
-    dead; return them. Runs of other hosts, or without an owner, are left alone."""
+def close_stale_runs(uri: str) -> list[str]:
+    """Close as KILLED the RUNNING runs whose owner on this host is dead, undoing what each registered;
+    one line per run. Runs of other hosts, or without an owner, are left alone (their Prefect flow runs
+    go by their own owner tags: engineforge/orchestration/stale_runs.py)."""
     probe(uri)
     mlflow_client = client(uri)
-    if experiment_ids is None:
-        experiment_ids = [experiment.experiment_id for experiment in mlflow_client.search_experiments()]
+    experiment_ids = [experiment.experiment_id for experiment in mlflow_client.search_experiments()]
     if not experiment_ids:
         return []
-    stale = []
+    closed = []
     for run in mlflow_client.search_runs(
         experiment_ids, f"attributes.status = 'RUNNING' and tags.`{OWNER_TAG_PREFIX}host` = '{host()}'", max_results=1000,
     ):
@@ -314,8 +314,9 @@ def close_stale_runs(uri: str, experiment_ids: list[str] | None = None) -> list[
         if owner is not None and owner.is_dead():
             mlflow_client.set_tag(run.info.run_id, CLOSED_BY_TAG, f"{Owner.current().token()}: owner {owner.token()} is dead")
             mlflow_client.set_terminated(run.info.run_id, "KILLED")
-            stale.append(run)
-    return stale
+            line = f"MLflow run {run.info.run_id} ({run.info.run_name}) of a dead process: KILLED"
+            closed.append(line + "".join(f"; {undone}" for undone in TrackedRun(uri, run.info.run_id).undo_registration()))
+    return closed
 
 
 def owner_tags(owner: Owner) -> dict[str, str]:

@@ -1,5 +1,5 @@
 """A run killed with SIGKILL leaves its MLflow run RUNNING; what the next run on the host calls first
-(engineforge.orchestration.stale_runs.close_stale) closes it as KILLED. Real processes, a real SQLite
+(engineforge.tracking.mlflow_runs.close_stale_runs, also in `engineforge doctor`'s close_stale) closes it as KILLED. Real processes, a real SQLite
 MLflow store; tests/reliability/test_killed_run.py does it end to end with `engineforge run`."""
 
 from __future__ import annotations
@@ -59,5 +59,6 @@ def test_runs_of_live_owners_and_other_hosts_are_left_running(tmp_path):
     live = mlflow_client.create_run(experiment, tags=mlflow_runs.owner_tags(me)).info.run_id
     remote = mlflow_client.create_run(experiment, tags=mlflow_runs.owner_tags(elsewhere)).info.run_id
     dead = mlflow_client.create_run(experiment, tags=mlflow_runs.owner_tags(Owner(me.host, "0" * 16, me.pid, me.started))).info.run_id
-    assert [run.info.run_id for run in mlflow_runs.close_stale_runs(uri)] == [dead]
+    (closed,) = mlflow_runs.close_stale_runs(uri)
+    assert closed.startswith(f"MLflow run {dead} ") and closed.endswith("of a dead process: KILLED")
     assert [mlflow_client.get_run(run).info.status for run in (live, remote, dead)] == ["RUNNING", "RUNNING", "KILLED"]
