@@ -86,6 +86,7 @@ def _run(recipe: Path, refresh, as_json: bool, store, dry_run: bool, user_api: b
             store_root=str(store.resolve()) if store else None,
         )
     except KeyboardInterrupt:  # the flow marked the run KILLED and told the listener where it is recorded
+        listener.close()  # the spinners gone before the line
         _interrupted(console, listener.stopped)
         raise typer.Exit(130) from None
     except RunFailed as failure:  # the flow concluded a failed run: its summary is the report
