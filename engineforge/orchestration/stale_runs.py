@@ -38,7 +38,13 @@ def crash_dead_flow_runs() -> list[str]:
     task runs of any of their flow runs (one their worker already ended keeps its task runs RUNNING);
     one line per flow run."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType, FlowRunFilterTags
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+        FlowRunFilterTags,
+    )
     from prefect.client.schemas.objects import StateType
 
     owned = FlowRunFilterTags(all_=[OWNED_TAG])
@@ -49,7 +55,9 @@ def crash_dead_flow_runs() -> list[str]:
         runs = {run.id: run for run in client.read_flow_runs(flow_run_filter=unfinished)}
         ended = {task_run.flow_run_id for task_run in client.read_task_runs(
             flow_run_filter=FlowRunFilter(tags=owned), task_run_filter=_unfinished_task_runs())} - runs.keys() - {None}
-        runs |= {flow_run_id: client.read_flow_run(flow_run_id) for flow_run_id in ended}
+        if ended:  # one request for them all
+            by_id = FlowRunFilter(id=FlowRunFilterId(any_=list(ended)))
+            runs |= {run.id: run for run in client.read_flow_runs(flow_run_filter=by_id)}
         for run in runs.values():
             owner = next((Owner.parse(tag[len(OWNER_TAG):]) for tag in run.tags if tag.startswith(OWNER_TAG)), None)
             if owner is not None and owner.is_dead():

@@ -1,6 +1,7 @@
 """A run killed with SIGKILL leaves its MLflow run RUNNING; what the next run on the host calls first
-(engineforge.tracking.mlflow_runs.close_stale_runs, also in `engineforge doctor`'s close_stale) closes it as KILLED. Real processes, a real SQLite
-MLflow store; tests/reliability/test_killed_run.py does it end to end with `engineforge run`."""
+(engineforge.tracking.mlflow_runs.close_stale_runs, also in `engineforge doctor`'s close_stale) closes it as
+KILLED. Real processes, a real SQLite MLflow store; tests/reliability/test_killed_run.py does it end to end with
+`engineforge run`."""
 
 from __future__ import annotations
 
